@@ -1,0 +1,47 @@
+# wharf: make run serves ./public anonymously on port 2121; make test runs every test.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.13.1
+
+.PHONY: all build run test test-short fuzz lint fmt vet clean
+
+all: build
+
+## build: write the static binary bin/wharf
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/wharf ./cmd/wharf
+
+## run: serve ./public anonymously, read-only, on port 2121 (creates ./public with a README.txt)
+run: build public/README.txt
+	./bin/wharf
+
+public/README.txt:
+	@mkdir -p public
+	@printf 'This is wharf, serving ./public read-only.\nPut files in ./public to publish them; see README.md to add accounts and TLS.\n' > $@
+
+## test: the whole test suite, with the race detector (needs curl and lftp for the interoperability tests)
+test:
+	$(GO) test -race -count=1 -timeout 10m ./...
+
+## fuzz: run each fuzz target for a short while (their seed corpora already run in make test)
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./config/
+	$(GO) test -run '^$$' -fuzz FuzzResolve -fuzztime 30s ./vfs/
+
+## lint: go vet, staticcheck and golangci-lint at pinned versions
+lint: vet
+	test -z "$$(gofmt -l .)" || (gofmt -l . && false)
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(GOLANGCI_LINT) run ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w .
+
+clean:
+	rm -rf bin

@@ -1,0 +1,185 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// ErrLoginIncorrect is the one answer to every failed login, whatever the cause.
+var ErrLoginIncorrect = errors.New("login incorrect")
+
+// AnonymousNames are the user names that log in as the anonymous account.
+var anonymousNames = []string{"anonymous", "ftp"}
+
+// IsAnonymousName reports whether name is one of the names reserved for anonymous logins.
+func IsAnonymousName(name string) bool {
+	for _, n := range anonymousNames {
+		if strings.EqualFold(name, n) {
+			return true
+		}
+	}
+
+	return false
+}
+
+// dummyHash is compared against when the user name is unknown, so that an
+// unknown name costs as much time as a known one with a wrong password.
+// It is the bcrypt hash (cost 10) of a string nobody uses as a password; New
+// makes one at the cost most users have when that cost differs.
+const dummyHash = "$2a$10$4lBHiHApc0UMRidsDew6kulo4SyK4ViERmSrkBiv1X9HRLy.hoYda"
+
+// User is a configured account with a password.
+type User struct {
+	Name         string
+	PasswordHash string // bcrypt: $2a$, $2b$ or $2y$
+	Home         string // directory on disk that becomes the user's "/"
+	Access       Access
+}
+
+// Options lists the accounts that may log in.
+type Options struct {
+	Users []User
+	// Anonymous enables the anonymous account, served from AnonymousRoot.
+	Anonymous     bool
+	AnonymousRoot string
+}
+
+// Account is a successful login: who it is and what it may reach.
+type Account struct {
+	Name      string // user name; "anonymous" for anonymous logins
+	Home      string // directory on disk that becomes the session's "/"
+	Access    Access
+	Anonymous bool
+	// Password is what an anonymous user gave as password (by custom an
+	// e-mail address); it is empty for named users, whose password is never kept.
+	Password string
+}
+
+// Accounts checks logins. It is safe for concurrent use and never changes after New.
+type Accounts struct {
+	users map[string]User
+	opts  Options
+	dummy []byte // hash checked for unknown names
+}
+
+// New validates the accounts and indexes them by name.
+func New(opts Options) (*Accounts, error) {
+	users := make(map[string]User, len(opts.Users))
+
+	var errs []error
+	for i, u := range opts.Users {
+		switch {
+		case u.Name == "":
+			errs = append(errs, fmt.Errorf("users[%d]: empty name", i))
+		case IsAnonymousName(u.Name):
+			errs = append(errs, fmt.Errorf("users[%d] %q: name is reserved for anonymous logins", i, u.Name))
+		case users[u.Name].Name != "":
+			errs = append(errs, fmt.Errorf("users[%d] %q: duplicate name", i, u.Name))
+		}
+
+		if err := CheckHash(u.PasswordHash); err != nil {
+			errs = append(errs, fmt.Errorf("users[%d] %q: password: %w", i, u.Name, err))
+		}
+
+		users[u.Name] = u
+	}
+
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	dummy, err := dummyFor(opts.Users)
+	if err != nil {
+		return nil, err
+	}
+
+	return &Accounts{users: users, opts: opts, dummy: dummy}, nil
+}
+
+// dummyFor returns a hash at the bcrypt cost most users have, so that a
+// check against it takes as long as a check against a real user's hash.
+func dummyFor(users []User) ([]byte, error) {
+	counts := map[int]int{}
+	best := bcrypt.DefaultCost
+	for _, u := range users {
+		c, err := bcrypt.Cost([]byte(u.PasswordHash))
+		if err != nil {
+			continue
+		}
+		counts[c]++
+		if counts[c] > counts[best] {
+			best = c
+		}
+	}
+
+	if best == bcrypt.DefaultCost {
+		return []byte(dummyHash), nil
+	}
+
+	h, err := bcrypt.GenerateFromPassword([]byte("wharf-dummy-password-for-unknown-users"), best)
+	if err != nil {
+		return nil, fmt.Errorf("make dummy hash: %w", err)
+	}
+
+	return h, nil
+}
+
+// CheckHash returns an error unless hash is a bcrypt hash wharf accepts.
+func CheckHash(hash string) error {
+	if !strings.HasPrefix(hash, "$2a$") && !strings.HasPrefix(hash, "$2b$") && !strings.HasPrefix(hash, "$2y$") {
+		return errors.New("not a bcrypt hash (plain-text passwords are refused; use wharf hash-password)")
+	}
+
+	if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+		return fmt.Errorf("not a valid bcrypt hash: %w", err)
+	}
+
+	return nil
+}
+
+// Authenticate checks a user name and password. Every failure is ErrLoginIncorrect.
+func (a *Accounts) Authenticate(name, password string) (Account, error) {
+	if name == "" {
+		return Account{}, ErrLoginIncorrect
+	}
+
+	if IsAnonymousName(name) {
+		if !a.opts.Anonymous {
+			return Account{}, ErrLoginIncorrect
+		}
+
+		return Account{
+			Name:      "anonymous",
+			Home:      a.opts.AnonymousRoot,
+			Access:    ReadOnly,
+			Anonymous: true,
+			Password:  password,
+		}, nil
+	}
+
+	u, known := a.users[name]
+	hash := a.dummy
+	if known {
+		hash = []byte(u.PasswordHash)
+	}
+
+	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	if !known || err != nil {
+		return Account{}, ErrLoginIncorrect
+	}
+
+	return Account{Name: u.Name, Home: u.Home, Access: u.Access}, nil
+}
+
+// Hash returns the bcrypt hash of password at bcrypt's default cost.
+func Hash(password string) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+
+	return string(h), nil
+}

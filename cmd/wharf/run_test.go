@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// The whole program: a TOML file in, a served file out, a clean stop.
+func TestRunServesUntilCancelled(t *testing.T) {
+	dir := t.TempDir()
+	pub := filepath.Join(dir, "pub")
+	home := filepath.Join(dir, "alice")
+	for _, d := range []string{pub, home} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := os.WriteFile(filepath.Join(pub, "hello.txt"), []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cfgPath := filepath.Join(dir, "wharf.toml")
+	cfg := fmt.Sprintf(`listen = "127.0.0.1:0"
+passive_ports = [47000, 47049]
+shutdown_timeout = "5s"
+
+[log]
+format = "json"
+transfer_log = %q
+
+[anonymous]
+root = %q
+
+[[users]]
+name = "alice"
+password = %q
+home = %q
+access = "read-write"
+`, filepath.Join(dir, "xferlog"), pub, hash, home)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--config", cfgPath}, strings.NewReader(""), pw, io.Discard)
+		_ = pw.Close()
+	}()
+
+	lines := bufio.NewScanner(pr)
+	addr := ""
+	for addr == "" && lines.Scan() {
+		var entry map[string]any
+		if err := json.Unmarshal(lines.Bytes(), &entry); err != nil {
+			t.Fatalf("log line is not JSON: %q", lines.Text())
+		}
+
+		if entry["msg"] == "listening" {
+			addr, _ = entry["address"].(string)
+		}
+	}
+
+	if addr == "" {
+		t.Fatal("no 'listening' line")
+	}
+
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+
+	c, err := ftp.Dial(addr, ftp.DialWithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := c.Login("alice", "pw"); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := c.Stor("/up.txt", strings.NewReader("uploaded")); err != nil {
+		t.Fatal(err)
+	}
+
+	if got, _ := os.ReadFile(filepath.Join(home, "up.txt")); string(got) != "uploaded" {
+		t.Fatalf("got %q", got)
+	}
+
+	_ = c.Quit()
+
+	a, err := ftp.Dial(addr, ftp.DialWithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := a.Login("anonymous", "x"); err != nil {
+		t.Fatal(err)
+	}
+
+	r, err := a.Retr("/hello.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	got, _ := io.ReadAll(r)
+	_ = r.Close()
+	_ = a.Quit()
+
+	if string(got) != "hello" {
+		t.Fatalf("got %q", got)
+	}
+
+	cancel()
+
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+
+	if xfer, _ := os.ReadFile(filepath.Join(dir, "xferlog")); bytes.Count(xfer, []byte("\n")) != 2 {
+		t.Fatalf("transfer log: %q", xfer)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-version"}, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+
+	if !strings.HasPrefix(out.String(), "wharf ") {
+		t.Fatalf("got %q", out.String())
+	}
+}
+
+func TestHelpListsSubcommands(t *testing.T) {
+	t.Parallel()
+
+	var errOut bytes.Buffer
+	if err := run(context.Background(), []string{"-help"}, nil, io.Discard, &errOut); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, want := range []string{"-config", "-version", "check-config", "hash-password"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, errOut.String())
+		}
+	}
+}
+
+func TestHashPassword(t *testing.T) {
+	t.Parallel()
+
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"hash-password"}, strings.NewReader("correct horse\n"), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+
+	hash := strings.TrimSpace(out.String())
+	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte("correct horse")); err != nil {
+		t.Fatalf("%q is not a hash of the password: %v", hash, err)
+	}
+
+	if err := run(context.Background(), []string{"hash-password"}, strings.NewReader(""), io.Discard, io.Discard); err == nil {
+		t.Fatal("an empty password was hashed")
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	t.Parallel()
+
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.toml")
+	content := "pasive_ports = [1, 2]\nidle_timeout = 900\n\n[[users]]\nname = \"bob\"\npassword = \"plain\"\nhome = \"/does/not/exist\"\n"
+	if err := os.WriteFile(bad, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"check-config", "-config", bad}, nil, &out, io.Discard)
+	if err == nil {
+		t.Fatal("check-config accepted a bad file")
+	}
+
+	for _, want := range []string{"pasive_ports", "idle_timeout", `"bob"`, "password", "home", bad} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	good := filepath.Join(dir, "good.toml")
+	if err := os.WriteFile(good, fmt.Appendf(nil, "[anonymous]\nroot = %q\n", dir), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out.Reset()
+	if err := run(context.Background(), []string{"check-config", "--config", good}, nil, &out, io.Discard); err != nil {
+		t.Fatalf("check-config refused a good file: %v\n%s", err, out.String())
+	}
+}

@@ -1,0 +1,542 @@
+package config
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"wharf/auth"
+)
+
+// testFile is a case from testdata: ok/*.toml must load, bad/*.toml must be
+// refused with every "# want: " text its first lines give.
+type testFile struct {
+	name  string // "ok/empty.toml", also the name passed to Parse
+	data  []byte
+	wants []string
+}
+
+func readTestdata(t *testing.T, dir string) []testFile {
+	t.Helper()
+
+	paths, err := filepath.Glob(filepath.Join("testdata", dir, "*.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) == 0 {
+		t.Fatalf("no test files in testdata/%s", dir)
+	}
+
+	files := make([]testFile, 0, len(paths))
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		f := testFile{name: dir + "/" + filepath.Base(path), data: data}
+		for line := range strings.Lines(string(data)) {
+			want, ok := strings.CutPrefix(line, "# want: ")
+			if !ok {
+				break
+			}
+			f.wants = append(f.wants, strings.TrimRight(want, "\r\n"))
+		}
+
+		files = append(files, f)
+	}
+
+	return files
+}
+
+// makeFixtures creates, in the working directory, what the testdata files
+// name by relative path: ./public (the default anonymous root), three homes,
+// a plain file, a log folder, and a self-signed certificate with its key.
+func makeFixtures(t *testing.T) {
+	t.Helper()
+
+	for _, dir := range []string{"public", "home/alice", "home/bob", "home/carol", "logs"} {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cert, key := selfSigned(t)
+	_, otherKey := selfSigned(t)
+
+	files := map[string][]byte{
+		"afile":         []byte("a file, not a directory\n"),
+		"garbage.pem":   []byte("not PEM at all\n"),
+		"cert.pem":      cert,
+		"key.pem":       key,
+		"other-key.pem": otherKey,
+	}
+	for name, data := range files {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// selfSigned returns a fresh self-signed ECDSA certificate and its key, in PEM.
+func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
+	t.Helper()
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "wharf test"},
+		DNSNames:     []string{"localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+}
+
+// TestFiles walks testdata/ok and testdata/bad. Paths in those files are
+// relative, so the test reads them, then moves to a temp dir with fixtures.
+func TestFiles(t *testing.T) {
+	ok := readTestdata(t, "ok")
+	bad := readTestdata(t, "bad")
+
+	t.Chdir(t.TempDir())
+	makeFixtures(t)
+
+	for _, f := range ok {
+		t.Run(f.name+" loads", func(t *testing.T) {
+			if _, err := Parse(f.data, f.name); err != nil {
+				t.Errorf("Parse(%s):\n%v", f.name, err)
+			}
+		})
+	}
+
+	for _, f := range bad {
+		t.Run(f.name+" is refused", func(t *testing.T) {
+			if len(f.wants) == 0 {
+				t.Fatalf("%s does not start with # want: lines", f.name)
+			}
+
+			_, err := Parse(f.data, f.name)
+			if err == nil {
+				t.Fatalf("Parse(%s) = nil error, want %q", f.name, f.wants)
+			}
+
+			for _, want := range f.wants {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("Parse(%s) error does not contain %q; got:\n%v", f.name, want, err)
+				}
+			}
+
+			if _, ok := errors.AsType[toml.ParseError](err); ok {
+				return // a syntax error spans several lines
+			}
+
+			// One line per problem, each naming the file; the file lists them all.
+			lines := strings.Split(err.Error(), "\n")
+			for _, line := range lines {
+				if !strings.HasPrefix(line, f.name+": ") {
+					t.Errorf("line %q does not start with the file name", line)
+				}
+			}
+			if len(lines) != len(f.wants) {
+				t.Errorf("Parse(%s) reported %d problems, the file expects %d:\n%v", f.name, len(lines), len(f.wants), err)
+			}
+		})
+	}
+}
+
+func TestFileSetsEveryKey(t *testing.T) {
+	data, err := os.ReadFile("testdata/ok/full.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Chdir(t.TempDir())
+	makeFixtures(t)
+
+	got, err := Parse(data, "full.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	hash := "$2a$10$chT983CcYfE4a3LSurq1Xu941Gu5GP4HTrwdRbk7cl.90oy0c4fEK"
+	want := Config{
+		Listen:          "127.0.0.1:0",
+		PublicHost:      "192.0.2.10",
+		PassivePorts:    []int{40000, 40000},
+		ActiveMode:      false,
+		IdleTimeout:     Duration{90 * time.Minute},
+		MaxClients:      5,
+		MaxClientsPerIP: 10,
+		Banner:          "hello, FTP",
+		ShutdownTimeout: Duration{0},
+		ASCIIConversion: false,
+		UploadMode:      "direct",
+		Log:             Log{Level: "debug", Format: "json", TransferLog: "logs/xferlog"},
+		TLS:             TLS{Mode: "required", CertFile: "cert.pem", KeyFile: "key.pem"},
+		Anonymous:       Anonymous{Enabled: false, Root: "does-not-matter-when-disabled"},
+		Users: []User{
+			{Name: "alice", Password: hash, Home: "home/alice", Access: "read-write"},
+			{Name: "bob", Password: hash, Home: "./home/bob/", Access: "write-only"},
+			{Name: "carol", Password: hash, Home: "home/carol"},
+		},
+		PublicIP: "192.0.2.10",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Parse(full.toml) =\n%+v\nwant\n%+v", got, want)
+	}
+
+	wantAccess := []auth.Access{auth.ReadWrite, auth.WriteOnly, auth.ReadOnly}
+	for i, u := range got.Users {
+		if u.AccessLevel() != wantAccess[i] {
+			t.Errorf("users[%d].AccessLevel() = %v, want %v", i, u.AccessLevel(), wantAccess[i])
+		}
+	}
+
+	if lo, hi := got.PassiveRange(); lo != 40000 || hi != 40000 {
+		t.Errorf("PassiveRange() = %d, %d, want 40000, 40000", lo, hi)
+	}
+}
+
+// TestExample loads config.toml.example with its /srv/ftp folders moved to a
+// temp dir, and checks that it documents every key with its default.
+func TestExample(t *testing.T) {
+	t.Parallel()
+
+	text, err := os.ReadFile("../config.toml.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	for _, sub := range []string{"pub", "alice"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	data := strings.ReplaceAll(string(text), "/srv/ftp", dir)
+	c, err := Parse([]byte(data), "config.toml.example")
+	if err != nil {
+		t.Fatalf("example does not load:\n%v", err)
+	}
+
+	if c.Anonymous.Root != dir+"/pub" {
+		t.Errorf("anonymous.root = %q, want %q", c.Anonymous.Root, dir+"/pub")
+	}
+	if len(c.Users) != 1 || c.Users[0].Home != dir+"/alice" || c.Users[0].AccessLevel() != auth.ReadWrite {
+		t.Errorf("users = %+v, want alice, read-write, in %s/alice", c.Users, dir)
+	}
+
+	// Apart from the folders and the example user, the example shows the defaults.
+	c.Anonymous.Root = "./public"
+	c.Users = nil
+	if def := Default(); !reflect.DeepEqual(c, def) {
+		t.Errorf("example values differ from Default():\n%+v\nwant\n%+v", c, def)
+	}
+
+	for _, key := range tomlKeys(reflect.TypeFor[Config]()) {
+		re := regexp.MustCompile(`(?m)^(#\s*)?` + regexp.QuoteMeta(key) + `\s*=`)
+		if !re.Match(text) {
+			t.Errorf("example does not document %q", key)
+		}
+	}
+	for _, table := range []string{"[log]", "[tls]", "[anonymous]", "[[users]]"} {
+		if !strings.Contains(string(text), "\n"+table+"\n") {
+			t.Errorf("example has no %s table", table)
+		}
+	}
+}
+
+// tomlKeys lists the keys of a struct type and of the tables inside it.
+func tomlKeys(t reflect.Type) []string {
+	var keys []string
+
+	for f := range t.Fields() {
+		key := tomlKey(f)
+		if key == "" {
+			continue
+		}
+
+		switch {
+		case f.Type.Kind() == reflect.Struct && f.Type != durationType:
+			keys = append(keys, tomlKeys(f.Type)...)
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+			keys = append(keys, tomlKeys(f.Type.Elem())...)
+		default:
+			keys = append(keys, key)
+		}
+	}
+
+	return keys
+}
+
+func TestDefaultServesPublic(t *testing.T) {
+	t.Chdir(t.TempDir())
+
+	c := Default()
+	err := c.Validate()
+	if want := `anonymous.root "./public": no such directory`; err == nil || err.Error() != want {
+		t.Fatalf("Default().Validate() without ./public = %v, want %q", err, want)
+	}
+
+	if err := os.Mkdir("public", 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Default().Validate() with ./public = %v", err)
+	}
+
+	if c.Listen != "0.0.0.0:2121" || !c.Anonymous.Enabled || len(c.Users) != 0 {
+		t.Errorf("Default() = %+v, want anonymous only on 0.0.0.0:2121", c)
+	}
+	if lo, hi := c.PassiveRange(); lo != 50000 || hi != 50100 {
+		t.Errorf("PassiveRange() = %d, %d, want 50000, 50100", lo, hi)
+	}
+}
+
+func TestValidateNamesKeysWithoutFile(t *testing.T) {
+	t.Parallel()
+
+	c := Default()
+	c.Anonymous.Root = t.TempDir()
+	c.MaxClients = 0
+	c.Users = []User{{Name: "ftp", Password: "x", Home: c.Anonymous.Root}}
+
+	err := c.Validate()
+	want := "max_clients: must be at least 1, got 0\n" +
+		`users[0] "ftp": name is reserved for anonymous logins (see [anonymous])` + "\n" +
+		`users[0] "ftp": password: not a bcrypt hash (plain-text passwords are refused; use wharf hash-password)`
+	if err == nil || err.Error() != want {
+		t.Errorf("Validate() =\n%v\nwant\n%s", err, want)
+	}
+}
+
+func TestPublicHost(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		host, wantIP, wantErr string
+	}{
+		{host: "", wantIP: ""},
+		{host: "203.0.113.7", wantIP: "203.0.113.7"},
+		{host: "localhost", wantIP: "127.0.0.1"},
+		{host: "::1", wantErr: `public_host: "::1" is an IPv6 address, but PASV replies carry only IPv4`},
+		{host: "::ffff:192.0.2.1", wantErr: "is an IPv6 address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host+" resolves to "+tt.wantIP, func(t *testing.T) {
+			t.Parallel()
+
+			c := Default()
+			c.Anonymous.Root = t.TempDir()
+			c.PublicHost = tt.host
+
+			err := c.Validate()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("Validate() = %v, want %q", err, tt.wantErr)
+				}
+
+				return
+			}
+
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.PublicIP != tt.wantIP {
+				t.Errorf("PublicIP = %q, want %q", c.PublicIP, tt.wantIP)
+			}
+		})
+	}
+}
+
+// fakeResolver answers every lookup with the same addresses.
+type fakeResolver []netip.Addr
+
+func (r fakeResolver) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
+	if len(r) == 0 {
+		return nil, errors.New("lookup: no such host")
+	}
+
+	return r, nil
+}
+
+func TestPublicHostWithOnlyIPv6IsRefused(t *testing.T) {
+	t.Parallel()
+
+	c := Default()
+	c.Anonymous.Root = t.TempDir()
+	c.PublicHost = "v6only.example"
+
+	p := &problems{}
+	c.validate(p, fakeResolver{netip.MustParseAddr("2001:db8::1")})
+
+	want := `public_host: "v6only.example" has no IPv4 address, and PASV replies carry only IPv4`
+	if err := p.err(); err == nil || err.Error() != want {
+		t.Errorf("validate() = %v, want %q", err, want)
+	}
+}
+
+func TestSyntaxErrorShowsPosition(t *testing.T) {
+	t.Parallel()
+
+	_, err := Parse([]byte("listen = \"0.0.0.0:21\"\nbanner = \n"), "wharf.toml")
+
+	pe, ok := errors.AsType[toml.ParseError](err)
+	if !ok {
+		t.Fatalf("Parse() = %v, want a toml.ParseError", err)
+	}
+	if pe.Position.Line != 2 {
+		t.Errorf("error at line %d, want 2", pe.Position.Line)
+	}
+	if !strings.HasPrefix(err.Error(), "wharf.toml: toml: error: ") || !strings.Contains(err.Error(), "At line 2") {
+		t.Errorf("Parse() error =\n%v\nwant the file name and the position", err)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+
+	dir := t.TempDir()
+
+	if _, err := Load(filepath.Join(dir, "missing.toml")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load(missing file) = %v, want fs.ErrNotExist", err)
+	}
+
+	good := filepath.Join(dir, "good.toml")
+	writeTOML(t, good, "max_clients = 3\n[anonymous]\nroot = %q\n", dir)
+	c, err := Load(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxClients != 3 || c.MaxClientsPerIP != 16 {
+		t.Errorf("Load() = %+v, want max_clients 3 and the default max_clients_per_ip 16", c)
+	}
+
+	// Problems name the file as given, and wrap their causes.
+	bad := filepath.Join(dir, "bad.toml")
+	writeTOML(t, bad, "[anonymous]\nroot = %q\n[tls]\nmode = \"explicit\"\ncert_file = %q\nkey_file = %q\n",
+		dir, filepath.Join(dir, "no-cert.pem"), filepath.Join(dir, "no-key.pem"))
+	_, err = Load(bad)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load(bad) = %v, want it to wrap fs.ErrNotExist", err)
+	}
+	if want := bad + ": tls.cert_file: open " + filepath.Join(dir, "no-cert.pem"); err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Load(bad) =\n%v\nwant it to start with %q", err, want)
+	}
+}
+
+func writeTOML(t *testing.T, path, format string, args ...any) {
+	t.Helper()
+
+	if err := os.WriteFile(path, fmt.Appendf(nil, format, args...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDurationText(t *testing.T) {
+	t.Parallel()
+
+	var d Duration
+	if err := d.UnmarshalText([]byte("1h30m")); err != nil || d.Duration != 90*time.Minute {
+		t.Fatalf("UnmarshalText(1h30m) = %v, %v", d, err)
+	}
+
+	text, err := d.MarshalText()
+	if err != nil || string(text) != "1h30m0s" {
+		t.Errorf("MarshalText() = %q, %v, want 1h30m0s", text, err)
+	}
+
+	for _, bad := range []string{"900", "", "fast", "15 minutes"} {
+		if err := d.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("UnmarshalText(%q) = nil error", bad)
+		}
+	}
+}
+
+func TestAccessLevel(t *testing.T) {
+	t.Parallel()
+
+	tests := map[string]auth.Access{
+		"":           auth.ReadOnly,
+		"read-only":  auth.ReadOnly,
+		"read-write": auth.ReadWrite,
+		"write-only": auth.WriteOnly,
+		"everything": auth.ReadOnly, // refused by Validate; never more than read-only
+	}
+	for access, want := range tests {
+		if got := (User{Access: access}).AccessLevel(); got != want {
+			t.Errorf("User{Access: %q}.AccessLevel() = %v, want %v", access, got, want)
+		}
+	}
+}
+
+// FuzzParse checks that no input makes Parse panic, and that whatever it
+// accepts passes validation again. It never looks up host names.
+func FuzzParse(f *testing.F) {
+	seeds, err := filepath.Glob("testdata/*/*.toml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	seeds = append(seeds, "../config.toml.example")
+	for _, path := range seeds {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("[anonymous]\nroot = \".\"\n"))
+	f.Add([]byte("idle_timeout = 1e400\nusers = [[1], {}]\n[[log]]\n"))
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := parse(data, "fuzz.toml", fakeResolver{})
+		if err != nil {
+			return
+		}
+
+		p := &problems{}
+		c.validate(p, fakeResolver{})
+		if err := p.err(); err != nil {
+			t.Errorf("accepted config fails validation again: %v", err)
+		}
+		if lo, hi := c.PassiveRange(); lo < 1 || hi > 65535 || lo > hi {
+			t.Errorf("accepted passive range %d-%d", lo, hi)
+		}
+	})
+}

@@ -1,0 +1,357 @@
+package config
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"wharf/auth"
+)
+
+// Validate checks every rule, fills PublicIP by resolving public_host, and
+// returns all problems joined with errors.Join, one per line, each starting
+// with its key (Parse prefixes them with the file name as well). Paths are
+// checked as written, relative to the working directory.
+func (c *Config) Validate() error {
+	p := &problems{}
+	c.validate(p, net.DefaultResolver)
+
+	return p.err()
+}
+
+// resolver looks up host names; *net.Resolver is one.
+type resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// resolveTimeout bounds the lookup of public_host at start-up.
+const resolveTimeout = 10 * time.Second
+
+func (c *Config) validate(p *problems, r resolver) {
+	if err := checkListen(c.Listen); err != nil {
+		p.add("listen", err)
+	}
+
+	ip, err := resolvePublicHost(c.PublicHost, r)
+	if err != nil {
+		p.add("public_host", err)
+	}
+	c.PublicIP = ip
+
+	if err := checkPassivePorts(c.PassivePorts); err != nil {
+		p.add("passive_ports", err)
+	}
+
+	if c.IdleTimeout.Duration <= 0 {
+		p.addf("idle_timeout", "must be more than 0, got %s", c.IdleTimeout)
+	}
+	if c.MaxClients < 1 {
+		p.addf("max_clients", "must be at least 1, got %d", c.MaxClients)
+	}
+	if c.MaxClientsPerIP < 1 {
+		p.addf("max_clients_per_ip", "must be at least 1, got %d", c.MaxClientsPerIP)
+	}
+	if strings.ContainsAny(c.Banner, "\r\n") {
+		p.addf("banner", "must be one line (no CR or LF): it is sent in the 220 reply")
+	}
+	if c.ShutdownTimeout.Duration < 0 {
+		p.addf("shutdown_timeout", "must not be negative, got %s", c.ShutdownTimeout)
+	}
+	if err := oneOf(c.UploadMode, "atomic", "direct"); err != nil {
+		p.add("upload_mode", err)
+	}
+
+	if err := oneOf(c.Log.Level, "debug", "info", "warn", "error"); err != nil {
+		p.add("log.level", err)
+	}
+	if err := oneOf(c.Log.Format, "console", "json"); err != nil {
+		p.add("log.format", err)
+	}
+	if c.Log.TransferLog != "" {
+		checkTransferLog(p, c.Log.TransferLog)
+	}
+
+	c.TLS.check(p)
+
+	if c.Anonymous.Enabled {
+		checkDir(p, "anonymous.root", c.Anonymous.Root)
+	}
+	if !c.Anonymous.Enabled && len(c.Users) == 0 {
+		p.addf("anonymous.enabled", "false and there are no [[users]]: nobody could log in")
+	}
+
+	checkUsers(p, c.Users)
+}
+
+// checkListen accepts host:port with a port from 0 (any free port) to 65535.
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port such as \"0.0.0.0:2121\": %w", err)
+	}
+
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q in %q is not a number from 0 to 65535", port, addr)
+	}
+
+	return nil
+}
+
+// resolvePublicHost returns the IPv4 address that PASV replies announce.
+// The reply (RFC 959 "227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)") has
+// room for IPv4 only, so IPv6 addresses are refused.
+func resolvePublicHost(host string, r resolver) (string, error) {
+	if host == "" {
+		return "", nil
+	}
+
+	if addr, err := netip.ParseAddr(host); err == nil {
+		if !addr.Is4() {
+			return "", fmt.Errorf("%q is an IPv6 address, but PASV replies carry only IPv4: "+
+				"give an IPv4 address or a host name that resolves to one", host)
+		}
+
+		return addr.String(), nil
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+
+	addrs, err := r.LookupNetIP(ctx, "ip4", host)
+	if err != nil {
+		return "", err
+	}
+
+	for _, a := range addrs {
+		if a = a.Unmap(); a.Is4() {
+			return a.String(), nil
+		}
+	}
+
+	return "", fmt.Errorf("%q has no IPv4 address, and PASV replies carry only IPv4", host)
+}
+
+func checkPassivePorts(ports []int) error {
+	if len(ports) != 2 {
+		return fmt.Errorf("want two ports [first, last] such as [50000, 50100], got %d", len(ports))
+	}
+
+	for _, port := range ports {
+		if port < 1 || port > 65535 {
+			return fmt.Errorf("port %d is outside 1-65535", port)
+		}
+	}
+
+	if ports[0] > ports[1] {
+		return fmt.Errorf("%d > %d: range out of order", ports[0], ports[1])
+	}
+
+	return nil
+}
+
+// oneOf accepts s if it is one of choices.
+func oneOf(s string, choices ...string) error {
+	if slices.Contains(choices, s) {
+		return nil
+	}
+
+	return fmt.Errorf("%q is not one of %s", s, strings.Join(choices, ", "))
+}
+
+// checkTransferLog accepts a file path whose folder exists; the file itself
+// is created when wharf starts.
+func checkTransferLog(p *problems, path string) {
+	key := fmt.Sprintf("log.transfer_log %q", path)
+
+	dir := filepath.Dir(path)
+	if info, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		p.addf(key, "folder %q does not exist", dir)
+	} else if err != nil {
+		p.add(key, err)
+	} else if !info.IsDir() {
+		p.addf(key, "%q is not a folder", dir)
+	}
+
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		p.addf(key, "is a directory, not a file")
+	}
+}
+
+// checkDir accepts the path of an existing directory. key names it.
+func checkDir(p *problems, key, path string) {
+	if path == "" {
+		p.addf(key, "required")
+
+		return
+	}
+
+	info, err := os.Stat(path)
+
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		p.addf(fmt.Sprintf("%s %q", key, path), "no such directory")
+	case err != nil:
+		p.add(key, err)
+	case !info.IsDir():
+		p.addf(fmt.Sprintf("%s %q", key, path), "not a directory")
+	}
+}
+
+func (t TLS) check(p *problems) {
+	if err := oneOf(t.Mode, "off", "explicit", "required", "implicit"); err != nil {
+		p.add("tls.mode", err)
+	}
+
+	if t.Mode == "off" {
+		return // the files are not used, so not checked
+	}
+
+	cert := readPEM(p, "tls.cert_file", t.CertFile, t.Mode)
+	key := readPEM(p, "tls.key_file", t.KeyFile, t.Mode)
+
+	if cert == nil || key == nil {
+		return
+	}
+
+	// What tls.LoadX509KeyPair does, after reading each file on its own so a
+	// missing file is reported against its key.
+	if _, err := tls.X509KeyPair(cert, key); err != nil {
+		p.addf("tls", "cert_file %q with key_file %q: %w", t.CertFile, t.KeyFile, err)
+	}
+}
+
+// readPEM reads a TLS file named by key; it reports a problem and returns nil
+// if it can't.
+func readPEM(p *problems, key, path, mode string) []byte {
+	if path == "" {
+		p.addf(key, "required when tls.mode is %q", mode)
+
+		return nil
+	}
+
+	data, err := readRegular(path)
+	if err != nil {
+		p.add(key, err)
+
+		return nil
+	}
+
+	return data
+}
+
+// readRegular reads a regular file, refusing devices and pipes such as
+// /dev/zero that would never end.
+func readRegular(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%q is not a regular file", path)
+	}
+
+	return io.ReadAll(f)
+}
+
+func checkUsers(p *problems, users []User) {
+	first := map[string]int{} // name -> index of its first user
+
+	for i, u := range users {
+		label := itemLabel("users", i, u.Name)
+
+		j, dup := first[u.Name]
+
+		switch {
+		case u.Name == "":
+			p.addf(label+": name", "required")
+		case strings.ContainsFunc(u.Name, unicode.IsControl):
+			p.addf(label+": name", "has a control character")
+		case auth.IsAnonymousName(u.Name):
+			p.addf(label, "name is reserved for anonymous logins (see [anonymous])")
+		case dup:
+			p.addf(label, "duplicate name (also users[%d])", j)
+		default:
+			first[u.Name] = i
+		}
+
+		if err := auth.CheckHash(u.Password); err != nil {
+			p.add(label+": password", err)
+		}
+
+		checkDir(p, label+": home", u.Home)
+
+		if u.Access != "" {
+			if _, err := auth.ParseAccess(u.Access); err != nil {
+				p.add(label+": access", err)
+			}
+		}
+	}
+}
+
+// problems collects what is wrong with a configuration, one line each.
+type problems struct {
+	file string // starts every line unless empty
+	errs []error
+	keys map[string]bool // keys with a problem already: one each is enough
+}
+
+// add reports err against key, unless key already has a problem (a value
+// that failed to decode would otherwise be reported again by validation).
+func (p *problems) add(key string, err error) {
+	if p.keys[key] {
+		return
+	}
+
+	if p.keys == nil {
+		p.keys = map[string]bool{}
+	}
+	p.keys[key] = true
+
+	p.errs = append(p.errs, fmt.Errorf("%s%s: %w", p.prefix(), key, err))
+}
+
+func (p *problems) addf(key, format string, args ...any) {
+	p.add(key, fmt.Errorf(format, args...))
+}
+
+// unknown reports a key the schema doesn't know, inside item (an entry of
+// an array of tables) unless item is empty.
+func (p *problems) unknown(item, key string) {
+	if item != "" {
+		item += ": "
+	}
+
+	p.errs = append(p.errs, fmt.Errorf("%s%sunknown key %q", p.prefix(), item, key))
+}
+
+func (p *problems) prefix() string {
+	if p.file == "" {
+		return ""
+	}
+
+	return p.file + ": "
+}
+
+// err returns every problem joined, or nil.
+func (p *problems) err() error {
+	return errors.Join(p.errs...)
+}

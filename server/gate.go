@@ -1,0 +1,186 @@
+package server
+
+import (
+	"errors"
+	"crypto/tls"
+	"net"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// refuseDeadline bounds how long writing a refusal may take.
+const refuseDeadline = time.Second
+
+// maxRefusing caps the goroutines writing refusals at once; past it, refused
+// connections are closed without a reply rather than costing more memory.
+const maxRefusing = 256
+
+// gate is the listener handed to the engine (Settings.Listener). It enforces
+// max_clients and max_clients_per_ip inside Accept, so a refused connection
+// gets its 421 and is closed without ever starting a session. With implicit
+// TLS it also wraps each admitted connection, since the engine does not wrap
+// a listener it was given.
+type gate struct {
+	net.Listener
+	log       *zap.Logger
+	maxTotal  int
+	maxPerIP  int
+	tlsConfig *tls.Config // implicit TLS only
+	refusing  chan struct{}
+	refusals  sync.WaitGroup
+
+	mu    sync.Mutex
+	total int
+	perIP map[string]int
+	conns map[string]*gatedConn // by remote address, for Shutdown
+}
+
+func newGate(l net.Listener, maxTotal, maxPerIP int, tlsConfig *tls.Config, log *zap.Logger) *gate {
+	return &gate{
+		Listener:  l,
+		log:       log,
+		maxTotal:  maxTotal,
+		maxPerIP:  maxPerIP,
+		tlsConfig: tlsConfig,
+		refusing:  make(chan struct{}, maxRefusing),
+		perIP:     make(map[string]int),
+		conns:     make(map[string]*gatedConn),
+	}
+}
+
+// Accept returns the next admitted connection. Errors of the underlying
+// listener are returned as they are: the engine recognises a closed listener
+// by its error text.
+func (g *gate) Accept() (net.Conn, error) {
+	for {
+		conn, err := g.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+
+		ip := hostOf(conn.RemoteAddr())
+		if msg := g.admit(ip); msg != "" {
+			g.log.Warn("connection refused", zap.String("remote", conn.RemoteAddr().String()), zap.String("reason", msg))
+			g.refuse(conn, msg)
+
+			continue
+		}
+
+		gc := &gatedConn{Conn: conn}
+		remote := conn.RemoteAddr().String()
+		gc.release = func() { g.release(ip, remote) }
+
+		g.mu.Lock()
+		g.conns[remote] = gc
+		g.mu.Unlock()
+
+		if g.tlsConfig != nil {
+			return tls.Server(gc, g.tlsConfig), nil
+		}
+
+		return gc, nil
+	}
+}
+
+// admit counts a new connection from ip, or returns why it is refused.
+func (g *gate) admit(ip string) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+
+	if g.maxTotal > 0 && g.total >= g.maxTotal {
+		return "too many connections to this server, try again later"
+	}
+
+	if g.maxPerIP > 0 && g.perIP[ip] >= g.maxPerIP {
+		return "too many connections from your address, try again later"
+	}
+
+	g.total++
+	g.perIP[ip]++
+
+	return ""
+}
+
+func (g *gate) release(ip, remote string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+
+	delete(g.conns, remote)
+
+	g.total--
+	if g.perIP[ip]--; g.perIP[ip] <= 0 {
+		delete(g.perIP, ip)
+	}
+}
+
+// refuse answers 421 and closes, in its own goroutine so a slow client cannot
+// stall Accept; writes are bounded by refuseDeadline.
+func (g *gate) refuse(conn net.Conn, msg string) {
+	select {
+	case g.refusing <- struct{}{}:
+	default:
+		_ = conn.Close()
+
+		return
+	}
+
+	g.refusals.Go(func() {
+		defer func() { <-g.refusing }()
+
+		var c net.Conn = conn
+		if g.tlsConfig != nil {
+			c = tls.Server(conn, g.tlsConfig)
+		}
+
+		_ = c.SetDeadline(time.Now().Add(refuseDeadline))
+		_, _ = c.Write([]byte("421 " + msg + "\r\n"))
+		_ = c.Close()
+	})
+}
+
+// lookup returns the admitted connection from remote, if it is still open.
+func (g *gate) lookup(remote string) *gatedConn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+
+	return g.conns[remote]
+}
+
+// gatedConn gives its slot back to the gate when closed. It closes once;
+// later calls return nil, so Shutdown can close a control connection under
+// the engine without the engine's own close reporting an error.
+type gatedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *gatedConn) Close() error {
+	err := net.ErrClosed
+	c.once.Do(func() {
+		c.release()
+		err = c.Conn.Close()
+	})
+
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+
+	return err
+}
+
+// hostOf returns the IP of a TCP address, or the address's text otherwise.
+func hostOf(addr net.Addr) string {
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		return tcp.IP.String()
+	}
+
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+
+	return host
+}

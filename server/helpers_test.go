@@ -1,0 +1,416 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/crypto/bcrypt"
+
+	"wharf/auth"
+)
+
+// testPassword is the password of every named test user.
+const testPassword = "s3cret-pass"
+
+// testHash is testPassword's bcrypt hash at the lowest cost, to keep tests fast.
+var testHash = func() string {
+	h, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
+	if err != nil {
+		panic(err)
+	}
+
+	return string(h)
+}()
+
+// nextPassive hands each test server its own passive port range, so parallel
+// tests never compete for a port.
+var nextPassive atomic.Int32
+
+func passiveRange() (int, int) {
+	n := int(nextPassive.Add(1))
+	start := 40000 + (n%400)*20
+
+	return start, start + 19
+}
+
+// testServer is a running wharf on 127.0.0.1 and what a test needs to reach it.
+type testServer struct {
+	srv  *Server
+	addr string
+	logs *observer.ObservedLogs
+	opts Options
+}
+
+type fixture struct {
+	opts  Options
+	users []auth.User
+	anon  string // anonymous root; "" disables anonymous
+}
+
+// defaultOptions are the options every test starts from.
+func defaultOptions() Options {
+	lo, hi := passiveRange()
+
+	return Options{
+		Listen:           "127.0.0.1:0",
+		PassivePortStart: lo,
+		PassivePortEnd:   hi,
+		ActiveMode:       true,
+		IdleTimeout:      time.Minute,
+		MaxClients:       100,
+		MaxClientsPerIP:  50,
+		Banner:           "wharf test ready",
+		ASCIIConversion:  true,
+		AtomicUploads:    true,
+	}
+}
+
+// startServer starts a server for f, stopped when the test ends.
+func startServer(t *testing.T, f fixture) *testServer {
+	t.Helper()
+
+	accounts, err := auth.New(auth.Options{Users: f.users, Anonymous: f.anon != "", AnonymousRoot: f.anon})
+	if err != nil {
+		t.Fatalf("accounts: %v", err)
+	}
+
+	core, logs := observer.New(zap.DebugLevel)
+
+	srv, err := New(f.opts, accounts, zap.New(core))
+	if err != nil {
+		t.Fatalf("new server: %v", err)
+	}
+
+	if err := srv.Listen(); err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+
+	return &testServer{srv: srv, addr: srv.Addr().String(), logs: logs, opts: f.opts}
+}
+
+// tree is a served folder: a README, a 1 MiB binary, a subfolder and a UTF-8 name.
+func makeTree(t *testing.T) string {
+	t.Helper()
+
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "README.txt"), []byte("hello from wharf\n"))
+	writeFile(t, filepath.Join(root, "pub", "big.bin"), randomBytes(t, 1<<20))
+	writeFile(t, filepath.Join(root, "pub", "crlf.txt"), []byte("line one\r\nline two\r\n"))
+	writeFile(t, filepath.Join(root, "pub", "lf.txt"), []byte("line one\nline two\n"))
+	writeFile(t, filepath.Join(root, "pub", "été ünïcode.txt"), []byte("utf-8 name\n"))
+
+	return root
+}
+
+func writeFile(t *testing.T, name string, data []byte) {
+	t.Helper()
+
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+
+	return b
+}
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+
+	return hex.EncodeToString(h[:])
+}
+
+// dial connects the jlaffaye/ftp client and logs in.
+func (ts *testServer) dial(t *testing.T, user, pass string, opts ...ftp.DialOption) *ftp.ServerConn {
+	t.Helper()
+
+	c := ts.dialNoLogin(t, opts...)
+	if err := c.Login(user, pass); err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+
+	return c
+}
+
+func (ts *testServer) dialNoLogin(t *testing.T, opts ...ftp.DialOption) *ftp.ServerConn {
+	t.Helper()
+
+	opts = append([]ftp.DialOption{ftp.DialWithTimeout(5 * time.Second)}, opts...)
+
+	c, err := ftp.Dial(ts.addr, opts...)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+
+	t.Cleanup(func() { _ = c.Quit() })
+
+	return c
+}
+
+// retr downloads a whole file with the library client.
+func retr(t *testing.T, c *ftp.ServerConn, name string) []byte {
+	t.Helper()
+
+	r, err := c.Retr(name)
+	if err != nil {
+		t.Fatalf("RETR %s: %v", name, err)
+	}
+
+	data, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("read %s: %v", name, err)
+	}
+
+	if err := r.Close(); err != nil {
+		t.Fatalf("close %s: %v", name, err)
+	}
+
+	return data
+}
+
+// ctl is a raw control connection, for what the library client cannot say.
+type ctl struct {
+	t    *testing.T
+	conn net.Conn
+	tp   *textproto.Conn
+}
+
+func (ts *testServer) raw(t *testing.T) *ctl {
+	t.Helper()
+
+	return rawDial(t, ts.addr, nil)
+}
+
+// rawDial opens a control connection, from local address from when non-nil,
+// and reads the greeting.
+func rawDial(t *testing.T, addr string, from net.Addr) *ctl {
+	t.Helper()
+
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: from}
+
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+
+	c := newCtl(t, conn)
+	c.expect(220)
+
+	return c
+}
+
+func newCtl(t *testing.T, conn net.Conn) *ctl {
+	t.Helper()
+
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	c := &ctl{t: t, conn: conn, tp: textproto.NewConn(conn)}
+	t.Cleanup(func() { _ = c.tp.Close() })
+
+	return c
+}
+
+// cmd sends a command and returns the reply code and text.
+func (c *ctl) cmd(format string, args ...any) (int, string) {
+	c.t.Helper()
+
+	if err := c.tp.PrintfLine(format, args...); err != nil {
+		c.t.Fatalf("send %q: %v", fmt.Sprintf(format, args...), err)
+	}
+
+	return c.read()
+}
+
+func (c *ctl) read() (int, string) {
+	c.t.Helper()
+
+	code, msg, err := c.tp.ReadResponse(0)
+	if err != nil && code == 0 {
+		c.t.Fatalf("read reply: %v", err)
+	}
+
+	return code, msg
+}
+
+// expect reads a reply and fails unless it has the code.
+func (c *ctl) expect(code int) string {
+	c.t.Helper()
+
+	got, msg := c.read()
+	if got != code {
+		c.t.Fatalf("got %d %q, want %d", got, msg, code)
+	}
+
+	return msg
+}
+
+// must sends a command and fails unless the reply has the code.
+func (c *ctl) must(code int, format string, args ...any) string {
+	c.t.Helper()
+
+	got, msg := c.cmd(format, args...)
+	if got != code {
+		c.t.Fatalf("%s: got %d %q, want %d", fmt.Sprintf(format, args...), got, msg, code)
+	}
+
+	return msg
+}
+
+func (c *ctl) login(user, pass string) {
+	c.t.Helper()
+	c.must(331, "USER %s", user)
+	c.must(230, "PASS %s", pass)
+}
+
+// pasv sends PASV and returns the data address it announces.
+func (c *ctl) pasv() string {
+	c.t.Helper()
+
+	msg := c.must(227, "PASV")
+	open, end := strings.Index(msg, "("), strings.Index(msg, ")")
+	if open < 0 || end < open {
+		c.t.Fatalf("bad PASV reply %q", msg)
+	}
+
+	parts := strings.Split(msg[open+1:end], ",")
+	if len(parts) != 6 {
+		c.t.Fatalf("bad PASV reply %q", msg)
+	}
+
+	hi, _ := strconv.Atoi(parts[4])
+	lo, _ := strconv.Atoi(parts[5])
+
+	return net.JoinHostPort(strings.Join(parts[:4], "."), strconv.Itoa(hi*256+lo))
+}
+
+// epsv sends EPSV and returns the data port.
+func (c *ctl) epsv() int {
+	c.t.Helper()
+
+	msg := c.must(229, "EPSV")
+	open := strings.Index(msg, "(|||")
+	end := strings.Index(msg, "|)")
+	if open < 0 || end < open {
+		c.t.Fatalf("bad EPSV reply %q", msg)
+	}
+
+	port, err := strconv.Atoi(msg[open+4 : end])
+	if err != nil {
+		c.t.Fatalf("bad EPSV reply %q", msg)
+	}
+
+	return port
+}
+
+// selfSigned writes a certificate and key for 127.0.0.1 and returns their paths.
+func selfSigned(t *testing.T) (string, string) {
+	t.Helper()
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "wharf test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:     []string{"localhost"},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeFile(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	writeFile(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+
+	return certFile, keyFile
+}
+
+// clientTLS trusts any certificate (the tests make their own) and caches sessions.
+func clientTLS() *tls.Config {
+	return &tls.Config{
+		InsecureSkipVerify: true, //nolint:gosec // test certificate
+		// The session cache is keyed by server name (else by address and
+		// port, which differ on every data connection), as in FileZilla.
+		ServerName: "localhost",
+		ClientSessionCache: tls.NewLRUClientSessionCache(8),
+	}
+}
+
+// readAllFrom reads a data connection to its end.
+func readAllFrom(t *testing.T, conn net.Conn) []byte {
+	t.Helper()
+
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+
+	data, err := io.ReadAll(bufio.NewReader(conn))
+	if err != nil {
+		t.Fatalf("read data connection: %v", err)
+	}
+
+	return data
+}

@@ -1,0 +1,79 @@
+package server
+
+import (
+	"fmt"
+	"time"
+)
+
+// TLSMode says whether and how the control and data connections use TLS (RFC 4217).
+type TLSMode int
+
+// The TLS modes an operator can choose.
+const (
+	// TLSOff offers no TLS: AUTH TLS is refused.
+	TLSOff TLSMode = iota
+	// TLSExplicit allows a client to upgrade with AUTH TLS.
+	TLSExplicit
+	// TLSRequired refuses any login, anonymous included, on a control connection without TLS,
+	// and any transfer on a data connection without it.
+	TLSRequired
+	// TLSImplicit speaks TLS from the first byte on the control port.
+	TLSImplicit
+)
+
+// String returns the name used in the configuration file.
+func (m TLSMode) String() string {
+	switch m {
+	case TLSOff:
+		return "off"
+	case TLSExplicit:
+		return "explicit"
+	case TLSRequired:
+		return "required"
+	case TLSImplicit:
+		return "implicit"
+	default:
+		return fmt.Sprintf("TLSMode(%d)", int(m))
+	}
+}
+
+// ParseTLSMode reads a TLS mode as written in the configuration file.
+func ParseTLSMode(s string) (TLSMode, error) {
+	for _, m := range []TLSMode{TLSOff, TLSExplicit, TLSRequired, TLSImplicit} {
+		if m.String() == s {
+			return m, nil
+		}
+	}
+
+	return TLSOff, fmt.Errorf("%q is not a TLS mode (off, explicit, required or implicit)", s)
+}
+
+// Options are the server's settings, already validated by the caller.
+type Options struct {
+	// Listen is the control connection's address, host:port.
+	Listen string
+	// PublicHost is the IPv4 address announced in PASV replies; empty means the
+	// control connection's local address.
+	PublicHost string
+	// PassivePortStart and PassivePortEnd bound the passive data ports, inclusive.
+	PassivePortStart, PassivePortEnd int
+	// ActiveMode allows PORT and EPRT.
+	ActiveMode bool
+	// IdleTimeout closes a session that sent no command for this long (a running transfer is not idle).
+	IdleTimeout time.Duration
+	// MaxClients and MaxClientsPerIP cap the control connections, in all and per client address.
+	MaxClients, MaxClientsPerIP int
+	// Banner is the 220 greeting, also shown by STAT.
+	Banner string
+	// ASCIIConversion converts line endings in TYPE A transfers as RFC 959 says.
+	ASCIIConversion bool
+	// AtomicUploads makes a fresh STOR write a hidden temporary file renamed into place on success.
+	AtomicUploads bool
+	// TLSMode, TLSCertFile and TLSKeyFile configure FTPS.
+	TLSMode                 TLSMode
+	TLSCertFile, TLSKeyFile string
+	// TransferLog is the path of an xferlog file; empty means none.
+	TransferLog string
+	// DataConnectionTimeout bounds how long a transfer waits for its data connection. Zero means 30s.
+	DataConnectionTimeout time.Duration
+}

@@ -1,0 +1,518 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+
+	"wharf/auth"
+	"wharf/vfs"
+)
+
+// ErrTLSOff is what GetTLSConfig returns when TLS is off; the engine then
+// refuses AUTH TLS and leaves it out of FEAT.
+var ErrTLSOff = errors.New("TLS is not enabled on this server")
+
+var errTLSRequired = errors.New("TLS is required on this server: send AUTH TLS before logging in")
+
+// shutdownPoll is how often Shutdown looks for sessions that became idle.
+const shutdownPoll = 20 * time.Millisecond
+
+// Server is wharf's FTP server: the engine's MainDriver, plus the listener
+// gate, the session registry and the transfer log.
+type Server struct {
+	opts     Options
+	accounts *auth.Accounts
+	log      *zap.Logger
+	ftp      *ftpserver.FtpServer
+	tls      *tls.Config // nil when TLS is off; one shared config so data connections resume the control session
+	gate     *gate
+	xfer     *transferLog
+	draining atomic.Bool
+	finished sync.Once
+
+	mu       sync.Mutex
+	sessions map[uint32]*sessionInfo
+	idle     chan struct{} // closed and replaced when the last session leaves
+}
+
+// sessionInfo is the registry's record of one control connection.
+type sessionInfo struct {
+	cc        ftpserver.ClientContext
+	remote    string
+	since     time.Time
+	log       *zap.Logger
+	conn      *gatedConn   // the control connection under any TLS layer
+	transfers atomic.Int32 // file transfers running now
+	closing   atomic.Bool
+
+	mu      sync.Mutex
+	user    string
+	root    *vfs.Fs
+	account auth.Account
+}
+
+var (
+	_ ftpserver.MainDriver                         = (*Server)(nil)
+	_ ftpserver.MainDriverExtensionPassiveWrapper  = (*Server)(nil)
+	_ ftpserver.MainDriverExtensionPostAuthMessage = (*Server)(nil)
+	_ ftpserver.MainDriverExtensionQuitMessage     = (*Server)(nil)
+	_ ftpserver.MainDriverExtensionUserVerifier    = (*Server)(nil)
+)
+
+// New prepares a server; nothing listens until Listen.
+func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error) {
+	if opts.DataConnectionTimeout == 0 {
+		opts.DataConnectionTimeout = 30 * time.Second
+	}
+
+	s := &Server{
+		opts:     opts,
+		accounts: accounts,
+		log:      log.Named("server"),
+		sessions: make(map[uint32]*sessionInfo),
+		idle:     make(chan struct{}),
+	}
+
+	if opts.TLSMode != TLSOff {
+		cert, err := tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load TLS certificate %s and key %s: %w", opts.TLSCertFile, opts.TLSKeyFile, err)
+		}
+
+		s.tls = &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{cert},
+		}
+	}
+
+	if opts.TransferLog != "" {
+		xl, err := openTransferLog(opts.TransferLog)
+		if err != nil {
+			return nil, err
+		}
+
+		s.xfer = xl
+	}
+
+	s.ftp = ftpserver.NewFtpServer(s)
+	s.ftp.Logger = slog.New(zapslog.NewHandler(log.Core(),
+		zapslog.WithName("ftp"),
+		zapslog.AddStacktraceAt(slog.LevelError+100)))
+
+	return s, nil
+}
+
+// Listen binds the control port. When it returns, clients can connect.
+func (s *Server) Listen() error {
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", s.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.opts.Listen, err)
+	}
+
+	var implicit *tls.Config
+	if s.opts.TLSMode == TLSImplicit {
+		implicit = s.tls
+	}
+
+	s.gate = newGate(l, s.opts.MaxClients, s.opts.MaxClientsPerIP, implicit, s.log)
+
+	if err := s.ftp.Listen(); err != nil {
+		_ = l.Close()
+
+		return fmt.Errorf("start FTP engine: %w", err)
+	}
+
+	s.log.Info("listening", zap.String("address", l.Addr().String()), zap.Stringer("tls", s.opts.TLSMode),
+		zap.Int("passive_start", s.opts.PassivePortStart), zap.Int("passive_end", s.opts.PassivePortEnd))
+
+	return nil
+}
+
+// Addr is the control port's address, once Listen has returned.
+func (s *Server) Addr() net.Addr {
+	return s.gate.Addr()
+}
+
+// Serve accepts connections until Shutdown. It returns nil after Shutdown.
+func (s *Server) Serve() error {
+	if err := s.ftp.Serve(); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	return nil
+}
+
+// Shutdown stops accepting connections, closes idle sessions at once, lets
+// running transfers finish until ctx ends, then closes every remaining
+// session. Like http.Server.Shutdown it returns ctx's error if transfers had
+// to be cut off.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+
+	if err := s.ftp.Stop(); err != nil && !errors.Is(err, ftpserver.ErrNotListening) {
+		s.log.Warn("stop listener", zap.Error(err))
+	}
+
+	var cut error
+
+	for {
+		s.mu.Lock()
+		remaining := len(s.sessions)
+		idle := s.idle
+		for _, si := range s.sessions {
+			if si.transfers.Load() == 0 {
+				s.closeSession(si, "shutdown", false)
+			}
+		}
+		s.mu.Unlock()
+
+		if remaining == 0 {
+			break
+		}
+
+		select {
+		case <-idle:
+		case <-time.After(shutdownPoll):
+		case <-ctx.Done():
+			if cut == nil {
+				cut = ctx.Err()
+				s.mu.Lock()
+				s.log.Warn("shutdown timeout: closing sessions with transfers running", zap.Int("sessions", len(s.sessions)))
+				for _, si := range s.sessions {
+					s.closeSession(si, "shutdown timeout", true)
+				}
+				s.mu.Unlock()
+			}
+
+			// The engine's session goroutines now end by themselves; wait a
+			// little for them so their files are closed before we return.
+			select {
+			case <-idle:
+			case <-time.After(2 * time.Second):
+				s.log.Warn("sessions still ending after shutdown")
+
+				return s.finish(cut)
+			}
+		}
+	}
+
+	return s.finish(cut)
+}
+
+func (s *Server) finish(cut error) error {
+	if s.gate != nil {
+		s.gate.refusals.Wait()
+	}
+
+	s.finished.Do(func() {
+		if s.xfer != nil {
+			if err := s.xfer.Close(); err != nil {
+				s.log.Error("close transfer log", zap.Error(err))
+			}
+		}
+	})
+
+	return cut
+}
+
+// closeSession ends a session; s.mu is held. An idle session's control
+// connection is closed underneath the engine, which then ends the session by
+// itself; cc.Close is used only to cut a running transfer, since the engine's
+// Close races with a session that is ending on its own (QUIT, failed login).
+func (s *Server) closeSession(si *sessionInfo, reason string, cutTransfer bool) {
+	if cutTransfer && si.transfers.Load() > 0 {
+		si.log.Info("closing session", zap.String("reason", reason))
+		_ = si.cc.Close()
+
+		return
+	}
+
+	if si.closing.CompareAndSwap(false, true) {
+		si.log.Info("closing session", zap.String("reason", reason))
+
+		if si.conn != nil {
+			_ = si.conn.Close()
+		} else {
+			_ = si.cc.Close()
+		}
+	}
+}
+
+// GetSettings translates Options into the engine's settings.
+func (s *Server) GetSettings() (*ftpserver.Settings, error) {
+	st := &ftpserver.Settings{
+		Listener:   s.gate,
+		ListenAddr: s.opts.Listen,
+		PublicHost: s.opts.PublicHost,
+		Banner:     s.opts.Banner,
+		PassiveTransferPortRange: ftpserver.PortRange{
+			Start: s.opts.PassivePortStart,
+			End:   s.opts.PassivePortEnd,
+		},
+		// Multiplexing closes data connections from addresses other than
+		// the session's; without it the engine hands a stranger's
+		// connection the file on the next transfer.
+		PassiveTransferPortMultiplexing: true,
+		IdleTimeout:                     max(1, int(s.opts.IdleTimeout/time.Second)),
+		ConnectionTimeout:               max(1, int(s.opts.DataConnectionTimeout/time.Second)),
+		ActiveTransferPortNon20:         true,
+		DisableActiveMode:               !s.opts.ActiveMode,
+		DisableSite:                     false, // answered by session.Site
+		EnableHASH:                      false,
+		EnableCOMB:                      false,
+		DefaultTransferType:             ftpserver.TransferTypeBinary,
+		DisableASCIIConversion:          !s.opts.ASCIIConversion,
+		ActiveConnectionsCheck:          ftpserver.IPMatchRequired,
+		PasvConnectionsCheck:            ftpserver.IPMatchRequired,
+	}
+
+	switch s.opts.TLSMode {
+	case TLSRequired:
+		st.TLSRequired = ftpserver.MandatoryEncryption
+	case TLSImplicit:
+		st.TLSRequired = ftpserver.ImplicitEncryption
+	case TLSOff, TLSExplicit:
+		st.TLSRequired = ftpserver.ClearOrEncrypted
+	}
+
+	return st, nil
+}
+
+// GetTLSConfig returns the one shared TLS configuration, for control and data
+// connections alike: sharing it is what lets a data connection resume the
+// control connection's TLS session, which FileZilla insists on.
+func (s *Server) GetTLSConfig() (*tls.Config, error) {
+	if s.tls == nil {
+		return nil, ErrTLSOff
+	}
+
+	return s.tls, nil
+}
+
+// ClientConnected registers a new control connection and returns the greeting.
+func (s *Server) ClientConnected(cc ftpserver.ClientContext) (string, error) {
+	si := &sessionInfo{
+		cc:     cc,
+		remote: cc.RemoteAddr().String(),
+		since:  time.Now(),
+		log:    s.log.With(zap.Uint32("session", cc.ID()), zap.String("remote", cc.RemoteAddr().String())),
+		conn:   s.gate.lookup(cc.RemoteAddr().String()),
+	}
+
+	s.mu.Lock()
+	s.sessions[cc.ID()] = si
+	draining := s.draining.Load()
+	s.mu.Unlock()
+
+	if draining {
+		return "server is shutting down", errShuttingDown
+	}
+
+	si.log.Info("session opened")
+
+	return s.opts.Banner, nil
+}
+
+// ClientDisconnected unregisters a session; the engine calls it for every
+// session, refused ones included.
+func (s *Server) ClientDisconnected(cc ftpserver.ClientContext) {
+	s.mu.Lock()
+	si := s.sessions[cc.ID()]
+	delete(s.sessions, cc.ID())
+	if len(s.sessions) == 0 {
+		close(s.idle)
+		s.idle = make(chan struct{})
+	}
+	s.mu.Unlock()
+
+	if si == nil {
+		return
+	}
+
+	si.mu.Lock()
+	root, user := si.root, si.user
+	si.root = nil
+	si.mu.Unlock()
+
+	if root != nil {
+		if err := root.Close(); err != nil {
+			si.log.Warn("close session root", zap.Error(err))
+		}
+	}
+
+	si.log.Info("session closed", zap.String("user", user), zap.Duration("duration", time.Since(si.since).Round(time.Millisecond)))
+}
+
+func (s *Server) session(cc ftpserver.ClientContext) *sessionInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	return s.sessions[cc.ID()]
+}
+
+// AuthUser checks a login and returns the user's confined filesystem.
+// The engine reaches it for PASS even without USER (empty name) and only
+// checks TLS-required in USER, so both are checked here again.
+func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {
+	si := s.session(cc)
+	if si == nil {
+		return nil, auth.ErrLoginIncorrect
+	}
+
+	log := si.log.With(zap.String("user", user))
+
+	if s.opts.TLSMode == TLSRequired && !cc.HasTLSForControl() {
+		log.Warn("login refused", zap.String("reason", "no TLS on the control connection"))
+
+		return nil, errTLSRequired
+	}
+
+	if user == "" {
+		log.Warn("login failed", zap.String("reason", "PASS without USER"))
+
+		return nil, auth.ErrLoginIncorrect
+	}
+
+	acct, err := s.accounts.Authenticate(user, pass)
+	if err != nil {
+		log.Warn("login failed")
+
+		return nil, auth.ErrLoginIncorrect
+	}
+
+	root, err := vfs.Open(acct.Home, vfs.Options{Atomic: s.opts.AtomicUploads})
+	if err != nil {
+		log.Error("login failed: cannot open home", zap.String("home", acct.Home), zap.Error(err))
+
+		return nil, auth.ErrLoginIncorrect
+	}
+
+	si.mu.Lock()
+	si.user, si.root, si.account = acct.Name, root, acct
+	si.mu.Unlock()
+
+	sess := &session{
+		srv:     s,
+		info:    si,
+		account: acct,
+		log:     log,
+	}
+
+	switch acct.Access {
+	case auth.ReadOnly:
+		sess.Fs = vfs.Resolve(vfs.ReadOnly(root), cc.Path)
+	case auth.WriteOnly:
+		sess.Fs = vfs.Resolve(vfs.WriteOnly(root), cc.Path)
+	case auth.ReadWrite:
+		sess.Fs = vfs.Resolve(root, cc.Path)
+	}
+
+	log.Info("login", zap.Stringer("access", acct.Access), zap.Bool("anonymous", acct.Anonymous), zap.Bool("tls", cc.HasTLSForControl()))
+
+	return sess, nil
+}
+
+// PreAuthUser refuses USER on a clear control connection when TLS is
+// required, with a reply that says what to do.
+func (s *Server) PreAuthUser(cc ftpserver.ClientContext, user string) error {
+	if s.opts.TLSMode == TLSRequired && !cc.HasTLSForControl() {
+		if si := s.session(cc); si != nil {
+			si.log.Warn("login refused", zap.String("user", user), zap.String("reason", "no TLS on the control connection"))
+		}
+
+		return errTLSRequired
+	}
+
+	return nil
+}
+
+// PostAuthMessage is the text of the reply to PASS.
+func (s *Server) PostAuthMessage(cc ftpserver.ClientContext, _ string, authErr error) string {
+	switch {
+	case errors.Is(authErr, errTLSRequired):
+		return errTLSRequired.Error()
+	case authErr != nil:
+		return "Login incorrect."
+	}
+
+	if si := s.session(cc); si != nil {
+		si.mu.Lock()
+		defer si.mu.Unlock()
+
+		if si.account.Anonymous {
+			return "Anonymous access granted, restrictions apply."
+		}
+
+		return fmt.Sprintf("User %s logged in, %s access.", si.account.Name, si.account.Access)
+	}
+
+	return "Logged in."
+}
+
+// QuitMessage is the text of the reply to QUIT.
+func (s *Server) QuitMessage() string {
+	return "Goodbye."
+}
+
+// WrapPassiveListener fixes stale connections left in the engine's passive
+// reservations (see passiveListener).
+func (s *Server) WrapPassiveListener(l net.Listener) (net.Listener, error) {
+	return &passiveListener{Listener: l}, nil
+}
+
+// transferDone logs a finished transfer, complete or not.
+func (s *Server) transferDone(t *transfer) {
+	si := t.sess.info
+	dur := time.Since(t.start)
+	bytes := t.bytes.Load()
+	failure := t.failure()
+
+	fields := []zap.Field{
+		zap.String("user", t.sess.account.Name),
+		zap.String("path", t.path),
+		zap.String("direction", t.direction),
+		zap.Int64("bytes", bytes),
+		zap.Duration("duration", dur.Round(time.Microsecond)),
+	}
+	if t.offset > 0 {
+		fields = append(fields, zap.Int64("offset", t.offset))
+	}
+
+	if failure != nil {
+		si.log.Warn("transfer incomplete", append(fields, zap.String("result", "incomplete"), zap.Error(failure))...)
+	} else {
+		si.log.Info("transfer done", append(fields, zap.String("result", "ok"))...)
+	}
+
+	if s.xfer != nil {
+		rec := xferRecord{
+			when:      time.Now(),
+			duration:  dur,
+			remoteIP:  hostOf(si.cc.RemoteAddr()),
+			bytes:     bytes,
+			path:      t.path,
+			incoming:  t.direction == "upload",
+			anonymous: t.sess.account.Anonymous,
+			user:      t.sess.account.Name,
+			complete:  failure == nil,
+		}
+		if rec.anonymous {
+			rec.user = t.sess.account.Password
+		}
+
+		if err := s.xfer.write(rec); err != nil {
+			s.log.Error("write transfer log", zap.Error(err))
+		}
+	}
+}

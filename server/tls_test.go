@@ -1,0 +1,182 @@
+package server
+
+import (
+	"crypto/tls"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+)
+
+func tlsFixture(t *testing.T, mode TLSMode) (fixture, string) {
+	t.Helper()
+
+	f, root := anonFixture(t)
+	f.opts.TLSMode = mode
+	f.opts.TLSCertFile, f.opts.TLSKeyFile = selfSigned(t)
+
+	return f, root
+}
+
+func TestExplicitTLS(t *testing.T) {
+	t.Parallel()
+
+	f, _ := tlsFixture(t, TLSExplicit)
+	ts := startServer(t, f)
+
+	t.Run("FEAT offers AUTH TLS", func(t *testing.T) {
+		c := ts.raw(t)
+		if msg := c.must(211, "FEAT"); !strings.Contains(msg, "AUTH TLS") {
+			t.Fatalf("FEAT: %s", msg)
+		}
+	})
+
+	t.Run("a client lists and downloads over TLS", func(t *testing.T) {
+		c := ts.dial(t, "anonymous", "x", ftp.DialWithExplicitTLS(clientTLS()))
+		if _, err := c.List("/"); err != nil {
+			t.Fatal(err)
+		}
+
+		if got := retr(t, c, "/README.txt"); string(got) != "hello from wharf\n" {
+			t.Fatalf("got %q", got)
+		}
+	})
+
+	t.Run("a plain login still works", func(t *testing.T) {
+		c := ts.dial(t, "anonymous", "x")
+		if got := retr(t, c, "/README.txt"); string(got) != "hello from wharf\n" {
+			t.Fatalf("got %q", got)
+		}
+	})
+}
+
+// FileZilla refuses a data connection that does not resume the control
+// connection's TLS session.
+func TestDataConnectionResumesTLSSession(t *testing.T) {
+	t.Parallel()
+
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			t.Parallel()
+
+			f, _ := tlsFixture(t, TLSExplicit)
+			ts := startServer(t, f)
+			cfg := clientTLS()
+			cfg.MaxVersion = version
+
+			c := ts.raw(t)
+			c.must(234, "AUTH TLS")
+			tc := tls.Client(c.conn, cfg)
+			if err := tc.Handshake(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.ConnectionState().Version != version {
+				t.Fatalf("negotiated %x", tc.ConnectionState().Version)
+			}
+
+			c = newCtl(t, tc)
+			c.must(200, "PBSZ 0")
+			c.must(200, "PROT P")
+			c.login("anonymous", "x")
+
+			for i := range 2 {
+				addr := c.pasv()
+				raw, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+
+				c.must(150, "RETR /README.txt")
+				data := tls.Client(raw, cfg)
+				if err := data.Handshake(); err != nil {
+					t.Fatal(err)
+				}
+
+				if !data.ConnectionState().DidResume {
+					t.Fatalf("data connection %d did not resume the TLS session", i)
+				}
+
+				if got := readAllFrom(t, data); string(got) != "hello from wharf\n" {
+					t.Fatalf("got %q", got)
+				}
+
+				c.expect(226)
+			}
+		})
+	}
+}
+
+func TestRequiredTLS(t *testing.T) {
+	t.Parallel()
+
+	f, _ := tlsFixture(t, TLSRequired)
+	ts := startServer(t, f)
+
+	t.Run("a plain login is refused, anonymous included", func(t *testing.T) {
+		c := ts.raw(t)
+		if code, _ := c.cmd("USER anonymous"); code != 421 && code != 530 {
+			t.Fatalf("USER without TLS: got %d", code)
+		}
+	})
+
+	t.Run("PASS without USER on a plain connection is refused", func(t *testing.T) {
+		c := ts.raw(t)
+		if code, msg := c.cmd("PASS x"); code != 530 || !strings.Contains(msg, "TLS") {
+			t.Fatalf("got %d %q", code, msg)
+		}
+	})
+
+	t.Run("a TLS login works, and a clear data connection is refused", func(t *testing.T) {
+		c := ts.raw(t)
+		c.must(234, "AUTH TLS")
+		tc := tls.Client(c.conn, clientTLS())
+		c = newCtl(t, tc)
+		c.login("anonymous", "x")
+		c.must(200, "PROT C")
+		addr := c.pasv()
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+
+		if code, _ := c.cmd("RETR /README.txt"); code != 421 {
+			t.Fatalf("clear data connection: got %d, want 421", code)
+		}
+	})
+
+	t.Run("the library client works with TLS", func(t *testing.T) {
+		c := ts.dial(t, "anonymous", "x", ftp.DialWithExplicitTLS(clientTLS()))
+		if got := retr(t, c, "/README.txt"); string(got) != "hello from wharf\n" {
+			t.Fatalf("got %q", got)
+		}
+	})
+}
+
+func TestImplicitTLS(t *testing.T) {
+	t.Parallel()
+
+	f, _ := tlsFixture(t, TLSImplicit)
+	ts := startServer(t, f)
+
+	c := ts.dial(t, "anonymous", "x", ftp.DialWithTLS(clientTLS()))
+	if got := retr(t, c, "/pub/big.bin"); len(got) != 1<<20 {
+		t.Fatalf("got %d bytes", len(got))
+	}
+
+	t.Run("a plain-text client gets no greeting", func(t *testing.T) {
+		conn, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+
+		_ = conn.SetDeadline(time.Now().Add(time.Second))
+		buf := make([]byte, 3)
+		if n, _ := conn.Read(buf); n == 3 && string(buf) == "220" {
+			t.Fatal("implicit TLS port spoke plain text")
+		}
+	})
+}

@@ -1,0 +1,85 @@
+package vfs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"syscall"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+)
+
+var (
+	// ErrReadOnly is the cause of every change that ReadOnly refuses.
+	ErrReadOnly = fmt.Errorf("%w: read-only access", fs.ErrPermission)
+	// ErrWriteOnly is the cause of every read, listing or change that WriteOnly refuses.
+	ErrWriteOnly = fmt.Errorf("%w: write-only access", fs.ErrPermission)
+
+	// errNotRegular refuses to open fifos, sockets and devices: a fifo would block the session.
+	errNotRegular = errors.New("not a regular file")
+)
+
+// pathError returns the client-facing error for op on the virtual path name.
+func pathError(op, name string, err error) error {
+	return &fs.PathError{Op: op, Path: name, Err: cause(err)}
+}
+
+// cause strips from err every wrapper that may carry a disk path (*fs.PathError,
+// *os.LinkError, *os.SyscallError) and maps what is left to a path-free error of
+// the same kind.
+func cause(err error) error {
+	for {
+		var (
+			pe *fs.PathError
+			le *os.LinkError
+			se *os.SyscallError
+		)
+		switch {
+		case errors.As(err, &pe):
+			err = pe.Err
+		case errors.As(err, &le):
+			err = le.Err
+		case errors.As(err, &se):
+			err = se.Err
+		default:
+			return kind(err)
+		}
+	}
+}
+
+// kind maps an error without a path to the one the client sees.
+func kind(err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		switch errno {
+		case syscall.ENOENT:
+			return fs.ErrNotExist
+		case syscall.EEXIST:
+			return fs.ErrExist
+		case syscall.EACCES, syscall.EPERM:
+			return fs.ErrPermission
+		case syscall.ENOSPC, syscall.EDQUOT:
+			return fmt.Errorf("%w: %w", ftpserver.ErrStorageExceeded, errno)
+		default:
+			return errno
+		}
+	}
+	// os.Root refuses "..", absolute symbolic links and links leading outside
+	// with an unexported error; this text is all that identifies it.
+	if err.Error() == "path escapes from parent" {
+		return fs.ErrPermission
+	}
+
+	return err
+}
+
+// hiddenError is the error for a name that contains an in-progress upload:
+// such names do not exist for lookups and are not allowed for creation.
+func hiddenError(op, name string, creating bool) error {
+	if creating {
+		return &fs.PathError{Op: op, Path: name, Err: ftpserver.ErrFileNameNotAllowed}
+	}
+
+	return &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+}

@@ -1,0 +1,287 @@
+package vfs
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sync"
+	"syscall"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/spf13/afero"
+)
+
+// filePerm caps the permissions of new files: uploads are never executable.
+const filePerm fs.FileMode = 0o644
+
+// file is a regular file opened for writing in place (direct mode, APPE, REST
+// then STOR). It embeds the *os.File so that io.Copy(file, conn) still reaches
+// (*os.File).ReadFrom and its splice(2) path, and it rewrites write errors so
+// that a full disk or quota wraps ftpserver.ErrStorageExceeded (reply 552).
+type file struct {
+	*os.File
+	name string // virtual path
+}
+
+var (
+	_ afero.File    = (*file)(nil)
+	_ io.ReaderFrom = (*file)(nil)
+)
+
+// Name returns the virtual path.
+func (f *file) Name() string { return f.name }
+
+// Stat returns the file's info under its virtual base name.
+func (f *file) Stat() (fs.FileInfo, error) {
+	info, err := f.File.Stat()
+	if err != nil {
+		return nil, f.err(err)
+	}
+
+	return rename(info, path.Base(f.name)), nil
+}
+
+// Write writes p at the current offset.
+func (f *file) Write(p []byte) (int, error) {
+	n, err := f.File.Write(p)
+
+	return n, f.err(err)
+}
+
+// WriteAt writes p at offset off.
+func (f *file) WriteAt(p []byte, off int64) (int, error) {
+	n, err := f.File.WriteAt(p, off)
+
+	return n, f.err(err)
+}
+
+// WriteString writes s at the current offset.
+func (f *file) WriteString(s string) (int, error) {
+	n, err := f.File.WriteString(s)
+
+	return n, f.err(err)
+}
+
+// ReadFrom copies r into the file through (*os.File).ReadFrom, which splices
+// from a TCP connection without copying through user space.
+func (f *file) ReadFrom(r io.Reader) (int64, error) {
+	n, err := f.File.ReadFrom(r)
+
+	return n, f.err(err)
+}
+
+// Truncate changes the size of the file.
+func (f *file) Truncate(size int64) error {
+	return f.err(f.File.Truncate(size))
+}
+
+// Close closes the file.
+func (f *file) Close() error {
+	return f.err(f.File.Close())
+}
+
+// err returns a file error with the virtual path and a path-free cause. Other
+// errors, such as a network error while ReadFrom reads the data connection,
+// pass unchanged.
+func (f *file) err(err error) error {
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		return err
+	}
+
+	return &fs.PathError{Op: pe.Op, Path: f.name, Err: cause(pe.Err)}
+}
+
+// upload is a fresh upload in atomic mode: the data goes to a hidden temporary
+// file in the target's folder, and Close renames it over the target only if the
+// transfer ended cleanly. The engine calls TransferError and Close from the
+// goroutine that runs the transfer; the mutex makes them safe from any other.
+type upload struct {
+	file
+	fs     *Fs
+	temp   string // os.Root name of the temporary file
+	target string // os.Root name of the target
+
+	mu       sync.Mutex
+	failed   error // the first write error, or the transfer error
+	writeErr bool  // failed came from a write and Close returns it
+	closed   bool
+	closeErr error
+}
+
+var (
+	_ afero.File                  = (*upload)(nil)
+	_ io.ReaderFrom               = (*upload)(nil)
+	_ ftpserver.FileTransferError = (*upload)(nil)
+)
+
+// openUpload creates the temporary file for an atomic upload to virtual.
+func (f *Fs) openUpload(virtual, rel string, flag int, perm os.FileMode) (afero.File, error) {
+	if virtual == "/" {
+		return nil, pathError("open", virtual, fs.ErrExist)
+	}
+	// The target must be absent or a regular file; renaming over a directory
+	// would only fail after the whole transfer. An existing file keeps its
+	// permission bits.
+	old, err := f.root.Stat(rel)
+	switch {
+	case err == nil && old.IsDir():
+		return nil, &fs.PathError{Op: "open", Path: virtual, Err: syscall.EISDIR}
+	case err == nil && !old.Mode().IsRegular():
+		return nil, pathError("open", virtual, errNotRegular)
+	case err == nil:
+		perm = old.Mode().Perm()
+	case errors.Is(err, fs.ErrNotExist):
+		perm &= filePerm
+	default:
+		return nil, pathError("open", virtual, err)
+	}
+
+	flag = flag&(os.O_WRONLY|os.O_RDWR) | os.O_CREATE | os.O_EXCL
+	var osf *os.File
+	var temp string
+	for range 3 { // a name collision is all but impossible; retry a little anyway
+		temp = path.Join(path.Dir(rel), TempPrefix+randomHex())
+		osf, err = f.root.OpenFile(temp, flag, perm)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, pathError("open", virtual, err)
+	}
+	if old != nil {
+		// The umask applied at creation; give back the old file's exact bits.
+		if err := osf.Chmod(perm); err != nil {
+			_ = osf.Close()
+			_ = f.root.Remove(temp)
+
+			return nil, pathError("open", virtual, err)
+		}
+	}
+	// reopen closes osf in every case.
+	if osf, err = reopen(osf, virtual); err != nil {
+		_ = f.root.Remove(temp)
+
+		return nil, pathError("open", virtual, err)
+	}
+
+	return &upload{file: file{File: osf, name: virtual}, fs: f, temp: temp, target: rel}, nil
+}
+
+// randomHex returns 16 random hex digits.
+func randomHex() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
+
+	return hex.EncodeToString(b[:])
+}
+
+// TransferError records that the transfer did not end cleanly (ABOR, a
+// dropped data connection, an I/O error): Close then discards the upload.
+func (u *upload) TransferError(err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.failed == nil {
+		u.failed = err
+		if u.failed == nil {
+			u.failed = errors.New("transfer failed")
+		}
+	}
+}
+
+// fail records a write error, which also discards the upload.
+func (u *upload) fail(err error) error {
+	if err != nil {
+		u.mu.Lock()
+		if u.failed == nil || !u.writeErr {
+			u.failed, u.writeErr = err, true
+		}
+		u.mu.Unlock()
+	}
+
+	return err
+}
+
+// Write writes p to the temporary file.
+func (u *upload) Write(p []byte) (int, error) {
+	n, err := u.file.Write(p)
+
+	return n, u.fail(err)
+}
+
+// WriteAt writes p to the temporary file at offset off.
+func (u *upload) WriteAt(p []byte, off int64) (int, error) {
+	n, err := u.file.WriteAt(p, off)
+
+	return n, u.fail(err)
+}
+
+// WriteString writes s to the temporary file.
+func (u *upload) WriteString(s string) (int, error) {
+	n, err := u.file.WriteString(s)
+
+	return n, u.fail(err)
+}
+
+// ReadFrom copies r into the temporary file through (*os.File).ReadFrom.
+func (u *upload) ReadFrom(r io.Reader) (int64, error) {
+	n, err := u.file.ReadFrom(r)
+
+	return n, u.fail(err)
+}
+
+// Truncate changes the size of the temporary file.
+func (u *upload) Truncate(size int64) error {
+	return u.fail(u.file.Truncate(size))
+}
+
+// Close ends the upload. After a clean transfer it syncs and closes the
+// temporary file and renames it over the target; if that fails, or after
+// TransferError or a write error, it removes the temporary file and the target
+// keeps its old content. It returns the write error, if any (so a full disk
+// reports ftpserver.ErrStorageExceeded), and nil for a discarded transfer.
+// Later calls return the first call's result.
+func (u *upload) Close() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return u.closeErr
+	}
+	u.closed = true
+	u.closeErr = u.finish()
+
+	return u.closeErr
+}
+
+func (u *upload) finish() error {
+	if u.failed != nil {
+		_ = u.File.Close()
+		if err := u.fs.root.Remove(u.temp); err != nil {
+			return pathError("close", u.name, err)
+		}
+		if u.writeErr {
+			return u.failed
+		}
+
+		return nil
+	}
+	err := u.err(u.File.Sync())
+	if closeErr := u.file.Close(); err == nil {
+		err = closeErr
+	}
+	if err == nil {
+		if err = u.fs.root.Rename(u.temp, u.target); err != nil {
+			err = pathError("rename", u.name, err)
+		}
+	}
+	if err != nil {
+		_ = u.fs.root.Remove(u.temp)
+	}
+
+	return err
+}
