@@ -1,8 +1,8 @@
 package server
 
 import (
-	"errors"
 	"crypto/tls"
+	"errors"
 	"net"
 	"sync"
 	"time"

@@ -396,7 +396,7 @@ func clientTLS() *tls.Config {
 		InsecureSkipVerify: true, //nolint:gosec // test certificate
 		// The session cache is keyed by server name (else by address and
 		// port, which differ on every data connection), as in FileZilla.
-		ServerName: "localhost",
+		ServerName:         "localhost",
 		ClientSessionCache: tls.NewLRUClientSessionCache(8),
 	}
 }

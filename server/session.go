@@ -37,7 +37,7 @@ type session struct {
 }
 
 var (
-	_ ftpserver.ClientDriver                     = (*session)(nil)
+	_ ftpserver.ClientDriver                      = (*session)(nil)
 	_ ftpserver.ClientDriverExtentionFileTransfer = (*session)(nil)
 	_ ftpserver.ClientDriverExtensionRemoveDir    = (*session)(nil)
 	_ ftpserver.ClientDriverExtensionSite         = (*session)(nil)
