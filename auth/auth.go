@@ -37,6 +37,9 @@ type User struct {
 	PasswordHash string // bcrypt: $2a$, $2b$ or $2y$
 	Home         string // directory on disk that becomes the user's "/"
 	Access       Access
+	// DownloadLimit and UploadLimit cap each of the user's sessions, in
+	// bytes per second; 0 means unlimited.
+	DownloadLimit, UploadLimit int64
 }
 
 // Options lists the accounts that may log in.
@@ -45,6 +48,14 @@ type Options struct {
 	// Anonymous enables the anonymous account, served from AnonymousRoot.
 	Anonymous     bool
 	AnonymousRoot string
+	// AnonymousUploadDir is a folder under AnonymousRoot where anonymous
+	// users may upload new files; "" allows no uploads.
+	AnonymousUploadDir string
+	// AnonymousMaxUpload caps one anonymous upload, in bytes; 0 means unlimited.
+	AnonymousMaxUpload int64
+	// AnonymousDownloadLimit and AnonymousUploadLimit cap each anonymous
+	// session, in bytes per second; 0 means unlimited.
+	AnonymousDownloadLimit, AnonymousUploadLimit int64
 }
 
 // Account is a successful login: who it is and what it may reach.
@@ -56,6 +67,12 @@ type Account struct {
 	// Password is what an anonymous user gave as password (by custom an
 	// e-mail address); it is empty for named users, whose password is never kept.
 	Password string
+	// UploadDir is, for anonymous sessions, the one folder that accepts
+	// uploads ("" = none); MaxUpload caps one upload in bytes (0 = no cap).
+	UploadDir string
+	MaxUpload int64
+	// DownloadLimit and UploadLimit cap the session in bytes per second (0 = unlimited).
+	DownloadLimit, UploadLimit int64
 }
 
 // Accounts checks logins. It is safe for concurrent use and never changes after New.
@@ -152,11 +169,15 @@ func (a *Accounts) Authenticate(name, password string) (Account, error) {
 		}
 
 		return Account{
-			Name:      "anonymous",
-			Home:      a.opts.AnonymousRoot,
-			Access:    ReadOnly,
-			Anonymous: true,
-			Password:  password,
+			Name:          "anonymous",
+			Home:          a.opts.AnonymousRoot,
+			Access:        ReadOnly,
+			Anonymous:     true,
+			Password:      password,
+			UploadDir:     a.opts.AnonymousUploadDir,
+			MaxUpload:     a.opts.AnonymousMaxUpload,
+			DownloadLimit: a.opts.AnonymousDownloadLimit,
+			UploadLimit:   a.opts.AnonymousUploadLimit,
 		}, nil
 	}
 
@@ -171,7 +192,13 @@ func (a *Accounts) Authenticate(name, password string) (Account, error) {
 		return Account{}, ErrLoginIncorrect
 	}
 
-	return Account{Name: u.Name, Home: u.Home, Access: u.Access}, nil
+	return Account{
+		Name:          u.Name,
+		Home:          u.Home,
+		Access:        u.Access,
+		DownloadLimit: u.DownloadLimit,
+		UploadLimit:   u.UploadLimit,
+	}, nil
 }
 
 // Hash returns the bcrypt hash of password at bcrypt's default cost.

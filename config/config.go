@@ -24,10 +24,16 @@ type Config struct {
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`   // 30s, >= 0
 	ASCIIConversion bool     `toml:"ascii_conversion"`   // true
 	UploadMode      string   `toml:"upload_mode"`        // "atomic": atomic | direct
+	DataTimeout     Duration `toml:"data_timeout"`       // 5m, > 0: a transfer that moves no byte for this long is closed
+	MaxListEntries  int      `toml:"max_list_entries"`   // 100000, >= 1: entries one LIST, NLST, MLSD or STAT returns
+	LoginTimeout    Duration `toml:"login_timeout"`      // 60s, > 0: a session not logged in by then is closed
 
 	Log       Log       `toml:"log"`
 	TLS       TLS       `toml:"tls"`
 	Anonymous Anonymous `toml:"anonymous"`
+	Bandwidth Bandwidth `toml:"bandwidth"`
+	Ban       Ban       `toml:"ban"`
+	Admin     Admin     `toml:"admin"`
 	Users     []User    `toml:"users"`
 
 	// PublicIP is public_host resolved to an IPv4 address by Validate
@@ -40,6 +46,7 @@ type Log struct {
 	Level       string `toml:"level"`        // "info": debug | info | warn | error
 	Format      string `toml:"format"`       // "console": console | json
 	TransferLog string `toml:"transfer_log"` // "": path of an xferlog file, in an existing folder
+	File        string `toml:"file"`         // "": standard output; else a file in an existing folder, reopened on SIGHUP/SIGUSR1
 }
 
 // TLS is the [tls] table.
@@ -53,6 +60,37 @@ type TLS struct {
 type Anonymous struct {
 	Enabled bool   `toml:"enabled"` // true
 	Root    string `toml:"root"`    // "./public"; an existing directory when enabled
+
+	// UploadDir is a folder under Root, written relative to it ("incoming"),
+	// where anonymous users may upload new files and make folders. "" allows
+	// no uploads. When enabled it must exist, without ".." or a leading "/".
+	UploadDir     string `toml:"upload_dir"`      // ""
+	MaxUploadSize Size   `toml:"max_upload_size"` // 100MiB; 0 = unlimited
+}
+
+// Bandwidth is the [bandwidth] table: limits in bytes per second, 0 for
+// none. The total limits are shared by all sessions; the session limits apply
+// to each session, unless a user sets its own.
+type Bandwidth struct {
+	TotalDownload   Size `toml:"total_download"`   // 0
+	TotalUpload     Size `toml:"total_upload"`     // 0
+	SessionDownload Size `toml:"session_download"` // 0
+	SessionUpload   Size `toml:"session_upload"`   // 0
+}
+
+// Ban is the [ban] table: an IP address with MaxFailures failed logins within
+// Window is refused for Duration.
+type Ban struct {
+	MaxFailures int      `toml:"max_failures"` // 5, >= 0; 0 turns banning off
+	Window      Duration `toml:"window"`       // 10m, > 0 when max_failures > 0
+	Duration    Duration `toml:"duration"`     // 1h, > 0 when max_failures > 0
+}
+
+// Admin is the [admin] table: the HTTP listener for /metrics, /healthz,
+// /readyz, /sessions and /.
+type Admin struct {
+	Listen string `toml:"listen"` // "": off; else host:port, not the FTP listen address
+	Pprof  bool   `toml:"pprof"`  // false: serve net/http/pprof on the admin listener
 }
 
 // User is one [[users]] entry: a named account with a bcrypt password hash.
@@ -61,6 +99,11 @@ type User struct {
 	Password string `toml:"password"` // bcrypt hash ($2a$, $2b$, $2y$); plain text is refused
 	Home     string `toml:"home"`     // required, an existing directory
 	Access   string `toml:"access"`   // "read-only" when empty: read-only | read-write | write-only
+
+	// Bytes per second for each of the user's sessions, 0 for none. Nil
+	// (the key absent or "") uses [bandwidth] session_download/session_upload.
+	SessionDownload *Size `toml:"session_download"`
+	SessionUpload   *Size `toml:"session_upload"`
 }
 
 // Default returns how wharf runs without a configuration file: it serves
@@ -78,9 +121,13 @@ func Default() Config {
 		ShutdownTimeout: Duration{30 * time.Second},
 		ASCIIConversion: true,
 		UploadMode:      "atomic",
+		DataTimeout:     Duration{5 * time.Minute},
+		MaxListEntries:  100000,
+		LoginTimeout:    Duration{time.Minute},
 		Log:             Log{Level: "info", Format: "console"},
 		TLS:             TLS{Mode: "off"},
-		Anonymous:       Anonymous{Enabled: true, Root: "./public"},
+		Anonymous:       Anonymous{Enabled: true, Root: "./public", MaxUploadSize: Size{100 << 20}},
+		Ban:             Ban{MaxFailures: 5, Window: Duration{10 * time.Minute}, Duration: Duration{time.Hour}},
 	}
 }
 
@@ -139,6 +186,28 @@ func (u User) AccessLevel() auth.Access {
 	}
 
 	return a
+}
+
+// DownloadLimit returns the bytes per second allowed to each of the user's
+// sessions for downloads, 0 for no limit: the user's session_download, or
+// else [bandwidth] session_download.
+func (u User) DownloadLimit(c Config) int64 {
+	if u.SessionDownload != nil {
+		return u.SessionDownload.Bytes
+	}
+
+	return c.Bandwidth.SessionDownload.Bytes
+}
+
+// UploadLimit returns the bytes per second allowed to each of the user's
+// sessions for uploads, 0 for no limit: the user's session_upload, or else
+// [bandwidth] session_upload.
+func (u User) UploadLimit(c Config) int64 {
+	if u.SessionUpload != nil {
+		return u.SessionUpload.Bytes
+	}
+
+	return c.Bandwidth.SessionUpload.Bytes
 }
 
 // Duration is a duration written in the file as a string such as "15m" or

@@ -68,22 +68,27 @@ func readTestdata(t *testing.T, dir string) []testFile {
 }
 
 // makeFixtures creates, in the working directory, what the testdata files
-// name by relative path: ./public (the default anonymous root), three homes,
-// a plain file, a log folder, and a self-signed certificate with its key.
+// name by relative path: ./public (the default anonymous root) with an upload
+// folder, a file and a link leading out, three homes, a plain file, a log
+// folder, and a self-signed certificate with its key.
 func makeFixtures(t *testing.T) {
 	t.Helper()
 
-	for _, dir := range []string{"public", "home/alice", "home/bob", "home/carol", "logs"} {
+	for _, dir := range []string{"public/incoming", "home/alice", "home/bob", "home/carol", "logs"} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := os.Symlink("../home", "public/out"); err != nil {
+		t.Fatal(err)
 	}
 
 	cert, key := selfSigned(t)
 	_, otherKey := selfSigned(t)
 
 	files := map[string][]byte{
-		"afile":         []byte("a file, not a directory\n"),
+		"afile":             []byte("a file, not a directory\n"),
+		"public/readme.txt": []byte("a file under the anonymous root\n"),
 		"garbage.pem":   []byte("not PEM at all\n"),
 		"cert.pem":      cert,
 		"key.pem":       key,
@@ -206,18 +211,43 @@ func TestFileSetsEveryKey(t *testing.T) {
 		ShutdownTimeout: Duration{0},
 		ASCIIConversion: false,
 		UploadMode:      "direct",
-		Log:             Log{Level: "debug", Format: "json", TransferLog: "logs/xferlog"},
+		DataTimeout:     Duration{30 * time.Second},
+		MaxListEntries:  500,
+		LoginTimeout:    Duration{10 * time.Second},
+		Log:             Log{Level: "debug", Format: "json", TransferLog: "logs/xferlog", File: "logs/wharf.log"},
 		TLS:             TLS{Mode: "required", CertFile: "cert.pem", KeyFile: "key.pem"},
-		Anonymous:       Anonymous{Enabled: false, Root: "does-not-matter-when-disabled"},
+		Anonymous: Anonymous{
+			Enabled:       false,
+			Root:          "does-not-matter-when-disabled",
+			UploadDir:     "/not-checked/../when-disabled",
+			MaxUploadSize: Size{3 << 29},
+		},
+		Bandwidth: Bandwidth{
+			TotalDownload:   Size{10_000_000},
+			TotalUpload:     Size{1 << 20},
+			SessionDownload: Size{512 << 10},
+			SessionUpload:   Size{1},
+		},
+		Ban:   Ban{MaxFailures: 3, Window: Duration{time.Minute}, Duration: Duration{24 * time.Hour}},
+		Admin: Admin{Listen: "127.0.0.1:9090", Pprof: true},
 		Users: []User{
-			{Name: "alice", Password: hash, Home: "home/alice", Access: "read-write"},
-			{Name: "bob", Password: hash, Home: "./home/bob/", Access: "write-only"},
+			{
+				Name: "alice", Password: hash, Home: "home/alice", Access: "read-write",
+				SessionDownload: &Size{2 << 20}, SessionUpload: &Size{0},
+			},
+			{Name: "bob", Password: hash, Home: "./home/bob/", Access: "write-only", SessionUpload: &Size{4096}},
 			{Name: "carol", Password: hash, Home: "home/carol"},
 		},
 		PublicIP: "192.0.2.10",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse(full.toml) =\n%+v\nwant\n%+v", got, want)
+	}
+
+	for _, key := range tomlKeys(reflect.TypeFor[Config](), "") {
+		if !setsKey(string(data), key, false) {
+			t.Errorf("full.toml does not set %q", key)
+		}
 	}
 
 	wantAccess := []auth.Access{auth.ReadWrite, auth.WriteOnly, auth.ReadOnly}
@@ -269,21 +299,21 @@ func TestExample(t *testing.T) {
 		t.Errorf("example values differ from Default():\n%+v\nwant\n%+v", c, def)
 	}
 
-	for _, key := range tomlKeys(reflect.TypeFor[Config]()) {
-		re := regexp.MustCompile(`(?m)^(#\s*)?` + regexp.QuoteMeta(key) + `\s*=`)
-		if !re.Match(text) {
+	for _, key := range tomlKeys(reflect.TypeFor[Config](), "") {
+		if !setsKey(string(text), key, true) {
 			t.Errorf("example does not document %q", key)
 		}
 	}
-	for _, table := range []string{"[log]", "[tls]", "[anonymous]", "[[users]]"} {
+	for _, table := range []string{"[log]", "[tls]", "[anonymous]", "[bandwidth]", "[ban]", "[admin]", "[[users]]"} {
 		if !strings.Contains(string(text), "\n"+table+"\n") {
 			t.Errorf("example has no %s table", table)
 		}
 	}
 }
 
-// tomlKeys lists the keys of a struct type and of the tables inside it.
-func tomlKeys(t reflect.Type) []string {
+// tomlKeys lists the keys of a struct type and of the tables inside it,
+// each after its table: "listen", "log.level", "users.name".
+func tomlKeys(t reflect.Type, table string) []string {
 	var keys []string
 
 	for f := range t.Fields() {
@@ -291,18 +321,50 @@ func tomlKeys(t reflect.Type) []string {
 		if key == "" {
 			continue
 		}
+		if table != "" {
+			key = table + "." + key
+		}
 
 		switch {
-		case f.Type.Kind() == reflect.Struct && f.Type != durationType:
-			keys = append(keys, tomlKeys(f.Type)...)
+		case isTableType(f.Type):
+			keys = append(keys, tomlKeys(f.Type, key)...)
 		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
-			keys = append(keys, tomlKeys(f.Type.Elem())...)
+			keys = append(keys, tomlKeys(f.Type.Elem(), key)...)
 		default:
 			keys = append(keys, key)
 		}
 	}
 
 	return keys
+}
+
+// setsKey reports whether the TOML text sets the dotted key (from tomlKeys)
+// under its own table header, so "admin.listen" is not found in the top-level
+// listen. With commented, a key shown commented out ("# key = ") counts.
+func setsKey(text, dotted string, commented bool) bool {
+	table, key := "", dotted
+	if i := strings.LastIndex(dotted, "."); i >= 0 {
+		table, key = dotted[:i], dotted[i+1:]
+	}
+
+	header := regexp.MustCompile(`^\[\[?\s*([\w.]+)\s*\]\]?\s*$`)
+	prefix := `^`
+	if commented {
+		prefix = `^(#\s*)?`
+	}
+	set := regexp.MustCompile(prefix + regexp.QuoteMeta(key) + `\s*=`)
+
+	current := ""
+	for line := range strings.Lines(text) {
+		line = strings.TrimRight(line, "\r\n")
+		if m := header.FindStringSubmatch(line); m != nil {
+			current = m[1]
+		} else if current == table && set.MatchString(line) {
+			return true
+		}
+	}
+
+	return false
 }
 
 func TestDefaultServesPublic(t *testing.T) {

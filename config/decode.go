@@ -30,7 +30,7 @@ func decode(data []byte, c *Config, p *problems) error {
 			return &syntaxError{file: p.file, err: pe}
 		}
 
-		return fmt.Errorf("%s: %w", p.file, err)
+		return fmt.Errorf("%s%w", p.prefix(), err)
 	}
 
 	d := decoder{md: &md, p: p}
@@ -103,7 +103,7 @@ func (d *decoder) table(t map[string]toml.Primitive, dst reflect.Value, s scope)
 		field := dst.Field(i)
 
 		switch {
-		case field.Kind() == reflect.Struct && field.Type() != durationType:
+		case isTableType(field.Type()):
 			d.subtable(prim, field, s.key(key))
 		case field.Kind() == reflect.Slice && field.Type().Elem().Kind() == reflect.Struct:
 			d.array(prim, field, key)
@@ -163,7 +163,15 @@ func (d *decoder) array(prim toml.Primitive, dst reflect.Value, key string) {
 }
 
 // value decodes a single value into dst, which keeps its value on failure.
+// An optional value (a pointer, such as a user's session_download) given as
+// "" is left nil, as if the key were absent.
 func (d *decoder) value(prim toml.Primitive, dst reflect.Value, path string) {
+	if dst.Kind() == reflect.Pointer && d.raw(prim) == "" {
+		dst.SetZero()
+
+		return
+	}
+
 	v := reflect.New(dst.Type())
 	if err := d.md.PrimitiveDecode(prim, v.Interface()); err != nil {
 		d.p.add(path, d.typeError(prim, dst.Type()))
@@ -178,6 +186,17 @@ func (d *decoder) value(prim toml.Primitive, dst reflect.Value, path string) {
 // words: "want an integer, got a string".
 func (d *decoder) typeError(prim toml.Primitive, want reflect.Type) error {
 	got := d.raw(prim)
+
+	if want.Kind() == reflect.Pointer {
+		want = want.Elem()
+	}
+
+	if want == sizeType { // say why, in the words of UnmarshalTOML
+		var s Size
+		if err := s.UnmarshalTOML(got); err != nil {
+			return err
+		}
+	}
 
 	if want == durationType {
 		switch g := got.(type) {
@@ -227,7 +246,16 @@ func isArrayOfTables(v any) bool {
 	}
 }
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType = reflect.TypeFor[Duration]()
+	sizeType     = reflect.TypeFor[Size]()
+)
+
+// isTableType reports whether a field of type t holds a TOML table such as
+// [log]. Duration and Size are structs, but hold a single value.
+func isTableType(t reflect.Type) bool {
+	return t.Kind() == reflect.Struct && t != durationType && t != sizeType
+}
 
 // tomlKey returns the key of a struct field from its toml tag, or "" for none.
 func tomlKey(f reflect.StructField) string {
@@ -251,8 +279,11 @@ func itemLabel(key string, i int, name string) string {
 
 // describeType says in TOML words what a Go value of type t is decoded from.
 func describeType(t reflect.Type) string {
-	if t == durationType {
+	switch t {
+	case durationType:
 		return `a duration string such as "15m"`
+	case sizeType, reflect.PointerTo(sizeType):
+		return `a size such as "100MiB"`
 	}
 
 	switch k := t.Kind(); {

@@ -72,6 +72,15 @@ func (c *Config) validate(p *problems, r resolver) {
 	if err := oneOf(c.UploadMode, "atomic", "direct"); err != nil {
 		p.add("upload_mode", err)
 	}
+	if c.DataTimeout.Duration <= 0 {
+		p.addf("data_timeout", "must be more than 0, got %s", c.DataTimeout)
+	}
+	if c.MaxListEntries < 1 {
+		p.addf("max_list_entries", "must be at least 1, got %d", c.MaxListEntries)
+	}
+	if c.LoginTimeout.Duration <= 0 {
+		p.addf("login_timeout", "must be more than 0, got %s", c.LoginTimeout)
+	}
 
 	if err := oneOf(c.Log.Level, "debug", "info", "warn", "error"); err != nil {
 		p.add("log.level", err)
@@ -80,16 +89,32 @@ func (c *Config) validate(p *problems, r resolver) {
 		p.add("log.format", err)
 	}
 	if c.Log.TransferLog != "" {
-		checkTransferLog(p, c.Log.TransferLog)
+		checkLogFile(p, "log.transfer_log", c.Log.TransferLog)
+	}
+	if c.Log.File != "" {
+		checkLogFile(p, "log.file", c.Log.File)
 	}
 
 	c.TLS.check(p)
-
-	if c.Anonymous.Enabled {
-		checkDir(p, "anonymous.root", c.Anonymous.Root)
-	}
+	c.Anonymous.check(p)
 	if !c.Anonymous.Enabled && len(c.Users) == 0 {
 		p.addf("anonymous.enabled", "false and there are no [[users]]: nobody could log in")
+	}
+
+	checkSize(p, "bandwidth.total_download", c.Bandwidth.TotalDownload)
+	checkSize(p, "bandwidth.total_upload", c.Bandwidth.TotalUpload)
+	checkSize(p, "bandwidth.session_download", c.Bandwidth.SessionDownload)
+	checkSize(p, "bandwidth.session_upload", c.Bandwidth.SessionUpload)
+
+	c.Ban.check(p)
+
+	if c.Admin.Listen != "" {
+		if err := checkListen(c.Admin.Listen); err != nil {
+			p.add("admin.listen", err)
+		} else if sameListener(c.Admin.Listen, c.Listen) {
+			p.addf("admin.listen", "%q overlaps listen %q: the admin listener needs a port of its own",
+				c.Admin.Listen, c.Listen)
+		}
 	}
 
 	checkUsers(p, c.Users)
@@ -107,6 +132,32 @@ func checkListen(addr string) error {
 	}
 
 	return nil
+}
+
+// sameListener reports whether listening on a and b (both host:port) would
+// take the same port: the same non-zero port on the same host, or with
+// either host being every address ("", "0.0.0.0", "::").
+func sameListener(a, b string) bool {
+	hostA, portA, errA := net.SplitHostPort(a)
+	hostB, portB, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+
+	pa, errA := strconv.Atoi(portA)
+	pb, errB := strconv.Atoi(portB)
+	if errA != nil || errB != nil || pa != pb || pa == 0 {
+		return false // port 0 picks a different free port each time
+	}
+
+	return hostA == hostB || anyAddress(hostA) || anyAddress(hostB)
+}
+
+// anyAddress reports whether host, in a listen address, means every address.
+func anyAddress(host string) bool {
+	addr, err := netip.ParseAddr(host)
+
+	return host == "" || (err == nil && addr.IsUnspecified())
 }
 
 // resolvePublicHost returns the IPv4 address that PASV replies announce.
@@ -170,10 +221,10 @@ func oneOf(s string, choices ...string) error {
 	return fmt.Errorf("%q is not one of %s", s, strings.Join(choices, ", "))
 }
 
-// checkTransferLog accepts a file path whose folder exists; the file itself
-// is created when wharf starts.
-func checkTransferLog(p *problems, path string) {
-	key := fmt.Sprintf("log.transfer_log %q", path)
+// checkLogFile accepts a file path whose folder exists; the file itself is
+// created when wharf starts. name is the key, such as "log.file".
+func checkLogFile(p *problems, name, path string) {
+	key := fmt.Sprintf("%s %q", name, path)
 
 	dir := filepath.Dir(path)
 	if info, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
@@ -189,12 +240,13 @@ func checkTransferLog(p *problems, path string) {
 	}
 }
 
-// checkDir accepts the path of an existing directory. key names it.
-func checkDir(p *problems, key, path string) {
+// checkDir accepts the path of an existing directory. key names it. It
+// reports whether the directory is there.
+func checkDir(p *problems, key, path string) bool {
 	if path == "" {
 		p.addf(key, "required")
 
-		return
+		return false
 	}
 
 	info, err := os.Stat(path)
@@ -206,6 +258,92 @@ func checkDir(p *problems, key, path string) {
 		p.add(key, err)
 	case !info.IsDir():
 		p.addf(fmt.Sprintf("%s %q", key, path), "not a directory")
+	default:
+		return true
+	}
+
+	return false
+}
+
+// check validates [anonymous]. Nothing in it is used, so nothing is checked,
+// when anonymous logins are disabled.
+func (a Anonymous) check(p *problems) {
+	if !a.Enabled {
+		return
+	}
+
+	rootOK := checkDir(p, "anonymous.root", a.Root)
+
+	if a.UploadDir != "" {
+		checkUploadDir(p, a.Root, a.UploadDir, rootOK)
+	}
+
+	checkSize(p, "anonymous.max_upload_size", a.MaxUploadSize)
+}
+
+// checkUploadDir accepts a folder written relative to root, without "..",
+// that exists under root. The check opens root with os.Root, as vfs does, so
+// a symbolic link leading out of root is refused too.
+func checkUploadDir(p *problems, root, dir string, rootOK bool) {
+	key := fmt.Sprintf("anonymous.upload_dir %q", dir)
+
+	switch {
+	case filepath.IsAbs(dir):
+		p.addf(key, `must be relative to anonymous.root, like "incoming"`)
+
+		return
+	case slices.Contains(strings.FieldsFunc(dir, isSlash), ".."):
+		p.addf(key, `must not contain "..": it names a folder under anonymous.root`)
+
+		return
+	case !rootOK:
+		return // reported against anonymous.root
+	}
+
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		p.add(key, err)
+
+		return
+	}
+	defer r.Close()
+
+	info, err := r.Stat(dir)
+
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		p.addf(key, "no such directory under anonymous.root %q", root)
+	case err != nil:
+		p.addf(key, "under anonymous.root %q: %w", root, err)
+	case !info.IsDir():
+		p.addf(key, "not a directory")
+	}
+}
+
+func isSlash(r rune) bool { return r == '/' || r == '\\' }
+
+// checkSize refuses a negative size, which decoding already does for the
+// file; Validate can be given a Config built in code.
+func checkSize(p *problems, key string, s Size) {
+	if s.Bytes < 0 {
+		p.addf(key, "must not be negative, got %d", s.Bytes)
+	}
+}
+
+func (b Ban) check(p *problems) {
+	if b.MaxFailures < 0 {
+		p.addf("ban.max_failures", "must not be negative (0 turns banning off), got %d", b.MaxFailures)
+	}
+
+	if b.MaxFailures <= 0 {
+		return // banning is off: window and duration are not used
+	}
+
+	if b.Window.Duration <= 0 {
+		p.addf("ban.window", "must be more than 0 when ban.max_failures is set, got %s", b.Window)
+	}
+	if b.Duration.Duration <= 0 {
+		p.addf("ban.duration", "must be more than 0 when ban.max_failures is set, got %s", b.Duration)
 	}
 }
 
@@ -303,6 +441,13 @@ func checkUsers(p *problems, users []User) {
 			if _, err := auth.ParseAccess(u.Access); err != nil {
 				p.add(label+": access", err)
 			}
+		}
+
+		if u.SessionDownload != nil {
+			checkSize(p, label+": session_download", *u.SessionDownload)
+		}
+		if u.SessionUpload != nil {
+			checkSize(p, label+": session_upload", *u.SessionUpload)
 		}
 	}
 }

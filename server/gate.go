@@ -30,6 +30,8 @@ type gate struct {
 	tlsConfig *tls.Config // implicit TLS only
 	refusing  chan struct{}
 	refusals  sync.WaitGroup
+	banned    func(ip string) bool // nil = no bans
+	refused   func(reason string)  // counts refusals; nil = none
 
 	mu    sync.Mutex
 	total int
@@ -61,8 +63,11 @@ func (g *gate) Accept() (net.Conn, error) {
 		}
 
 		ip := hostOf(conn.RemoteAddr())
-		if msg := g.admit(ip); msg != "" {
-			g.log.Warn("connection refused", zap.String("remote", conn.RemoteAddr().String()), zap.String("reason", msg))
+		if reason, msg := g.admit(ip); reason != "" {
+			g.log.Warn("connection refused", zap.String("remote", conn.RemoteAddr().String()), zap.String("reason", reason))
+			if g.refused != nil {
+				g.refused(reason)
+			}
 			g.refuse(conn, msg)
 
 			continue
@@ -84,23 +89,28 @@ func (g *gate) Accept() (net.Conn, error) {
 	}
 }
 
-// admit counts a new connection from ip, or returns why it is refused.
-func (g *gate) admit(ip string) string {
+// admit counts a new connection from ip, or returns why it is refused:
+// a reason for logs and metrics, and the message the client reads.
+func (g *gate) admit(ip string) (reason, msg string) {
+	if g.banned != nil && g.banned(ip) {
+		return "banned", "your address is banned after too many failed logins, try again later"
+	}
+
 	g.mu.Lock()
 	defer g.mu.Unlock()
 
 	if g.maxTotal > 0 && g.total >= g.maxTotal {
-		return "too many connections to this server, try again later"
+		return "max_clients", "too many connections to this server, try again later"
 	}
 
 	if g.maxPerIP > 0 && g.perIP[ip] >= g.maxPerIP {
-		return "too many connections from your address, try again later"
+		return "max_clients_per_ip", "too many connections from your address, try again later"
 	}
 
 	g.total++
 	g.perIP[ip]++
 
-	return ""
+	return "", ""
 }
 
 func (g *gate) release(ip, remote string) {
@@ -129,7 +139,7 @@ func (g *gate) refuse(conn net.Conn, msg string) {
 	g.refusals.Go(func() {
 		defer func() { <-g.refusing }()
 
-		var c net.Conn = conn
+		c := conn
 		if g.tlsConfig != nil {
 			c = tls.Server(conn, g.tlsConfig)
 		}

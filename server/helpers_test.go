@@ -333,25 +333,6 @@ func (c *ctl) pasv() string {
 	return net.JoinHostPort(strings.Join(parts[:4], "."), strconv.Itoa(hi*256+lo))
 }
 
-// epsv sends EPSV and returns the data port.
-func (c *ctl) epsv() int {
-	c.t.Helper()
-
-	msg := c.must(229, "EPSV")
-	open := strings.Index(msg, "(|||")
-	end := strings.Index(msg, "|)")
-	if open < 0 || end < open {
-		c.t.Fatalf("bad EPSV reply %q", msg)
-	}
-
-	port, err := strconv.Atoi(msg[open+4 : end])
-	if err != nil {
-		c.t.Fatalf("bad EPSV reply %q", msg)
-	}
-
-	return port
-}
-
 // selfSigned writes a certificate and key for 127.0.0.1 and returns their paths.
 func selfSigned(t *testing.T) (string, string) {
 	t.Helper()
@@ -393,7 +374,7 @@ func selfSigned(t *testing.T) (string, string) {
 // clientTLS trusts any certificate (the tests make their own) and caches sessions.
 func clientTLS() *tls.Config {
 	return &tls.Config{
-		InsecureSkipVerify: true, //nolint:gosec // test certificate
+		InsecureSkipVerify: true, // the tests make their own certificates
 		// The session cache is keyed by server name (else by address and
 		// port, which differ on every data connection), as in FileZilla.
 		ServerName:         "localhost",

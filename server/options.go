@@ -76,4 +76,10 @@ type Options struct {
 	TransferLog string
 	// DataConnectionTimeout bounds how long a transfer waits for its data connection. Zero means 30s.
 	DataConnectionTimeout time.Duration
+	// DataTimeout cuts a transfer whose data connection moved no byte for this long; 0 means never.
+	DataTimeout time.Duration
+	// Bandwidth caps transfers; the zero value is unlimited.
+	Bandwidth Bandwidth
+	// Ban is the brute-force defence; the zero value is off.
+	Ban BanOptions
 }

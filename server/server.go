@@ -12,6 +12,7 @@ import (
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 
@@ -32,12 +33,16 @@ const shutdownPoll = 20 * time.Millisecond
 // gate, the session registry and the transfer log.
 type Server struct {
 	opts     Options
-	accounts *auth.Accounts
+	accounts atomic.Pointer[auth.Accounts]
+	cert     atomic.Pointer[tls.Certificate]
 	log      *zap.Logger
 	ftp      *ftpserver.FtpServer
 	tls      *tls.Config // nil when TLS is off; one shared config so data connections resume the control session
 	gate     *gate
 	xfer     *transferLog
+	bans     *banList
+	metrics  *metrics
+	buckets  sharedBuckets
 	draining atomic.Bool
 	finished sync.Once
 
@@ -54,6 +59,7 @@ type sessionInfo struct {
 	log       *zap.Logger
 	conn      *gatedConn   // the control connection under any TLS layer
 	transfers atomic.Int32 // file transfers running now
+	current   atomic.Pointer[transfer]
 	closing   atomic.Bool
 
 	mu      sync.Mutex
@@ -78,11 +84,15 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 
 	s := &Server{
 		opts:     opts,
-		accounts: accounts,
 		log:      log.Named("server"),
 		sessions: make(map[uint32]*sessionInfo),
 		idle:     make(chan struct{}),
+		bans:     newBanList(opts.Ban),
 	}
+
+	s.accounts.Store(accounts)
+	s.metrics = newMetrics(func() float64 { return float64(s.bans.count()) })
+	s.buckets.set(opts.Bandwidth)
 
 	if opts.TLSMode != TLSOff {
 		cert, err := tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSKeyFile)
@@ -90,9 +100,15 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 			return nil, fmt.Errorf("load TLS certificate %s and key %s: %w", opts.TLSCertFile, opts.TLSKeyFile, err)
 		}
 
+		s.cert.Store(&cert)
+		// GetCertificate reads the certificate on every handshake, so a reload
+		// changes it without a new *tls.Config (whose session ticket keys
+		// would change too).
 		s.tls = &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{cert},
+			MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				return s.cert.Load(), nil
+			},
 		}
 	}
 
@@ -126,6 +142,8 @@ func (s *Server) Listen() error {
 	}
 
 	s.gate = newGate(l, s.opts.MaxClients, s.opts.MaxClientsPerIP, implicit, s.log)
+	s.gate.banned = s.bans.isBanned
+	s.gate.refused = func(reason string) { s.metrics.refusedConnection.WithLabelValues(reason).Inc() }
 
 	if err := s.ftp.Listen(); err != nil {
 		_ = l.Close()
@@ -137,6 +155,16 @@ func (s *Server) Listen() error {
 		zap.Int("passive_start", s.opts.PassivePortStart), zap.Int("passive_end", s.opts.PassivePortEnd))
 
 	return nil
+}
+
+// Registry holds the server's metrics, for the admin listener's /metrics.
+func (s *Server) Registry() *prometheus.Registry {
+	return s.metrics.registry
+}
+
+// Accepting reports whether the control listener is open: after Listen, before Shutdown.
+func (s *Server) Accepting() bool {
+	return s.gate != nil && !s.draining.Load()
 }
 
 // Addr is the control port's address, once Listen has returned.
@@ -314,6 +342,7 @@ func (s *Server) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 	s.sessions[cc.ID()] = si
 	draining := s.draining.Load()
 	s.mu.Unlock()
+	s.metrics.sessions.Inc()
 
 	if draining {
 		return "server is shutting down", errShuttingDown
@@ -339,6 +368,8 @@ func (s *Server) ClientDisconnected(cc ftpserver.ClientContext) {
 	if si == nil {
 		return
 	}
+
+	s.metrics.sessions.Dec()
 
 	si.mu.Lock()
 	root, user := si.root, si.user
@@ -371,22 +402,38 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 	}
 
 	log := si.log.With(zap.String("user", user))
+	ip := hostOf(cc.RemoteAddr())
 
 	if s.opts.TLSMode == TLSRequired && !cc.HasTLSForControl() {
 		log.Warn("login refused", zap.String("reason", "no TLS on the control connection"))
+		s.metrics.logins.WithLabelValues("refused").Inc()
 
 		return nil, errTLSRequired
 	}
 
-	if user == "" {
-		log.Warn("login failed", zap.String("reason", "PASS without USER"))
+	// A connection opened before its address was banned gets no more bcrypt checks.
+	if s.bans.isBanned(ip) {
+		log.Warn("login refused", zap.String("reason", "address banned"))
+		s.metrics.logins.WithLabelValues("refused").Inc()
 
 		return nil, auth.ErrLoginIncorrect
 	}
 
-	acct, err := s.accounts.Authenticate(user, pass)
+	if user == "" {
+		log.Warn("login failed", zap.String("reason", "PASS without USER"))
+		s.loginFailed(log, ip)
+
+		return nil, auth.ErrLoginIncorrect
+	}
+
+	acct, err := s.accounts.Load().Authenticate(user, pass)
 	if err != nil {
 		log.Warn("login failed")
+		if !auth.IsAnonymousName(user) {
+			s.loginFailed(log, ip)
+		} else {
+			s.metrics.logins.WithLabelValues("failure").Inc()
+		}
 
 		return nil, auth.ErrLoginIncorrect
 	}
@@ -403,10 +450,12 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 	si.mu.Unlock()
 
 	sess := &session{
-		srv:     s,
-		info:    si,
-		account: acct,
-		log:     log,
+		srv:      s,
+		info:     si,
+		account:  acct,
+		log:      log,
+		download: newBucket(acct.DownloadLimit),
+		upload:   newBucket(acct.UploadLimit),
 	}
 
 	switch acct.Access {
@@ -419,8 +468,20 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 	}
 
 	log.Info("login", zap.Stringer("access", acct.Access), zap.Bool("anonymous", acct.Anonymous), zap.Bool("tls", cc.HasTLSForControl()))
+	s.metrics.logins.WithLabelValues("success").Inc()
 
 	return sess, nil
+}
+
+// loginFailed counts a failed login against its address, banning it when
+// it failed too often. Anonymous logins never come here.
+func (s *Server) loginFailed(log *zap.Logger, ip string) {
+	s.metrics.logins.WithLabelValues("failure").Inc()
+
+	if banned, opts := s.bans.fail(ip); banned {
+		log.Warn("address banned", zap.String("ip", ip), zap.Int("failures", opts.MaxFailures),
+			zap.Duration("ban", opts.Duration))
+	}
 }
 
 // PreAuthUser refuses USER on a clear control connection when TLS is
@@ -488,6 +549,15 @@ func (s *Server) transferDone(t *transfer) {
 	if t.offset > 0 {
 		fields = append(fields, zap.Int64("offset", t.offset))
 	}
+
+	result := "complete"
+	if failure != nil {
+		result = "incomplete"
+	}
+
+	s.metrics.transfers.WithLabelValues(t.direction, result).Inc()
+	s.metrics.transferBytes.WithLabelValues(t.direction).Add(float64(bytes))
+	s.metrics.transferDuration.WithLabelValues(t.direction).Observe(dur.Seconds())
 
 	if failure != nil {
 		si.log.Warn("transfer incomplete", append(fields, zap.String("result", "incomplete"), zap.Error(failure))...)

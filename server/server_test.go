@@ -459,7 +459,7 @@ func TestConfinement(t *testing.T) {
 		}
 	})
 
-	t.Run("names with NUL are refused with 553", func(t *testing.T) {
+	t.Run("names with NUL are refused with 553", func(*testing.T) {
 		c.pasv()
 		c.must(553, "STOR /a\x00b")
 	})
@@ -644,4 +644,51 @@ func TestIdleTimeout(t *testing.T) {
 	if waited := time.Since(start); waited < 900*time.Millisecond || waited > 5*time.Second {
 		t.Fatalf("closed after %v, want about 1s", waited)
 	}
+}
+
+func TestIdleTimeoutSparesRunningTransfers(t *testing.T) {
+	t.Parallel()
+
+	f, root := anonFixture(t)
+	f.opts.IdleTimeout = time.Second
+	big := randomBytes(t, 16<<20)
+	writeFile(t, filepath.Join(root, "slow.bin"), big)
+	ts := startServer(t, f)
+
+	c := ts.raw(t)
+	c.login("anonymous", "x")
+	addr := c.pasv()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c.must(150, "RETR /slow.bin")
+
+	// Read for about three idle timeouts; the session must not be closed meanwhile.
+	start := time.Now()
+	var got []byte
+	buf := make([]byte, 64<<10)
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	for {
+		n, err := conn.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			break
+		}
+
+		if time.Since(start) < 3*time.Second {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	if time.Since(start) < 2*time.Second {
+		t.Fatalf("the transfer ended after %v: too fast to test the idle timeout", time.Since(start))
+	}
+
+	if sum(got) != sum(big) {
+		t.Fatalf("got %d of %d bytes", len(got), len(big))
+	}
+
+	c.expect(226)
 }

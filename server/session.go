@@ -3,17 +3,16 @@ package server
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
 	"wharf/auth"
 	"wharf/vfs"
@@ -30,10 +29,12 @@ var (
 // engine's optional driver extensions that need the account or the server.
 type session struct {
 	afero.Fs
-	srv     *Server
-	info    *sessionInfo
-	account auth.Account
-	log     *zap.Logger
+	srv      *Server
+	info     *sessionInfo
+	account  auth.Account
+	log      *zap.Logger
+	download *rate.Limiter // this session's own buckets; nil = unlimited
+	upload   *rate.Limiter
 }
 
 var (
@@ -68,30 +69,41 @@ func (s *session) GetHandle(name string, flags int, offset int64) (ftpserver.Fil
 		return nil, err
 	}
 
-	if !write {
+	t := &transfer{
+		file:        f,
+		sess:        s,
+		path:        name,
+		direction:   "upload",
+		start:       time.Now(),
+		offset:      offset,
+		dataTimeout: s.srv.opts.DataTimeout,
+	}
+
+	if write {
+		t.fresh = flags&os.O_TRUNC != 0
+		t.maxBytes = s.account.MaxUpload
+		if t.maxBytes > 0 && offset > 0 {
+			t.maxBytes -= offset // a resumed upload may complete the file, not exceed it
+		}
+		t.limiters = buckets(s.upload, s.srv.buckets.upload.Load())
+	} else {
 		st, err := f.Stat()
 		if err != nil || st.IsDir() {
 			_ = f.Close()
 
 			return nil, &fs.PathError{Op: "open", Path: name, Err: errIsDirectory}
 		}
+
+		t.direction = "download"
+		t.size = st.Size()
+		t.limiters = buckets(s.download, s.srv.buckets.download.Load())
 	}
 
-	direction := "download"
-	if write {
-		direction = "upload"
-	}
-
+	t.progress.Store(t.start.UnixNano())
 	s.info.transfers.Add(1)
+	s.info.current.Store(t)
 
-	return &transfer{
-		file:      f,
-		sess:      s,
-		path:      name,
-		direction: direction,
-		start:     time.Now(),
-		offset:    offset,
-	}, nil
+	return t, nil
 }
 
 // Stat reports on a file. The engine answers RNFR with a Stat alone, so a
@@ -173,124 +185,3 @@ func (s *session) siteChmod(args string) *ftpserver.AnswerCommand {
 
 	return &ftpserver.AnswerCommand{Code: ftpserver.StatusOK, Message: "SITE CHMOD command successful"}
 }
-
-// transfer wraps the file of one RETR, STOR or APPE to count its bytes and
-// log its outcome. It keeps the kernel's fast paths: WriteTo hands the
-// *os.File itself to the connection's ReadFrom (sendfile for downloads), and
-// ReadFrom hands the connection to the file's own ReadFrom (uploads).
-type transfer struct {
-	file      afero.File
-	sess      *session
-	path      string
-	direction string
-	start     time.Time
-	offset    int64
-
-	bytes  atomic.Int64
-	failed atomic.Pointer[error]
-	closed atomic.Bool
-}
-
-var (
-	_ ftpserver.FileTransfer      = (*transfer)(nil)
-	_ ftpserver.FileTransferError = (*transfer)(nil)
-	_ io.WriterTo                 = (*transfer)(nil)
-	_ io.ReaderFrom               = (*transfer)(nil)
-)
-
-func (t *transfer) Read(p []byte) (int, error) {
-	n, err := t.file.Read(p)
-	t.bytes.Add(int64(n))
-
-	return n, err
-}
-
-func (t *transfer) Write(p []byte) (int, error) {
-	n, err := t.file.Write(p)
-	t.bytes.Add(int64(n))
-
-	return n, err
-}
-
-func (t *transfer) Seek(offset int64, whence int) (int64, error) {
-	return t.file.Seek(offset, whence)
-}
-
-// WriteTo sends the file to w; with a plain TCP data connection and an
-// *os.File this is one sendfile(2) loop in the kernel.
-func (t *transfer) WriteTo(w io.Writer) (int64, error) {
-	var (
-		n   int64
-		err error
-	)
-
-	if rf, ok := w.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(t.file)
-	} else {
-		n, err = io.Copy(w, onlyReader{t.file})
-	}
-
-	t.bytes.Add(n)
-
-	return n, err
-}
-
-// ReadFrom receives from r into the file, through the file's own ReadFrom
-// when it has one (splice on Linux).
-func (t *transfer) ReadFrom(r io.Reader) (int64, error) {
-	var (
-		n   int64
-		err error
-	)
-
-	if rf, ok := t.file.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(r)
-	} else {
-		n, err = io.Copy(onlyWriter{t.file}, r)
-	}
-
-	t.bytes.Add(n)
-
-	return n, err
-}
-
-// TransferError records why the transfer did not complete and tells the file
-// (an atomic upload then discards its temporary file).
-func (t *transfer) TransferError(err error) {
-	t.failed.CompareAndSwap(nil, &err)
-
-	if te, ok := t.file.(ftpserver.FileTransferError); ok {
-		te.TransferError(err)
-	}
-}
-
-func (t *transfer) Close() error {
-	if !t.closed.CompareAndSwap(false, true) {
-		return nil
-	}
-
-	err := t.file.Close()
-	if err != nil {
-		t.failed.CompareAndSwap(nil, &err)
-	}
-
-	t.sess.info.transfers.Add(-1)
-	t.sess.srv.transferDone(t)
-
-	return err
-}
-
-// failure returns why the transfer failed, or nil if it completed.
-func (t *transfer) failure() error {
-	if p := t.failed.Load(); p != nil {
-		return *p
-	}
-
-	return nil
-}
-
-// onlyReader and onlyWriter hide every method but Read or Write, so io.Copy
-// cannot loop back into transfer's own WriteTo or ReadFrom.
-type onlyReader struct{ io.Reader }
-
-type onlyWriter struct{ io.Writer }

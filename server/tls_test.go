@@ -10,20 +10,20 @@ import (
 	"github.com/jlaffaye/ftp"
 )
 
-func tlsFixture(t *testing.T, mode TLSMode) (fixture, string) {
+func tlsFixture(t *testing.T, mode TLSMode) fixture {
 	t.Helper()
 
-	f, root := anonFixture(t)
+	f, _ := anonFixture(t)
 	f.opts.TLSMode = mode
 	f.opts.TLSCertFile, f.opts.TLSKeyFile = selfSigned(t)
 
-	return f, root
+	return f
 }
 
 func TestExplicitTLS(t *testing.T) {
 	t.Parallel()
 
-	f, _ := tlsFixture(t, TLSExplicit)
+	f := tlsFixture(t, TLSExplicit)
 	ts := startServer(t, f)
 
 	t.Run("FEAT offers AUTH TLS", func(t *testing.T) {
@@ -61,7 +61,7 @@ func TestDataConnectionResumesTLSSession(t *testing.T) {
 		t.Run(tls.VersionName(version), func(t *testing.T) {
 			t.Parallel()
 
-			f, _ := tlsFixture(t, TLSExplicit)
+			f := tlsFixture(t, TLSExplicit)
 			ts := startServer(t, f)
 			cfg := clientTLS()
 			cfg.MaxVersion = version
@@ -111,7 +111,7 @@ func TestDataConnectionResumesTLSSession(t *testing.T) {
 func TestRequiredTLS(t *testing.T) {
 	t.Parallel()
 
-	f, _ := tlsFixture(t, TLSRequired)
+	f := tlsFixture(t, TLSRequired)
 	ts := startServer(t, f)
 
 	t.Run("a plain login is refused, anonymous included", func(t *testing.T) {
@@ -158,7 +158,7 @@ func TestRequiredTLS(t *testing.T) {
 func TestImplicitTLS(t *testing.T) {
 	t.Parallel()
 
-	f, _ := tlsFixture(t, TLSImplicit)
+	f := tlsFixture(t, TLSImplicit)
 	ts := startServer(t, f)
 
 	c := ts.dial(t, "anonymous", "x", ftp.DialWithTLS(clientTLS()))

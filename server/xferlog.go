@@ -16,8 +16,9 @@ import (
 //	special-action-flag direction access-mode username service-name
 //	authentication-method authenticated-user-id completion-status
 type transferLog struct {
-	mu sync.Mutex
-	f  *os.File
+	mu   sync.Mutex
+	path string
+	f    *os.File
 }
 
 type xferRecord struct {
@@ -33,12 +34,28 @@ type xferRecord struct {
 }
 
 func openTransferLog(path string) (*transferLog, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open transfer log: %w", err)
 	}
 
-	return &transferLog{f: f}, nil
+	return &transferLog{path: path, f: f}, nil
+}
+
+// reopen closes the file and opens its path again, so that logrotate can
+// move the old file away (SIGHUP or SIGUSR1).
+func (l *transferLog) reopen() error {
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("reopen transfer log: %w", err)
+	}
+
+	l.mu.Lock()
+	old := l.f
+	l.f = f
+	l.mu.Unlock()
+
+	return old.Close()
 }
 
 func (l *transferLog) write(r xferRecord) error {
@@ -64,10 +81,8 @@ func (l *transferLog) Close() error {
 // format renders one xferlog line, newline included. Fields are separated by
 // single spaces, so blanks inside a file or user name become underscores.
 func (r xferRecord) format() string {
-	secs := int64(r.duration.Round(time.Second) / time.Second)
-	if secs < 1 {
-		secs = 1 // as wu-ftpd and vsftpd do: transfer time is at least one second
-	}
+	// As wu-ftpd and vsftpd do, the transfer time is at least one second.
+	secs := max(1, int64(r.duration.Round(time.Second)/time.Second))
 
 	direction, access := "o", "r"
 	if r.incoming {

@@ -50,20 +50,8 @@ func cause(err error) error {
 
 // kind maps an error without a path to the one the client sees.
 func kind(err error) error {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		switch errno {
-		case syscall.ENOENT:
-			return fs.ErrNotExist
-		case syscall.EEXIST:
-			return fs.ErrExist
-		case syscall.EACCES, syscall.EPERM:
-			return fs.ErrPermission
-		case syscall.ENOSPC, syscall.EDQUOT:
-			return fmt.Errorf("%w: %w", ftpserver.ErrStorageExceeded, errno)
-		default:
-			return errno
-		}
+	if errno, ok := errors.AsType[syscall.Errno](err); ok {
+		return errnoKind(errno)
 	}
 	// os.Root refuses "..", absolute symbolic links and links leading outside
 	// with an unexported error; this text is all that identifies it.
@@ -72,6 +60,25 @@ func kind(err error) error {
 	}
 
 	return err
+}
+
+// errnoKind maps the common errnos to the fs errors of the same kind, so the
+// client reads "file does not exist" rather than "no such file or directory".
+// Other errnos stay as they are: their text never holds a path.
+func errnoKind(errno syscall.Errno) error {
+	//exhaustive:ignore // every other errno keeps its own text
+	switch errno {
+	case syscall.ENOENT:
+		return fs.ErrNotExist
+	case syscall.EEXIST:
+		return fs.ErrExist
+	case syscall.EACCES, syscall.EPERM:
+		return fs.ErrPermission
+	case syscall.ENOSPC, syscall.EDQUOT:
+		return fmt.Errorf("%w: %w", ftpserver.ErrStorageExceeded, errno)
+	default:
+		return errno
+	}
 }
 
 // hiddenError is the error for a name that contains an in-progress upload:

@@ -2,7 +2,6 @@ package vfs
 
 import (
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/afero"
 	"go.uber.org/goleak"
 )
 
@@ -20,7 +18,7 @@ func TestMain(m *testing.M) {
 
 // sandbox is a root directory next to a directory that must stay out of reach:
 //
-//	base/outside/secret.txt        "secret"
+//	base/outside/secret.txt        "secret" (all files 0600)
 //	base/root/pub/a.txt            "hello"
 //	base/root/pub/2.4.1/file.iso   "iso"
 //	base/root/pub/empty/
@@ -37,12 +35,12 @@ type sandbox struct {
 	base, root, outside string
 }
 
-func newSandbox(t testing.TB) sandbox {
+func newSandbox(t *testing.T) sandbox {
 	t.Helper()
 	base := t.TempDir()
 	sb := sandbox{base: base, root: filepath.Join(base, "root"), outside: filepath.Join(base, "outside")}
 	for _, d := range []string{sb.outside, filepath.Join(sb.root, "pub", "2.4.1"), filepath.Join(sb.root, "pub", "empty")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := os.MkdirAll(d, 0o750); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -52,7 +50,7 @@ func newSandbox(t testing.TB) sandbox {
 		filepath.Join(sb.root, "pub", "2.4.1", "file.iso"): "iso",
 	}
 	for name, content := range files {
-		if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+		if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -79,7 +77,7 @@ func newSandbox(t testing.TB) sandbox {
 }
 
 // open returns an Fs on the sandbox's root, closed when the test ends.
-func (sb sandbox) open(t testing.TB, opts Options) *Fs {
+func (sb sandbox) open(t *testing.T, opts Options) *Fs {
 	t.Helper()
 	fsys, err := Open(sb.root, opts)
 	if err != nil {
@@ -93,7 +91,7 @@ func (sb sandbox) open(t testing.TB, opts Options) *Fs {
 // checkOutside fails the test if anything outside the root changed: the
 // outside folder holds exactly secret.txt with its content, and base holds
 // nothing but root and outside.
-func (sb sandbox) checkOutside(t testing.TB) {
+func (sb sandbox) checkOutside(t *testing.T) {
 	t.Helper()
 	for dir, want := range map[string][]string{sb.base: {"outside", "root"}, sb.outside: {"secret.txt"}} {
 		entries, err := os.ReadDir(dir)
@@ -112,8 +110,8 @@ func (sb sandbox) checkOutside(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Mode() != 0o644 {
-		t.Fatalf("secret.txt mode = %v, want 0644", info.Mode())
+	if info.Mode() != 0o600 {
+		t.Fatalf("secret.txt mode = %v, want 0600", info.Mode())
 	}
 	if b, err := os.ReadFile(filepath.Join(sb.outside, "secret.txt")); err != nil || string(b) != "secret" {
 		t.Fatalf("secret.txt = %q, %v", b, err)
@@ -122,31 +120,15 @@ func (sb sandbox) checkOutside(t testing.TB) {
 
 // checkErrText fails the test if the text of err, which the client would read,
 // shows the sandbox's disk path.
-func (sb sandbox) checkErrText(t testing.TB, err error) {
+func (sb sandbox) checkErrText(t *testing.T, err error) {
 	t.Helper()
 	if err != nil && strings.Contains(err.Error(), sb.base) {
 		t.Fatalf("error shows the disk path: %v", err)
 	}
 }
 
-// readAll returns the content of the named file read through fsys.
-func readAll(t testing.TB, fsys afero.Fs, name string) string {
-	t.Helper()
-	f, err := fsys.Open(name)
-	if err != nil {
-		t.Fatalf("open %s: %v", name, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
-	if err != nil {
-		t.Fatalf("read %s: %v", name, err)
-	}
-
-	return string(b)
-}
-
 // diskFile returns the content of a file on disk, or "<absent>".
-func diskFile(t testing.TB, name string) string {
+func diskFile(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -160,7 +142,7 @@ func diskFile(t testing.TB, name string) string {
 }
 
 // tempFiles returns the in-progress uploads on disk in dir.
-func tempFiles(t testing.TB, dir string) []string {
+func tempFiles(t *testing.T, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {

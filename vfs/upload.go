@@ -134,7 +134,7 @@ func (f *Fs) openUpload(virtual, rel string, flag int, perm os.FileMode) (afero.
 	case err == nil && !old.Mode().IsRegular():
 		return nil, pathError("open", virtual, errNotRegular)
 	case err == nil:
-		perm = old.Mode().Perm()
+		
 	case errors.Is(err, fs.ErrNotExist):
 		perm &= filePerm
 	default:
@@ -270,7 +270,7 @@ func (u *upload) finish() error {
 
 		return nil
 	}
-	err := u.err(u.File.Sync())
+	err := u.err(u.Sync())
 	if closeErr := u.file.Close(); err == nil {
 		err = closeErr
 	}

@@ -1,0 +1,156 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Session is one live FTP session as /sessions reports it.
+type Session struct {
+	ID       uint32    `json:"id"`
+	User     string    `json:"user"` // "" before login
+	ClientIP string    `json:"client_ip"`
+	Since    time.Time `json:"connected_since"`
+	Command  string    `json:"command"` // last command verb, e.g. "RETR" (never arguments: PASS must not leak)
+	Transfer *Transfer `json:"transfer,omitempty"`
+}
+
+// Transfer is a running file transfer.
+type Transfer struct {
+	Path      string    `json:"path"`
+	Direction string    `json:"direction"` // "download" | "upload"
+	Bytes     int64     `json:"bytes"`     // moved so far
+	Size      int64     `json:"size"`      // total when known (downloads), else 0
+	Started   time.Time `json:"started"`
+	Rate      float64   `json:"rate"` // bytes per second since Started
+}
+
+// Options configure the admin listener. A nil func or Gatherer is allowed:
+// /sessions then reports no session, /healthz and /readyz report healthy and
+// ready, and /metrics serves an empty exposition.
+type Options struct {
+	Listen   string                // host:port
+	Pprof    bool                  // serve net/http/pprof under /debug/pprof/
+	Gatherer prometheus.Gatherer   // what /metrics serves
+	Sessions func() []Session      // snapshot for /sessions
+	Healthy  func() bool           // /healthz
+	Ready    func() (bool, string) // /readyz: ready, and the reason when not
+}
+
+// The admin listener's HTTP timeouts. The write timeout leaves room for
+// /debug/pprof/profile and /debug/pprof/trace, which take 30 s by default
+// and refuse a ?seconds= longer than the write timeout.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 90 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
+
+var errNoListen = errors.New("admin listen address is empty")
+
+// Server is the admin HTTP listener.
+type Server struct {
+	opts    Options
+	log     *zap.Logger
+	handler http.Handler
+	http    *http.Server
+	ln      net.Listener
+}
+
+// New prepares the admin server; nothing listens until Listen.
+func New(opts Options, log *zap.Logger) *Server {
+	s := &Server{opts: opts, log: log.Named("admin")}
+	s.handler = s.routes()
+
+	errorLog, err := zap.NewStdLogAt(s.log, zapcore.WarnLevel)
+	if err != nil { // only for an invalid level
+		errorLog = zap.NewStdLog(s.log)
+	}
+
+	s.http = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          errorLog,
+	}
+
+	return s
+}
+
+// Handler is the admin mux, the same one Serve uses; tests drive it with
+// httptest.
+func (s *Server) Handler() http.Handler {
+	return s.handler
+}
+
+// Listen binds Options.Listen. When it returns, requests can connect.
+func (s *Server) Listen() error {
+	if s.opts.Listen == "" {
+		return errNoListen
+	}
+
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", s.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on admin address %s: %w", s.opts.Listen, err)
+	}
+
+	s.ln = ln
+	s.log.Info("admin listening", zap.String("address", ln.Addr().String()), zap.Bool("pprof", s.opts.Pprof))
+
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() {
+		s.log.Warn("admin listener is not on a loopback address: anyone who reaches it sees sessions and metrics",
+			zap.String("address", a.String()))
+	}
+
+	return nil
+}
+
+// Addr is the bound address, once Listen has returned.
+func (s *Server) Addr() net.Addr {
+	return s.ln.Addr()
+}
+
+// Serve answers requests until Shutdown. It returns nil after Shutdown.
+func (s *Server) Serve() error {
+	if s.ln == nil {
+		return errors.New("admin serve: Listen was not called")
+	}
+
+	if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("admin serve: %w", err)
+	}
+
+	return nil
+}
+
+// Shutdown stops the listener and waits, until ctx ends, for requests in
+// flight (a running pprof profile among them) to finish, like
+// http.Server.Shutdown.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+
+	// http.Server only knows the listener once Serve has started; close it
+	// here too so a Shutdown before Serve still frees the port.
+	if s.ln != nil {
+		if cerr := s.ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			s.log.Warn("close admin listener", zap.Error(cerr))
+		}
+	}
+
+	if err != nil {
+		return fmt.Errorf("admin shutdown: %w", err)
+	}
+
+	return nil
+}

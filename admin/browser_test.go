@@ -1,0 +1,133 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// findBrowser returns the headless Chromium to drive. Without one the test
+// is skipped on a developer machine and fails in CI, where .ci/run installs
+// Debian's chromium package.
+func findBrowser(t *testing.T) string {
+	t.Helper()
+
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+
+	msg := "no chromium on PATH: install Debian's chromium package (apt-get install -y chromium) to run the browser test"
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+
+	t.Skip(msg)
+
+	return ""
+}
+
+// progressTag finds each <progress> element in serialized HTML.
+var progressTag = regexp.MustCompile(`<progress\b[^>]*>`)
+
+// attr reads one attribute from a serialized start tag.
+func attr(tag, name string) (string, bool) {
+	m := regexp.MustCompile(`\s` + name + `="([^"]*)"`).FindStringSubmatch(tag)
+	if m == nil {
+		return "", false
+	}
+
+	return m[1], true
+}
+
+func TestStatusPageInBrowser(t *testing.T) {
+	t.Parallel()
+
+	browser := findBrowser(t)
+
+	// Each poll of /sessions sees the download 256 KiB further along.
+	var polls atomic.Int64
+
+	since := time.Now().Add(-3 * time.Minute)
+	sessions := func() []Session {
+		n := polls.Add(1)
+
+		return []Session{
+			{ID: 41, ClientIP: "192.0.2.7", Since: since, Command: "USER"},
+			{ID: 42, User: "alice", ClientIP: "192.0.2.8", Since: since, Command: "RETR", Transfer: &Transfer{
+				Path: "/pub/release.tar.gz", Direction: "download", Bytes: n * 256 << 10, Size: 64 << 20,
+				Started: since.Add(time.Minute), Rate: 1.5 * (1 << 20),
+			}},
+			{ID: 43, User: "<b>mallory</b>", ClientIP: "192.0.2.9", Since: since, Command: "NOOP"},
+		}
+	}
+
+	base := startServer(t, Options{Sessions: sessions}, zap.NewNop())
+
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+
+	cmd := exec.CommandContext(ctx, browser,
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=5000", "--dump-dom", base+"/")
+	cmd.WaitDelay = 5 * time.Second // chromium's helpers may hold stdout open
+
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v\nstderr:\n%s", browser, err, stderr.String())
+	}
+
+	dom := string(out)
+
+	for _, want := range []string{
+		`data-session-id="41"`, `data-session-id="42"`, `data-session-id="43"`,
+		">alice<", "/pub/release.tar.gz", "192.0.2.7", "↓ download", "3m ago", "MiB/s",
+		`<span id="session-count">3</span>`,
+		"&lt;b&gt;mallory&lt;/b&gt;", // a user name is text, never markup
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("DOM lacks %q", want)
+		}
+	}
+
+	if strings.Contains(dom, "<b>mallory</b>") {
+		t.Errorf("a user name was inserted as HTML")
+	}
+
+	var value float64
+
+	for _, tag := range progressTag.FindAllString(dom, -1) {
+		if p, _ := attr(tag, "data-path"); p != "/pub/release.tar.gz" || !strings.Contains(tag, `class="progress"`) {
+			continue
+		}
+
+		v, _ := attr(tag, "value")
+		value, _ = strconv.ParseFloat(v, 64)
+	}
+
+	if value <= 0 {
+		t.Errorf("no progress bar with a value > 0 for /pub/release.tar.gz in:\n%s", dom)
+	}
+
+	if polls.Load() < 2 {
+		t.Errorf("the page polled /sessions %d times, want it to keep polling", polls.Load())
+	}
+
+	if t.Failed() {
+		t.Logf("dumped DOM:\n%s\nstderr:\n%s", dom, stderr.String())
+	}
+}

@@ -1,0 +1,76 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the Prometheus series wharf exports, on a registry of its own.
+type metrics struct {
+	registry          *prometheus.Registry
+	sessions          prometheus.Gauge
+	logins            *prometheus.CounterVec
+	transfers         *prometheus.CounterVec
+	transferBytes     *prometheus.CounterVec
+	transferDuration  *prometheus.HistogramVec
+	refusedConnection *prometheus.CounterVec
+}
+
+func newMetrics(bans func() float64) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wharf_sessions",
+			Help: "Control connections open now.",
+		}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_logins_total",
+			Help: "Login attempts, by result (success, failure, refused).",
+		}, []string{"result"}),
+		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_transfers_total",
+			Help: "File transfers, by direction (download, upload) and result (complete, incomplete).",
+		}, []string{"direction", "result"}),
+		transferBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_transfer_bytes_total",
+			Help: "Bytes moved by file transfers, by direction.",
+		}, []string{"direction"}),
+		transferDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "wharf_transfer_duration_seconds",
+			Help:    "Duration of file transfers, by direction.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 12),
+		}, []string{"direction"}),
+		refusedConnection: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_refused_connections_total",
+			Help: "Connections refused before a session started, by reason (max_clients, max_clients_per_ip, banned).",
+		}, []string{"reason"}),
+	}
+
+	m.registry.MustRegister(
+		m.sessions, m.logins, m.transfers, m.transferBytes, m.transferDuration, m.refusedConnection,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wharf_bans",
+			Help: "Client addresses banned now for failed logins.",
+		}, bans),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+
+	// Start every labelled series at zero, so dashboards see them before the first event.
+	for _, r := range []string{"success", "failure", "refused"} {
+		m.logins.WithLabelValues(r)
+	}
+
+	for _, d := range []string{"download", "upload"} {
+		m.transferBytes.WithLabelValues(d)
+		for _, r := range []string{"complete", "incomplete"} {
+			m.transfers.WithLabelValues(d, r)
+		}
+	}
+
+	for _, r := range []string{"max_clients", "max_clients_per_ip", "banned"} {
+		m.refusedConnection.WithLabelValues(r)
+	}
+
+	return m
+}

@@ -1,0 +1,366 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/spf13/afero"
+	"golang.org/x/time/rate"
+)
+
+// Chunk sizes of the zero-copy loops. Each chunk is one sendfile or splice
+// run in the kernel; between chunks the data connection's deadline moves on,
+// so a peer that stops reading or sending is cut off after DataTimeout. The
+// chunk grows while chunks finish fast and shrinks when they are slow, so a
+// slow but live client always completes a chunk well within the timeout.
+const (
+	minChunk   = 64 << 10
+	startChunk = 512 << 10
+	maxChunk   = 16 << 20
+	copyBuffer = 256 << 10
+)
+
+// ErrTooLarge is the error of an upload cut off at its size limit; clients get 552.
+var ErrTooLarge = fmt.Errorf("upload exceeds the size limit: %w", ftpserver.ErrStorageExceeded)
+
+// transfer wraps the file of one RETR, STOR or APPE to count its bytes,
+// apply bandwidth limits, size limits and the stall timeout, and log its
+// outcome on Close. With no bandwidth limit it keeps the kernel's fast
+// paths: WriteTo hands the *os.File itself to the connection's ReadFrom
+// (sendfile), and ReadFrom hands the connection to the file's ReadFrom
+// (splice).
+type transfer struct {
+	file      afero.File
+	sess      *session
+	path      string
+	direction string
+	start     time.Time
+	offset    int64
+	size      int64 // file size at open, for downloads
+	fresh     bool  // an upload that created or truncated its target
+
+	limiters    []*rate.Limiter // bandwidth buckets this transfer draws from; empty = unlimited
+	dataTimeout time.Duration   // 0 = none
+	maxBytes    int64           // upload size limit; 0 = none
+
+	bytes    atomic.Int64
+	progress atomic.Int64 // unix nanoseconds of the last byte moved
+	failed   atomic.Pointer[error]
+	closed   atomic.Bool
+}
+
+var (
+	_ ftpserver.FileTransfer      = (*transfer)(nil)
+	_ ftpserver.FileTransferError = (*transfer)(nil)
+	_ io.WriterTo                 = (*transfer)(nil)
+	_ io.ReaderFrom               = (*transfer)(nil)
+)
+
+type readDeadliner interface{ SetReadDeadline(t time.Time) error }
+
+type writeDeadliner interface{ SetWriteDeadline(t time.Time) error }
+
+func (t *transfer) moved(n int64) {
+	if n > 0 {
+		t.bytes.Add(n)
+		t.progress.Store(time.Now().UnixNano())
+	}
+}
+
+// Read serves the engine's own copy loop (ASCII mode): limits apply, the
+// stall timeout does not reach the connection from here.
+func (t *transfer) Read(p []byte) (int, error) {
+	if len(t.limiters) > 0 && len(p) > t.burst() {
+		p = p[:t.burst()]
+	}
+
+	n, err := t.file.Read(p)
+	t.moved(int64(n))
+
+	if werr := t.wait(n); werr != nil && err == nil {
+		err = werr
+	}
+
+	return n, err
+}
+
+func (t *transfer) Write(p []byte) (int, error) {
+	if err := t.checkSize(int64(len(p))); err != nil {
+		return 0, err
+	}
+
+	var written int
+	for len(p) > 0 {
+		chunk := p
+		if len(t.limiters) > 0 && len(chunk) > t.burst() {
+			chunk = chunk[:t.burst()]
+		}
+
+		if err := t.wait(len(chunk)); err != nil {
+			return written, err
+		}
+
+		n, err := t.file.Write(chunk)
+		written += n
+		t.moved(int64(n))
+
+		if err != nil {
+			return written, err
+		}
+
+		p = p[n:]
+	}
+
+	return written, nil
+}
+
+func (t *transfer) Seek(offset int64, whence int) (int64, error) {
+	return t.file.Seek(offset, whence)
+}
+
+// WriteTo sends the file to the data connection w.
+func (t *transfer) WriteTo(w io.Writer) (int64, error) {
+	defer clearDeadline(w)
+
+	rf, zeroCopy := w.(io.ReaderFrom)
+	if !zeroCopy || len(t.limiters) > 0 {
+		return t.copyOut(w)
+	}
+
+	var total int64
+	chunk := int64(startChunk)
+
+	for {
+		if d, ok := w.(writeDeadliner); ok && t.dataTimeout > 0 {
+			_ = d.SetWriteDeadline(time.Now().Add(t.dataTimeout))
+		}
+
+		began := time.Now()
+		n, err := rf.ReadFrom(&io.LimitedReader{R: t.file, N: chunk})
+		total += n
+		t.moved(n)
+
+		if err != nil || n < chunk {
+			return total, err
+		}
+
+		chunk = adapt(chunk, time.Since(began))
+	}
+}
+
+// copyOut is the buffered download loop, for TLS data connections and bandwidth limits.
+func (t *transfer) copyOut(w io.Writer) (int64, error) {
+	buf := make([]byte, t.bufferSize())
+
+	var total int64
+	for {
+		n, rerr := t.file.Read(buf)
+		if n > 0 {
+			if err := t.wait(n); err != nil {
+				return total, err
+			}
+
+			if d, ok := w.(writeDeadliner); ok && t.dataTimeout > 0 {
+				_ = d.SetWriteDeadline(time.Now().Add(t.dataTimeout))
+			}
+
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			t.moved(int64(m))
+
+			if werr != nil {
+				return total, werr
+			}
+		}
+
+		if errors.Is(rerr, io.EOF) {
+			return total, nil
+		}
+
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// ReadFrom receives an upload from the data connection r into the file.
+func (t *transfer) ReadFrom(r io.Reader) (int64, error) {
+	defer clearDeadline(r)
+
+	rf, zeroCopy := t.file.(io.ReaderFrom)
+	if !zeroCopy || len(t.limiters) > 0 {
+		return t.copyIn(r)
+	}
+
+	var total int64
+	chunk := int64(startChunk)
+
+	for {
+		want := chunk
+		if t.maxBytes > 0 {
+			// Ask for one byte more than allowed, to tell "exactly the limit" from "over it".
+			want = min(want, t.maxBytes-t.bytes.Load()+1)
+		}
+
+		if d, ok := r.(readDeadliner); ok && t.dataTimeout > 0 {
+			_ = d.SetReadDeadline(time.Now().Add(t.dataTimeout))
+		}
+
+		began := time.Now()
+		n, err := rf.ReadFrom(&io.LimitedReader{R: r, N: want})
+		total += n
+		t.moved(n)
+
+		if sizeErr := t.checkSize(0); sizeErr != nil {
+			return total, sizeErr
+		}
+
+		if err != nil || n < want {
+			return total, err
+		}
+
+		chunk = adapt(chunk, time.Since(began))
+	}
+}
+
+// copyIn is the buffered upload loop, for TLS data connections and bandwidth limits.
+func (t *transfer) copyIn(r io.Reader) (int64, error) {
+	buf := make([]byte, t.bufferSize())
+
+	var total int64
+	for {
+		if d, ok := r.(readDeadliner); ok && t.dataTimeout > 0 {
+			_ = d.SetReadDeadline(time.Now().Add(t.dataTimeout))
+		}
+
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			if err := t.checkSize(int64(n)); err != nil {
+				return total, err
+			}
+
+			if err := t.wait(n); err != nil {
+				return total, err
+			}
+
+			m, werr := t.file.Write(buf[:n])
+			total += int64(m)
+			t.moved(int64(m))
+
+			if werr != nil {
+				return total, werr
+			}
+		}
+
+		if errors.Is(rerr, io.EOF) {
+			return total, nil
+		}
+
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// checkSize fails once an upload has gone, or would go with n more bytes, over its limit.
+func (t *transfer) checkSize(n int64) error {
+	if t.maxBytes > 0 && t.bytes.Load()+n > t.maxBytes {
+		return ErrTooLarge
+	}
+
+	return nil
+}
+
+// wait takes n bytes' worth of tokens from every bucket.
+func (t *transfer) wait(n int) error {
+	for _, l := range t.limiters {
+		if err := l.WaitN(context.Background(), n); err != nil {
+			return fmt.Errorf("bandwidth limit: %w", err)
+		}
+	}
+
+	return nil
+}
+
+// burst is the largest amount one wait may ask for: the smallest bucket.
+func (t *transfer) burst() int {
+	b := copyBuffer
+	for _, l := range t.limiters {
+		b = min(b, l.Burst())
+	}
+
+	return max(b, 1)
+}
+
+func (t *transfer) bufferSize() int {
+	if len(t.limiters) > 0 {
+		return t.burst()
+	}
+
+	return copyBuffer
+}
+
+// adapt grows a chunk that went fast and shrinks one that went slow.
+func adapt(chunk int64, took time.Duration) int64 {
+	switch {
+	case took < 100*time.Millisecond && chunk < maxChunk:
+		return chunk * 2
+	case took > time.Second && chunk > minChunk:
+		return chunk / 2
+	default:
+		return chunk
+	}
+}
+
+func clearDeadline(c any) {
+	if d, ok := c.(interface{ SetDeadline(t time.Time) error }); ok {
+		_ = d.SetDeadline(time.Time{})
+	}
+}
+
+// TransferError records why the transfer did not complete and tells the file
+// (an atomic upload then discards its temporary file).
+func (t *transfer) TransferError(err error) {
+	t.failed.CompareAndSwap(nil, &err)
+
+	if te, ok := t.file.(ftpserver.FileTransferError); ok {
+		te.TransferError(err)
+	}
+}
+
+func (t *transfer) Close() error {
+	if !t.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+
+	err := t.file.Close()
+	if err != nil {
+		t.failed.CompareAndSwap(nil, &err)
+	}
+
+	// An upload written in place (upload_mode = "direct") that was cut off at
+	// its size limit is removed: nothing of it may stay behind.
+	if f := t.failure(); f != nil && errors.Is(f, ErrTooLarge) && t.fresh && !t.sess.srv.opts.AtomicUploads {
+		_ = t.sess.Fs.Remove(t.path)
+	}
+
+	t.sess.info.current.CompareAndSwap(t, nil)
+	t.sess.info.transfers.Add(-1)
+	t.sess.srv.transferDone(t)
+
+	return err
+}
+
+// failure returns why the transfer failed, or nil if it completed.
+func (t *transfer) failure() error {
+	if p := t.failed.Load(); p != nil {
+		return *p
+	}
+
+	return nil
+}
