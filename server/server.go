@@ -61,6 +61,7 @@ type sessionInfo struct {
 	transfers atomic.Int32 // file transfers running now
 	current   atomic.Pointer[transfer]
 	closing   atomic.Bool
+	gone      atomic.Bool // the control connection has ended
 
 	mu      sync.Mutex
 	user    string
@@ -369,20 +370,35 @@ func (s *Server) ClientDisconnected(cc ftpserver.ClientContext) {
 		return
 	}
 
+	si.gone.Store(true)
 	s.metrics.sessions.Dec()
+	si.releaseRoot()
 
 	si.mu.Lock()
-	root, user := si.root, si.user
+	user := si.user
+	si.mu.Unlock()
+
+	si.log.Info("session closed", zap.String("user", user), zap.Duration("duration", time.Since(si.since).Round(time.Millisecond)))
+}
+
+// releaseRoot closes the session's filesystem once the session is gone and
+// its last transfer has ended: the engine may end a session while a transfer
+// goroutine still has to clean up (remove an atomic upload's temporary file).
+func (si *sessionInfo) releaseRoot() {
+	si.mu.Lock()
+	if !si.gone.Load() || si.transfers.Load() > 0 || si.root == nil {
+		si.mu.Unlock()
+
+		return
+	}
+
+	root := si.root
 	si.root = nil
 	si.mu.Unlock()
 
-	if root != nil {
-		if err := root.Close(); err != nil {
-			si.log.Warn("close session root", zap.Error(err))
-		}
+	if err := root.Close(); err != nil {
+		si.log.Warn("close session root", zap.Error(err))
 	}
-
-	si.log.Info("session closed", zap.String("user", user), zap.Duration("duration", time.Since(si.since).Round(time.Millisecond)))
 }
 
 func (s *Server) session(cc ftpserver.ClientContext) *sessionInfo {

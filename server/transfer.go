@@ -28,6 +28,8 @@ const (
 // ErrTooLarge is the error of an upload cut off at its size limit; clients get 552.
 var ErrTooLarge = fmt.Errorf("upload exceeds the size limit: %w", ftpserver.ErrStorageExceeded)
 
+var errSessionGone = errors.New("the control connection closed during the upload")
+
 // transfer wraps the file of one RETR, STOR or APPE to count its bytes,
 // apply bandwidth limits, size limits and the stall timeout, and log its
 // outcome on Close. With no bandwidth limit it keeps the kernel's fast
@@ -338,6 +340,12 @@ func (t *transfer) Close() error {
 		return nil
 	}
 
+	// An upload whose control connection is already gone did not end the way
+	// the client meant it to (its 226 could not even be sent): discard it.
+	if t.direction == "upload" && t.failure() == nil && t.sess.info.gone.Load() {
+		t.TransferError(errSessionGone)
+	}
+
 	err := t.file.Close()
 	if err != nil {
 		t.failed.CompareAndSwap(nil, &err)
@@ -351,6 +359,7 @@ func (t *transfer) Close() error {
 
 	t.sess.info.current.CompareAndSwap(t, nil)
 	t.sess.info.transfers.Add(-1)
+	t.sess.info.releaseRoot()
 	t.sess.srv.transferDone(t)
 
 	return err
