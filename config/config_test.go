@@ -89,10 +89,10 @@ func makeFixtures(t *testing.T) {
 	files := map[string][]byte{
 		"afile":             []byte("a file, not a directory\n"),
 		"public/readme.txt": []byte("a file under the anonymous root\n"),
-		"garbage.pem":   []byte("not PEM at all\n"),
-		"cert.pem":      cert,
-		"key.pem":       key,
-		"other-key.pem": otherKey,
+		"garbage.pem":       []byte("not PEM at all\n"),
+		"cert.pem":          cert,
+		"key.pem":           key,
+		"other-key.pem":     otherKey,
 	}
 	for name, data := range files {
 		if err := os.WriteFile(name, data, 0o600); err != nil {

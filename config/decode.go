@@ -164,11 +164,9 @@ func (d *decoder) array(prim toml.Primitive, dst reflect.Value, key string) {
 
 // value decodes a single value into dst, which keeps its value on failure.
 // An optional value (a pointer, such as a user's session_download) given as
-// "" is left nil, as if the key were absent.
+// "" is skipped, so it stays nil as if the key were absent.
 func (d *decoder) value(prim toml.Primitive, dst reflect.Value, path string) {
 	if dst.Kind() == reflect.Pointer && d.raw(prim) == "" {
-		dst.SetZero()
-
 		return
 	}
 

@@ -80,7 +80,7 @@ func ParseSize(s string) (int64, error) {
 	n.Quo(n, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(len(frac))), nil))
 
 	if !n.IsInt64() {
-		return 0, fmt.Errorf("%q: too large (the most is 8 EiB, 9223372036854775807 bytes)", s)
+		return 0, fmt.Errorf("%q: too large (at most 9223372036854775807 bytes, just under 8 EiB)", s)
 	}
 
 	return n.Int64(), nil

@@ -30,7 +30,7 @@ func TestParseSize(t *testing.T) {
 		{in: "0.0001KiB", want: 0}, // 0.1024 bytes, rounded down
 		{in: "1.0009KB", want: 1000},
 		{in: "007KiB", want: 7 << 10},
-		{in: "8388607.999999TiB", want: 9223372036853676}, // rounded down, below the limit
+		{in: "8388607.999999TiB", want: 9223372036853676296}, // rounded down, below the limit
 		{in: "9223372036854775807", want: math.MaxInt64},
 		{in: "9223372036854775807B", want: math.MaxInt64},
 

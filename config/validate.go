@@ -313,11 +313,20 @@ func checkUploadDir(p *problems, root, dir string, rootOK bool) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		p.addf(key, "no such directory under anonymous.root %q", root)
+	case err != nil && exists(filepath.Join(root, dir)):
+		p.addf(key, "leads out of anonymous.root %q (through a symbolic link?), where uploads can't follow: %w", root, err)
 	case err != nil:
 		p.addf(key, "under anonymous.root %q: %w", root, err)
 	case !info.IsDir():
 		p.addf(key, "not a directory")
 	}
+}
+
+// exists reports whether path can be reached from the working directory.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+
+	return err == nil
 }
 
 func isSlash(r rune) bool { return r == '/' || r == '\\' }

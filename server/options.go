@@ -82,4 +82,8 @@ type Options struct {
 	Bandwidth Bandwidth
 	// Ban is the brute-force defence; the zero value is off.
 	Ban BanOptions
+	// MaxListEntries caps the entries of one listing; 0 means no cap.
+	MaxListEntries int
+	// LoginTimeout closes a session not logged in within it; 0 means never.
+	LoginTimeout time.Duration
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,7 @@ type Server struct {
 	bans     *banList
 	metrics  *metrics
 	buckets  sharedBuckets
+	listings chan struct{} // one token per directory listing running
 	draining atomic.Bool
 	finished sync.Once
 
@@ -89,6 +91,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		sessions: make(map[uint32]*sessionInfo),
 		idle:     make(chan struct{}),
 		bans:     newBanList(opts.Ban),
+		listings: make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0))),
 	}
 
 	s.accounts.Store(accounts)

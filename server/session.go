@@ -118,7 +118,14 @@ func (s *session) Stat(name string) (os.FileInfo, error) {
 		return nil, &fs.PathError{Op: "rename", Path: name, Err: reason}
 	}
 
-	return s.Fs.Stat(name)
+	st, err := s.Fs.Stat(name)
+	if err != nil {
+		if g, ok := s.globStat(name); ok {
+			return g, nil
+		}
+	}
+
+	return st, err
 }
 
 // Remove deletes a file (DELE). Directories are removed with RMD.

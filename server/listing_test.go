@@ -1,0 +1,153 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMatch(t *testing.T) {
+	t.Parallel()
+
+	for _, tc := range []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"*.iso", "debian.iso", true},
+		{"*.iso", "debian.iso.sig", false},
+		{"*", "", true},
+		{"?", "a", true},
+		{"?", "", false},
+		{"a*b*c", "abc", true},
+		{"a*b*c", "axxbyyc", true},
+		{"a*b*c", "axxbyy", false},
+		{"*a*a*a*a*a*a*a*a*b", strings.Repeat("a", 200), false},
+		{"**", "x", true},
+		{"x?z", "xyz", true},
+		{"x?z", "xz", false},
+		{"*.tar.*", "a.tar.gz", true},
+	} {
+		got := match(tc.pattern, tc.name)
+		if got != tc.want {
+			t.Errorf("match(%q, %q) = %v, want %v", tc.pattern, tc.name, got, tc.want)
+		}
+
+		if want, err := path.Match(tc.pattern, tc.name); err == nil && want != got {
+			t.Errorf("match(%q, %q) = %v, path.Match says %v", tc.pattern, tc.name, got, want)
+		}
+	}
+}
+
+func FuzzMatch(f *testing.F) {
+	f.Add("*.iso", "a.iso")
+	f.Add("a*b?c", "aXbYc")
+	f.Add("**?*", "")
+
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		if strings.ContainsAny(pattern, `[\`) || strings.Contains(pattern, "/") || strings.Contains(name, "/") {
+			return // path.Match's extra syntax, which listings do not offer
+		}
+
+		want, err := path.Match(pattern, name)
+		if err != nil {
+			return
+		}
+
+		if got := match(pattern, name); got != want {
+			t.Fatalf("match(%q, %q) = %v, path.Match says %v", pattern, name, got, want)
+		}
+	})
+}
+
+func TestListingPatternsAndCap(t *testing.T) {
+	t.Parallel()
+
+	f, root := anonFixture(t)
+	for i := range 30 {
+		writeFile(t, filepath.Join(root, "iso", fmt.Sprintf("disc-%02d.iso", i)), []byte("x"))
+		writeFile(t, filepath.Join(root, "iso", fmt.Sprintf("disc-%02d.iso.sha256", i)), []byte("y"))
+	}
+
+	f.opts.MaxListEntries = 40
+	ts := startServer(t, f)
+
+	t.Run("NLST of a pattern lists matching names relative to the folder", func(t *testing.T) {
+		c := ts.dial(t, "anonymous", "x")
+		if err := c.ChangeDir("/iso"); err != nil {
+			t.Fatal(err)
+		}
+
+		names, err := c.NameList("*.iso")
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		if len(names) != 30 || names[0] != "disc-00.iso" {
+			t.Fatalf("got %d names, first %q", len(names), names[0])
+		}
+	})
+
+	t.Run("a listing stops at max_list_entries", func(t *testing.T) {
+		c := ts.dial(t, "anonymous", "x")
+		entries, err := c.List("/iso")
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		if len(entries) != 40 {
+			t.Fatalf("got %d entries, want 40", len(entries))
+		}
+
+		names := make([]string, 0, len(entries))
+		for _, e := range entries {
+			names = append(names, e.Name)
+		}
+
+		if !slices.IsSorted(names) {
+			t.Errorf("listing is not sorted: %v", names)
+		}
+	})
+
+	t.Run("STAT of a folder is capped too", func(t *testing.T) {
+		c := ts.raw(t)
+		c.login("anonymous", "x")
+		msg := c.must(212, "STAT /iso")
+		if n := strings.Count(msg, "disc-"); n != 40 {
+			t.Fatalf("STAT listed %d entries", n)
+		}
+	})
+
+	t.Run("pattern bombs answer at once", func(t *testing.T) {
+		c := ts.raw(t)
+		c.login("anonymous", "x")
+
+		for _, bomb := range []string{"*/../*/../*", strings.Repeat("*", 300), strings.Repeat("*a", 100) + "b", "{a,b}*"} {
+			addr := c.pasv()
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			start := time.Now()
+			code, _ := c.cmd("LIST /iso/%s", bomb)
+			if code == 150 {
+				_ = readAllFrom(t, conn)
+				code, _ = c.read()
+			}
+			_ = conn.Close()
+
+			if took := time.Since(start); took > 500*time.Millisecond {
+				t.Errorf("LIST %q took %v", bomb, took)
+			}
+
+			if code != 226 && code != 450 && code != 550 {
+				t.Errorf("LIST %q: got %d", bomb, code)
+			}
+		}
+	})
+}
