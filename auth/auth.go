@@ -3,13 +3,22 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
 
 // ErrLoginIncorrect is the one answer to every failed login, whatever the cause.
 var ErrLoginIncorrect = errors.New("login incorrect")
+
+// ErrBusy means every password check slot stayed taken: the login was not
+// checked at all, and the client should try again later.
+var ErrBusy = errors.New("too many logins in progress, try again later")
+
+// busyWait is how long a login waits for a password check slot.
+const busyWait = 100 * time.Millisecond
 
 // AnonymousNames are the user names that log in as the anonymous account.
 var anonymousNames = []string{"anonymous", "ftp"}
@@ -56,6 +65,10 @@ type Options struct {
 	// AnonymousDownloadLimit and AnonymousUploadLimit cap each anonymous
 	// session, in bytes per second; 0 means unlimited.
 	AnonymousDownloadLimit, AnonymousUploadLimit int64
+	// Checks is how many bcrypt comparisons may run at once; 0 means
+	// GOMAXPROCS. A bcrypt check costs tens of milliseconds of CPU, so a
+	// password flood would otherwise queue every login behind it.
+	Checks int
 }
 
 // Account is a successful login: who it is and what it may reach.
@@ -77,9 +90,10 @@ type Account struct {
 
 // Accounts checks logins. It is safe for concurrent use and never changes after New.
 type Accounts struct {
-	users map[string]User
-	opts  Options
-	dummy []byte // hash checked for unknown names
+	users  map[string]User
+	opts   Options
+	dummy  []byte        // hash checked for unknown names
+	checks chan struct{} // one token per bcrypt check running
 }
 
 // New validates the accounts and indexes them by name.
@@ -113,7 +127,12 @@ func New(opts Options) (*Accounts, error) {
 		return nil, err
 	}
 
-	return &Accounts{users: users, opts: opts, dummy: dummy}, nil
+	checks := opts.Checks
+	if checks <= 0 {
+		checks = runtime.GOMAXPROCS(0)
+	}
+
+	return &Accounts{users: users, opts: opts, dummy: dummy, checks: make(chan struct{}, checks)}, nil
 }
 
 // dummyFor returns a hash at the bcrypt cost most users have, so that a
@@ -187,7 +206,17 @@ func (a *Accounts) Authenticate(name, password string) (Account, error) {
 		hash = []byte(u.PasswordHash)
 	}
 
+	timer := time.NewTimer(busyWait)
+	select {
+	case a.checks <- struct{}{}:
+		timer.Stop()
+	case <-timer.C:
+		return Account{}, ErrBusy
+	}
+
 	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	<-a.checks
+
 	if !known || err != nil {
 		return Account{}, ErrLoginIncorrect
 	}

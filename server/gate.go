@@ -13,6 +13,11 @@ import (
 // refuseDeadline bounds how long writing a refusal may take.
 const refuseDeadline = time.Second
 
+// defaultFirstDeadline bounds the greeting and, on the implicit-TLS port, the
+// TLS handshake: a client that stays silent is dropped. The engine sets its
+// idle deadline once it reads the first command.
+const defaultFirstDeadline = 10 * time.Second
+
 // maxRefusing caps the goroutines writing refusals at once; past it, refused
 // connections are closed without a reply rather than costing more memory.
 const maxRefusing = 256
@@ -28,6 +33,7 @@ type gate struct {
 	maxTotal  int
 	maxPerIP  int
 	tlsConfig *tls.Config // implicit TLS only
+	first     time.Duration
 	refusing  chan struct{}
 	refusals  sync.WaitGroup
 	banned    func(ip string) bool // nil = no bans
@@ -47,6 +53,7 @@ func newGate(l net.Listener, maxTotal, maxPerIP int, tlsConfig *tls.Config, log 
 		maxPerIP:  maxPerIP,
 		tlsConfig: tlsConfig,
 		refusing:  make(chan struct{}, maxRefusing),
+		first:     defaultFirstDeadline,
 		perIP:     make(map[string]int),
 		conns:     make(map[string]*gatedConn),
 	}
@@ -73,6 +80,8 @@ func (g *gate) Accept() (net.Conn, error) {
 			continue
 		}
 
+		_ = conn.SetDeadline(time.Now().Add(g.first))
+
 		gc := &gatedConn{Conn: conn}
 		remote := conn.RemoteAddr().String()
 		gc.release = func() { g.release(ip, remote) }
@@ -85,7 +94,7 @@ func (g *gate) Accept() (net.Conn, error) {
 			return tls.Server(gc, g.tlsConfig), nil
 		}
 
-		return gc, nil
+		return &portFilter{Conn: gc}, nil
 	}
 }
 

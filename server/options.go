@@ -86,4 +86,7 @@ type Options struct {
 	MaxListEntries int
 	// LoginTimeout closes a session not logged in within it; 0 means never.
 	LoginTimeout time.Duration
+	// GreetingTimeout bounds a new connection's greeting and implicit-TLS
+	// handshake; 0 means 10s.
+	GreetingTimeout time.Duration
 }

@@ -45,6 +45,7 @@ type Server struct {
 	metrics  *metrics
 	buckets  sharedBuckets
 	listings chan struct{} // one token per directory listing running
+	stopWatch func()       // stops the stall watchdog
 	draining atomic.Bool
 	finished sync.Once
 
@@ -64,6 +65,8 @@ type sessionInfo struct {
 	current   atomic.Pointer[transfer]
 	closing   atomic.Bool
 	gone      atomic.Bool // the control connection has ended
+	loggedIn  atomic.Bool
+	login     *time.Timer // closes the session if it has not logged in in time
 
 	mu      sync.Mutex
 	user    string
@@ -147,12 +150,19 @@ func (s *Server) Listen() error {
 
 	s.gate = newGate(l, s.opts.MaxClients, s.opts.MaxClientsPerIP, implicit, s.log)
 	s.gate.banned = s.bans.isBanned
+	if s.opts.GreetingTimeout > 0 {
+		s.gate.first = s.opts.GreetingTimeout
+	}
 	s.gate.refused = func(reason string) { s.metrics.refusedConnection.WithLabelValues(reason).Inc() }
 
 	if err := s.ftp.Listen(); err != nil {
 		_ = l.Close()
 
 		return fmt.Errorf("start FTP engine: %w", err)
+	}
+
+	if s.opts.DataTimeout > 0 {
+		s.stopWatch = s.startWatchdog()
 	}
 
 	s.log.Info("listening", zap.String("address", l.Addr().String()), zap.Stringer("tls", s.opts.TLSMode),
@@ -199,17 +209,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var cut error
 
 	for {
-		s.mu.Lock()
-		remaining := len(s.sessions)
-		idle := s.idle
-		for _, si := range s.sessions {
+		live, idle := s.live()
+		for _, si := range live {
 			if si.transfers.Load() == 0 {
 				s.closeSession(si, "shutdown", false)
 			}
 		}
-		s.mu.Unlock()
 
-		if remaining == 0 {
+		if len(live) == 0 {
 			break
 		}
 
@@ -219,12 +226,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			if cut == nil {
 				cut = ctx.Err()
-				s.mu.Lock()
-				s.log.Warn("shutdown timeout: closing sessions with transfers running", zap.Int("sessions", len(s.sessions)))
-				for _, si := range s.sessions {
+				live, _ = s.live()
+				s.log.Warn("shutdown timeout: closing sessions with transfers running", zap.Int("sessions", len(live)))
+				for _, si := range live {
 					s.closeSession(si, "shutdown timeout", true)
 				}
-				s.mu.Unlock()
 			}
 
 			// The engine's session goroutines now end by themselves; wait a
@@ -242,9 +248,27 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.finish(cut)
 }
 
+// live returns the sessions now, and a channel closed when the last one leaves.
+func (s *Server) live() ([]*sessionInfo, chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	out := make([]*sessionInfo, 0, len(s.sessions))
+	for _, si := range s.sessions {
+		out = append(out, si)
+	}
+
+	return out, s.idle
+}
+
 func (s *Server) finish(cut error) error {
 	if s.gate != nil {
 		s.gate.refusals.Wait()
+	}
+
+	if s.stopWatch != nil {
+		s.stopWatch()
+		s.stopWatch = nil
 	}
 
 	s.finished.Do(func() {
@@ -258,7 +282,8 @@ func (s *Server) finish(cut error) error {
 	return cut
 }
 
-// closeSession ends a session; s.mu is held. An idle session's control
+// closeSession ends a session; s.mu must not be held, since the engine's
+// Close can wait for a data connection being opened. An idle session's control
 // connection is closed underneath the engine, which then ends the session by
 // itself; cc.Close is used only to cut a running transfer, since the engine's
 // Close races with a session that is ending on its own (QUIT, failed login).
@@ -352,6 +377,10 @@ func (s *Server) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 		return "server is shutting down", errShuttingDown
 	}
 
+	if s.opts.LoginTimeout > 0 {
+		si.login = time.AfterFunc(s.opts.LoginTimeout, func() { s.loginTimedOut(si) })
+	}
+
 	si.log.Info("session opened")
 
 	return s.opts.Banner, nil
@@ -374,6 +403,9 @@ func (s *Server) ClientDisconnected(cc ftpserver.ClientContext) {
 	}
 
 	si.gone.Store(true)
+	if si.login != nil {
+		si.login.Stop()
+	}
 	s.metrics.sessions.Dec()
 	si.releaseRoot()
 
@@ -382,6 +414,32 @@ func (s *Server) ClientDisconnected(cc ftpserver.ClientContext) {
 	si.mu.Unlock()
 
 	si.log.Info("session closed", zap.String("user", user), zap.Duration("duration", time.Since(si.since).Round(time.Millisecond)))
+}
+
+// loginTimedOut closes a session that did not log in within login_timeout,
+// whatever it sent meanwhile: NOOP forever does not keep it open.
+func (s *Server) loginTimedOut(si *sessionInfo) {
+	if si.loggedIn.Load() || si.gone.Load() {
+		return
+	}
+
+	si.log.Warn("login timeout", zap.Duration("login_timeout", s.opts.LoginTimeout))
+
+	s.replyDirect(si, "421 Login timeout: closing control connection.\r\n")
+	s.closeSession(si, "login timeout", false)
+}
+
+// replyDirect writes a reply on a clear-text control connection underneath
+// the engine, for the few cases where the engine's own reply code is wrong
+// (it can only answer 530 to a refused PASS). On a TLS connection it does
+// nothing: the engine's reply stands.
+func (s *Server) replyDirect(si *sessionInfo, reply string) {
+	if si.conn == nil || si.cc.HasTLSForControl() {
+		return
+	}
+
+	_ = si.conn.SetWriteDeadline(time.Now().Add(refuseDeadline))
+	_, _ = si.conn.Write([]byte(reply))
 }
 
 // releaseRoot closes the session's filesystem once the session is gone and
@@ -446,6 +504,14 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 	}
 
 	acct, err := s.accounts.Load().Authenticate(user, pass)
+	if errors.Is(err, auth.ErrBusy) {
+		log.Warn("login refused", zap.String("reason", "password checks saturated"))
+		s.metrics.logins.WithLabelValues("refused").Inc()
+		s.replyDirect(si, "421 "+auth.ErrBusy.Error()+"\r\n")
+
+		return nil, auth.ErrBusy
+	}
+
 	if err != nil {
 		log.Warn("login failed")
 		if !auth.IsAnonymousName(user) {
@@ -467,6 +533,11 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 	si.mu.Lock()
 	si.user, si.root, si.account = acct.Name, root, acct
 	si.mu.Unlock()
+	si.loggedIn.Store(true)
+
+	if si.login != nil {
+		si.login.Stop()
+	}
 
 	sess := &session{
 		srv:      s,
@@ -522,6 +593,8 @@ func (s *Server) PostAuthMessage(cc ftpserver.ClientContext, _ string, authErr e
 	switch {
 	case errors.Is(authErr, errTLSRequired):
 		return errTLSRequired.Error()
+	case errors.Is(authErr, auth.ErrBusy):
+		return auth.ErrBusy.Error()
 	case authErr != nil:
 		return "Login incorrect."
 	}

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync/atomic"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
+	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 )
 
@@ -54,6 +56,7 @@ type transfer struct {
 	progress atomic.Int64 // unix nanoseconds of the last byte moved
 	failed   atomic.Pointer[error]
 	closed   atomic.Bool
+	stalled  atomic.Bool // the session was closed for it
 }
 
 var (
@@ -355,6 +358,13 @@ func (t *transfer) Close() error {
 	// its size limit is removed: nothing of it may stay behind.
 	if f := t.failure(); f != nil && errors.Is(f, ErrTooLarge) && t.fresh && !t.sess.srv.opts.AtomicUploads {
 		_ = t.sess.Fs.Remove(t.path)
+	}
+
+	// A data connection that hit its deadline stalled: the session goes too.
+	if f := t.failure(); f != nil && errors.Is(f, os.ErrDeadlineExceeded) && t.stalled.CompareAndSwap(false, true) {
+		t.sess.log.Warn("transfer stalled, closing session", zap.String("path", t.path),
+			zap.Duration("data_timeout", t.dataTimeout), zap.Int64("bytes", t.bytes.Load()))
+		defer t.sess.srv.closeSession(t.sess.info, "transfer stalled", false)
 	}
 
 	t.sess.info.current.CompareAndSwap(t, nil)

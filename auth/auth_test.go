@@ -1,0 +1,156 @@
+package auth
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+func mustHash(t *testing.T, password string, cost int) string {
+	t.Helper()
+
+	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return string(h)
+}
+
+func TestAuthenticate(t *testing.T) {
+	t.Parallel()
+
+	accounts, err := New(Options{
+		Users:         []User{{Name: "alice", PasswordHash: mustHash(t, "pw", bcrypt.MinCost), Home: "/srv/alice", Access: ReadWrite, UploadLimit: 7}},
+		Anonymous:     true,
+		AnonymousRoot: "/srv/pub",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name, user, pass string
+		wantErr          bool
+		want             Account
+	}{
+		{"a user with the right password logs in", "alice", "pw", false, Account{Name: "alice", Home: "/srv/alice", Access: ReadWrite, UploadLimit: 7}},
+		{"a wrong password is refused", "alice", "nope", true, Account{}},
+		{"an unknown user is refused", "mallory", "pw", true, Account{}},
+		{"an empty name is refused", "", "pw", true, Account{}},
+		{"anonymous logs in read-only with any password", "anonymous", "me@example.com", false,
+			Account{Name: "anonymous", Home: "/srv/pub", Access: ReadOnly, Anonymous: true, Password: "me@example.com"}},
+		{"ftp is anonymous too", "FTP", "", false, Account{Name: "anonymous", Home: "/srv/pub", Access: ReadOnly, Anonymous: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+
+			got, err := accounts.Authenticate(tc.user, tc.pass)
+			if tc.wantErr {
+				if !errors.Is(err, ErrLoginIncorrect) {
+					t.Fatalf("got %v, want ErrLoginIncorrect", err)
+				}
+
+				return
+			}
+
+			if err != nil || got != tc.want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestNewRefusesBadAccounts(t *testing.T) {
+	t.Parallel()
+
+	good := mustHash(t, "pw", bcrypt.MinCost)
+	for _, tc := range []struct {
+		name  string
+		users []User
+	}{
+		{"a plain-text password", []User{{Name: "a", PasswordHash: "secret"}}},
+		{"a duplicate name", []User{{Name: "a", PasswordHash: good}, {Name: "a", PasswordHash: good}}},
+		{"a reserved name", []User{{Name: "Anonymous", PasswordHash: good}}},
+		{"an empty name", []User{{PasswordHash: good}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+
+			if _, err := New(Options{Users: tc.users}); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
+
+func TestAnonymousDisabled(t *testing.T) {
+	t.Parallel()
+
+	accounts, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := accounts.Authenticate("anonymous", "x"); !errors.Is(err, ErrLoginIncorrect) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// Unknown names are checked against a dummy hash of the users' own cost, so
+// they take as long as known names.
+func TestUnknownUserCostsAsMuchAsAKnownOne(t *testing.T) {
+	t.Parallel()
+
+	const cost = 8
+	accounts, err := New(Options{Users: []User{{Name: "alice", PasswordHash: mustHash(t, "pw", cost)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if got, _ := bcrypt.Cost(accounts.dummy); got != cost {
+		t.Fatalf("dummy hash cost %d, want %d", got, cost)
+	}
+}
+
+func TestPasswordChecksAreBounded(t *testing.T) {
+	t.Parallel()
+
+	accounts, err := New(Options{Checks: 1, Users: []User{{Name: "alice", PasswordHash: mustHash(t, "pw", bcrypt.MinCost)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	accounts.checks <- struct{}{} // the one slot is taken
+
+	start := time.Now()
+	if _, err := accounts.Authenticate("alice", "pw"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("got %v, want ErrBusy", err)
+	}
+
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("a saturated check waited %v instead of failing fast", took)
+	}
+
+	<-accounts.checks
+	if _, err := accounts.Authenticate("alice", "pw"); err != nil {
+		t.Fatalf("after the slot was freed: %v", err)
+	}
+}
+
+func TestAccessNames(t *testing.T) {
+	t.Parallel()
+
+	for _, a := range []Access{ReadOnly, ReadWrite, WriteOnly} {
+		got, err := ParseAccess(a.String())
+		if err != nil || got != a {
+			t.Errorf("ParseAccess(%q) = %v, %v", a.String(), got, err)
+		}
+	}
+
+	if _, err := ParseAccess("admin"); err == nil {
+		t.Error("ParseAccess accepted admin")
+	}
+}
