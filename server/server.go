@@ -33,21 +33,21 @@ const shutdownPoll = 20 * time.Millisecond
 // Server is wharf's FTP server: the engine's MainDriver, plus the listener
 // gate, the session registry and the transfer log.
 type Server struct {
-	opts     Options
-	accounts atomic.Pointer[auth.Accounts]
-	cert     atomic.Pointer[tls.Certificate]
-	log      *zap.Logger
-	ftp      *ftpserver.FtpServer
-	tls      *tls.Config // nil when TLS is off; one shared config so data connections resume the control session
-	gate     *gate
-	xfer     *transferLog
-	bans     *banList
-	metrics  *metrics
-	buckets  sharedBuckets
-	listings chan struct{} // one token per directory listing running
-	stopWatch func()       // stops the stall watchdog
-	draining atomic.Bool
-	finished sync.Once
+	opts      Options
+	accounts  atomic.Pointer[auth.Accounts]
+	cert      atomic.Pointer[tls.Certificate]
+	log       *zap.Logger
+	ftp       *ftpserver.FtpServer
+	tls       *tls.Config // nil when TLS is off; one shared config so data connections resume the control session
+	gate      *gate
+	xfer      *transferLog
+	bans      *banList
+	metrics   *metrics
+	buckets   sharedBuckets
+	listings  chan struct{} // one token per directory listing running
+	stopWatch func()        // stops the stall watchdog
+	draining  atomic.Bool
+	finished  sync.Once
 
 	mu       sync.Mutex
 	sessions map[uint32]*sessionInfo

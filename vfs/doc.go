@@ -31,7 +31,9 @@
 // renames it over the target, so readers never see half a file and an aborted
 // transfer leaves the old file untouched. Appends (APPE) and resumed uploads
 // (REST then STOR, RFC 3659 section 5) extend the existing file and so write
-// in place.
+// in place. Atomic mode replaces only a file that could be overwritten in
+// place, so chmod a-w still protects it, and the new file keeps the old one's
+// permission bits. New files get at most 0o644: an upload is never executable.
 //
 // # Speed
 //

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
 )
 
@@ -38,6 +39,9 @@ type Fs struct {
 
 var _ afero.Fs = (*Fs)(nil)
 
+// writeFlags are the OpenFile flags that change something on disk.
+const writeFlags = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREATE | os.O_TRUNC
+
 // Open returns the Fs rooted at the directory dir.
 func Open(dir string, opts Options) (*Fs, error) {
 	root, err := os.OpenRoot(dir)
@@ -48,7 +52,9 @@ func Open(dir string, opts Options) (*Fs, error) {
 	return &Fs{root: root, atomic: opts.Atomic}, nil
 }
 
-// Close closes the os.Root. Files already open stay usable.
+// Close closes the os.Root; call it when the session is over. Files already
+// open stay usable, but an atomic upload closed after Fs can no longer be
+// renamed into place or cleaned up.
 func (f *Fs) Close() error {
 	return f.root.Close()
 }
@@ -94,7 +100,7 @@ func (f *Fs) Open(name string) (afero.File, error) {
 // temporary file (see Options).
 func (f *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
 	virtual, rel := clean(name)
-	writing := flag&(os.O_WRONLY|os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC) != 0
+	writing := flag&writeFlags != 0
 	if hidden(virtual) {
 		return nil, hiddenError("open", virtual, flag&os.O_CREATE != 0)
 	}
@@ -231,7 +237,7 @@ func (f *Fs) Rename(oldname, newname string) error {
 	case hidden(oldVirtual):
 		err = fs.ErrNotExist
 	case hidden(newVirtual):
-		return hiddenError("rename", newVirtual, true)
+		err = ftpserver.ErrFileNameNotAllowed
 	default:
 		err = f.root.Rename(oldRel, newRel)
 	}

@@ -157,3 +157,14 @@ func tempFiles(t *testing.T, dir string) []string {
 
 	return temps
 }
+
+// pathOf returns the virtual path an error names.
+func pathOf(t *testing.T, err error) string {
+	t.Helper()
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		t.Fatalf("got %#v, want a *fs.PathError", err)
+	}
+
+	return pe.Path
+}

@@ -8,9 +8,6 @@ import (
 	"github.com/spf13/afero"
 )
 
-// writeFlags are the OpenFile flags that change something on disk.
-const writeFlags = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREATE | os.O_TRUNC
-
 // ReadOnly refuses every change (Create, Mkdir, MkdirAll, OpenFile with any
 // write flag, Remove, RemoveAll, Rename, Chmod, Chown, Chtimes) with a
 // *fs.PathError whose Err is ErrReadOnly. Reads and listings pass through.

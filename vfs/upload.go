@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"sync"
-	"syscall"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
@@ -107,8 +106,8 @@ type upload struct {
 	target string // os.Root name of the target
 
 	mu       sync.Mutex
-	failed   error // the first write error, or the transfer error
-	writeErr bool  // failed came from a write and Close returns it
+	failed   error // the first I/O error on the file, or else the transfer error
+	writeErr bool  // failed came from I/O on the file, and Close returns it
 	closed   bool
 	closeErr error
 }
@@ -124,25 +123,30 @@ func (f *Fs) openUpload(virtual, rel string, flag int, perm os.FileMode) (afero.
 	if virtual == "/" {
 		return nil, pathError("open", virtual, fs.ErrExist)
 	}
-	// The target must be absent or a regular file; renaming over a directory
-	// would only fail after the whole transfer. An existing file keeps its
-	// permission bits.
-	old, err := f.root.Stat(rel)
+	// The target must be absent or a regular file that could be overwritten
+	// in place: atomic mode replaces nothing that direct mode could not (an
+	// operator's chmod a-w still protects a file), and renaming over a
+	// directory would only fail after the whole transfer. Opening it without
+	// O_TRUNC changes nothing. An existing file passes on its permission bits.
+	var old fs.FileInfo
+	osf, err := f.root.OpenFile(rel, os.O_WRONLY|nonblock, 0)
+	if err == nil {
+		old, err = osf.Stat()
+		_ = osf.Close()
+		if err == nil && !old.Mode().IsRegular() {
+			err = errNotRegular
+		}
+	}
 	switch {
-	case err == nil && old.IsDir():
-		return nil, &fs.PathError{Op: "open", Path: virtual, Err: syscall.EISDIR}
-	case err == nil && !old.Mode().IsRegular():
-		return nil, pathError("open", virtual, errNotRegular)
 	case err == nil:
-		
+		perm = old.Mode().Perm()
 	case errors.Is(err, fs.ErrNotExist):
-		perm &= filePerm
+		old, perm = nil, perm&filePerm
 	default:
 		return nil, pathError("open", virtual, err)
 	}
 
 	flag = flag&(os.O_WRONLY|os.O_RDWR) | os.O_CREATE | os.O_EXCL
-	var osf *os.File
 	var temp string
 	for range 3 { // a name collision is all but impossible; retry a little anyway
 		temp = path.Join(path.Dir(rel), TempPrefix+randomHex())
@@ -194,7 +198,8 @@ func (u *upload) TransferError(err error) {
 	}
 }
 
-// fail records a write error, which also discards the upload.
+// fail records an error from I/O on the file (a write, or ReadFrom reading
+// the data connection), which also discards the upload.
 func (u *upload) fail(err error) error {
 	if err != nil {
 		u.mu.Lock()

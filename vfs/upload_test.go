@@ -330,7 +330,9 @@ func TestAFullDiskReportsStorageExceeded(t *testing.T) {
 		_ = plain.File.Close()
 		plain.File = full
 
-		_, err = io.Copy(f, strings.NewReader("data"))
+		// Hide WriteTo, so that io.Copy goes through the file's ReadFrom as
+		// with a data connection.
+		_, err = io.Copy(f, struct{ io.Reader }{strings.NewReader("data")})
 		sb.checkErrText(t, err)
 		if !errors.Is(err, ftpserver.ErrStorageExceeded) {
 			t.Errorf("atomic %t: write error %v does not wrap ErrStorageExceeded", atomic, err)
@@ -349,6 +351,27 @@ func TestAFullDiskReportsStorageExceeded(t *testing.T) {
 			if got := diskFile(t, filepath.Join(sb.root, "pub", "a.txt")); got != "hello" {
 				t.Errorf("a.txt = %q, want hello", got)
 			}
+		}
+	}
+}
+
+func TestAFileThatCannotBeWrittenCannotBeReplaced(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() == 0 {
+		t.Skip("root writes any file")
+	}
+	for _, atomic := range []bool{false, true} {
+		sb := newSandbox(t)
+		fsys := sb.open(t, Options{Atomic: atomic})
+		if err := os.Chmod(filepath.Join(sb.root, "pub", "a.txt"), 0o400); err != nil {
+			t.Fatal(err)
+		}
+		_, err := fsys.OpenFile("/pub/a.txt", store, 0o644)
+		if !errors.Is(err, fs.ErrPermission) {
+			t.Errorf("atomic %t: got %v, want fs.ErrPermission", atomic, err)
+		}
+		if got := diskFile(t, filepath.Join(sb.root, "pub", "a.txt")); got != "hello" {
+			t.Errorf("atomic %t: a.txt = %q", atomic, got)
 		}
 	}
 }
