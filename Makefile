@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.13.1
 
-.PHONY: all build run test test-short fuzz lint fmt vet clean
+.PHONY: all build run test fuzz lint fmt vet clean stress bench bench-quick
 
 all: build
 
@@ -29,7 +29,22 @@ test:
 ## fuzz: run each fuzz target for a short while (their seed corpora already run in make test)
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./config/
+	$(GO) test -run '^$$' -fuzz FuzzParseSize -fuzztime 30s ./config/
 	$(GO) test -run '^$$' -fuzz FuzzResolve -fuzztime 30s ./vfs/
+	$(GO) test -run '^$$' -fuzz FuzzFilterLine -fuzztime 30s ./server/
+	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime 30s ./server/
+
+## stress: the abuse scenarios against a real wharf on loopback, with figures and PASS/FAIL (not part of make test)
+stress: build
+	$(GO) run ./stress -wharf bin/wharf
+
+## bench: wharf against vsftpd (when installed), 3 interleaved rounds; writes bench/results/<date>/
+bench: build
+	$(GO) run ./bench -wharf bin/wharf -rounds 3
+
+## bench-quick: one round of a subset of the benchmark
+bench-quick: build
+	$(GO) run ./bench -wharf bin/wharf -quick
 
 ## lint: go vet, staticcheck and golangci-lint at pinned versions
 lint: vet
