@@ -34,15 +34,19 @@ type deadliner interface {
 	SetDeadline(t time.Time) error
 }
 
+// Accept returns the session's data connection, with its small writes
+// coalesced (see bufferedConn).
 func (p *passiveListener) Accept() (net.Conn, error) {
 	conn, err := p.Listener.Accept()
-	if err == nil {
-		p.mu.Lock()
-		p.accepted = true
-		p.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
 
-	return conn, err
+	p.mu.Lock()
+	p.accepted = true
+	p.mu.Unlock()
+
+	return newBufferedConn(conn), nil
 }
 
 func (p *passiveListener) Close() error {

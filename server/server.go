@@ -46,6 +46,7 @@ type Server struct {
 	buckets   sharedBuckets
 	listings  chan struct{} // one token per directory listing running
 	stopWatch func()        // stops the stall watchdog
+	pasv      *passivePorts
 	draining  atomic.Bool
 	finished  sync.Once
 
@@ -95,6 +96,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		idle:     make(chan struct{}),
 		bans:     newBanList(opts.Ban),
 		listings: make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0))),
+		pasv:     newPassivePorts(opts.PassivePortStart, opts.PassivePortEnd),
 	}
 
 	s.accounts.Store(accounts)
@@ -113,6 +115,9 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		// would change too).
 		s.tls = &tls.Config{
 			MinVersion: tls.VersionTLS12,
+			// Full-size records from the first byte: transfers are bulk data,
+			// where the small records meant for web pages only cost CPU.
+			DynamicRecordSizingDisabled: true,
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 				return s.cert.Load(), nil
 			},
@@ -309,14 +314,11 @@ func (s *Server) closeSession(si *sessionInfo, reason string, cutTransfer bool) 
 // GetSettings translates Options into the engine's settings.
 func (s *Server) GetSettings() (*ftpserver.Settings, error) {
 	st := &ftpserver.Settings{
-		Listener:   s.gate,
-		ListenAddr: s.opts.Listen,
-		PublicHost: s.opts.PublicHost,
-		Banner:     s.opts.Banner,
-		PassiveTransferPortRange: ftpserver.PortRange{
-			Start: s.opts.PassivePortStart,
-			End:   s.opts.PassivePortEnd,
-		},
+		Listener:                 s.gate,
+		ListenAddr:               s.opts.Listen,
+		PublicHost:               s.opts.PublicHost,
+		Banner:                   s.opts.Banner,
+		PassiveTransferPortRange: s.pasv,
 		// Multiplexing closes data connections from addresses other than
 		// the session's; without it the engine hands a stranger's
 		// connection the file on the next transfer.
