@@ -94,6 +94,7 @@ type Accounts struct {
 	opts   Options
 	dummy  []byte        // hash checked for unknown names
 	checks chan struct{} // one token per bcrypt check running
+	cache  *credCache    // logins bcrypt already verified
 }
 
 // New validates the accounts and indexes them by name.
@@ -132,7 +133,13 @@ func New(opts Options) (*Accounts, error) {
 		checks = runtime.GOMAXPROCS(0)
 	}
 
-	return &Accounts{users: users, opts: opts, dummy: dummy, checks: make(chan struct{}, checks)}, nil
+	return &Accounts{
+		users:  users,
+		opts:   opts,
+		dummy:  dummy,
+		checks: make(chan struct{}, checks),
+		cache:  newCredCache(),
+	}, nil
 }
 
 // dummyFor returns a hash at the bcrypt cost most users have, so that a
@@ -201,6 +208,10 @@ func (a *Accounts) Authenticate(name, password string) (Account, error) {
 	}
 
 	u, known := a.users[name]
+	if known && a.cache.has(name, password, u.PasswordHash) {
+		return u.account(), nil
+	}
+
 	hash := a.dummy
 	if known {
 		hash = []byte(u.PasswordHash)
@@ -221,13 +232,19 @@ func (a *Accounts) Authenticate(name, password string) (Account, error) {
 		return Account{}, ErrLoginIncorrect
 	}
 
+	a.cache.add(name, password, u.PasswordHash)
+
+	return u.account(), nil
+}
+
+func (u User) account() Account {
 	return Account{
 		Name:          u.Name,
 		Home:          u.Home,
 		Access:        u.Access,
 		DownloadLimit: u.DownloadLimit,
 		UploadLimit:   u.UploadLimit,
-	}, nil
+	}
 }
 
 // Hash returns the bcrypt hash of password at bcrypt's default cost.

@@ -154,3 +154,61 @@ func TestAccessNames(t *testing.T) {
 		t.Error("ParseAccess accepted admin")
 	}
 }
+
+func TestVerifiedLoginsAreCached(t *testing.T) {
+	t.Parallel()
+
+	accounts, err := New(Options{Checks: 1, Users: []User{{Name: "alice", PasswordHash: mustHash(t, "pw", bcrypt.MinCost)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := accounts.Authenticate("alice", "pw"); err != nil {
+		t.Fatal(err)
+	}
+
+	// With the only bcrypt slot taken, a cached login still succeeds and a
+	// wrong password (never cached) cannot be checked.
+	accounts.checks <- struct{}{}
+	defer func() { <-accounts.checks }()
+
+	if _, err := accounts.Authenticate("alice", "pw"); err != nil {
+		t.Fatalf("a verified login was not cached: %v", err)
+	}
+
+	if _, err := accounts.Authenticate("alice", "wrong"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a wrong password got %v, want it to need bcrypt", err)
+	}
+}
+
+func TestCredentialCache(t *testing.T) {
+	t.Parallel()
+
+	c := newCredCache()
+	now := time.Now()
+	c.now = func() time.Time { return now }
+
+	c.add("alice", "pw", "hash1")
+	if !c.has("alice", "pw", "hash1") {
+		t.Fatal("a verified login is not remembered")
+	}
+
+	for _, tc := range [][3]string{{"alice", "pw", "hash2"}, {"alice", "PW", "hash1"}, {"bob", "pw", "hash1"}, {"alicepw", "", "hash1"}} {
+		if c.has(tc[0], tc[1], tc[2]) {
+			t.Errorf("%q matched alice's entry", tc)
+		}
+	}
+
+	now = now.Add(cacheTTL + time.Second)
+	if c.has("alice", "pw", "hash1") {
+		t.Fatal("an expired entry still matched")
+	}
+
+	for i := range cacheEntries + 10 {
+		c.add("u", string(rune(i)), "h")
+	}
+
+	if len(c.ok) > cacheEntries {
+		t.Fatalf("the cache grew to %d entries", len(c.ok))
+	}
+}

@@ -93,7 +93,14 @@ func defaultOptions() Options {
 func startServer(t *testing.T, f fixture) *testServer {
 	t.Helper()
 
-	accounts, err := auth.New(auth.Options{Users: f.users, Anonymous: f.anon != "", AnonymousRoot: f.anon})
+	return startServerWith(t, f, auth.Options{Users: f.users, Anonymous: f.anon != "", AnonymousRoot: f.anon})
+}
+
+// startServerWith starts a server with f's options and the given accounts.
+func startServerWith(t *testing.T, f fixture, ao auth.Options) *testServer {
+	t.Helper()
+
+	accounts, err := auth.New(ao)
 	if err != nil {
 		t.Fatalf("accounts: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -550,12 +551,14 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 		upload:   newBucket(acct.UploadLimit),
 	}
 
-	switch acct.Access {
-	case auth.ReadOnly:
+	switch {
+	case acct.Anonymous && acct.UploadDir != "":
+		sess.Fs = vfs.Resolve(vfs.DropBox(root, path.Join("/", acct.UploadDir)), cc.Path)
+	case acct.Access == auth.ReadOnly:
 		sess.Fs = vfs.Resolve(vfs.ReadOnly(root), cc.Path)
-	case auth.WriteOnly:
+	case acct.Access == auth.WriteOnly:
 		sess.Fs = vfs.Resolve(vfs.WriteOnly(root), cc.Path)
-	case auth.ReadWrite:
+	default:
 		sess.Fs = vfs.Resolve(root, cc.Path)
 	}
 

@@ -356,8 +356,15 @@ func (t *transfer) Close() error {
 
 	// An upload written in place (upload_mode = "direct") that was cut off at
 	// its size limit is removed: nothing of it may stay behind.
+	// (Through the root itself: a drop box refuses deletes by design.)
 	if f := t.failure(); f != nil && errors.Is(f, ErrTooLarge) && t.fresh && !t.sess.srv.opts.AtomicUploads {
-		_ = t.sess.Fs.Remove(t.path)
+		t.sess.info.mu.Lock()
+		root := t.sess.info.root
+		t.sess.info.mu.Unlock()
+
+		if root != nil {
+			_ = root.Remove(t.path)
+		}
 	}
 
 	// A data connection that hit its deadline stalled: the session goes too.

@@ -45,5 +45,9 @@
 //
 // ReadOnly and WriteOnly are small decorators that refuse whole classes of
 // operations with errors wrapping fs.ErrPermission; Resolve interprets names
-// relative to a session's working directory.
+// relative to a session's working directory. DropBox is ReadOnly except in one
+// upload folder, where anonymous users may create new files and folders but
+// not read, list or change anything there. Its uploads never replace a file:
+// an atomic one is committed with a hard link (link(2) fails if the name is
+// taken, where rename(2) would replace it), a direct one opened with O_EXCL.
 package vfs

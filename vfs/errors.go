@@ -15,6 +15,9 @@ var (
 	ErrReadOnly = fmt.Errorf("%w: read-only access", fs.ErrPermission)
 	// ErrWriteOnly is the cause of every read, listing or change that WriteOnly refuses.
 	ErrWriteOnly = fmt.Errorf("%w: write-only access", fs.ErrPermission)
+	// ErrDropBox is the cause of every read, listing or change below a DropBox
+	// folder other than creating a new file or folder.
+	ErrDropBox = fmt.Errorf("%w: upload-only folder", fs.ErrPermission)
 
 	// errNotRegular refuses to open fifos, sockets and devices: a fifo would block the session.
 	errNotRegular = errors.New("not a regular file")

@@ -108,7 +108,27 @@ func (f *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, erro
 		return f.openRead(virtual, rel)
 	}
 	if f.atomic && flag&(os.O_CREATE|os.O_TRUNC) == os.O_CREATE|os.O_TRUNC && flag&(os.O_APPEND|os.O_EXCL) == 0 {
-		return f.openUpload(virtual, rel, flag, perm)
+		return f.openUpload(virtual, rel, flag, perm, false)
+	}
+
+	return f.openWrite(virtual, rel, flag, perm)
+}
+
+// createNew opens name for an upload that may only create a new file, never
+// replace one (DropBox). It fails with fs.ErrExist if anything, even a
+// dangling symbolic link, has the name. In direct mode the file is opened with
+// O_CREATE|O_EXCL; with Options.Atomic the data goes to a temporary file as
+// for any fresh upload, but Close commits it with a hard link that fails if
+// the name was taken meanwhile, so of two concurrent uploads to one new name
+// exactly one lands and the other's Close returns fs.ErrExist.
+func (f *Fs) createNew(name string, flag int, perm os.FileMode) (afero.File, error) {
+	virtual, rel := clean(name)
+	if hidden(virtual) {
+		return nil, hiddenError("open", virtual, true)
+	}
+	flag = flag&(os.O_WRONLY|os.O_RDWR) | os.O_CREATE | os.O_EXCL
+	if f.atomic {
+		return f.openUpload(virtual, rel, flag, perm, true)
 	}
 
 	return f.openWrite(virtual, rel, flag, perm)

@@ -101,9 +101,10 @@ func (f *file) err(err error) error {
 // goroutine that runs the transfer; the mutex makes them safe from any other.
 type upload struct {
 	file
-	fs     *Fs
-	temp   string // os.Root name of the temporary file
-	target string // os.Root name of the target
+	fs        *Fs
+	temp      string // os.Root name of the temporary file
+	target    string // os.Root name of the target
+	noReplace bool   // commit with a hard link that fails if the target exists (Fs.createNew)
 
 	mu       sync.Mutex
 	failed   error // the first I/O error on the file, or else the transfer error
@@ -118,10 +119,24 @@ var (
 	_ ftpserver.FileTransferError = (*upload)(nil)
 )
 
-// openUpload creates the temporary file for an atomic upload to virtual.
-func (f *Fs) openUpload(virtual, rel string, flag int, perm os.FileMode) (afero.File, error) {
+// openUpload creates the temporary file for an atomic upload to virtual. With
+// noReplace the target must not exist, now (fs.ErrExist) or when Close commits
+// the upload.
+func (f *Fs) openUpload(virtual, rel string, flag int, perm os.FileMode, noReplace bool) (afero.File, error) {
 	if virtual == "/" {
 		return nil, pathError("open", virtual, fs.ErrExist)
+	}
+	if noReplace {
+		// Lstat, so that even a dangling link takes the name, as it will for Link.
+		_, err := f.root.Lstat(rel)
+		switch {
+		case err == nil:
+			return nil, pathError("open", virtual, fs.ErrExist)
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, pathError("open", virtual, err)
+		}
+
+		return f.createTemp(virtual, rel, flag, perm&filePerm, nil, true)
 	}
 	// The target must be absent or a regular file that could be overwritten
 	// in place: atomic mode replaces nothing that direct mode could not (an
@@ -146,8 +161,19 @@ func (f *Fs) openUpload(virtual, rel string, flag int, perm os.FileMode) (afero.
 		return nil, pathError("open", virtual, err)
 	}
 
+	return f.createTemp(virtual, rel, flag, perm, old, false)
+}
+
+// createTemp creates the hidden temporary file of an atomic upload to virtual
+// with the permissions perm, exactly those of old if it replaces a file; see
+// upload.commit for noReplace.
+func (f *Fs) createTemp(virtual, rel string, flag int, perm os.FileMode, old fs.FileInfo, noReplace bool) (afero.File, error) {
 	flag = flag&(os.O_WRONLY|os.O_RDWR) | os.O_CREATE | os.O_EXCL
-	var temp string
+	var (
+		temp string
+		osf  *os.File
+		err  error
+	)
 	for range 3 { // a name collision is all but impossible; retry a little anyway
 		temp = path.Join(path.Dir(rel), TempPrefix+randomHex())
 		osf, err = f.root.OpenFile(temp, flag, perm)
@@ -174,7 +200,7 @@ func (f *Fs) openUpload(virtual, rel string, flag int, perm os.FileMode) (afero.
 		return nil, pathError("open", virtual, err)
 	}
 
-	return &upload{file: file{File: osf, name: virtual}, fs: f, temp: temp, target: rel}, nil
+	return &upload{file: file{File: osf, name: virtual}, fs: f, temp: temp, target: rel, noReplace: noReplace}, nil
 }
 
 // randomHex returns 16 random hex digits.
@@ -280,13 +306,33 @@ func (u *upload) finish() error {
 		err = closeErr
 	}
 	if err == nil {
-		if err = u.fs.root.Rename(u.temp, u.target); err != nil {
-			err = pathError("rename", u.name, err)
-		}
+		err = u.commit()
 	}
 	if err != nil {
 		_ = u.fs.root.Remove(u.temp)
 	}
 
 	return err
+}
+
+// commit moves the closed temporary file to the target: a rename that
+// replaces the target, or with noReplace a hard link that fails with
+// fs.ErrExist if the target appeared since the upload began, after which the
+// temporary name is removed. rename(2) has no portable no-replace mode.
+func (u *upload) commit() error {
+	if !u.noReplace {
+		if err := u.fs.root.Rename(u.temp, u.target); err != nil {
+			return pathError("rename", u.name, err)
+		}
+
+		return nil
+	}
+	if err := u.fs.root.Link(u.temp, u.target); err != nil {
+		return pathError("close", u.name, err)
+	}
+	// The upload is in place; a temporary name that could not be removed
+	// stays hidden and does not make the transfer fail.
+	_ = u.fs.root.Remove(u.temp)
+
+	return nil
 }

@@ -1,0 +1,206 @@
+package vfs
+
+import (
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/spf13/afero"
+)
+
+// DropBox returns fsys read-only everywhere except below dir (a virtual path
+// like "/incoming"), where only new files and new folders may be created: an
+// anonymous upload folder in which nobody can download, list, overwrite,
+// rename or delete what others uploaded.
+//
+// Below dir, dir itself included:
+//   - OpenFile for a fresh upload (STOR: O_CREATE|O_TRUNC) creates a new file,
+//     write-only. If the name is taken it fails with fs.ErrExist at open, or,
+//     for an atomic upload whose name was taken meanwhile, at Close, which
+//     then discards the data: of two concurrent uploads to one new name
+//     exactly one lands. Appends (APPE) and resumed uploads (REST then STOR,
+//     no O_TRUNC) are refused.
+//   - Mkdir and MkdirAll create folders, but none above dir.
+//   - Stat shows folders, so that clients can enter them (CWD), and says
+//     fs.ErrNotExist for everything else, so uploads stay private.
+//   - Open and OpenFile for reading are refused: no download, no listing.
+//   - Remove, RemoveAll, Rename (with either name below dir), Chmod, Chown and
+//     Chtimes are refused.
+//   - Creating anything through an existing symbolic link below dir is
+//     refused: os.Root follows links that stay inside the root, so
+//     "/incoming/pub-link/x" could otherwise land outside the box.
+//
+// Refusals below dir are *fs.PathError values whose Err is ErrDropBox.
+// Elsewhere DropBox behaves exactly like ReadOnly(fsys). Names are cleaned
+// again, so "/incoming/../pub" is outside and "/incoming-old" is not below
+// "/incoming".
+func DropBox(fsys *Fs, dir string) afero.Fs {
+	dir, _ = clean(dir)
+
+	return dropBox{fs: fsys, ro: readOnly{fs: fsys}, dir: dir}
+}
+
+type dropBox struct {
+	fs  *Fs
+	ro  readOnly // what happens outside dir
+	dir string   // clean virtual path
+}
+
+// in returns the clean virtual path of name and whether it is dir or below it.
+func (db dropBox) in(name string) (string, bool) {
+	p, _ := clean(name)
+
+	return p, db.dir == "/" || p == db.dir || strings.HasPrefix(p, db.dir+"/")
+}
+
+// throughLink reports whether an existing element of p below dir, p's last
+// element included, is a symbolic link. The walk stops at the first element
+// that cannot be looked up; the operation itself then fails on it.
+func (db dropBox) throughLink(p string) bool {
+	cur := db.dir
+	for elem := range strings.SplitSeq(strings.TrimPrefix(p, db.dir), "/") {
+		if elem == "" {
+			continue
+		}
+		cur = path.Join(cur, elem)
+		_, rel := clean(cur)
+		info, err := db.fs.root.Lstat(rel)
+		if err != nil {
+			return false
+		}
+		if info.Mode()&fs.ModeSymlink != 0 {
+			return true
+		}
+	}
+
+	return false
+}
+
+func (db dropBox) Name() string { return db.fs.Name() }
+
+func (db dropBox) Create(name string) (afero.File, error) {
+	return db.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+}
+
+func (db dropBox) Open(name string) (afero.File, error) {
+	p, in := db.in(name)
+	if in {
+		return nil, refuse("open", p, ErrDropBox)
+	}
+
+	return db.ro.Open(p)
+}
+
+func (db dropBox) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	p, in := db.in(name)
+	if !in {
+		return db.ro.OpenFile(p, flag, perm)
+	}
+	const fresh = os.O_CREATE | os.O_TRUNC
+	if flag&fresh != fresh || flag&os.O_APPEND != 0 || db.throughLink(p) {
+		return nil, refuse("open", p, ErrDropBox)
+	}
+
+	return db.fs.createNew(p, flag&^os.O_RDWR|os.O_WRONLY, perm)
+}
+
+func (db dropBox) Stat(name string) (os.FileInfo, error) {
+	p, in := db.in(name)
+	if !in {
+		return db.ro.Stat(p)
+	}
+	info, err := db.fs.Stat(p)
+	if err != nil || !info.IsDir() {
+		// Neither "is a file" nor "not a directory" may show what others uploaded.
+		return nil, &fs.PathError{Op: "stat", Path: p, Err: fs.ErrNotExist}
+	}
+
+	return info, nil
+}
+
+func (db dropBox) Mkdir(name string, perm os.FileMode) error {
+	p, in := db.in(name)
+	switch {
+	case !in:
+		return db.ro.Mkdir(p, perm)
+	case db.throughLink(p):
+		return refuse("mkdir", p, ErrDropBox)
+	}
+
+	return db.fs.Mkdir(p, perm)
+}
+
+func (db dropBox) MkdirAll(name string, perm os.FileMode) error {
+	p, in := db.in(name)
+	switch {
+	case !in:
+		return db.ro.MkdirAll(p, perm)
+	case db.throughLink(p):
+		return refuse("mkdir", p, ErrDropBox)
+	}
+	// os.Root.MkdirAll would also create missing folders above dir, outside the box.
+	if db.dir != "/" {
+		if info, err := db.fs.Stat(path.Dir(db.dir)); err != nil || !info.IsDir() {
+			return refuse("mkdir", p, ErrDropBox)
+		}
+	}
+
+	return db.fs.MkdirAll(p, perm)
+}
+
+func (db dropBox) Remove(name string) error {
+	p, in := db.in(name)
+	if in {
+		return refuse("remove", p, ErrDropBox)
+	}
+
+	return db.ro.Remove(p)
+}
+
+func (db dropBox) RemoveAll(name string) error {
+	p, in := db.in(name)
+	if in {
+		return refuse("remove", p, ErrDropBox)
+	}
+
+	return db.ro.RemoveAll(p)
+}
+
+func (db dropBox) Rename(oldname, newname string) error {
+	oldPath, oldIn := db.in(oldname)
+	newPath, newIn := db.in(newname)
+	if oldIn || newIn {
+		return refuse("rename", oldPath, ErrDropBox)
+	}
+
+	return db.ro.Rename(oldPath, newPath)
+}
+
+func (db dropBox) Chmod(name string, mode os.FileMode) error {
+	p, in := db.in(name)
+	if in {
+		return refuse("chmod", p, ErrDropBox)
+	}
+
+	return db.ro.Chmod(p, mode)
+}
+
+func (db dropBox) Chown(name string, uid, gid int) error {
+	p, in := db.in(name)
+	if in {
+		return refuse("chown", p, ErrDropBox)
+	}
+
+	return db.ro.Chown(p, uid, gid)
+}
+
+func (db dropBox) Chtimes(name string, atime, mtime time.Time) error {
+	p, in := db.in(name)
+	if in {
+		return refuse("chtimes", p, ErrDropBox)
+	}
+
+	return db.ro.Chtimes(p, atime, mtime)
+}
