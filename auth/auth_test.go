@@ -8,10 +8,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-func mustHash(t *testing.T, password string, cost int) string {
+func mustHash(t *testing.T, cost int) string {
 	t.Helper()
 
-	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+	h, err := bcrypt.GenerateFromPassword([]byte("pw"), cost)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func TestAuthenticate(t *testing.T) {
 	t.Parallel()
 
 	accounts, err := New(Options{
-		Users:         []User{{Name: "alice", PasswordHash: mustHash(t, "pw", bcrypt.MinCost), Home: "/srv/alice", Access: ReadWrite, UploadLimit: 7}},
+		Users:         []User{{Name: "alice", PasswordHash: mustHash(t, bcrypt.MinCost), Home: "/srv/alice", Access: ReadWrite, UploadLimit: 7}},
 		Anonymous:     true,
 		AnonymousRoot: "/srv/pub",
 	})
@@ -66,7 +66,7 @@ func TestAuthenticate(t *testing.T) {
 func TestNewRefusesBadAccounts(t *testing.T) {
 	t.Parallel()
 
-	good := mustHash(t, "pw", bcrypt.MinCost)
+	good := mustHash(t, bcrypt.MinCost)
 	for _, tc := range []struct {
 		name  string
 		users []User
@@ -105,7 +105,7 @@ func TestUnknownUserCostsAsMuchAsAKnownOne(t *testing.T) {
 	t.Parallel()
 
 	const cost = 8
-	accounts, err := New(Options{Users: []User{{Name: "alice", PasswordHash: mustHash(t, "pw", cost)}}})
+	accounts, err := New(Options{Users: []User{{Name: "alice", PasswordHash: mustHash(t, cost)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestUnknownUserCostsAsMuchAsAKnownOne(t *testing.T) {
 func TestPasswordChecksAreBounded(t *testing.T) {
 	t.Parallel()
 
-	accounts, err := New(Options{Checks: 1, Users: []User{{Name: "alice", PasswordHash: mustHash(t, "pw", bcrypt.MinCost)}}})
+	accounts, err := New(Options{Checks: 1, Users: []User{{Name: "alice", PasswordHash: mustHash(t, bcrypt.MinCost)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestAccessNames(t *testing.T) {
 func TestVerifiedLoginsAreCached(t *testing.T) {
 	t.Parallel()
 
-	accounts, err := New(Options{Checks: 1, Users: []User{{Name: "alice", PasswordHash: mustHash(t, "pw", bcrypt.MinCost)}}})
+	accounts, err := New(Options{Checks: 1, Users: []User{{Name: "alice", PasswordHash: mustHash(t, bcrypt.MinCost)}}})
 	if err != nil {
 		t.Fatal(err)
 	}

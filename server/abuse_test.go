@@ -145,7 +145,7 @@ func TestActivePortFloor(t *testing.T) {
 		}
 	}
 
-	t.Run("a port at or above 1024 still works", func(t *testing.T) {
+	t.Run("a port at or above 1024 still works", func(*testing.T) {
 		c.must(200, "EPRT |1|127.0.0.1|1024|")
 	})
 }

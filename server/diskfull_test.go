@@ -25,7 +25,7 @@ func smallDisk(t *testing.T) string {
 	}
 
 	t.Cleanup(func() {
-		_ = exec.Command("umount", dir).Run() //nolint:noctx // cleanup must run after the test context ends
+		_ = exec.Command("umount", dir).Run()
 	})
 
 	return dir

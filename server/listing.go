@@ -27,7 +27,6 @@ const maxPattern = 255
 
 var (
 	errListingsBusy = errors.New("too many listings in progress, try again")
-	errBadPattern   = errors.New("bad pattern: only * and ? in the last path element are supported")
 )
 
 var _ ftpserver.ClientDriverExtensionFileList = (*session)(nil)
@@ -55,7 +54,7 @@ func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
 		}
 	}
 
-	f, err := s.Fs.Open(dir)
+	f, err := s.Open(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -105,7 +105,7 @@ root = %q
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Quit()
+	defer func() { _ = c.Quit() }()
 
 	if err := c.Login("anonymous", "x"); err != nil {
 		t.Fatal(err)
