@@ -3,6 +3,8 @@ package server
 import (
 	"fmt"
 	"time"
+
+	"github.com/spf13/afero"
 )
 
 // TLSMode says whether and how the control and data connections use TLS (RFC 4217).
@@ -48,6 +50,18 @@ func ParseTLSMode(s string) (TLSMode, error) {
 	return TLSOff, fmt.Errorf("%q is not a TLS mode (off, explicit, required or implicit)", s)
 }
 
+// Root is the filesystem of one session, rooted at its home: virtual paths
+// ("/", "/pub/a.iso") name what it serves. Close releases it when the session
+// and its last transfer have ended.
+type Root interface {
+	afero.Fs
+	Close() error
+}
+
+// Storage opens the Root of a session whose home is home (a folder on disk,
+// or a key prefix in an object store). atomic asks for atomic uploads.
+type Storage func(home string, atomic bool) (Root, error)
+
 // Options are the server's settings, already validated by the caller.
 type Options struct {
 	// Listen is the control connection's address, host:port.
@@ -89,4 +103,7 @@ type Options struct {
 	// GreetingTimeout bounds a new connection's greeting and implicit-TLS
 	// handshake; 0 means 10s.
 	GreetingTimeout time.Duration
+	// Storage opens each session's files; nil means the local disk, confined
+	// with os.Root (vfs.Open). The anonymous drop box needs the local disk.
+	Storage Storage
 }

@@ -72,7 +72,7 @@ type sessionInfo struct {
 
 	mu      sync.Mutex
 	user    string
-	root    *vfs.Fs
+	root    Root
 	account auth.Account
 }
 
@@ -526,7 +526,7 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 		return nil, auth.ErrLoginIncorrect
 	}
 
-	root, err := vfs.Open(acct.Home, vfs.Options{Atomic: s.opts.AtomicUploads})
+	root, err := s.openRoot(acct.Home)
 	if err != nil {
 		log.Error("login failed: cannot open home", zap.String("home", acct.Home), zap.Error(err))
 
@@ -551,9 +551,11 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 		upload:   newBucket(acct.UploadLimit),
 	}
 
+	disk, onDisk := root.(*vfs.Fs)
+
 	switch {
-	case acct.Anonymous && acct.UploadDir != "":
-		sess.Fs = vfs.Resolve(vfs.DropBox(root, path.Join("/", acct.UploadDir)), cc.Path)
+	case acct.Anonymous && acct.UploadDir != "" && onDisk:
+		sess.Fs = vfs.Resolve(vfs.DropBox(disk, path.Join("/", acct.UploadDir)), cc.Path)
 	case acct.Access == auth.ReadOnly:
 		sess.Fs = vfs.Resolve(vfs.ReadOnly(root), cc.Path)
 	case acct.Access == auth.WriteOnly:
@@ -577,6 +579,15 @@ func (s *Server) loginFailed(log *zap.Logger, ip string) {
 		log.Warn("address banned", zap.String("ip", ip), zap.Int("failures", opts.MaxFailures),
 			zap.Duration("ban", opts.Duration))
 	}
+}
+
+// openRoot opens a session's filesystem with the configured storage.
+func (s *Server) openRoot(home string) (Root, error) {
+	if s.opts.Storage != nil {
+		return s.opts.Storage(home, s.opts.AtomicUploads)
+	}
+
+	return vfs.Open(home, vfs.Options{Atomic: s.opts.AtomicUploads})
 }
 
 // PreAuthUser refuses USER on a clear control connection when TLS is
