@@ -315,9 +315,11 @@ func (s *Server) closeSession(si *sessionInfo, reason string, cutTransfer bool) 
 // GetSettings translates Options into the engine's settings.
 func (s *Server) GetSettings() (*ftpserver.Settings, error) {
 	st := &ftpserver.Settings{
-		Listener:                 s.gate,
-		ListenAddr:               s.opts.Listen,
-		PublicHost:               s.opts.PublicHost,
+		Listener:   s.gate,
+		ListenAddr: s.opts.Listen,
+		// The resolver announces public_host, or the local address, and
+		// warns when that cannot work for the client (see pasvAddress).
+		PublicIPResolver:         newPasvAddress(s.opts.PublicHost, s.log).resolve,
 		Banner:                   s.opts.Banner,
 		PassiveTransferPortRange: s.pasv,
 		// Multiplexing closes data connections from addresses other than

@@ -1,0 +1,91 @@
+package server
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func TestPrivatePASVAddressWarning(t *testing.T) {
+	t.Parallel()
+
+	for _, tc := range []struct {
+		name              string
+		announced, client string
+		warn              bool
+	}{
+		{"a private address announced to a public client", "10.0.0.5", "203.0.113.9", true},
+		{"loopback announced to a public client", "127.0.0.1", "198.51.100.1", true},
+		{"carrier-grade NAT announced to a public client", "100.64.1.1", "198.51.100.1", true},
+		{"a public address", "203.0.113.10", "198.51.100.1", false},
+		{"a private address to a private client", "10.0.0.5", "10.0.0.9", false},
+		{"loopback to loopback", "127.0.0.1", "127.0.0.1", false},
+		{"a mapped private address to a public client", "10.0.0.5", "::ffff:203.0.113.9", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+
+			core, logs := observer.New(zap.WarnLevel)
+			p := newPasvAddress("", zap.New(core))
+			p.check(tc.announced, tc.client)
+
+			if got := logs.Len() == 1; got != tc.warn {
+				t.Fatalf("warned: %v, want %v", got, tc.warn)
+			}
+		})
+	}
+
+	t.Run("the warning is rate-limited per client address", func(t *testing.T) {
+		t.Parallel()
+
+		core, logs := observer.New(zap.WarnLevel)
+		p := newPasvAddress("10.0.0.5", zap.New(core))
+		now := time.Now()
+		p.now = func() time.Time { return now }
+
+		for range 5 {
+			p.check("10.0.0.5", "203.0.113.9")
+		}
+
+		p.check("10.0.0.5", "203.0.113.10")
+		if logs.Len() != 2 {
+			t.Fatalf("got %d warnings, want one per client", logs.Len())
+		}
+
+		now = now.Add(natWarnEvery + time.Second)
+		p.check("10.0.0.5", "203.0.113.9")
+		if logs.Len() != 3 {
+			t.Fatalf("got %d warnings, want a new one after an hour", logs.Len())
+		}
+	})
+}
+
+func TestPASVAnnouncesPublicHost(t *testing.T) {
+	t.Parallel()
+
+	f, _ := anonFixture(t)
+	f.opts.PublicHost = "127.0.0.9"
+	ts := startServer(t, f)
+	c := ts.raw(t)
+	c.login("anonymous", "x")
+
+	addr := c.pasv()
+	if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.9" {
+		t.Fatalf("PASV announced %s, want public_host 127.0.0.9", addr)
+	}
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c.must(150, "RETR /README.txt")
+	if got := readAllFrom(t, conn); string(got) != "hello from wharf\n" {
+		t.Fatalf("got %q", got)
+	}
+
+	c.expect(226)
+}
