@@ -6,7 +6,11 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.13.1
 
-.PHONY: all build run test fuzz lint fmt vet clean stress bench bench-quick
+.PHONY: all build run test fuzz lint fmt vet clean stress bench bench-quick image
+
+# podman, or docker where that is what the machine has.
+CONTAINER ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/dev/null)
+IMAGE     ?= localhost/wharf:latest
 
 all: build
 
@@ -46,6 +50,16 @@ bench: build
 bench-quick: build
 	$(GO) run ./bench -wharf bin/wharf -quick
 
+## image: build the container image localhost/wharf:latest (FROM scratch, static binary, non-root)
+image: build
+	rm -rf build/image
+	mkdir -p build/image/usr/local/bin build/image/srv/ftp build/image/etc/wharf build/image/tmp
+	cp bin/wharf build/image/usr/local/bin/wharf
+	cp deploy/image-wharf.toml build/image/etc/wharf/wharf.toml
+	printf 'Served by wharf. Mount your files at /srv/ftp.\n' > build/image/srv/ftp/README.txt
+	test -n "$(CONTAINER)" || (echo "make image needs podman or docker" >&2 && false)
+	$(CONTAINER) build $(if $(findstring podman,$(CONTAINER)),--format docker,) -t $(IMAGE) .
+
 ## lint: go vet, staticcheck and golangci-lint at pinned versions
 lint: vet
 	test -z "$$(gofmt -l .)" || (gofmt -l . && false)
@@ -59,4 +73,4 @@ fmt:
 	gofmt -w .
 
 clean:
-	rm -rf bin
+	rm -rf bin build
