@@ -61,10 +61,24 @@ func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
 	defer f.Close()
 
 	limit := s.srv.opts.MaxListEntries
+	// NLST shows names only: read names, with no stat per entry.
+	namesOnly := s.info.cc.GetLastCommand() == "NLST"
 	var out []os.FileInfo
 
 	for limit <= 0 || len(out) < limit {
-		batch, err := f.Readdir(readBatch)
+		var batch []os.FileInfo
+		var err error
+
+		if namesOnly {
+			var names []string
+			names, err = f.Readdirnames(readBatch)
+			for _, n := range names {
+				batch = append(batch, nameOnly(n))
+			}
+		} else {
+			batch, err = f.Readdir(readBatch)
+		}
+
 		for _, fi := range batch {
 			if pattern == "" || match(pattern, fi.Name()) {
 				out = append(out, fi)
@@ -119,6 +133,16 @@ func (s *session) globStat(name string) (os.FileInfo, bool) {
 
 	return namedDir{FileInfo: st, name: base}, true
 }
+
+// nameOnly is a directory entry known by its name alone, for NLST.
+type nameOnly string
+
+func (n nameOnly) Name() string     { return string(n) }
+func (nameOnly) Size() int64        { return 0 }
+func (nameOnly) Mode() fs.FileMode  { return 0 }
+func (nameOnly) ModTime() time.Time { return time.Time{} }
+func (nameOnly) IsDir() bool        { return false }
+func (nameOnly) Sys() any           { return nil }
 
 type namedDir struct {
 	os.FileInfo
