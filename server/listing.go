@@ -96,7 +96,7 @@ func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
 
 	if limit > 0 && len(out) >= limit {
 		out = out[:limit]
-		s.log.Warn("listing truncated", zap.String("path", name), zap.Int("max_list_entries", limit))
+		s.logger().Warn("listing truncated", zap.String("path", name), zap.Int("max_list_entries", limit))
 	}
 
 	slices.SortFunc(out, func(a, b os.FileInfo) int { return cmp.Compare(a.Name(), b.Name()) })

@@ -28,35 +28,70 @@ type portFilter struct {
 	off     bool   // the stream is TLS now
 }
 
+// Read returns the client's bytes, filtered. The common case, whole command
+// lines with no PORT or EPRT among them, passes through in the caller's
+// buffer without a copy or an allocation: an idle session keeps no buffer here.
 func (p *portFilter) Read(b []byte) (int, error) {
-	for len(p.pending) == 0 {
-		if p.off {
-			if len(p.partial) > 0 {
-				p.pending, p.partial = p.partial, nil
-
-				break
+	for {
+		if len(p.pending) > 0 {
+			n := copy(b, p.pending)
+			p.pending = p.pending[n:]
+			if len(p.pending) == 0 {
+				p.pending = nil
 			}
 
+			return n, nil
+		}
+
+		if p.off && len(p.partial) == 0 {
 			return p.Conn.Read(b)
 		}
 
-		buf := make([]byte, 1024)
-		n, err := p.Conn.Read(buf)
-		p.feed(buf[:n])
+		if p.off {
+			p.pending, p.partial = p.partial, nil
 
-		if len(p.pending) > 0 {
-			break
+			continue
 		}
 
-		if err != nil {
+		n, err := p.Conn.Read(b)
+		if n > 0 {
+			if len(p.partial) == 0 {
+				if ok, auth := passThrough(b[:n]); ok {
+					p.off = auth
+
+					return n, err
+				}
+			}
+
+			p.feed(b[:n])
+		}
+
+		if len(p.pending) == 0 && err != nil {
 			return 0, err
 		}
 	}
+}
 
-	n := copy(b, p.pending)
-	p.pending = p.pending[n:]
+// passThrough reports whether chunk is whole lines none of which needs a
+// rewrite, and whether one of them was AUTH (after which the stream is TLS).
+func passThrough(chunk []byte) (ok, auth bool) {
+	if len(chunk) == 0 || chunk[len(chunk)-1] != '\n' {
+		return false, false
+	}
 
-	return n, nil
+	for line := range bytes.Lines(chunk) {
+		verb, _, _ := bytes.Cut(bytes.TrimLeft(line, " "), []byte(" "))
+		verb = bytes.TrimRight(verb, "\r\n")
+
+		switch {
+		case bytes.EqualFold(verb, []byte("PORT")), bytes.EqualFold(verb, []byte("EPRT")):
+			return false, false
+		case bytes.EqualFold(verb, []byte("AUTH")):
+			return true, true
+		}
+	}
+
+	return true, false
 }
 
 // feed adds bytes read from the client, moving every complete line, filtered,

@@ -1,8 +1,11 @@
 package server
 
 import (
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func TestFilterLine(t *testing.T) {
@@ -63,4 +66,25 @@ func FuzzFilterLine(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A stream read through the filter in small pieces comes out filtered.
+func TestPortFilterRead(t *testing.T) {
+	t.Parallel()
+
+	client, server := net.Pipe()
+	p := &portFilter{Conn: server}
+
+	go func() {
+		for _, chunk := range []string{"USER a\r\n", "PORT 127,0,0,1,0,2", "2\r\nNOOP\r\n", "EPRT |1|127.0.0.1|40000|\r\n", "AUTH TLS\r\n", "PORT 127,0,0,1,0,21\r\n"} {
+			_, _ = client.Write([]byte(chunk))
+		}
+		_ = client.Close()
+	}()
+
+	got, _ := io.ReadAll(iotest.OneByteReader(p))
+	want := "USER a\r\nPORT " + refusedPort + "\r\nNOOP\r\nEPRT |1|127.0.0.1|40000|\r\nAUTH TLS\r\nPORT 127,0,0,1,0,21\r\n"
+	if string(got) != want {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
 }

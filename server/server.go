@@ -61,7 +61,7 @@ type sessionInfo struct {
 	cc        ftpserver.ClientContext
 	remote    string
 	since     time.Time
-	log       *zap.Logger
+	base      *zap.Logger // the server's; see logger
 	conn      *gatedConn   // the control connection under any TLS layer
 	transfers atomic.Int32 // file transfers running now
 	current   atomic.Pointer[transfer]
@@ -135,9 +135,9 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 	}
 
 	s.ftp = ftpserver.NewFtpServer(s)
-	s.ftp.Logger = slog.New(zapslog.NewHandler(log.Core(),
+	s.ftp.Logger = slog.New(&lazyAttrs{inner: zapslog.NewHandler(log.Core(),
 		zapslog.WithName("ftp"),
-		zapslog.AddStacktraceAt(slog.LevelError+100)))
+		zapslog.AddStacktraceAt(slog.LevelError+100))})
 
 	return s, nil
 }
@@ -295,14 +295,14 @@ func (s *Server) finish(cut error) error {
 // Close races with a session that is ending on its own (QUIT, failed login).
 func (s *Server) closeSession(si *sessionInfo, reason string, cutTransfer bool) {
 	if cutTransfer && si.transfers.Load() > 0 {
-		si.log.Info("closing session", zap.String("reason", reason))
+		si.logger().Info("closing session", zap.String("reason", reason))
 		_ = si.cc.Close()
 
 		return
 	}
 
 	if si.closing.CompareAndSwap(false, true) {
-		si.log.Info("closing session", zap.String("reason", reason))
+		si.logger().Info("closing session", zap.String("reason", reason))
 
 		if si.conn != nil {
 			_ = si.conn.Close()
@@ -368,7 +368,7 @@ func (s *Server) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 		cc:     cc,
 		remote: cc.RemoteAddr().String(),
 		since:  time.Now(),
-		log:    s.log.With(zap.Uint32("session", cc.ID()), zap.String("remote", cc.RemoteAddr().String())),
+		base:   s.log,
 		conn:   s.gate.lookup(cc.RemoteAddr().String()),
 	}
 
@@ -386,7 +386,7 @@ func (s *Server) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 		si.login = time.AfterFunc(s.opts.LoginTimeout, func() { s.loginTimedOut(si) })
 	}
 
-	si.log.Info("session opened")
+	si.logger().Info("session opened")
 
 	return s.opts.Banner, nil
 }
@@ -418,7 +418,7 @@ func (s *Server) ClientDisconnected(cc ftpserver.ClientContext) {
 	user := si.user
 	si.mu.Unlock()
 
-	si.log.Info("session closed", zap.String("user", user), zap.Duration("duration", time.Since(si.since).Round(time.Millisecond)))
+	si.logger().Info("session closed", zap.String("user", user), zap.Duration("duration", time.Since(si.since).Round(time.Millisecond)))
 }
 
 // loginTimedOut closes a session that did not log in within login_timeout,
@@ -428,7 +428,7 @@ func (s *Server) loginTimedOut(si *sessionInfo) {
 		return
 	}
 
-	si.log.Warn("login timeout", zap.Duration("login_timeout", s.opts.LoginTimeout))
+	si.logger().Warn("login timeout", zap.Duration("login_timeout", s.opts.LoginTimeout))
 
 	s.replyDirect(si, "421 Login timeout: closing control connection.\r\n")
 	s.closeSession(si, "login timeout", false)
@@ -447,6 +447,13 @@ func (s *Server) replyDirect(si *sessionInfo, reply string) {
 	_, _ = si.conn.Write([]byte(reply))
 }
 
+// logger is the session's logger. It is made on each use rather than kept,
+// because a kept logger holds an encoder buffer (a few KiB) for every idle
+// session, and sessions log only a handful of lines.
+func (si *sessionInfo) logger() *zap.Logger {
+	return si.base.With(zap.Uint32("session", si.cc.ID()), zap.String("remote", si.remote))
+}
+
 // releaseRoot closes the session's filesystem once the session is gone and
 // its last transfer has ended: the engine may end a session while a transfer
 // goroutine still has to clean up (remove an atomic upload's temporary file).
@@ -463,7 +470,7 @@ func (si *sessionInfo) releaseRoot() {
 	si.mu.Unlock()
 
 	if err := root.Close(); err != nil {
-		si.log.Warn("close session root", zap.Error(err))
+		si.logger().Warn("close session root", zap.Error(err))
 	}
 }
 
@@ -483,7 +490,7 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 		return nil, auth.ErrLoginIncorrect
 	}
 
-	log := si.log.With(zap.String("user", user))
+	log := si.logger().With(zap.String("user", user))
 	ip := hostOf(cc.RemoteAddr())
 
 	if s.opts.TLSMode == TLSRequired && !cc.HasTLSForControl() {
@@ -548,7 +555,6 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 		srv:      s,
 		info:     si,
 		account:  acct,
-		log:      log,
 		download: newBucket(acct.DownloadLimit),
 		upload:   newBucket(acct.UploadLimit),
 	}
@@ -597,7 +603,7 @@ func (s *Server) openRoot(home string) (Root, error) {
 func (s *Server) PreAuthUser(cc ftpserver.ClientContext, user string) error {
 	if s.opts.TLSMode == TLSRequired && !cc.HasTLSForControl() {
 		if si := s.session(cc); si != nil {
-			si.log.Warn("login refused", zap.String("user", user), zap.String("reason", "no TLS on the control connection"))
+			si.logger().Warn("login refused", zap.String("user", user), zap.String("reason", "no TLS on the control connection"))
 		}
 
 		return errTLSRequired
@@ -670,9 +676,9 @@ func (s *Server) transferDone(t *transfer) {
 	s.metrics.transferDuration.WithLabelValues(t.direction).Observe(dur.Seconds())
 
 	if failure != nil {
-		si.log.Warn("transfer incomplete", append(fields, zap.String("result", "incomplete"), zap.Error(failure))...)
+		si.logger().Warn("transfer incomplete", append(fields, zap.String("result", "incomplete"), zap.Error(failure))...)
 	} else {
-		si.log.Info("transfer done", append(fields, zap.String("result", "ok"))...)
+		si.logger().Info("transfer done", append(fields, zap.String("result", "ok"))...)
 	}
 
 	if s.xfer != nil {

@@ -32,7 +32,6 @@ type session struct {
 	srv      *Server
 	info     *sessionInfo
 	account  auth.Account
-	log      *zap.Logger
 	download *rate.Limiter // this session's own buckets; nil = unlimited
 	upload   *rate.Limiter
 }
@@ -43,6 +42,11 @@ var (
 	_ ftpserver.ClientDriverExtensionRemoveDir    = (*session)(nil)
 	_ ftpserver.ClientDriverExtensionSite         = (*session)(nil)
 )
+
+// logger is the session's logger, with the user name.
+func (s *session) logger() *zap.Logger {
+	return s.info.logger().With(zap.String("user", s.account.Name))
+}
 
 // GetHandle opens a file for RETR (flags O_RDONLY), STOR or APPE. offset is
 // the REST point: an upload may not restart beyond the end of the existing

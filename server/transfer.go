@@ -369,7 +369,7 @@ func (t *transfer) Close() error {
 
 	// A data connection that hit its deadline stalled: the session goes too.
 	if f := t.failure(); f != nil && errors.Is(f, os.ErrDeadlineExceeded) && t.stalled.CompareAndSwap(false, true) {
-		t.sess.log.Warn("transfer stalled, closing session", zap.String("path", t.path),
+		t.sess.logger().Warn("transfer stalled, closing session", zap.String("path", t.path),
 			zap.Duration("data_timeout", t.dataTimeout), zap.Int64("bytes", t.bytes.Load()))
 		defer t.sess.srv.closeSession(t.sess.info, "transfer stalled", false)
 	}

@@ -49,7 +49,7 @@ func (s *Server) cutStalled(now time.Time) {
 
 		idle := now.Sub(time.Unix(0, t.progress.Load()))
 		if idle > s.opts.DataTimeout && t.stalled.CompareAndSwap(false, true) {
-			si.log.Warn("transfer stalled, closing session", zap.String("path", t.path),
+			si.logger().Warn("transfer stalled, closing session", zap.String("path", t.path),
 				zap.Duration("data_timeout", s.opts.DataTimeout), zap.Int64("bytes", t.bytes.Load()))
 			s.closeSession(si, "transfer stalled", true)
 		}
