@@ -61,7 +61,7 @@ type sessionInfo struct {
 	cc        ftpserver.ClientContext
 	remote    string
 	since     time.Time
-	base      *zap.Logger // the server's; see logger
+	base      *zap.Logger  // the server's; see logger
 	conn      *gatedConn   // the control connection under any TLS layer
 	transfers atomic.Int32 // file transfers running now
 	current   atomic.Pointer[transfer]

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"slices"
 )
 
 // lazyAttrs is a slog.Handler that keeps the attributes of WithAttrs and
@@ -38,7 +39,7 @@ func (h *lazyAttrs) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h *lazyAttrs) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &lazyAttrs{inner: h.inner, steps: append(h.steps[:len(h.steps):len(h.steps)], step{attrs: attrs})}
+	return &lazyAttrs{inner: h.inner, steps: append(slices.Clip(h.steps), step{attrs: attrs})}
 }
 
 func (h *lazyAttrs) WithGroup(name string) slog.Handler {
@@ -46,5 +47,5 @@ func (h *lazyAttrs) WithGroup(name string) slog.Handler {
 		return h
 	}
 
-	return &lazyAttrs{inner: h.inner, steps: append(h.steps[:len(h.steps):len(h.steps)], step{group: name})}
+	return &lazyAttrs{inner: h.inner, steps: append(slices.Clip(h.steps), step{group: name})}
 }
