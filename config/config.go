@@ -27,6 +27,7 @@ type Config struct {
 	DataTimeout     Duration `toml:"data_timeout"`       // 5m, > 0: a transfer that moves no byte for this long is closed
 	MaxListEntries  int      `toml:"max_list_entries"`   // 100000, >= 1: entries one LIST, NLST, MLSD or STAT returns
 	LoginTimeout    Duration `toml:"login_timeout"`      // 60s, > 0: a session not logged in by then is closed
+	UsersFile       string   `toml:"users_file"`         // "": a TOML file of [[users]] tables, appended to Users
 
 	Log       Log       `toml:"log"`
 	TLS       TLS       `toml:"tls"`
@@ -34,7 +35,8 @@ type Config struct {
 	Bandwidth Bandwidth `toml:"bandwidth"`
 	Ban       Ban       `toml:"ban"`
 	Admin     Admin     `toml:"admin"`
-	Users     []User    `toml:"users"`
+	Storage   Storage   `toml:"storage"`
+	Users     []User    `toml:"users"` // the file's [[users]], then users_file's
 
 	// PublicIP is public_host resolved to an IPv4 address by Validate
 	// ("" when public_host is empty). It is not a key of the file.
@@ -93,6 +95,26 @@ type Admin struct {
 	Pprof  bool   `toml:"pprof"`  // false: serve net/http/pprof on the admin listener
 }
 
+// Storage is the [storage] table: where the files served live. With "disk",
+// anonymous.root and each user's home are folders; with "s3", they are key
+// prefixes below Prefix in an S3-compatible bucket, and need not exist.
+type Storage struct {
+	Backend  string `toml:"backend"`  // "disk": disk | s3
+	Endpoint string `toml:"endpoint"` // "": AWS; else an http or https URL such as "http://127.0.0.1:9000"
+	Region   string `toml:"region"`   // "us-east-1"; "": ask the store
+	Bucket   string `toml:"bucket"`   // "": required with s3
+	Prefix   string `toml:"prefix"`   // "": key prefix of everything wharf serves
+	// AccessKey and SecretKey may also come from the files named by
+	// WHARF_STORAGE_ACCESS_KEY_FILE and WHARF_STORAGE_SECRET_KEY_FILE. Both
+	// empty: cmd/wharf uses AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+	AccessKey string `toml:"access_key"` // ""
+	SecretKey string `toml:"secret_key"` // ""
+	PathStyle bool   `toml:"path_style"` // false: bucket in the host name; true: in the path (MinIO, Ceph)
+}
+
+// S3 reports whether the files live in an S3-compatible bucket.
+func (s Storage) S3() bool { return s.Backend == "s3" }
+
 // User is one [[users]] entry: a named account with a bcrypt password hash.
 type User struct {
 	Name     string `toml:"name"`     // required, unique, not "anonymous" or "ftp" in any case
@@ -104,6 +126,10 @@ type User struct {
 	// (the key absent or "") uses [bandwidth] session_download/session_upload.
 	SessionDownload *Size `toml:"session_download"`
 	SessionUpload   *Size `toml:"session_upload"`
+
+	// file is the users_file the entry came from; "" for the main file.
+	// Messages about the entry name that file.
+	file string
 }
 
 // Default returns how wharf runs without a configuration file: it serves
@@ -128,11 +154,12 @@ func Default() Config {
 		TLS:             TLS{Mode: "off"},
 		Anonymous:       Anonymous{Enabled: true, Root: "./public", MaxUploadSize: Size{100 << 20}},
 		Ban:             Ban{MaxFailures: 5, Window: Duration{10 * time.Minute}, Duration: Duration{time.Hour}},
+		Storage:         Storage{Backend: "disk", Region: "us-east-1"},
 	}
 }
 
 // Load reads the file at path and decodes it like Parse, naming it by path
-// in messages.
+// in messages. It reads no environment variable; see [Sources] for that.
 func Load(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -143,28 +170,57 @@ func Load(path string) (Config, error) {
 }
 
 // Parse decodes data over Default, refuses keys the schema doesn't know and
-// values of the wrong type, then runs Validate. Every problem is returned,
-// joined with errors.Join, each starting with name and the key. A TOML syntax
-// error is returned alone, since nothing after it can be read.
+// values of the wrong type, appends the accounts of users_file, then runs
+// Validate. Every problem is returned, joined with errors.Join, each starting
+// with name and the key. A TOML syntax error is returned alone, since nothing
+// after it can be read.
 func Parse(data []byte, name string) (Config, error) {
 	return parse(data, name, net.DefaultResolver)
 }
 
 func parse(data []byte, name string, r resolver) (Config, error) {
-	c := Default()
-	p := &problems{file: name}
+	c, _, err := assemble(input{data: data, file: name}, r, true)
 
-	if err := decode(data, &c, p); err != nil {
-		return Config{}, err
+	return c, err
+}
+
+// input is what assemble builds a configuration from, besides Default.
+type input struct {
+	data  []byte            // the TOML file; nil for none
+	file  string            // its name in messages; "" for none
+	env   map[string]string // WHARF_* variables by name
+	flags map[string]string // key -> value from the command line
+}
+
+// assemble layers in over Default: the file, then the environment, then
+// the flags. With validate it appends the accounts of users_file and checks
+// the result. It returns the unknown WHARF_* variables, even with an error.
+func assemble(in input, r resolver, validate bool) (Config, []string, error) {
+	c := Default()
+	p := &problems{file: in.file}
+
+	if err := decode(in.data, &c, p); err != nil {
+		return Config{}, nil, err
 	}
 
-	c.validate(p, r)
+	unknown := applyEnv(&c, in.env, p)
+	applyFlags(&c, in.flags, p)
+
+	if validate {
+		if c.UsersFile != "" {
+			if err := readUsersFile(&c, p); err != nil {
+				return Config{}, unknown, err
+			}
+		}
+
+		c.validate(p, r)
+	}
 
 	if err := p.err(); err != nil {
-		return Config{}, err
+		return Config{}, unknown, err
 	}
 
-	return c, nil
+	return c, unknown, nil
 }
 
 // PassiveRange returns the first and last port of passive_ports.

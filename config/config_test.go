@@ -26,6 +26,9 @@ import (
 	"wharf/auth"
 )
 
+// testHash is a bcrypt hash of "change-me".
+const testHash = "$2a$10$chT983CcYfE4a3LSurq1Xu941Gu5GP4HTrwdRbk7cl.90oy0c4fEK"
+
 // testFile is a case from testdata: ok/*.toml must load, bad/*.toml must be
 // refused with every "# want: " text its first lines give.
 type testFile struct {
@@ -93,6 +96,7 @@ func makeFixtures(t *testing.T) {
 		"cert.pem":          cert,
 		"key.pem":           key,
 		"other-key.pem":     otherKey,
+		"more-users.toml":   []byte("[[users]]\nname = \"dave\"\npassword = \"" + testHash + "\"\nhome = \"home/carol\"\n"),
 	}
 	for name, data := range files {
 		if err := os.WriteFile(name, data, 0o600); err != nil {
@@ -198,7 +202,7 @@ func TestFileSetsEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	hash := "$2a$10$chT983CcYfE4a3LSurq1Xu941Gu5GP4HTrwdRbk7cl.90oy0c4fEK"
+	hash := testHash
 	want := Config{
 		Listen:          "127.0.0.1:0",
 		PublicHost:      "192.0.2.10",
@@ -214,6 +218,7 @@ func TestFileSetsEveryKey(t *testing.T) {
 		DataTimeout:     Duration{30 * time.Second},
 		MaxListEntries:  500,
 		LoginTimeout:    Duration{10 * time.Second},
+		UsersFile:       "more-users.toml",
 		Log:             Log{Level: "debug", Format: "json", TransferLog: "logs/xferlog", File: "logs/wharf.log"},
 		TLS:             TLS{Mode: "required", CertFile: "cert.pem", KeyFile: "key.pem"},
 		Anonymous: Anonymous{
@@ -230,6 +235,10 @@ func TestFileSetsEveryKey(t *testing.T) {
 		},
 		Ban:   Ban{MaxFailures: 3, Window: Duration{time.Minute}, Duration: Duration{24 * time.Hour}},
 		Admin: Admin{Listen: "127.0.0.1:9090", Pprof: true},
+		Storage: Storage{
+			Backend: "s3", Endpoint: "http://127.0.0.1:9000", Region: "eu-west-3", Bucket: "wharf-files",
+			Prefix: "mirror/", AccessKey: "AKIAEXAMPLE", SecretKey: "s3cr3t", PathStyle: true,
+		},
 		Users: []User{
 			{
 				Name: "alice", Password: hash, Home: "home/alice", Access: "read-write",
@@ -237,6 +246,7 @@ func TestFileSetsEveryKey(t *testing.T) {
 			},
 			{Name: "bob", Password: hash, Home: "./home/bob/", Access: "write-only", SessionUpload: &Size{4096}},
 			{Name: "carol", Password: hash, Home: "home/carol"},
+			{Name: "dave", Password: hash, Home: "home/carol", file: "more-users.toml"},
 		},
 		PublicIP: "192.0.2.10",
 	}
@@ -250,7 +260,7 @@ func TestFileSetsEveryKey(t *testing.T) {
 		}
 	}
 
-	wantAccess := []auth.Access{auth.ReadWrite, auth.WriteOnly, auth.ReadOnly}
+	wantAccess := []auth.Access{auth.ReadWrite, auth.WriteOnly, auth.ReadOnly, auth.ReadOnly}
 	for i, u := range got.Users {
 		if u.AccessLevel() != wantAccess[i] {
 			t.Errorf("users[%d].AccessLevel() = %v, want %v", i, u.AccessLevel(), wantAccess[i])
@@ -304,7 +314,7 @@ func TestExample(t *testing.T) {
 			t.Errorf("example does not document %q", key)
 		}
 	}
-	for _, table := range []string{"[log]", "[tls]", "[anonymous]", "[bandwidth]", "[ban]", "[admin]", "[[users]]"} {
+	for _, table := range []string{"[log]", "[tls]", "[anonymous]", "[bandwidth]", "[ban]", "[admin]", "[storage]", "[[users]]"} {
 		if !strings.Contains(string(text), "\n"+table+"\n") {
 			t.Errorf("example has no %s table", table)
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// decode decodes data over c. It returns an error only for a TOML syntax
+// decode decodes data over dst, a pointer to a struct such as Config. It returns an error only for a TOML syntax
 // error; every other problem (a value of the wrong type, an unknown key) goes
 // to p, so that one mistake doesn't hide the next.
 //
@@ -21,7 +21,7 @@ import (
 // key is then decoded on its own into the field with that toml tag. Keys that
 // match no field are the unknown ones: MetaData.Undecoded can't tell them
 // here, because reading a table as a map marks all of its keys decoded.
-func decode(data []byte, c *Config, p *problems) error {
+func decode(data []byte, dst any, p *problems) error {
 	var top map[string]toml.Primitive
 
 	md, err := toml.Decode(string(data), &top)
@@ -34,7 +34,7 @@ func decode(data []byte, c *Config, p *problems) error {
 	}
 
 	d := decoder{md: &md, p: p}
-	d.table(top, reflect.ValueOf(c).Elem(), scope{})
+	d.table(top, reflect.ValueOf(dst).Elem(), scope{})
 
 	return nil
 }

@@ -9,8 +9,10 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -96,7 +98,8 @@ func (c *Config) validate(p *problems, r resolver) {
 	}
 
 	c.TLS.check(p)
-	c.Anonymous.check(p)
+	c.Storage.check(p)
+	c.Anonymous.check(p, c.Storage.S3())
 	if !c.Anonymous.Enabled && len(c.Users) == 0 {
 		p.addf("anonymous.enabled", "false and there are no [[users]]: nobody could log in")
 	}
@@ -117,7 +120,7 @@ func (c *Config) validate(p *problems, r resolver) {
 		}
 	}
 
-	checkUsers(p, c.Users)
+	checkUsers(p, c.Users, c.Storage.S3())
 }
 
 // checkListen accepts host:port with a port from 0 (any free port) to 65535.
@@ -266,19 +269,104 @@ func checkDir(p *problems, key, path string) bool {
 }
 
 // check validates [anonymous]. Nothing in it is used, so nothing is checked,
-// when anonymous logins are disabled.
-func (a Anonymous) check(p *problems) {
+// when anonymous logins are disabled. With s3, root is a key prefix that
+// need not exist, and the drop box is refused: it relies on the local disk.
+func (a Anonymous) check(p *problems, s3 bool) {
 	if !a.Enabled {
 		return
 	}
 
-	rootOK := checkDir(p, "anonymous.root", a.Root)
-
-	if a.UploadDir != "" {
-		checkUploadDir(p, a.Root, a.UploadDir, rootOK)
+	switch {
+	case s3:
+		if err := checkPrefix(a.Root); err != nil {
+			p.add("anonymous.root", err)
+		}
+		if a.UploadDir != "" {
+			p.addf("anonymous.upload_dir", `the drop box needs storage.backend = "disk"`)
+		}
+	default:
+		rootOK := checkDir(p, "anonymous.root", a.Root)
+		if a.UploadDir != "" {
+			checkUploadDir(p, a.Root, a.UploadDir, rootOK)
+		}
 	}
 
 	checkSize(p, "anonymous.max_upload_size", a.MaxUploadSize)
+}
+
+// checkPrefix accepts a key prefix that names a home in a bucket with s3,
+// such as "/pub": not empty, and without a ".." segment.
+func checkPrefix(prefix string) error {
+	switch {
+	case prefix == "":
+		return errors.New(`required (with storage.backend = "s3", a key prefix such as "/pub")`)
+	case slices.Contains(strings.FieldsFunc(prefix, isSlash), ".."):
+		return fmt.Errorf(`%q: must not contain ".."`, prefix)
+	default:
+		return nil
+	}
+}
+
+// bucketName is what S3 accepts as a bucket name: 3 to 63 lower-case
+// letters, digits, dots and hyphens, starting and ending with a letter or digit.
+var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// check validates [storage]. Its other keys are not used, so not checked,
+// when the backend is "disk".
+func (s Storage) check(p *problems) {
+	if err := oneOf(s.Backend, "disk", "s3"); err != nil {
+		p.add("storage.backend", err)
+	}
+
+	if !s.S3() {
+		return
+	}
+
+	switch {
+	case s.Bucket == "":
+		p.addf("storage.bucket", `required when storage.backend is "s3"`)
+	case !bucketName.MatchString(s.Bucket):
+		p.addf("storage.bucket", "%q is not a bucket name (3-63 lower-case letters, digits, dots and hyphens)", s.Bucket)
+	}
+
+	if s.Endpoint != "" {
+		if err := checkEndpoint(s.Endpoint); err != nil {
+			p.add("storage.endpoint", err)
+		}
+	}
+
+	if slices.Contains(strings.Split(s.Prefix, "/"), "..") {
+		p.addf("storage.prefix", `%q: must not contain ".."`, s.Prefix)
+	}
+
+	switch {
+	case s.AccessKey != "" && s.SecretKey == "":
+		p.addf("storage.secret_key", "required when storage.access_key is set")
+	case s.AccessKey == "" && s.SecretKey != "":
+		p.addf("storage.access_key", "required when storage.secret_key is set")
+	}
+}
+
+// checkEndpoint accepts the URL of an S3-compatible service, with its
+// scheme: "http://127.0.0.1:9000", "https://s3.example.com".
+func checkEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return fmt.Errorf(`%q is not a URL such as "http://127.0.0.1:9000": %w`, endpoint, err)
+	}
+
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf(`%q: want an http or https URL with its scheme, such as "http://127.0.0.1:9000"`, endpoint)
+	case u.Host == "":
+		return fmt.Errorf("%q: no host", endpoint)
+	case u.User != nil:
+		return fmt.Errorf("%q: put credentials in storage.access_key and storage.secret_key, not in the URL", endpoint)
+	case strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("%q: want the service's address only, without a path (the bucket is storage.bucket)", endpoint)
+	}
+
+	return nil
 }
 
 // checkUploadDir accepts a folder written relative to root, without "..",
@@ -419,72 +507,195 @@ func readRegular(path string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-func checkUsers(p *problems, users []User) {
-	first := map[string]int{} // name -> index of its first user
+// checkUsers validates [[users]], from the main file and from users_file.
+// An entry is named by its index in its own file, and its problems by that
+// file. With s3, homes are key prefixes that need not exist.
+func checkUsers(p *problems, users []User, s3 bool) {
+	type place struct {
+		file  string // users_file, or "" for the main file
+		index int
+	}
 
-	for i, u := range users {
-		label := itemLabel("users", i, u.Name)
+	first := map[string]place{} // name -> its first entry
+	count := map[string]int{}   // entries so far in each file
 
-		j, dup := first[u.Name]
+	for _, u := range users {
+		at := place{file: u.file, index: count[u.file]}
+		count[u.file]++
+
+		// An entry from users_file collects its problems apart, named by that file.
+		q := p
+		if u.file != "" {
+			q = &problems{file: u.file}
+		}
+
+		label := itemLabel("users", at.index, u.Name)
+		prev, dup := first[u.Name]
 
 		switch {
 		case u.Name == "":
-			p.addf(label+": name", "required")
+			q.addf(label+": name", "required")
 		case strings.ContainsFunc(u.Name, unicode.IsControl):
-			p.addf(label+": name", "has a control character")
+			q.addf(label+": name", "has a control character")
 		case auth.IsAnonymousName(u.Name):
-			p.addf(label, "name is reserved for anonymous logins (see [anonymous])")
+			q.addf(label, "name is reserved for anonymous logins (see [anonymous])")
+		case dup && prev.file == at.file:
+			q.addf(label, "duplicate name (also users[%d])", prev.index)
 		case dup:
-			p.addf(label, "duplicate name (also users[%d])", j)
+			q.addf(label, "duplicate name (also users[%d] in %s)", prev.index, p.describe(prev.file))
 		default:
-			first[u.Name] = i
+			first[u.Name] = at
 		}
 
 		if err := auth.CheckHash(u.Password); err != nil {
-			p.add(label+": password", err)
+			q.add(label+": password", err)
 		}
 
-		checkDir(p, label+": home", u.Home)
+		if s3 {
+			if err := checkPrefix(u.Home); err != nil {
+				q.add(label+": home", err)
+			}
+		} else {
+			checkDir(q, label+": home", u.Home)
+		}
 
 		if u.Access != "" {
 			if _, err := auth.ParseAccess(u.Access); err != nil {
-				p.add(label+": access", err)
+				q.add(label+": access", err)
 			}
 		}
 
 		if u.SessionDownload != nil {
-			checkSize(p, label+": session_download", *u.SessionDownload)
+			checkSize(q, label+": session_download", *u.SessionDownload)
 		}
 		if u.SessionUpload != nil {
-			checkSize(p, label+": session_upload", *u.SessionUpload)
+			checkSize(q, label+": session_upload", *u.SessionUpload)
+		}
+
+		if q != p {
+			p.errs = append(p.errs, q.errs...)
 		}
 	}
 }
 
+// describe names a file of [[users]] in a message: users_file's path, or
+// for "" the main file.
+func (p *problems) describe(file string) string {
+	switch {
+	case file != "":
+		return file
+	case p.file != "":
+		return p.file
+	default:
+		return "the configuration"
+	}
+}
+
+// readUsersFile appends the [[users]] tables of users_file to c.Users. The
+// file holds nothing else: any other key is a problem named by that file.
+// A syntax error is returned alone, like the main file's.
+func readUsersFile(c *Config, p *problems) error {
+	data, err := readRegular(c.UsersFile)
+	if err != nil {
+		p.add("users_file", err)
+
+		return nil
+	}
+
+	var f struct {
+		Users []User `toml:"users"`
+	}
+
+	fp := &problems{file: c.UsersFile}
+	if err := decode(data, &f, fp); err != nil {
+		return err
+	}
+
+	p.errs = append(p.errs, fp.errs...)
+
+	for i := range f.Users {
+		f.Users[i].file = c.UsersFile
+	}
+
+	c.Users = append(c.Users, f.Users...)
+
+	return nil
+}
+
 // problems collects what is wrong with a configuration, one line each.
 type problems struct {
-	file string // starts every line unless empty
+	file string // starts every line unless empty, or another source is known
 	errs []error
-	keys map[string]bool // keys with a problem already: one each is enough
+	keys map[string]bool // where + key with a problem already: one each is enough
+
+	// origin maps a key to the variable or flag that set it, such as
+	// "WHARF_LISTEN" or "-listen": its problems name that instead of file.
+	origin map[string]string
+}
+
+// setBy records that the variable or flag name set key.
+func (p *problems) setBy(key, name string) {
+	if p.origin == nil {
+		p.origin = map[string]string{}
+	}
+
+	p.origin[key] = name
+}
+
+// source names where key's value came from: the variable or flag that set
+// it, else the file. key may carry more after the key itself, as in
+// `anonymous.root "pub"` or `users_file: ...`.
+func (p *problems) source(key string) string {
+	for k, name := range p.origin {
+		if key == k || strings.HasPrefix(key, k+" ") || strings.HasPrefix(key, k+":") {
+			return name
+		}
+	}
+
+	return p.file
 }
 
 // add reports err against key, unless key already has a problem (a value
 // that failed to decode would otherwise be reported again by validation).
+// The line starts with where the value came from (see source).
 func (p *problems) add(key string, err error) {
-	if p.keys[key] {
+	where := p.source(key)
+	if !p.first(where, key) {
 		return
+	}
+
+	if where != "" {
+		where += ": "
+	}
+
+	p.errs = append(p.errs, fmt.Errorf("%s%s: %w", where, key, err))
+}
+
+func (p *problems) addf(key, format string, args ...any) {
+	p.add(key, fmt.Errorf(format, args...))
+}
+
+// addBare reports a value that the variable or flag name could not set for
+// key: the line names only name, since err starts with the value given.
+func (p *problems) addBare(name, key string, err error) {
+	if p.first(name, key) {
+		p.errs = append(p.errs, fmt.Errorf("%s: %w", name, err))
+	}
+}
+
+// first reports whether key, in where, has no problem yet, and marks it.
+func (p *problems) first(where, key string) bool {
+	id := where + "\x00" + key
+	if p.keys[id] {
+		return false
 	}
 
 	if p.keys == nil {
 		p.keys = map[string]bool{}
 	}
-	p.keys[key] = true
+	p.keys[id] = true
 
-	p.errs = append(p.errs, fmt.Errorf("%s%s: %w", p.prefix(), key, err))
-}
-
-func (p *problems) addf(key, format string, args ...any) {
-	p.add(key, fmt.Errorf(format, args...))
+	return true
 }
 
 // unknown reports a key the schema doesn't know, inside item (an entry of

@@ -79,7 +79,7 @@ root = %q
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-config", cfgPath}, strings.NewReader(""), pw, io.Discard)
+		done <- run(ctx, []string{"-config", cfgPath}, nil, strings.NewReader(""), pw, io.Discard)
 		_ = pw.Close()
 	}()
 

@@ -31,11 +31,26 @@ var version = ""
 const usageText = `wharf: an FTP server for public mirrors and upload accounts.
 
 Usage:
-  wharf [-config FILE]               serve; without -config, serve ./public
-                                     anonymously, read-only, on 0.0.0.0:2121
-  wharf check-config [-config FILE]  validate a configuration, print every problem
-  wharf hash-password                read a password on stdin, print its bcrypt hash
-  wharf -version                     print the version
+  wharf [-config FILE] [-listen ADDR] [-public-host HOST] [-log-level LEVEL]
+        serve; without a file, serve ./public anonymously, read-only, on 0.0.0.0:2121
+  wharf check-config [-config FILE] [-print]
+        validate the configuration and print every problem; -print shows the
+        configuration in effect (file, environment, flags) with secrets redacted
+  wharf healthcheck [-config FILE] [-addr HOST:PORT]
+        exit 0 if the server answers 220 within 5s (for a container HEALTHCHECK)
+  wharf doctor [-config FILE]
+        check the configuration, then whether clients can reach the control and
+        passive ports through public_host; print what to fix
+  wharf hash-password
+        read a password on stdin, print its bcrypt hash
+  wharf -version
+        print the version
+
+Environment: every key but [[users]] can be set as WHARF_ and its path in
+capitals, such as WHARF_LISTEN, WHARF_PUBLIC_HOST, WHARF_LOG_FORMAT=json,
+WHARF_PASSIVE_PORTS=50000-50100 or WHARF_ANONYMOUS_ROOT. WHARF_CONFIG names the
+file when -config is absent. Flags win over the environment, which wins over
+the file. Secrets: WHARF_STORAGE_ACCESS_KEY_FILE, WHARF_STORAGE_SECRET_KEY_FILE.
 
 Flags (-flag and --flag both work):
 `
@@ -43,20 +58,26 @@ Flags (-flag and --flag both work):
 // errUsage means the command line was wrong; the flag package already said why.
 var errUsage = errors.New("invalid command line (see wharf -help)")
 
-// run is the whole program; main only reports its error.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+// run is the whole program; main only reports its error. env is the
+// environment in os.Environ form: only the WHARF_* entries are read.
+func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "hash-password":
 			return hashPassword(args[1:], stdin, stdout, stderr)
 		case "check-config":
-			return checkConfig(args[1:], stdout, stderr)
+			return checkConfig(args[1:], env, stdout, stderr)
+		case "healthcheck":
+			return healthcheck(ctx, args[1:], env, stdout, stderr)
+		case "doctor":
+			return doctor(ctx, args[1:], env, stdout, stderr)
 		}
 	}
 
 	fs := flag.NewFlagSet("wharf", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "path of the TOML configuration `file`")
+	configPath := fs.String("config", "", "path of the TOML configuration `file` (default: $WHARF_CONFIG, else none)")
+	overrides := addOverrideFlags(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
@@ -84,31 +105,54 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	}
 
-	cfg, err := loadConfig(*configPath)
+	src := config.Sources{File: *configPath, Env: env, Flags: overrides()}
+
+	cfg, unknown, err := loadConfig(src)
 	if err != nil {
 		return err
 	}
 
-	return serve(ctx, cfg, *configPath, stdout)
+	return serve(ctx, cfg, src, unknown, stdout)
 }
 
-func loadConfig(path string) (config.Config, error) {
-	if path != "" {
-		return config.Load(path)
+// addOverrideFlags adds to fs the flags that win over the environment and
+// the file. The function returned gives the ones set, by configuration key.
+func addOverrideFlags(fs *flag.FlagSet) func() map[string]string {
+	keys := map[string]string{"listen": "listen", "public-host": "public_host", "log-level": "log.level"}
+
+	fs.String("listen", "", "control connection `address` host:port (over $WHARF_LISTEN and the file)")
+	fs.String("public-host", "", "IPv4 address or host `name` announced in PASV replies (over $WHARF_PUBLIC_HOST and the file)")
+	fs.String("log-level", "", "`level` of the least important messages logged: debug, info, warn or error (over $WHARF_LOG_LEVEL and the file)")
+
+	return func() map[string]string {
+		set := map[string]string{}
+		fs.Visit(func(f *flag.Flag) {
+			if key, ok := keys[f.Name]; ok {
+				set[key] = f.Value.String()
+			}
+		})
+
+		return set
+	}
+}
+
+// loadConfig builds and checks the configuration from src. It also returns
+// the unknown WHARF_* variables, for a warning.
+func loadConfig(src config.Sources) (config.Config, []string, error) {
+	cfg, unknown, err := src.Load()
+	if err != nil && src.Path() == "" {
+		return cfg, unknown, fmt.Errorf("configuration without a file (defaults and WHARF_* variables): %w", err)
 	}
 
-	cfg := config.Default()
-	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("default configuration (no -config given): %w", err)
-	}
-
-	return cfg, nil
+	return cfg, unknown, err
 }
 
 // serve runs the server until ctx ends or SIGINT/SIGTERM arrives, then shuts
-// down gracefully. SIGHUP reloads path (when given) and reopens the log
-// files; SIGUSR1 only reopens them (logrotate).
-func serve(ctx context.Context, cfg config.Config, path string, stdout io.Writer) error {
+// down gracefully. SIGHUP loads the configuration again from src (the file,
+// users_file, the same environment and flags) and reopens the log files;
+// SIGUSR1 only reopens them (logrotate). unknown lists the WHARF_* variables
+// that name no key, logged as warnings.
+func serve(ctx context.Context, cfg config.Config, src config.Sources, unknown []string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -128,6 +172,10 @@ func serve(ctx context.Context, cfg config.Config, path string, stdout io.Writer
 	}
 	defer func() { _ = log.Sync() }()
 
+	for _, name := range unknown {
+		log.Warn("unknown environment variable", zap.String("name", name))
+	}
+
 	accounts, err := auth.New(accountOptions(cfg))
 	if err != nil {
 		return fmt.Errorf("accounts: %w", err)
@@ -135,6 +183,10 @@ func serve(ctx context.Context, cfg config.Config, path string, stdout io.Writer
 
 	opts, err := serverOptions(cfg)
 	if err != nil {
+		return err
+	}
+
+	if opts.Storage, err = openStorage(ctx, cfg.Storage, src.Env, log); err != nil {
 		return err
 	}
 
@@ -176,8 +228,8 @@ func serve(ctx context.Context, cfg config.Config, path string, stdout io.Writer
 
 			return err
 		case sig := <-signals:
-			if sig == syscall.SIGHUP && path != "" {
-				reload(path, cfg, srv, log)
+			if sig == syscall.SIGHUP {
+				reload(src, cfg, srv, log)
 			}
 
 			if err := out.Reopen(); err != nil {
@@ -218,27 +270,32 @@ func shutdownNow(srv *server.Server) {
 	_ = srv.Shutdown(ctx)
 }
 
-// reload reads the configuration file again and applies what can change
-// while sessions run: accounts, bandwidth, bans and the TLS certificate. A
-// file that does not validate changes nothing.
-func reload(path string, running config.Config, srv *server.Server, log *zap.Logger) {
-	cfg, err := config.Load(path)
+// reload loads the configuration again from src, the same file, users_file,
+// environment and flags (public_host is looked up again), and applies what
+// can change while sessions run: accounts, bandwidth, bans and the TLS
+// certificate. A configuration that does not validate changes nothing.
+func reload(src config.Sources, running config.Config, srv *server.Server, log *zap.Logger) {
+	refused := func(err error) {
+		log.Error("reload refused, keeping the running configuration", zap.String("file", src.Path()), zap.Error(err))
+	}
+
+	cfg, _, err := src.Load()
 	if err != nil {
-		log.Error("reload refused, keeping the running configuration", zap.String("file", path), zap.Error(err))
+		refused(err)
 
 		return
 	}
 
 	accounts, err := auth.New(accountOptions(cfg))
 	if err != nil {
-		log.Error("reload refused, keeping the running configuration", zap.String("file", path), zap.Error(err))
+		refused(err)
 
 		return
 	}
 
 	opts, err := serverOptions(cfg)
 	if err != nil {
-		log.Error("reload refused, keeping the running configuration", zap.String("file", path), zap.Error(err))
+		refused(err)
 
 		return
 	}
@@ -250,7 +307,7 @@ func reload(path string, running config.Config, srv *server.Server, log *zap.Log
 		TLSCertFile: opts.TLSCertFile,
 		TLSKeyFile:  opts.TLSKeyFile,
 	}); err != nil {
-		log.Error("reload refused, keeping the running configuration", zap.String("file", path), zap.Error(err))
+		refused(err)
 
 		return
 	}
@@ -284,6 +341,7 @@ func needRestart(old, cur config.Config) []string {
 	check("log", old.Log != cur.Log)
 	check("tls.mode", old.TLS.Mode != cur.TLS.Mode)
 	check("admin", old.Admin != cur.Admin)
+	check("storage", old.Storage != cur.Storage)
 
 	return keys
 }
@@ -440,10 +498,15 @@ func newLogger(c config.Log, out zapcore.WriteSyncer) (*zap.Logger, error) {
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(out), level)), nil
 }
 
-func checkConfig(args []string, stdout, stderr io.Writer) error {
+// checkConfig validates the configuration in effect (the file, the
+// environment, the flags) and prints every problem, or with -print the
+// configuration itself, secrets redacted.
+func checkConfig(args, env []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("wharf check-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "path of the TOML configuration `file` (default: the built-in configuration)")
+	configPath := fs.String("config", "", "path of the TOML configuration `file` (default: $WHARF_CONFIG, else none)")
+	overrides := addOverrideFlags(fs)
+	printConfig := fs.Bool("print", false, "print the configuration in effect as TOML, secrets redacted")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -453,7 +516,13 @@ func checkConfig(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 
-	_, err := loadConfig(*configPath)
+	src := config.Sources{File: *configPath, Env: env, Flags: overrides()}
+
+	cfg, unknown, err := loadConfig(src)
+	for _, name := range unknown {
+		fmt.Fprintf(stderr, "wharf: warning: unknown environment variable %s (ignored)\n", name)
+	}
+
 	if err != nil {
 		problems := strings.Split(err.Error(), "\n")
 		for _, p := range problems {
@@ -463,14 +532,22 @@ func checkConfig(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("configuration has %d problem(s)", len(problems))
 	}
 
-	name := *configPath
-	if name == "" {
-		name = "default configuration"
+	if *printConfig {
+		return cfg.WriteTOML(stdout)
 	}
 
-	fmt.Fprintf(stdout, "%s: OK\n", name)
+	fmt.Fprintf(stdout, "%s: OK\n", configName(src))
 
 	return nil
+}
+
+// configName names the configuration that src gives, for messages.
+func configName(src config.Sources) string {
+	if path := src.Path(); path != "" {
+		return path
+	}
+
+	return "configuration without a file"
 }
 
 // hashPassword reads one password from stdin (without echo on a terminal)

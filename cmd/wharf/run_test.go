@@ -65,7 +65,7 @@ access = "read-write"
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--config", cfgPath}, strings.NewReader(""), pw, io.Discard)
+		done <- run(ctx, []string{"--config", cfgPath}, nil, strings.NewReader(""), pw, io.Discard)
 		_ = pw.Close()
 	}()
 
@@ -149,7 +149,7 @@ func TestVersion(t *testing.T) {
 	t.Parallel()
 
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"-version"}, nil, &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"-version"}, nil, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 
@@ -162,11 +162,14 @@ func TestHelpListsSubcommands(t *testing.T) {
 	t.Parallel()
 
 	var errOut bytes.Buffer
-	if err := run(context.Background(), []string{"-help"}, nil, io.Discard, &errOut); err != nil {
+	if err := run(context.Background(), []string{"-help"}, nil, nil, io.Discard, &errOut); err != nil {
 		t.Fatal(err)
 	}
 
-	for _, want := range []string{"-config", "-version", "check-config", "hash-password"} {
+	for _, want := range []string{
+		"-config", "-version", "-listen", "-public-host", "-log-level", "check-config", "-print", "healthcheck", "doctor",
+		"hash-password", "WHARF_CONFIG", "WHARF_LISTEN",
+	} {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, errOut.String())
 		}
@@ -177,7 +180,7 @@ func TestHashPassword(t *testing.T) {
 	t.Parallel()
 
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"hash-password"}, strings.NewReader("correct horse\n"), &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"hash-password"}, nil, strings.NewReader("correct horse\n"), &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 
@@ -186,7 +189,7 @@ func TestHashPassword(t *testing.T) {
 		t.Fatalf("%q is not a hash of the password: %v", hash, err)
 	}
 
-	if err := run(context.Background(), []string{"hash-password"}, strings.NewReader(""), io.Discard, io.Discard); err == nil {
+	if err := run(context.Background(), []string{"hash-password"}, nil, strings.NewReader(""), io.Discard, io.Discard); err == nil {
 		t.Fatal("an empty password was hashed")
 	}
 }
@@ -202,7 +205,7 @@ func TestCheckConfig(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"check-config", "-config", bad}, nil, &out, io.Discard)
+	err := run(context.Background(), []string{"check-config", "-config", bad}, nil, nil, &out, io.Discard)
 	if err == nil {
 		t.Fatal("check-config accepted a bad file")
 	}
@@ -219,7 +222,7 @@ func TestCheckConfig(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := run(context.Background(), []string{"check-config", "--config", good}, nil, &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"check-config", "--config", good}, nil, nil, &out, io.Discard); err != nil {
 		t.Fatalf("check-config refused a good file: %v\n%s", err, out.String())
 	}
 }

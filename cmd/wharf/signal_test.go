@@ -81,7 +81,9 @@ func TestSignalsReloadAndReopen(t *testing.T) {
 	defer cancel()
 
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-config", cfgPath}, strings.NewReader(""), io.Discard, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"-config", cfgPath}, nil, strings.NewReader(""), io.Discard, io.Discard)
+	}()
 
 	logs := logWatcher{t: t, path: logPath}
 	addr, _ := logs.waitFor("listening")["address"].(string)

@@ -1,0 +1,561 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"wharf/auth"
+	"wharf/config"
+	"wharf/server"
+)
+
+// doctorTimeout bounds each connection doctor makes back to itself.
+const doctorTimeout = 2 * time.Second
+
+// passiveSample is how many passive ports doctor checks at most: the first,
+// the last, and the others spread between them.
+const passiveSample = 10
+
+// doctor checks the configuration in effect like check-config, then whether
+// clients could use it: it starts the server's listeners (the control port
+// through the server itself, a sample of the passive ports as the FTP engine
+// binds them for PASV) and connects back to each through public_host, from
+// this machine. It prints one line per check, OK, NOTE, WARN or PROBLEM with
+// what to fix, and fails when it found a PROBLEM. WARN lines are about
+// choices that are right for some setups (a LAN, a test) and wrong for others.
+func doctor(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("wharf doctor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "path of the TOML configuration `file` (default: $WHARF_CONFIG, else none)")
+	overrides := addOverrideFlags(fs)
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+
+		return errUsage
+	}
+
+	src := config.Sources{File: *configPath, Env: env, Flags: overrides()}
+	r := &report{w: stdout}
+
+	cfg, unknown, err := loadConfig(src)
+	for _, name := range unknown {
+		r.warn("unknown environment variable %s is ignored", name)
+	}
+
+	if err != nil {
+		for line := range strings.SplitSeq(err.Error(), "\n") {
+			r.problem("%s", line)
+		}
+
+		return fmt.Errorf("doctor found %d problem(s) in the configuration", r.problems)
+	}
+
+	r.ok("%s is valid", configName(src))
+
+	if cfg.Storage.S3() {
+		if _, err := openStorage(ctx, cfg.Storage, env, zap.NewNop()); err != nil {
+			r.problem("%v: check storage.endpoint, storage.bucket and the credentials", err)
+		} else {
+			r.ok("storage: bucket %q answers", cfg.Storage.Bucket)
+		}
+	}
+
+	local := localAddresses()
+	checkAddresses(r, cfg, local)
+	checkReachability(ctx, r, cfg, local)
+
+	if r.problems > 0 {
+		return fmt.Errorf("doctor found %d problem(s): see the PROBLEM lines", r.problems)
+	}
+
+	fmt.Fprintln(stdout, "no problems found")
+
+	return nil
+}
+
+// report prints doctor's findings, one line each, and counts the problems.
+type report struct {
+	w        io.Writer
+	problems int
+}
+
+func (r *report) line(tag, format string, args ...any) {
+	fmt.Fprintf(r.w, "%-8s%s\n", tag, fmt.Sprintf(format, args...))
+}
+
+func (r *report) ok(format string, args ...any)   { r.line("OK", format, args...) }
+func (r *report) note(format string, args ...any) { r.line("NOTE", format, args...) }
+func (r *report) warn(format string, args ...any) { r.line("WARN", format, args...) }
+
+func (r *report) problem(format string, args ...any) {
+	r.problems++
+	r.line("PROBLEM", format, args...)
+}
+
+// checkAddresses checks what the configuration alone tells: the address PASV
+// announces, active mode behind NAT, and the passive port range.
+func checkAddresses(r *report, cfg config.Config, local []netip.Addr) {
+	public, _ := netip.ParseAddr(cfg.PublicIP)
+
+	switch {
+	case cfg.PublicIP == "":
+		var outside []netip.Addr
+		for _, a := range local {
+			if a.Is4() && !internal(a) {
+				outside = append(outside, a)
+			}
+		}
+
+		if len(outside) == 0 {
+			r.warn("public_host is empty and this machine's addresses (%s) are all private: PASV replies announce "+
+				"the address a client connected to, which clients outside this network can't reach; "+
+				"set public_host (WHARF_PUBLIC_HOST) to the address or DNS name clients use", joinAddrs(local))
+		} else {
+			r.ok("public_host is empty: PASV replies announce the address each client connected to, such as %s", outside[0])
+		}
+	case internal(public):
+		r.warn("public_host %q is %s, a private or loopback address: only clients on this network can open "+
+			"passive data connections; set public_host to the address clients use, unless they are all on this network",
+			cfg.PublicHost, cfg.PublicIP)
+	default:
+		r.ok("public_host %q is %s, a public address", cfg.PublicHost, cfg.PublicIP)
+	}
+
+	if cfg.PublicIP != "" && !slices.Contains(local, public) {
+		r.note("public_host %s is not an address of this machine: wharf is behind NAT, a container's port "+
+			"publishing or a load balancer", cfg.PublicIP)
+
+		if cfg.ActiveMode {
+			r.warn("active_mode is on behind NAT: for PORT/EPRT wharf connects out to the client from a translated " +
+				"address, which often fails; set active_mode = false (WHARF_ACTIVE_MODE=false)")
+		}
+	}
+
+	lo, hi := cfg.PassiveRange()
+	overlap := false
+
+	for _, l := range []struct{ key, addr string }{{"listen", cfg.Listen}, {"admin.listen", cfg.Admin.Listen}} {
+		if port := listenPort(l.addr); port != 0 && port >= lo && port <= hi {
+			overlap = true
+			r.problem("passive_ports %d-%d include port %d of %s: PASV would hand clients a port that another "+
+				"listener holds; move the range or the listener", lo, hi, port, l.key)
+		}
+	}
+
+	if !overlap {
+		r.ok("passive_ports %d-%d do not overlap the control or admin port", lo, hi)
+	}
+
+	if n := hi - lo + 1; n < cfg.MaxClients/4 {
+		r.warn("passive_ports %d-%d hold %d ports for max_clients %d: at busy times PASV may find no free port; "+
+			"give the range at least %d ports (max_clients / 4), or lower max_clients", lo, hi, n, cfg.MaxClients,
+			cfg.MaxClients/4)
+	} else {
+		r.ok("passive_ports %d-%d hold %d ports for max_clients %d", lo, hi, n, cfg.MaxClients)
+	}
+}
+
+// checkReachability starts the server on the control address and listeners
+// on a sample of the passive ports, then connects to each through public_host
+// (or an address of this machine), and compares the client addresses the
+// listeners saw.
+func checkReachability(ctx context.Context, r *report, cfg config.Config, local []netip.Addr) {
+	listenHost, _, _ := net.SplitHostPort(cfg.Listen)
+
+	target := cfg.PublicIP
+	if target == "" {
+		// PASV then announces the address the client connected to: the
+		// listen address, or any address of this machine.
+		target = listenHost
+		if anyHost(listenHost) {
+			target = ownAddress(local)
+		}
+
+		r.note("public_host is empty: checking reachability at %s, an address of this machine", target)
+	}
+
+	targetAddr, _ := netip.ParseAddr(target)
+	targetLocal := slices.Contains(local, targetAddr.Unmap())
+
+	if targetLocal {
+		r.note("the checks below connect from this machine to %s; a firewall between clients and this machine "+
+			"can still block them", target)
+	} else {
+		r.note("the checks below connect from this machine to %s, as clients would; some routers don't loop a "+
+			"machine's connections to its own public address back, and then fail them here only", target)
+	}
+
+	srv, busy, err := startDoctorServer(cfg)
+	if err != nil {
+		r.problem("the server can't start with this configuration: %v", err)
+
+		return
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+
+	defer func() {
+		shutdownNow(srv)
+		<-served
+	}()
+
+	port := srv.Addr().(*net.TCPAddr).Port
+	if busy {
+		configured := listenPort(cfg.Listen)
+		r.note("control port %d is in use (is wharf running?): doctor started its server on the free port %d "+
+			"instead; the control port check goes to port %d, to what runs there", configured, port, configured)
+		port = configured
+	}
+
+	seen := map[string][]string{} // client address -> the checks that saw it
+
+	addr := net.JoinHostPort(target, strconv.Itoa(port))
+	gctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	conn, _, err := greet(gctx, addr, cfg.TLS.Mode == "implicit")
+	cancel()
+
+	switch {
+	case err != nil && targetLocal && listenHost != target && !anyHost(listenHost):
+		r.problem("control port: %s does not greet (%v): listen %q accepts connections to %s only; "+
+			"listen on 0.0.0.0, or set public_host to %s", addr, err, cfg.Listen, listenHost, listenHost)
+	case err != nil:
+		r.problem("control port: %s does not greet (%v): forward or publish port %d to this machine "+
+			"(docker run -p %d:%d, a Service port in Kubernetes) and open it in the firewall", addr, err, port, port, port)
+	default:
+		if !busy {
+			for _, s := range srv.Sessions() {
+				seen[unmap(s.ClientIP)] = append(seen[unmap(s.ClientIP)], "control port")
+			}
+		}
+
+		quit(conn)
+		r.ok("control port: %s answers 220", addr)
+	}
+
+	lo, hi := cfg.PassiveRange()
+	held := ""
+	if busy {
+		held = ", or the wharf running here for a transfer"
+	}
+
+	for _, res := range probePassive(ctx, target, samplePorts(lo, hi)) {
+		where := net.JoinHostPort(target, strconv.Itoa(res.port))
+
+		switch {
+		case res.listenErr != nil:
+			r.problem("passive port %d: can't listen on it (%v): another program holds it%s; PASV can't use it, "+
+				"so choose passive_ports that nothing else uses", res.port, res.listenErr, held)
+		case res.dialErr != nil:
+			fix := fmt.Sprintf("publish the whole passive range %d-%d to this machine, port for port (docker run "+
+				"-p %d-%d:%d-%d; a Service port for each in Kubernetes), and open it in the firewall", lo, hi, lo, hi, lo, hi)
+			if cfg.PublicHost == "" {
+				fix += "; set public_host to the address clients use"
+			}
+
+			r.problem("passive port %d: %s is not reachable (%v): %s", res.port, where, res.dialErr, fix)
+		case !res.ours:
+			r.problem("passive port %d: %s reaches another program, not this machine's port %d: forward the port "+
+				"unchanged to this machine", res.port, where, res.port)
+		default:
+			r.ok("passive port %d: reachable at %s", res.port, where)
+			seen[res.client] = append(seen[res.client], fmt.Sprintf("port %d", res.port))
+		}
+	}
+
+	checkClientAddress(r, seen)
+}
+
+// checkClientAddress compares the client addresses that the listeners saw:
+// wharf accepts a passive data connection only from the address of the
+// session's control connection, so they must all be the same.
+func checkClientAddress(r *report, seen map[string][]string) {
+	switch len(seen) {
+	case 0:
+	case 1:
+		for ip := range seen {
+			r.ok("every connection from this machine arrived from %s: client addresses are preserved", ip)
+		}
+	default:
+		var parts []string
+		for _, ip := range slices.Sorted(maps.Keys(seen)) {
+			parts = append(parts, fmt.Sprintf("%s on %s", ip, strings.Join(seen[ip], ", ")))
+		}
+
+		r.problem("connections from this machine arrived from different addresses (%s): wharf accepts a data "+
+			"connection only from its control connection's address, so transfers would fail; preserve client IPs "+
+			"(Kubernetes: externalTrafficPolicy: Local; a proxy or load balancer: keep the source address, no SNAT)",
+			strings.Join(parts, "; "))
+	}
+}
+
+// startDoctorServer starts the server with cfg, moving it to a free port when
+// the configured one is taken (by a running wharf, most likely); busy says so.
+// It writes no transfer log and logs nothing.
+func startDoctorServer(cfg config.Config) (srv *server.Server, busy bool, err error) {
+	accounts, err := auth.New(accountOptions(cfg))
+	if err != nil {
+		return nil, false, fmt.Errorf("accounts: %w", err)
+	}
+
+	opts, err := serverOptions(cfg)
+	if err != nil {
+		return nil, false, err
+	}
+
+	opts.TransferLog = "" // doctor moves no file
+
+	start := func() (*server.Server, error) {
+		srv, err := server.New(opts, accounts, zap.NewNop())
+		if err != nil {
+			return nil, err
+		}
+
+		return srv, srv.Listen()
+	}
+
+	srv, err = start()
+	if errors.Is(err, syscall.EADDRINUSE) {
+		host, _, _ := net.SplitHostPort(cfg.Listen)
+		opts.Listen = net.JoinHostPort(host, "0")
+		busy = true
+		srv, err = start()
+	}
+
+	if err != nil {
+		return nil, false, err
+	}
+
+	return srv, busy, nil
+}
+
+// passiveResult is what checking one passive port found.
+type passiveResult struct {
+	port      int
+	listenErr error  // the port could not be bound
+	dialErr   error  // the port could not be reached
+	ours      bool   // what answered is the listener doctor started
+	client    string // the address the listener saw the connection come from
+}
+
+// probePassive checks the ports at once, and returns the results in order.
+func probePassive(ctx context.Context, target string, ports []int) []passiveResult {
+	results := make([]passiveResult, len(ports))
+
+	var wg sync.WaitGroup
+	for i, port := range ports {
+		wg.Go(func() { results[i] = probePort(ctx, target, port) })
+	}
+	wg.Wait()
+
+	return results
+}
+
+// probePort listens on port as the FTP engine does for PASV (every IPv4
+// address), connects to target:port, and checks that the listener answers
+// with a random token, so that a NAT forwarding the port elsewhere is told
+// apart.
+func probePort(ctx context.Context, target string, port int) passiveResult {
+	res := passiveResult{port: port}
+
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort("0.0.0.0", strconv.Itoa(port)))
+	if err != nil {
+		res.listenErr = err
+
+		return res
+	}
+
+	token := make([]byte, 16)
+	_, _ = rand.Read(token)
+
+	clients := make(chan string, 1)
+	done := make(chan struct{})
+
+	go func() {
+		defer close(done)
+
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return // closed below
+			}
+
+			_ = c.SetDeadline(time.Now().Add(doctorTimeout))
+			_, _ = c.Write(token)
+
+			select {
+			case clients <- unmap(hostOf(c.RemoteAddr())):
+			default:
+			}
+
+			_ = c.Close()
+		}
+	}()
+
+	defer func() {
+		_ = l.Close()
+		<-done
+	}()
+
+	dctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	defer cancel()
+
+	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", net.JoinHostPort(target, strconv.Itoa(port)))
+	if err != nil {
+		res.dialErr = err
+
+		return res
+	}
+
+	_ = conn.SetDeadline(time.Now().Add(doctorTimeout))
+	got := make([]byte, len(token))
+	_, err = io.ReadFull(conn, got)
+	_ = conn.Close()
+
+	if err == nil && bytes.Equal(got, token) {
+		res.ours = true
+		res.client = <-clients
+	}
+
+	return res
+}
+
+// samplePorts picks up to passiveSample ports of lo-hi: all of a small
+// range, else the first, the last and others spread evenly between them.
+func samplePorts(lo, hi int) []int {
+	var ports []int
+
+	if hi-lo+1 <= passiveSample {
+		for p := lo; p <= hi; p++ {
+			ports = append(ports, p)
+		}
+
+		return ports
+	}
+
+	for i := range passiveSample {
+		ports = append(ports, lo+i*(hi-lo)/(passiveSample-1))
+	}
+
+	return slices.Compact(ports)
+}
+
+// localAddresses lists this machine's IP addresses, loopback included.
+func localAddresses() []netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+
+	var out []netip.Addr
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().Unmap())
+		}
+	}
+
+	return out
+}
+
+// ownAddress picks the address of this machine that clients would most
+// likely connect to: a public IPv4 one, else a private one, else loopback.
+func ownAddress(local []netip.Addr) string {
+	var private string
+
+	for _, a := range local {
+		switch {
+		case !a.Is4() || a.IsLoopback() || a.IsLinkLocalUnicast():
+		case !internal(a):
+			return a.String()
+		case private == "":
+			private = a.String()
+		}
+	}
+
+	if private != "" {
+		return private
+	}
+
+	return "127.0.0.1"
+}
+
+// internal reports whether a is an address the Internet cannot reach:
+// private, loopback, link-local, unspecified or carrier-grade NAT. The
+// server warns with the same rule when PASV announces such an address.
+func internal(a netip.Addr) bool {
+	return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() ||
+		netip.MustParsePrefix("100.64.0.0/10").Contains(a)
+}
+
+// anyHost reports whether host, in a listen address, means every address.
+func anyHost(host string) bool {
+	a, err := netip.ParseAddr(host)
+
+	return host == "" || (err == nil && a.IsUnspecified())
+}
+
+// listenPort returns the port of a host:port address, 0 if there is none.
+func listenPort(addr string) int {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+
+	n, _ := strconv.Atoi(port)
+
+	return n
+}
+
+// hostOf returns the IP address of a connection's end.
+func hostOf(addr net.Addr) string {
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		return tcp.IP.String()
+	}
+
+	host, _, _ := net.SplitHostPort(addr.String())
+
+	return host
+}
+
+// unmap writes an IPv4-mapped IPv6 address as IPv4, so addresses compare.
+func unmap(ip string) string {
+	if a, err := netip.ParseAddr(ip); err == nil {
+		return a.Unmap().String()
+	}
+
+	return ip
+}
+
+func joinAddrs(addrs []netip.Addr) string {
+	var s []string
+	for _, a := range addrs {
+		if a.Is4() && !a.IsLoopback() {
+			s = append(s, a.String())
+		}
+	}
+
+	if len(s) == 0 {
+		return "none but loopback"
+	}
+
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,66 @@
+// Package s3 serves wharf's tree from an S3-compatible object store (AWS S3,
+// MinIO, Ceph RGW, Garage), so that several wharf instances can serve one
+// set of files: each session gets an afero.Fs, like the disk backend in
+// package vfs, and the same policies (vfs.ReadOnly, vfs.WriteOnly,
+// vfs.Resolve) wrap it.
+//
+// # Key layout
+//
+// A Store is one bucket and an optional key prefix; Store.Open(home) returns
+// the tree below "<prefix>/<home>/", so the virtual path "/a/b.txt" of a
+// session whose home is "/alice" is the key "<prefix>/alice/a/b.txt". Every
+// name is cleaned (path.Clean of "/"+name) before it becomes a key: "..",
+// empty elements and leading slashes are gone, so no name reaches a key
+// outside the home. Folders are prefixes. Mkdir writes a zero-byte marker
+// object "<folder>/" so that empty folders exist; a folder exists while its
+// marker or any key below it does. When the last entry of a folder is
+// removed or moved away, the folder gets a marker, as a folder on disk
+// outlives its files. Listings are delimited ListObjectsV2 pages, streamed:
+// files come with the size and time of the listing, folders show the Unix
+// epoch (S3 keeps no time for a prefix). Keys whose last element starts
+// with vfs.TempPrefix are hidden and refused, as on disk.
+//
+// # Atomic uploads
+//
+// S3 makes an object visible only when its upload completes, and replaces
+// an old one at once, so uploads are always atomic: the atomic flag of
+// Store.Open changes nothing. An upload streams into a multipart upload
+// with one part buffer (16 MiB; parts grow after 2000 of them, see
+// partSize) and is completed by a clean Close; after TransferError (ABOR,
+// a lost data connection) Close aborts it, and no object, partial or empty,
+// appears. Uploads smaller than one part go in one PUT at Close.
+//
+// APPE and REST then STOR work, atomically too: the new object starts with
+// the kept part of the old one (all of it for APPE, its first n bytes for
+// REST n), copied on the server when it is at least 5 MiB and read back
+// otherwise, followed by the new data. Note that with atomic uploads an
+// interrupted upload leaves nothing to resume: a client's REST + STOR only
+// helps with objects that were complete.
+//
+// # Errors
+//
+// Errors are *fs.PathError (or *os.LinkError for Rename) with virtual paths
+// and path-free causes: fs.ErrNotExist (NoSuchKey), fs.ErrPermission
+// (AccessDenied), fs.ErrExist, syscall.ENOTEMPTY / ENOTDIR / EISDIR,
+// ftpserver.ErrStorageExceeded (552) and ftpserver.ErrFileNameNotAllowed
+// (553), ErrChanged, and ErrStorage for every other failure of the store,
+// whose details (endpoint, bucket, key) go to Options.Log only, never to
+// clients.
+//
+// # Limits
+//
+//   - Chmod and Chown are refused (ErrNoModes, wrapping fs.ErrPermission),
+//     and so is Chtimes (ErrNoTimes; MFMT replies 550): S3 sets an object's
+//     time when its upload completes.
+//   - Rename copies and deletes. A folder is renamed object by object, at
+//     most 10,000 of them (ErrTooManyKeys): other sessions may briefly see
+//     both names, and a failure leaves the original in place.
+//   - Names are valid UTF-8, with keys of at most 1024 bytes and elements
+//     of at most 255.
+//   - Objects a folder marker and a file share a name with ("a" and "a/",
+//     made by other tools) show as the file in Stat and as both in listings.
+//   - Memory: one part buffer per running upload, up to 16 MiB.
+//   - A wharf that dies during an upload leaves an incomplete multipart
+//     upload behind: give the bucket a lifecycle rule that aborts them
+//     (AbortIncompleteMultipartUpload), which AWS and MinIO support.
+package s3

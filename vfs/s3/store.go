@@ -1,0 +1,163 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
+	"go.uber.org/zap"
+)
+
+// opTimeout bounds one metadata request (stat, list page, copy, delete); the
+// body of a download or an upload part is bounded by the transfer itself.
+const opTimeout = time.Minute
+
+// maxRetries is how often the client retries a failed request. The client's
+// default of 10, with its back-off, would keep an FTP client waiting for
+// minutes when the store is down.
+const maxRetries = 3
+
+// Options locate the bucket and say how to sign requests.
+type Options struct {
+	// Endpoint is the store's URL with its scheme, "http://127.0.0.1:9000" or
+	// "https://s3.example.com". Empty means AWS (s3.amazonaws.com, over HTTPS).
+	Endpoint string
+	// Region is the bucket's region; empty lets the client ask the store.
+	Region string
+	// Bucket holds the tree; it must exist.
+	Bucket string
+	// Prefix is the key prefix below which all homes live ("wharf" or
+	// "sites/a"); empty means the bucket's top.
+	Prefix string
+	// AccessKey and SecretKey sign requests. Both empty: the standard AWS
+	// sources, in order: the environment (AWS_ACCESS_KEY_ID,
+	// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), the shared credentials file
+	// (~/.aws/credentials, AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE) and an
+	// IAM role (EC2 instance profile, ECS task role, EKS web identity); with
+	// none of them, requests go out anonymously (a public bucket).
+	AccessKey, SecretKey string
+	// PathStyle asks for path-style requests (http://host/bucket/key), which
+	// MinIO, Ceph RGW and Garage usually need; otherwise the client picks
+	// virtual-host style where the endpoint supports it.
+	PathStyle bool
+	// Log receives failures of the store with their full detail (endpoint,
+	// bucket, key, cause), which clients never see; nil discards them.
+	Log *zap.Logger
+}
+
+// Store is a connection to one bucket, shared by every session. It is safe
+// for concurrent use.
+type Store struct {
+	core   *minio.Core
+	bucket string
+	prefix string // "" or a key prefix ending in "/"
+	log    *zap.Logger
+}
+
+// New connects to the store and checks that the bucket is reachable.
+func New(ctx context.Context, opts Options) (*Store, error) {
+	if err := s3utils.CheckValidBucketName(opts.Bucket); err != nil {
+		return nil, fmt.Errorf("s3 bucket %q: %w", opts.Bucket, err)
+	}
+	if (opts.AccessKey == "") != (opts.SecretKey == "") {
+		return nil, errors.New("s3 access key and secret key: set both or neither")
+	}
+	host, secure, err := parseEndpoint(opts.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	creds := credentials.NewStaticV4(opts.AccessKey, opts.SecretKey, "")
+	if opts.AccessKey == "" {
+		creds = credentials.NewChainCredentials([]credentials.Provider{
+			&credentials.EnvAWS{},
+			&credentials.FileAWSCredentials{},
+			&credentials.IAM{},
+		})
+	}
+	lookup := minio.BucketLookupAuto
+	if opts.PathStyle {
+		lookup = minio.BucketLookupPath
+	}
+	core, err := minio.NewCore(host, &minio.Options{
+		Creds:        creds,
+		Secure:       secure,
+		Region:       opts.Region,
+		BucketLookup: lookup,
+		MaxRetries:   maxRetries,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3 client for %s: %w", host, err)
+	}
+	log := opts.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &Store{core: core, bucket: opts.Bucket, prefix: cleanPrefix(opts.Prefix), log: log}
+
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	ok, err := core.BucketExists(ctx, opts.Bucket)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("s3 bucket %q at %s: %w", opts.Bucket, core.EndpointURL(), err)
+	case !ok:
+		return nil, fmt.Errorf("s3 bucket %q at %s does not exist", opts.Bucket, core.EndpointURL())
+	}
+
+	return s, nil
+}
+
+// parseEndpoint returns the host[:port] and whether to use TLS.
+func parseEndpoint(endpoint string) (host string, secure bool, err error) {
+	if endpoint == "" {
+		return "s3.amazonaws.com", true, nil
+	}
+	u, err := url.Parse(endpoint)
+	switch {
+	case !strings.HasPrefix(endpoint, "http://") && !strings.HasPrefix(endpoint, "https://"):
+		return "", false, fmt.Errorf("s3 endpoint %q: want a URL starting with http:// or https://", endpoint)
+	case err != nil:
+		return "", false, fmt.Errorf("s3 endpoint %q: %w", endpoint, err)
+	}
+	if u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return "", false, fmt.Errorf("s3 endpoint %q: want only a scheme, a host and a port", endpoint)
+	}
+
+	return u.Host, u.Scheme == "https", nil
+}
+
+// cleanPrefix returns the key prefix for p: "" or clean elements ending in "/".
+func cleanPrefix(p string) string {
+	p = strings.Trim(path.Clean("/"+p), "/")
+	if p == "" {
+		return ""
+	}
+
+	return p + "/"
+}
+
+// Open returns the tree below home (a key prefix such as "/pub" or "/alice",
+// below Options.Prefix) as a filesystem. The home need not exist: it appears
+// with its first file or folder. atomic changes nothing: an object appears
+// only when its upload completed, whatever the flag says.
+func (s *Store) Open(home string, atomic bool) (*Fs, error) {
+	_ = atomic // every S3 upload is atomic
+	root := s.prefix + cleanPrefix(home)
+	if len(root) > maxKey {
+		return nil, fmt.Errorf("s3 home %q: key prefix longer than %d bytes", home, maxKey)
+	}
+
+	return &Fs{s: s, root: root}, nil
+}
+
+// opContext returns the context of one metadata request.
+func opContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), opTimeout)
+}
