@@ -34,6 +34,7 @@ test:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./config/
 	$(GO) test -run '^$$' -fuzz FuzzParseSize -fuzztime 30s ./config/
+	$(GO) test -run '^$$' -fuzz FuzzEnv -fuzztime 30s ./config/
 	$(GO) test -run '^$$' -fuzz FuzzResolve -fuzztime 30s ./vfs/
 	$(GO) test -run '^$$' -fuzz FuzzFilterLine -fuzztime 30s ./server/
 	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime 30s ./server/

@@ -29,6 +29,7 @@ func healthcheck(ctx context.Context, args, env []string, stdout, stderr io.Writ
 	fs := flag.NewFlagSet("wharf healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "path of the TOML configuration `file` (default: $WHARF_CONFIG, else none)")
+	optional := fs.String("optional-config", "", "read this configuration `file` if it exists (as the server does in the container image)")
 	addr := fs.String("addr", "", "`host:port` to probe (default: the configured listen address, on 127.0.0.1 when it is every address)")
 
 	if err := fs.Parse(args); err != nil {
@@ -41,7 +42,7 @@ func healthcheck(ctx context.Context, args, env []string, stdout, stderr io.Writ
 
 	// Merge, not Load: the probe needs only listen and tls.mode, and must not
 	// fail because a host name or a folder is briefly unavailable.
-	cfg, _, err := config.Sources{File: *configPath, Env: env}.Merge()
+	cfg, _, err := config.Sources{File: configFile(*configPath, *optional), Env: env}.Merge()
 	if err != nil {
 		return fmt.Errorf("unhealthy: configuration: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
