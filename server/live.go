@@ -80,6 +80,8 @@ type Reload struct {
 	Ban       BanOptions
 	// TLSCertFile and TLSKeyFile are loaded again when TLS is on.
 	TLSCertFile, TLSKeyFile string
+	// PublicHost is the IPv4 address PASV replies announce ("" = the local address).
+	PublicHost string
 }
 
 // Reload applies r, or changes nothing and returns an error if the new
@@ -100,6 +102,7 @@ func (s *Server) Reload(r Reload) error {
 	}
 
 	s.accounts.Store(r.Accounts)
+	s.pasvIP.public.Store(&r.PublicHost)
 	s.buckets.set(r.Bandwidth)
 	s.bans.setOptions(r.Ban)
 

@@ -3,6 +3,7 @@ package server
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -22,7 +23,7 @@ const natWarnMax = 10_000
 // common FTP-behind-NAT failure (the client cannot reach it), so that is
 // logged once per client address and hour, naming the fix.
 type pasvAddress struct {
-	public string // public_host, "" = the local address
+	public atomic.Pointer[string] // public_host, "" = the local address; reload changes it
 	log    *zap.Logger
 
 	mu     sync.Mutex
@@ -31,12 +32,15 @@ type pasvAddress struct {
 }
 
 func newPasvAddress(public string, log *zap.Logger) *pasvAddress {
-	return &pasvAddress{public: public, log: log, warned: make(map[netip.Addr]time.Time), now: time.Now}
+	p := &pasvAddress{log: log, warned: make(map[netip.Addr]time.Time), now: time.Now}
+	p.public.Store(&public)
+
+	return p
 }
 
 // resolve is the engine's PublicIPResolver.
 func (p *pasvAddress) resolve(cc ftpserver.ClientContext) (string, error) {
-	announced := p.public
+	announced := *p.public.Load()
 	if announced == "" {
 		announced = hostOf(cc.LocalAddr())
 	}

@@ -7,6 +7,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"wharf/auth"
 )
 
 func TestPrivatePASVAddressWarning(t *testing.T) {
@@ -88,4 +90,27 @@ func TestPASVAnnouncesPublicHost(t *testing.T) {
 	}
 
 	c.expect(226)
+}
+
+func TestReloadChangesPASVAddress(t *testing.T) {
+	t.Parallel()
+
+	f, root := anonFixture(t)
+	f.opts.PublicHost = "127.0.0.9"
+	ts := startServer(t, f)
+
+	accounts, err := auth.New(auth.Options{Anonymous: true, AnonymousRoot: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := ts.srv.Reload(Reload{Accounts: accounts, PublicHost: "127.0.0.7"}); err != nil {
+		t.Fatal(err)
+	}
+
+	c := ts.raw(t)
+	c.login("anonymous", "x")
+	if host, _, _ := net.SplitHostPort(c.pasv()); host != "127.0.0.7" {
+		t.Fatalf("PASV announced %s after the reload, want 127.0.0.7", host)
+	}
 }

@@ -48,6 +48,7 @@ type Server struct {
 	listings  chan struct{} // one token per directory listing running
 	stopWatch func()        // stops the stall watchdog
 	pasv      *passivePorts
+	pasvIP    *pasvAddress
 	draining  atomic.Bool
 	finished  sync.Once
 
@@ -99,6 +100,8 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		listings: make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0))),
 		pasv:     newPassivePorts(opts.PassivePortStart, opts.PassivePortEnd),
 	}
+
+	s.pasvIP = newPasvAddress(opts.PublicHost, s.log)
 
 	s.accounts.Store(accounts)
 	s.metrics = newMetrics(func() float64 { return float64(s.bans.count()) })
@@ -319,7 +322,7 @@ func (s *Server) GetSettings() (*ftpserver.Settings, error) {
 		ListenAddr: s.opts.Listen,
 		// The resolver announces public_host, or the local address, and
 		// warns when that cannot work for the client (see pasvAddress).
-		PublicIPResolver:         newPasvAddress(s.opts.PublicHost, s.log).resolve,
+		PublicIPResolver:         s.pasvIP.resolve,
 		Banner:                   s.opts.Banner,
 		PassiveTransferPortRange: s.pasv,
 		// Multiplexing closes data connections from addresses other than

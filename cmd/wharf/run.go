@@ -298,8 +298,8 @@ func shutdownNow(srv *server.Server) {
 
 // reload loads the configuration again from src, the same file, users_file,
 // environment and flags (public_host is looked up again), and applies what
-// can change while sessions run: accounts, bandwidth, bans and the TLS
-// certificate. A configuration that does not validate changes nothing.
+// can change while sessions run: accounts, bandwidth, bans, the TLS
+// certificate and the address PASV announces. A configuration that does not validate changes nothing.
 func reload(src config.Sources, running config.Config, srv *server.Server, log *zap.Logger) {
 	refused := func(err error) {
 		log.Error("reload refused, keeping the running configuration", zap.String("file", src.Path()), zap.Error(err))
@@ -332,6 +332,7 @@ func reload(src config.Sources, running config.Config, srv *server.Server, log *
 		Ban:         opts.Ban,
 		TLSCertFile: opts.TLSCertFile,
 		TLSKeyFile:  opts.TLSKeyFile,
+		PublicHost:  opts.PublicHost,
 	}); err != nil {
 		refused(err)
 
@@ -353,7 +354,6 @@ func needRestart(old, cur config.Config) []string {
 	}
 
 	check("listen", old.Listen != cur.Listen)
-	check("public_host", old.PublicIP != cur.PublicIP)
 	check("passive_ports", !slices.Equal(old.PassivePorts, cur.PassivePorts))
 	check("active_mode", old.ActiveMode != cur.ActiveMode)
 	check("idle_timeout", old.IdleTimeout != cur.IdleTimeout)
