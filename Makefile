@@ -26,9 +26,11 @@ public/README.txt:
 	@mkdir -p public
 	@printf 'This is wharf, serving ./public read-only.\nPut files in ./public to publish them; see README.md to add accounts and TLS.\n' > $@
 
-## test: the whole test suite, with the race detector (needs curl and lftp for the interoperability tests)
+## test: the whole test suite with the race detector, then each Go benchmark once as a smoke test
+## (needs curl, lftp, chromium, podman and a MinIO, which .ci/run installs and starts)
 test:
 	$(GO) test -race -count=1 -timeout 10m ./...
+	$(GO) test -run '^$$' -bench . -benchtime=1x -count=1 ./...
 
 ## fuzz: run each fuzz target for a short while (their seed corpora already run in make test)
 fuzz:

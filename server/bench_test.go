@@ -1,0 +1,76 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+)
+
+// These benchmarks cover the hot pieces of the transfer and listing paths.
+// CI runs them once each as a smoke test (make test: -benchtime=1x); the
+// figures that matter come from make bench, against a real client.
+
+func BenchmarkMatch(b *testing.B) {
+	names := make([]string, 1000)
+	for i := range names {
+		names[i] = fmt.Sprintf("debian-13.%d.0-amd64-netinst.iso", i)
+	}
+
+	for b.Loop() {
+		for _, n := range names {
+			match("debian-*-amd64-*.iso", n)
+		}
+	}
+}
+
+func BenchmarkMatchPatternBomb(b *testing.B) {
+	pattern := strings.Repeat("*a", 100) + "b"
+	name := strings.Repeat("a", 255)
+
+	for b.Loop() {
+		match(pattern, name)
+	}
+}
+
+func BenchmarkPassivePorts(b *testing.B) {
+	p := newPassivePorts(50000, 50100)
+
+	for b.Loop() {
+		p.FetchNext()
+	}
+}
+
+func BenchmarkFilterLine(b *testing.B) {
+	lines := [][]byte{[]byte("PORT 127,0,0,1,195,80\r\n"), []byte("EPRT |1|127.0.0.1|50000|\r\n"), []byte("RETR file.iso\r\n")}
+
+	for b.Loop() {
+		for _, l := range lines {
+			filterLine(l)
+		}
+	}
+}
+
+// BenchmarkListingWrites measures 10,000 listing lines written through the
+// passive data connection's write buffer, as the engine writes them.
+func BenchmarkListingWrites(b *testing.B) {
+	line := []byte("-rw-r--r-- 1 ftp ftp      4096 Jan  1 00:00 file-name-of-a-usual-length.tar.gz\r\n")
+
+	for b.Loop() {
+		server, client := net.Pipe()
+		done := make(chan struct{})
+		go func() {
+			_, _ = io.Copy(io.Discard, client)
+			close(done)
+		}()
+
+		w := newBufferedConn(server)
+		for range 10_000 {
+			_, _ = w.Write(line)
+		}
+
+		_ = w.Close()
+		<-done
+	}
+}
