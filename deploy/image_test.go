@@ -35,6 +35,10 @@ func needPodman(t *testing.T) {
 	t.Helper()
 
 	if _, err := exec.LookPath("podman"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("podman is not installed (.ci/run installs podman and runc)")
+		}
+
 		t.Skip("podman is not installed (.ci/run installs podman and runc): skipping the image test")
 	}
 
