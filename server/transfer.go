@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/afero"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
+
+	"wharf/vfs"
 )
 
 // Chunk sizes of the zero-copy loops. Each chunk is one sendfile or splice
@@ -354,16 +356,18 @@ func (t *transfer) Close() error {
 		t.failed.CompareAndSwap(nil, &err)
 	}
 
-	// An upload written in place (upload_mode = "direct") that was cut off at
-	// its size limit is removed: nothing of it may stay behind.
-	// (Through the root itself: a drop box refuses deletes by design.)
+	// An upload written in place on disk (upload_mode = "direct") that was
+	// cut off at its size limit is removed: nothing of it may stay behind.
+	// (Through the root itself: a drop box refuses deletes by design.) Object
+	// stores never publish a cut upload, and removing there would delete the
+	// object the upload was meant to replace.
 	if f := t.failure(); f != nil && errors.Is(f, ErrTooLarge) && t.fresh && !t.sess.srv.opts.AtomicUploads {
 		t.sess.info.mu.Lock()
-		root := t.sess.info.root
+		disk, onDisk := t.sess.info.root.(*vfs.Fs)
 		t.sess.info.mu.Unlock()
 
-		if root != nil {
-			_ = root.Remove(t.path)
+		if onDisk {
+			_ = disk.Remove(t.path)
 		}
 	}
 

@@ -11,7 +11,8 @@
 // session whose home is "/alice" is the key "<prefix>/alice/a/b.txt". Every
 // name is cleaned (path.Clean of "/"+name) before it becomes a key: "..",
 // empty elements and leading slashes are gone, so no name reaches a key
-// outside the home. Folders are prefixes. Mkdir writes a zero-byte marker
+// outside the home (keys are flat strings; S3 would not resolve "..", but a
+// neighbour "/alice2" shares the prefix "alice" without its slash). Folders are prefixes. Mkdir writes a zero-byte marker
 // object "<folder>/" so that empty folders exist; a folder exists while its
 // marker or any key below it does. When the last entry of a folder is
 // removed or moved away, the folder gets a marker, as a folder on disk
@@ -25,10 +26,12 @@
 // S3 makes an object visible only when its upload completes, and replaces
 // an old one at once, so uploads are always atomic: the atomic flag of
 // Store.Open changes nothing. An upload streams into a multipart upload
-// with one part buffer (16 MiB; parts grow after 2000 of them, see
-// partSize) and is completed by a clean Close; after TransferError (ABOR,
-// a lost data connection) Close aborts it, and no object, partial or empty,
-// appears. Uploads smaller than one part go in one PUT at Close.
+// with one part buffer (16 MiB; parts double after every 2000 of them, so
+// S3's 10,000 parts hold about 969 GiB) and is completed by a clean Close;
+// after TransferError (ABOR, a lost data connection) Close aborts it, and
+// no object, partial or empty, appears. Uploads smaller than one part go in
+// one PUT at Close. A failed request fails the Write or Close that made it,
+// so the client gets an error reply.
 //
 // APPE and REST then STOR work, atomically too: the new object starts with
 // the kept part of the old one (all of it for APPE, its first n bytes for
@@ -57,8 +60,8 @@
 //     both names, and a failure leaves the original in place.
 //   - Names are valid UTF-8, with keys of at most 1024 bytes and elements
 //     of at most 255.
-//   - Objects a folder marker and a file share a name with ("a" and "a/",
-//     made by other tools) show as the file in Stat and as both in listings.
+//   - When other tools made both an object "a" and keys below "a/", Stat
+//     and Open see the file, and listings show both.
 //   - Memory: one part buffer per running upload, up to 16 MiB.
 //   - A wharf that dies during an upload leaves an incomplete multipart
 //     upload behind: give the bucket a lifecycle rule that aborts them

@@ -190,7 +190,7 @@ feed:
 // copyObject copies the object src, of the given size and ETag, to dst on
 // the server; it fails with ErrChanged if src no longer has that ETag.
 func (f *Fs) copyObject(ctx context.Context, src, dst string, size int64, etag string) error {
-	from := minio.CopySrcOptions{Bucket: f.s.bucket, Object: src, MatchETag: etag}
+	from := minio.CopySrcOptions{Bucket: f.s.bucket, Object: src, MatchETag: quote(etag)}
 	to := minio.CopyDestOptions{Bucket: f.s.bucket, Object: dst}
 	var err error
 	if size <= maxCopy {
@@ -200,4 +200,9 @@ func (f *Fs) copyObject(ctx context.Context, src, dst string, size int64, etag s
 	}
 
 	return err
+}
+
+// quote returns an ETag as the condition headers want it, in double quotes.
+func quote(etag string) string {
+	return `"` + strings.Trim(etag, `"`) + `"`
 }

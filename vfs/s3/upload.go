@@ -136,8 +136,8 @@ func (u *upload) Write(p []byte) (int, error) {
 	}
 	n := 0
 	for len(p) > 0 {
-		room := u.partSize() - len(u.buf)
-		k := min(room, len(p))
+		k := min(u.partSize()-len(u.buf), len(p))
+		u.grow(k)
 		u.buf = append(u.buf, p[:k]...)
 		p = p[k:]
 		n += k
@@ -200,6 +200,18 @@ func (u *upload) Truncate(size int64) error {
 	return nil
 }
 
+// grow makes room for n more bytes in the part buffer, doubling it up to the
+// part size: a small upload takes little memory, a large one exactly one part.
+func (u *upload) grow(n int) {
+	if len(u.buf)+n <= cap(u.buf) {
+		return
+	}
+	size := min(max(2*cap(u.buf), len(u.buf)+n, 64<<10), u.partSize())
+	buf := make([]byte, len(u.buf), size)
+	copy(buf, u.buf)
+	u.buf = buf
+}
+
 // partSize returns the size of the next part to send.
 func (u *upload) partSize() int {
 	return partSize << min(len(u.parts)/partsPerStep, maxPartShift)
@@ -244,7 +256,7 @@ func (u *upload) start() error {
 	for off := int64(0); off < u.keep; off += size {
 		part := len(u.parts) + 1
 		cp, err := u.fs.s.core.CopyObjectPart(u.ctx, u.fs.s.bucket, u.key, u.fs.s.bucket, u.key, u.uploadID,
-			part, off, min(size, u.keep-off), map[string]string{"x-amz-copy-source-if-match": u.old.ETag})
+			part, off, min(size, u.keep-off), map[string]string{"x-amz-copy-source-if-match": quote(u.old.ETag)})
 		if err != nil {
 			return err
 		}
