@@ -16,8 +16,14 @@ import (
 	"go.uber.org/zap"
 )
 
-// listingWait is how long a listing waits for a free slot before giving up.
-const listingWait = 10 * time.Second
+// listingWait is how long a listing waits for a free slot before giving up;
+// clients wait longer than this for a reply.
+const listingWait = 30 * time.Second
+
+// listingSlots bounds the directory reads running at once. The engine holds
+// a whole listing in memory (about 400 bytes an entry: 40 MiB for 100,000),
+// so the bound is on memory, the same on every machine, not on cores.
+const listingSlots = 4
 
 // readBatch is how many entries one Readdir call reads.
 const readBatch = 1024
@@ -64,8 +70,9 @@ func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
 	// NLST shows names only: read names, with no stat per entry.
 	namesOnly := s.info.cc.GetLastCommand() == "NLST"
 	var out []os.FileInfo
+	read := 0 // entries read, matching or not: a pattern bounds the work too
 
-	for limit <= 0 || len(out) < limit {
+	for limit <= 0 || (len(out) < limit && read < limit) {
 		var batch []os.FileInfo
 		var err error
 
@@ -78,6 +85,8 @@ func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
 		} else {
 			batch, err = f.Readdir(readBatch)
 		}
+
+		read += len(batch)
 
 		for _, fi := range batch {
 			if pattern == "" || match(pattern, fi.Name()) {
@@ -94,8 +103,8 @@ func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
 		}
 	}
 
-	if limit > 0 && len(out) >= limit {
-		out = out[:limit]
+	if limit > 0 && (len(out) >= limit || read >= limit) {
+		out = out[:min(len(out), limit)]
 		s.logger().Warn("listing truncated", zap.String("path", name), zap.Int("max_list_entries", limit))
 	}
 

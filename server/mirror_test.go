@@ -435,3 +435,34 @@ func TestIncompleteTransferIsMarked(t *testing.T) {
 		t.Fatalf("structured log lacks the reason: %v", entry)
 	}
 }
+
+// A reset data connection gets a reply that says so, without socket addresses.
+func TestResetUploadReply(t *testing.T) {
+	t.Parallel()
+
+	f, _ := userFixture(t, auth.ReadWrite)
+	ts := startServer(t, f)
+	c := ts.raw(t)
+	c.login("alice", testPassword)
+	addr := c.pasv()
+	data, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c.must(150, "STOR /reset.bin")
+	_, _ = data.Write(randomBytes(t, 256<<10))
+	time.Sleep(50 * time.Millisecond)
+	_ = data.(*net.TCPConn).SetLinger(0)
+	_ = data.Close()
+
+	code, msg := c.read()
+	if code < 400 || strings.Contains(msg, "127.0.0.1") || !strings.Contains(msg, "data connection") {
+		t.Fatalf("got %d %q, want a failure naming the data connection and no address", code, msg)
+	}
+
+	entry := ts.logs.FilterMessage("transfer incomplete").All()
+	if len(entry) != 1 || entry[0].ContextMap()["cause"] == nil {
+		t.Fatalf("the log lacks the cause: %v", entry)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"path"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,8 +48,12 @@ type Server struct {
 	stopWatch func()        // stops the stall watchdog
 	pasv      *passivePorts
 	pasvIP    *pasvAddress
+	logins    *loginSlots
 	draining  atomic.Bool
 	finished  sync.Once
+	transfers atomic.Int64 // file transfers open in the whole server
+	cut       context.Context
+	cutAll    context.CancelFunc // ends bandwidth waits when Shutdown cuts transfers
 
 	mu       sync.Mutex
 	sessions map[uint32]*sessionInfo
@@ -97,11 +100,13 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		sessions: make(map[uint32]*sessionInfo),
 		idle:     make(chan struct{}),
 		bans:     newBanList(opts.Ban),
-		listings: make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0))),
+		listings: make(chan struct{}, listingSlots),
 		pasv:     newPassivePorts(opts.PassivePortStart, opts.PassivePortEnd),
+		logins:   newLoginSlots(),
 	}
 
 	s.pasvIP = newPasvAddress(opts.PublicHost, s.log)
+	s.cut, s.cutAll = context.WithCancel(context.Background())
 
 	s.accounts.Store(accounts)
 	s.metrics = newMetrics(func() float64 { return float64(s.bans.count()) })
@@ -235,6 +240,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			if cut == nil {
 				cut = ctx.Err()
+				s.cutAll()
 				live, _ = s.live()
 				s.log.Warn("shutdown timeout: closing sessions with transfers running", zap.Int("sessions", len(live)))
 				for _, si := range live {
@@ -254,7 +260,40 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 
+	// The engine unregisters a session before its transfer goroutine has
+	// finished: wait for every transfer to close its file (an interrupted
+	// upload removes its temporary file then), within the grace left, and a
+	// short bound after a cut.
+	s.waitTransfers(ctx, cut != nil)
+
 	return s.finish(cut)
+}
+
+// waitTransfers waits until no file transfer is open.
+func (s *Server) waitTransfers(ctx context.Context, cutting bool) {
+	bound := time.NewTimer(2 * time.Second)
+	defer bound.Stop()
+
+	for s.transfers.Load() > 0 {
+		if cutting {
+			select {
+			case <-bound.C:
+				s.log.Warn("transfers still closing after shutdown", zap.Int64("transfers", s.transfers.Load()))
+
+				return
+			case <-time.After(shutdownPoll):
+			}
+
+			continue
+		}
+
+		select {
+		case <-ctx.Done():
+			cutting = true
+			s.cutAll()
+		case <-time.After(shutdownPoll):
+		}
+	}
 }
 
 // live returns the sessions now, and a channel closed when the last one leaves.
@@ -279,6 +318,8 @@ func (s *Server) finish(cut error) error {
 		s.stopWatch()
 		s.stopWatch = nil
 	}
+
+	s.cutAll()
 
 	s.finished.Do(func() {
 		if s.xfer != nil {
@@ -503,6 +544,20 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 		return nil, errTLSRequired
 	}
 
+	// One password check per address at a time: see loginSlots. Anonymous
+	// logins check no password.
+	if !auth.IsAnonymousName(user) {
+		release, ok := s.logins.acquire(ip)
+		if !ok {
+			log.Warn("login refused", zap.String("reason", "too many logins from this address at once"))
+			s.metrics.logins.WithLabelValues("refused").Inc()
+			s.replyDirect(si, "421 "+auth.ErrBusy.Error()+"\r\n")
+
+			return nil, auth.ErrBusy
+		}
+		defer release()
+	}
+
 	// A connection opened before its address was banned gets no more bcrypt checks.
 	if s.bans.isBanned(ip) {
 		log.Warn("login refused", zap.String("reason", "address banned"))
@@ -679,7 +734,13 @@ func (s *Server) transferDone(t *transfer) {
 	s.metrics.transferDuration.WithLabelValues(t.direction).Observe(dur.Seconds())
 
 	if failure != nil {
-		si.logger().Warn("transfer incomplete", append(fields, zap.String("result", "incomplete"), zap.Error(failure))...)
+		fields = append(fields, zap.String("result", "incomplete"), zap.Error(failure))
+
+		if dce, ok := errors.AsType[*dataConnError](failure); ok {
+			fields = append(fields, zap.NamedError("cause", dce.cause))
+		}
+
+		si.logger().Warn("transfer incomplete", fields...)
 	} else {
 		si.logger().Info("transfer done", append(fields, zap.String("result", "ok"))...)
 	}

@@ -104,6 +104,7 @@ func (s *session) GetHandle(name string, flags int, offset int64) (ftpserver.Fil
 	}
 
 	t.progress.Store(t.start.UnixNano())
+	s.srv.transfers.Add(1)
 	s.info.transfers.Add(1)
 	s.info.current.Store(t)
 

@@ -1,12 +1,13 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -33,6 +34,42 @@ const (
 var ErrTooLarge = fmt.Errorf("upload exceeds the size limit: %w", ftpserver.ErrStorageExceeded)
 
 var errSessionGone = errors.New("the control connection closed during the upload")
+
+// dataConnError is a data connection failure as the client reads it: what
+// happened, without the socket addresses of the underlying error (which the
+// engine would send verbatim). The cause stays reachable for errors.Is and
+// for the log.
+type dataConnError struct{ cause error }
+
+func (e *dataConnError) Error() string {
+	switch {
+	case errors.Is(e.cause, os.ErrDeadlineExceeded):
+		return "the data connection stalled"
+	case errors.Is(e.cause, syscall.ECONNRESET), errors.Is(e.cause, syscall.EPIPE):
+		return "the data connection was reset"
+	default:
+		return "the data connection failed"
+	}
+}
+
+func (e *dataConnError) Unwrap() error { return e.cause }
+
+// netErr wraps an error of the data connection; other errors (the file's,
+// the size limit) pass unchanged.
+func netErr(err error) error {
+	var opErr *net.OpError
+	if err == nil {
+		return nil
+	}
+
+	// A splice into the file reports a reset socket as the file's write error.
+	if errors.As(err, &opErr) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, os.ErrDeadlineExceeded) {
+		return &dataConnError{cause: err}
+	}
+
+	return err
+}
 
 // transfer wraps the file of one RETR, STOR or APPE to count its bytes,
 // apply bandwidth limits, size limits and the stall timeout, and log its
@@ -132,6 +169,12 @@ func (t *transfer) Seek(offset int64, whence int) (int64, error) {
 
 // WriteTo sends the file to the data connection w.
 func (t *transfer) WriteTo(w io.Writer) (int64, error) {
+	n, err := t.writeTo(w)
+
+	return n, netErr(err)
+}
+
+func (t *transfer) writeTo(w io.Writer) (int64, error) {
 	defer clearDeadline(w)
 
 	rf, zeroCopy := w.(io.ReaderFrom)
@@ -197,6 +240,12 @@ func (t *transfer) copyOut(w io.Writer) (int64, error) {
 
 // ReadFrom receives an upload from the data connection r into the file.
 func (t *transfer) ReadFrom(r io.Reader) (int64, error) {
+	n, err := t.readFrom(r)
+
+	return n, netErr(err)
+}
+
+func (t *transfer) readFrom(r io.Reader) (int64, error) {
 	defer clearDeadline(r)
 
 	rf, zeroCopy := t.file.(io.ReaderFrom)
@@ -286,7 +335,7 @@ func (t *transfer) checkSize(n int64) error {
 // wait takes n bytes' worth of tokens from every bucket.
 func (t *transfer) wait(n int) error {
 	for _, l := range t.limiters {
-		if err := l.WaitN(context.Background(), n); err != nil {
+		if err := l.WaitN(t.sess.srv.cut, n); err != nil {
 			return fmt.Errorf("bandwidth limit: %w", err)
 		}
 	}
@@ -382,6 +431,7 @@ func (t *transfer) Close() error {
 	t.sess.info.transfers.Add(-1)
 	t.sess.info.releaseRoot()
 	t.sess.srv.transferDone(t)
+	t.sess.srv.transfers.Add(-1)
 
 	return err
 }
