@@ -262,7 +262,7 @@ func patternBombs(ctx context.Context, w *wharf, r *result) error {
 		return err
 	}
 
-	r.note("LIST /big/(*a)×100b, matching none of 200,000 entries", "%v in %s (the whole folder is read: max_list_entries caps matches, not entries read)", rep.code, ms(took))
+	r.note("LIST /big/(*a)×100b, matching none of 200,000 entries", "%v in %s (max_list_entries bounds the entries read, matching or not)", rep.code, ms(took))
 
 	return nil
 }
