@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 		return
 	}
 
-	os.Exit(m.Run())
+	m.Run()
 }
 
 // startProcess starts the test binary as a wharf process with env and
