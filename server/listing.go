@@ -42,6 +42,31 @@ var _ ftpserver.ClientDriverExtensionFileList = (*session)(nil)
 // last path element may be a pattern of * and ? (so that "mget *.iso" works):
 // one level, no recursion, no brace expansion.
 func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
+	dir, pattern := name, ""
+	if base := path.Base(name); isPattern(base) && s.isListing() {
+		if _, err := s.Fs.Stat(name); err != nil { // a real file named "*" lists as itself
+			dir, pattern = path.Dir(name), base
+			s.info.cc.SetListPath(dir)
+		}
+	}
+
+	// Opening the folder checks the session may list it, cache or not.
+	f, err := s.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+
+	key := dirKey{home: s.account.Home, dir: path.Clean(path.Join("/", dir))}
+	var modTime time.Time
+	if st, err := f.Stat(); err == nil {
+		modTime = st.ModTime()
+	}
+
+	if list, ok := s.srv.dirs.get(key, modTime); ok {
+		return filterList(list, pattern), nil
+	}
+
 	ctx, cancel := context.WithTimeout(context.Background(), listingWait)
 	defer cancel()
 
@@ -51,20 +76,6 @@ func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
 	case <-ctx.Done():
 		return nil, &fs.PathError{Op: "list", Path: name, Err: errListingsBusy}
 	}
-
-	dir, pattern := name, ""
-	if base := path.Base(name); isPattern(base) && s.isListing() {
-		if _, err := s.Fs.Stat(name); err != nil { // a real file named "*" lists as itself
-			dir, pattern = path.Dir(name), base
-			s.info.cc.SetListPath(dir)
-		}
-	}
-
-	f, err := s.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 
 	limit := s.srv.opts.MaxListEntries
 	// NLST shows names only: read names, with no stat per entry.
@@ -110,7 +121,27 @@ func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
 
 	slices.SortFunc(out, func(a, b os.FileInfo) int { return cmp.Compare(a.Name(), b.Name()) })
 
+	if pattern == "" && !namesOnly {
+		s.srv.dirs.put(key, modTime, out)
+	}
+
 	return out, nil
+}
+
+// filterList returns the entries of a cached listing that match pattern.
+func filterList(list []os.FileInfo, pattern string) []os.FileInfo {
+	if pattern == "" {
+		return list
+	}
+
+	var out []os.FileInfo
+	for _, fi := range list {
+		if match(pattern, fi.Name()) {
+			out = append(out, fi)
+		}
+	}
+
+	return out
 }
 
 // isListing reports whether the command in progress lists a directory.

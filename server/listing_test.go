@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"wharf/auth"
 )
 
 func TestMatch(t *testing.T) {
@@ -150,4 +152,69 @@ func TestListingPatternsAndCap(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Listings are cached for a mirror's repeated LISTs, but never show a stale
+// folder: not after a change through wharf, nor after one on disk.
+func TestListingCacheStaysFresh(t *testing.T) {
+	t.Parallel()
+
+	f, home := userFixture(t, auth.ReadWrite)
+	ts := startServer(t, f)
+	c := ts.dial(t, "alice", testPassword)
+
+	names := func() map[string]uint64 {
+		t.Helper()
+
+		entries, err := c.List("/pub")
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		out := map[string]uint64{}
+		for _, e := range entries {
+			out[e.Name] = e.Size
+		}
+
+		return out
+	}
+
+	_ = names() // cached now
+
+	if err := c.Stor("/pub/new.txt", strings.NewReader("12345")); err != nil {
+		t.Fatal(err)
+	}
+
+	if got := names(); got["new.txt"] != 5 {
+		t.Fatalf("an upload is missing from the listing: %v", got)
+	}
+
+	if err := c.Append("/pub/new.txt", strings.NewReader("678")); err != nil {
+		t.Fatal(err)
+	}
+
+	if got := names(); got["new.txt"] != 8 {
+		t.Fatalf("an append is not in the listing: %v", got)
+	}
+
+	if err := c.Rename("/pub/new.txt", "/pub/renamed.txt"); err != nil {
+		t.Fatal(err)
+	}
+
+	if got := names(); got["renamed.txt"] != 8 || got["new.txt"] != 0 {
+		t.Fatalf("a rename is not in the listing: %v", got)
+	}
+
+	writeFile(t, filepath.Join(home, "pub", "from-disk.txt"), []byte("x"))
+	if got := names(); got["from-disk.txt"] != 1 {
+		t.Fatalf("a file added on disk is missing: %v", got)
+	}
+
+	if err := c.Delete("/pub/renamed.txt"); err != nil {
+		t.Fatal(err)
+	}
+
+	if got := names(); got["renamed.txt"] != 0 {
+		t.Fatalf("a deleted file is still listed: %v", got)
+	}
 }

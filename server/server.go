@@ -49,6 +49,7 @@ type Server struct {
 	pasv      *passivePorts
 	pasvIP    *pasvAddress
 	logins    *loginSlots
+	dirs      *dirCache
 	draining  atomic.Bool
 	finished  sync.Once
 	transfers atomic.Int64 // file transfers open in the whole server
@@ -103,6 +104,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		listings: make(chan struct{}, listingSlots),
 		pasv:     newPassivePorts(opts.PassivePortStart, opts.PassivePortEnd),
 		logins:   newLoginSlots(),
+		dirs:     newDirCache(),
 	}
 
 	s.pasvIP = newPasvAddress(opts.PublicHost, s.log)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -133,6 +134,45 @@ func (s *session) Stat(name string) (os.FileInfo, error) {
 	return st, err
 }
 
+// changed forgets the cached listing of the folder holding name, after
+// a change made through this session.
+func (s *session) changed(name string) {
+	if !path.IsAbs(name) {
+		name = path.Join(s.info.cc.Path(), name)
+	}
+
+	s.srv.dirs.forget(s.account.Home, path.Clean(name))
+}
+
+// Mkdir creates a folder (MKD).
+func (s *session) Mkdir(name string, perm os.FileMode) error {
+	defer s.changed(name)
+
+	return s.Fs.Mkdir(name, perm)
+}
+
+// Rename moves a file or folder (RNFR, RNTO).
+func (s *session) Rename(oldname, newname string) error {
+	defer s.changed(oldname)
+	defer s.changed(newname)
+
+	return s.Fs.Rename(oldname, newname)
+}
+
+// Chmod changes permission bits (SITE CHMOD), which listings show.
+func (s *session) Chmod(name string, mode os.FileMode) error {
+	defer s.changed(name)
+
+	return s.Fs.Chmod(name, mode)
+}
+
+// Chtimes changes a modification time (MFMT), which listings show.
+func (s *session) Chtimes(name string, atime, mtime time.Time) error {
+	defer s.changed(name)
+
+	return s.Fs.Chtimes(name, atime, mtime)
+}
+
 // Remove deletes a file (DELE). Directories are removed with RMD.
 func (s *session) Remove(name string) error {
 	st, err := s.Stat(name)
@@ -143,6 +183,8 @@ func (s *session) Remove(name string) error {
 	if st.IsDir() {
 		return &fs.PathError{Op: "remove", Path: name, Err: errIsDirectory}
 	}
+
+	defer s.changed(name)
 
 	return s.Fs.Remove(name)
 }
@@ -157,6 +199,8 @@ func (s *session) RemoveDir(name string) error {
 	if !st.IsDir() {
 		return &fs.PathError{Op: "rmdir", Path: name, Err: errNotDirectory}
 	}
+
+	defer s.changed(name)
 
 	return s.Fs.Remove(name)
 }

@@ -427,6 +427,10 @@ func (t *transfer) Close() error {
 		defer t.sess.srv.closeSession(t.sess.info, "transfer stalled", false)
 	}
 
+	if t.direction == "upload" {
+		t.sess.changed(t.path)
+	}
+
 	t.sess.info.current.CompareAndSwap(t, nil)
 	t.sess.info.transfers.Add(-1)
 	t.sess.info.releaseRoot()

@@ -1,0 +1,109 @@
+package server
+
+import (
+	"os"
+	"path"
+	"sync"
+	"time"
+)
+
+// Listing cache bounds: a cached listing is served for at most dirCacheTTL,
+// and all cached listings together hold at most dirCacheEntries entries.
+const (
+	dirCacheTTL     = 2 * time.Second
+	dirCacheEntries = 200_000
+)
+
+// dirCache keeps recent directory listings. A public mirror serves the same
+// few folders to every client, and each LIST of a folder otherwise costs a
+// stat per entry. A cached listing is used only while the folder's own
+// modification time is unchanged (creating, renaming or deleting an entry
+// changes it) and for at most dirCacheTTL (what the folder's time does not
+// show, such as a file growing, or a change on a shared object store); the
+// server also forgets a folder's listing whenever a session changes
+// something in it.
+type dirCache struct {
+	mu      sync.Mutex
+	dirs    map[dirKey]*cachedDir
+	entries int
+	now     func() time.Time
+}
+
+// dirKey names a folder as a session sees it: its root (home) and its virtual path.
+type dirKey struct{ home, dir string }
+
+type cachedDir struct {
+	list    []os.FileInfo // sorted, never changed once cached
+	modTime time.Time
+	at      time.Time
+}
+
+func newDirCache() *dirCache {
+	return &dirCache{dirs: make(map[dirKey]*cachedDir), now: time.Now}
+}
+
+// get returns the cached listing of k if it is still valid for a folder
+// whose modification time is now modTime.
+func (c *dirCache) get(k dirKey, modTime time.Time) ([]os.FileInfo, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	d := c.dirs[k]
+	if d == nil {
+		return nil, false
+	}
+
+	if !d.modTime.Equal(modTime) || c.now().Sub(d.at) > dirCacheTTL {
+		c.dropLocked(k, d)
+
+		return nil, false
+	}
+
+	return d.list, true
+}
+
+// put caches list for k, making room by dropping the oldest listings.
+func (c *dirCache) put(k dirKey, modTime time.Time, list []os.FileInfo) {
+	if len(list) > dirCacheEntries {
+		return
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	if old := c.dirs[k]; old != nil {
+		c.dropLocked(k, old)
+	}
+
+	for c.entries+len(list) > dirCacheEntries {
+		var oldestKey dirKey
+		var oldest *cachedDir
+		for key, d := range c.dirs {
+			if oldest == nil || d.at.Before(oldest.at) {
+				oldestKey, oldest = key, d
+			}
+		}
+
+		c.dropLocked(oldestKey, oldest)
+	}
+
+	c.dirs[k] = &cachedDir{list: list, modTime: modTime, at: c.now()}
+	c.entries += len(list)
+}
+
+// forget drops the listing of the folder that holds name.
+func (c *dirCache) forget(home, name string) {
+	k := dirKey{home: home, dir: path.Dir(name)}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	if d := c.dirs[k]; d != nil {
+		c.dropLocked(k, d)
+	}
+}
+
+func (c *dirCache) dropLocked(k dirKey, d *cachedDir) {
+	delete(c.dirs, k)
+	c.entries -= len(d.list)
+}
