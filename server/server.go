@@ -493,11 +493,11 @@ func (s *Server) replyDirect(si *sessionInfo, reply string) {
 	_, _ = si.conn.Write([]byte(reply))
 }
 
-// logger is the session's logger. It is made on each use rather than kept,
-// because a kept logger holds an encoder buffer (a few KiB) for every idle
+// logger is the session's log. It is made on each use rather than kept: a
+// kept zap logger holds an encoder buffer (a KiB or more) for every idle
 // session, and sessions log only a handful of lines.
-func (si *sessionInfo) logger() *zap.Logger {
-	return si.base.With(zap.Uint32("session", si.cc.ID()), zap.String("remote", si.remote))
+func (si *sessionInfo) logger() sessionLog {
+	return sessionLog{log: si.base, fields: []zap.Field{zap.Uint32("session", si.cc.ID()), zap.String("remote", si.remote)}}
 }
 
 // releaseRoot closes the session's filesystem once the session is gone and
@@ -536,7 +536,7 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 		return nil, auth.ErrLoginIncorrect
 	}
 
-	log := si.logger().With(zap.String("user", user))
+	log := si.logger().with(zap.String("user", user))
 	ip := hostOf(cc.RemoteAddr())
 
 	if s.opts.TLSMode == TLSRequired && !cc.HasTLSForControl() {
@@ -640,7 +640,7 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 
 // loginFailed counts a failed login against its address, banning it when
 // it failed too often. Anonymous logins never come here.
-func (s *Server) loginFailed(log *zap.Logger, ip string) {
+func (s *Server) loginFailed(log sessionLog, ip string) {
 	s.metrics.logins.WithLabelValues("failure").Inc()
 
 	if banned, opts := s.bans.fail(ip); banned {

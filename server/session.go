@@ -45,8 +45,8 @@ var (
 )
 
 // logger is the session's logger, with the user name.
-func (s *session) logger() *zap.Logger {
-	return s.info.logger().With(zap.String("user", s.account.Name))
+func (s *session) logger() sessionLog {
+	return s.info.logger().with(zap.String("user", s.account.Name))
 }
 
 // GetHandle opens a file for RETR (flags O_RDONLY), STOR or APPE. offset is
