@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jlaffaye/ftp"
+
+	"wharf/auth"
 )
 
 func tlsFixture(t *testing.T, mode TLSMode) fixture {
@@ -179,4 +181,45 @@ func TestImplicitTLS(t *testing.T) {
 			t.Fatal("implicit TLS port spoke plain text")
 		}
 	})
+}
+
+// A reload with a new certificate applies to the next TLS handshake.
+func TestReloadChangesCertificate(t *testing.T) {
+	t.Parallel()
+
+	f := tlsFixture(t, TLSExplicit)
+	ts := startServer(t, f)
+
+	serial := func() string {
+		t.Helper()
+
+		c := ts.raw(t)
+		c.must(234, "AUTH TLS")
+		tc := tls.Client(c.conn, clientTLS())
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+
+		return string(tc.ConnectionState().PeerCertificates[0].Signature)
+	}
+
+	before := serial()
+
+	cert, key := selfSigned(t)
+	accounts, err := auth.New(auth.Options{Anonymous: true, AnonymousRoot: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := ts.srv.Reload(Reload{Accounts: accounts, TLSCertFile: cert, TLSKeyFile: key}); err != nil {
+		t.Fatal(err)
+	}
+
+	if serial() == before {
+		t.Fatal("the handshake after the reload still shows the old certificate")
+	}
+
+	if err := ts.srv.Reload(Reload{Accounts: accounts, TLSCertFile: "/nonexistent.pem", TLSKeyFile: key}); err == nil {
+		t.Fatal("a reload with a missing certificate was accepted")
+	}
 }
