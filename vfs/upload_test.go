@@ -319,7 +319,7 @@ func TestAFullDiskReportsStorageExceeded(t *testing.T) {
 		full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
 		if err != nil {
 			_ = f.Close()
-			t.Skip("no /dev/full:", err)
+			t.Skip("/dev/full cannot be opened here, so a full disk cannot be simulated:", err)
 		}
 		var plain *file
 		if u, ok := f.(*upload); ok {
@@ -358,7 +358,8 @@ func TestAFullDiskReportsStorageExceeded(t *testing.T) {
 func TestAFileThatCannotBeWrittenCannotBeReplaced(t *testing.T) {
 	t.Parallel()
 	if os.Geteuid() == 0 {
-		t.Skip("root writes any file")
+		t.Skip("running as root, which may write any file: a file this test cannot write cannot be made here " +
+			"(run the vfs tests as another user to cover it)")
 	}
 	for _, atomic := range []bool{false, true} {
 		sb := newSandbox(t)

@@ -93,25 +93,28 @@ passive_ports = [48600, 48609]
 func TestDoctorReportsATakenPassivePort(t *testing.T) {
 	t.Parallel()
 
-	l, err := net.Listen("tcp", "127.0.0.1:48613")
+	// Another program holds a port of the range: take a free one and keep it.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Skipf("port 48613 is not free for the test: %v", err)
+		t.Fatal(err)
 	}
 	defer l.Close()
 
-	out, err := doctorRun(t, `listen = "127.0.0.1:0"
-public_host = "127.0.0.1"
-passive_ports = [48610, 48619]
-`)
+	taken := l.Addr().(*net.TCPAddr).Port
+	free := freeTCPPort(t)
+
+	out, err := doctorRun(t, fmt.Sprintf("listen = \"127.0.0.1:0\"\npublic_host = \"127.0.0.1\"\npassive_ports = [%d, %d]\n",
+		min(taken, free), max(taken, free)))
 	if err == nil {
 		t.Fatalf("doctor succeeded with a passive port taken:\n%s", out)
 	}
 
 	problems := lines(out, "PROBLEM")
-	if len(problems) != 1 || !strings.HasPrefix(problems[0], "passive port 48613: can't listen on it") {
-		t.Errorf("problems = %q, want one about port 48613", problems)
+	want := fmt.Sprintf("passive port %d: can't listen on it", taken)
+	if !slices.ContainsFunc(problems, func(p string) bool { return strings.HasPrefix(p, want) }) {
+		t.Errorf("problems = %q, want one about port %d", problems, taken)
 	}
-	if !slices.Contains(lines(out, "OK"), "passive port 48612: reachable at 127.0.0.1:48612") {
+	if ok := fmt.Sprintf("passive port %d: reachable at 127.0.0.1:%d", free, free); !slices.Contains(lines(out, "OK"), ok) {
 		t.Errorf("the other ports are not OK:\n%s", out)
 	}
 }
@@ -244,4 +247,17 @@ func TestSamplePorts(t *testing.T) {
 			t.Errorf("samplePorts(%d, %d) = %v, want %v", tt.lo, tt.hi, got, tt.want)
 		}
 	}
+}
+
+// freeTCPPort returns a port that was free a moment ago.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	return l.Addr().(*net.TCPAddr).Port
 }
