@@ -43,7 +43,7 @@ func (s *Server) Sessions() []SessionSnapshot {
 	out := make([]SessionSnapshot, 0, len(infos))
 	for _, si := range infos {
 		si.mu.Lock()
-		user := si.user
+		user := si.account.Name
 		si.mu.Unlock()
 
 		snap := SessionSnapshot{

@@ -76,7 +76,6 @@ type sessionInfo struct {
 	login     *time.Timer // closes the session if it has not logged in in time
 
 	mu      sync.Mutex
-	user    string
 	root    Root
 	account auth.Account
 }
@@ -461,7 +460,7 @@ func (s *Server) ClientDisconnected(cc ftpserver.ClientContext) {
 	si.releaseRoot()
 
 	si.mu.Lock()
-	user := si.user
+	user := si.account.Name
 	si.mu.Unlock()
 
 	si.logger().Info("session closed", zap.String("user", user), zap.Duration("duration", time.Since(si.since).Round(time.Millisecond)))
@@ -603,7 +602,7 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 	}
 
 	si.mu.Lock()
-	si.user, si.root, si.account = acct.Name, root, acct
+	si.root, si.account = root, acct
 	si.mu.Unlock()
 	si.loggedIn.Store(true)
 

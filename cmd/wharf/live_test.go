@@ -122,6 +122,19 @@ root = %q
 
 	waitForTransfer(t, "http://"+adminAddr+"/sessions")
 
+	for _, probe := range []string{"/healthz", "/readyz"} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+adminAddr+probe, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s answered %d while the FTP listener accepts", probe, resp.StatusCode)
+		}
+	}
+
 	bctx, bcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer bcancel()
 
