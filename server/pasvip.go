@@ -54,7 +54,7 @@ func (p *pasvAddress) resolve(cc ftpserver.ClientContext) (string, error) {
 func (p *pasvAddress) check(announced, client string) {
 	a, errA := netip.ParseAddr(announced)
 	c, errC := netip.ParseAddr(client)
-	if errA != nil || errC != nil || !internal(a.Unmap()) || internal(c.Unmap()) {
+	if errA != nil || errC != nil || !Unroutable(a.Unmap()) || Unroutable(c.Unmap()) {
 		return
 	}
 
@@ -91,8 +91,10 @@ func (p *pasvAddress) check(announced, client string) {
 		zap.String("announced", announced), zap.String("client", client))
 }
 
-// internal reports whether a is an address the Internet cannot reach: private, loopback, link-local, unspecified.
-func internal(a netip.Addr) bool {
+// Unroutable reports whether a is an address the Internet cannot reach:
+// private, loopback, link-local, unspecified or carrier-grade NAT. The PASV
+// warning uses it, and so does wharf doctor.
+func Unroutable(a netip.Addr) bool {
 	return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() ||
 		netip.MustParsePrefix("100.64.0.0/10").Contains(a) // carrier-grade NAT
 }

@@ -120,7 +120,7 @@ func checkAddresses(r *report, cfg config.Config, local []netip.Addr) {
 	case cfg.PublicIP == "":
 		var outside []netip.Addr
 		for _, a := range local {
-			if a.Is4() && !internal(a) {
+			if a.Is4() && !server.Unroutable(a) {
 				outside = append(outside, a)
 			}
 		}
@@ -132,7 +132,7 @@ func checkAddresses(r *report, cfg config.Config, local []netip.Addr) {
 		} else {
 			r.ok("public_host is empty: PASV replies announce the address each client connected to, such as %s", outside[0])
 		}
-	case internal(public):
+	case server.Unroutable(public):
 		r.warn("public_host %q is %s, a private or loopback address: only clients on this network can open "+
 			"passive data connections; set public_host to the address clients use, unless they are all on this network",
 			cfg.PublicHost, cfg.PublicIP)
@@ -484,7 +484,7 @@ func ownAddress(local []netip.Addr) string {
 	for _, a := range local {
 		switch {
 		case !a.Is4() || a.IsLoopback() || a.IsLinkLocalUnicast():
-		case !internal(a):
+		case !server.Unroutable(a):
 			return a.String()
 		case private == "":
 			private = a.String()
@@ -496,14 +496,6 @@ func ownAddress(local []netip.Addr) string {
 	}
 
 	return "127.0.0.1"
-}
-
-// internal reports whether a is an address the Internet cannot reach:
-// private, loopback, link-local, unspecified or carrier-grade NAT. The
-// server warns with the same rule when PASV announces such an address.
-func internal(a netip.Addr) bool {
-	return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() ||
-		netip.MustParsePrefix("100.64.0.0/10").Contains(a)
 }
 
 // anyHost reports whether host, in a listen address, means every address.
