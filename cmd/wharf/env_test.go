@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,12 +22,14 @@ import (
 
 // started is a run() serving in the background.
 type started struct {
-	addr string           // the control address, from the "listening" line
-	logs []map[string]any // the JSON log lines up to "listening"
+	addr  string           // the control address, from the "listening" line
+	admin string           // the admin listener's address, if there is one
+	logs  []map[string]any // the JSON log lines up to "wharf started"
+	stop  func()           // cancels run and expects it to return nil; Cleanup calls it too
 }
 
 // startRun calls run with args and env, which must log JSON to stdout, and
-// returns once it listens. Cleanup cancels it and expects a nil error.
+// returns once it has started.
 func startRun(t *testing.T, args, env []string) started {
 	t.Helper()
 
@@ -39,31 +42,40 @@ func startRun(t *testing.T, args, env []string) started {
 		_ = pw.Close()
 	}()
 
-	t.Cleanup(func() {
-		cancel()
+	var once sync.Once
+	s := started{stop: func() {
+		once.Do(func() {
+			cancel()
 
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run returned %v", err)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("run returned %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("run did not return after cancel")
 			}
-		case <-time.After(10 * time.Second):
-			t.Error("run did not return after cancel")
-		}
-	})
-
-	var s started
+		})
+	}}
+	t.Cleanup(s.stop)
 
 	lines := bufio.NewScanner(pr)
-	for s.addr == "" && lines.Scan() {
+	for lines.Scan() {
 		var entry map[string]any
 		if err := json.Unmarshal(lines.Bytes(), &entry); err != nil {
 			t.Fatalf("log line is not JSON: %q", lines.Text())
 		}
 
 		s.logs = append(s.logs, entry)
-		if entry["msg"] == "listening" {
+		switch entry["msg"] {
+		case "listening":
 			s.addr, _ = entry["address"].(string)
+		case "admin listening":
+			s.admin, _ = entry["address"].(string)
+		}
+
+		if entry["msg"] == "wharf started" {
+			break
 		}
 	}
 

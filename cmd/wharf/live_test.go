@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -73,32 +72,12 @@ root = %q
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := t.Context()
+	wharf := startRun(t, []string{"-config", cfgPath}, nil)
+	ftpAddr, adminAddr := wharf.addr, wharf.admin
 
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-config", cfgPath}, nil, strings.NewReader(""), pw, io.Discard)
-		_ = pw.Close()
-	}()
-
-	var ftpAddr, adminAddr string
-	lines := bufio.NewScanner(pr)
-	for (ftpAddr == "" || adminAddr == "") && lines.Scan() {
-		var entry map[string]any
-		_ = json.Unmarshal(lines.Bytes(), &entry)
-		switch entry["msg"] {
-		case "listening":
-			ftpAddr, _ = entry["address"].(string)
-		case "admin listening":
-			adminAddr, _ = entry["address"].(string)
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-
-	if ftpAddr == "" || adminAddr == "" {
-		t.Fatalf("addresses: ftp %q, admin %q", ftpAddr, adminAddr)
+	if adminAddr == "" {
+		t.Fatal("no 'admin listening' line")
 	}
 
 	c, err := ftp.Dial(ftpAddr, ftp.DialWithTimeout(5*time.Second))
@@ -163,10 +142,7 @@ root = %q
 		t.Fatalf("progress bar at %v", v)
 	}
 
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	wharf.stop()
 }
 
 // waitForTransfer polls /sessions until a transfer is running.

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -59,34 +57,8 @@ access = "read-write"
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"--config", cfgPath}, nil, strings.NewReader(""), pw, io.Discard)
-		_ = pw.Close()
-	}()
-
-	lines := bufio.NewScanner(pr)
-	addr := ""
-	for addr == "" && lines.Scan() {
-		var entry map[string]any
-		if err := json.Unmarshal(lines.Bytes(), &entry); err != nil {
-			t.Fatalf("log line is not JSON: %q", lines.Text())
-		}
-
-		if entry["msg"] == "listening" {
-			addr, _ = entry["address"].(string)
-		}
-	}
-
-	if addr == "" {
-		t.Fatal("no 'listening' line")
-	}
-
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	wharf := startRun(t, []string{"--config", cfgPath}, nil)
+	addr := wharf.addr
 
 	c, err := ftp.Dial(addr, ftp.DialWithTimeout(5*time.Second))
 	if err != nil {
@@ -129,16 +101,7 @@ access = "read-write"
 		t.Fatalf("got %q", got)
 	}
 
-	cancel()
-
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return after cancel")
-	}
+	wharf.stop()
 
 	if xfer, _ := os.ReadFile(filepath.Join(dir, "xferlog")); bytes.Count(xfer, []byte("\n")) != 2 {
 		t.Fatalf("transfer log: %q", xfer)
