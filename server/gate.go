@@ -42,7 +42,7 @@ type gate struct {
 	mu    sync.Mutex
 	total int
 	perIP map[string]int
-	conns map[string]*gatedConn // by remote address, for Shutdown
+	conns map[net.Addr]*gatedConn // by the connection's own remote address value, for Shutdown
 }
 
 func newGate(l net.Listener, maxTotal, maxPerIP int, tlsConfig *tls.Config, log *zap.Logger) *gate {
@@ -55,7 +55,7 @@ func newGate(l net.Listener, maxTotal, maxPerIP int, tlsConfig *tls.Config, log 
 		refusing:  make(chan struct{}, maxRefusing),
 		first:     defaultFirstDeadline,
 		perIP:     make(map[string]int),
-		conns:     make(map[string]*gatedConn),
+		conns:     make(map[net.Addr]*gatedConn),
 	}
 }
 
@@ -82,12 +82,10 @@ func (g *gate) Accept() (net.Conn, error) {
 
 		_ = conn.SetDeadline(time.Now().Add(g.first))
 
-		gc := &gatedConn{Conn: conn}
-		remote := conn.RemoteAddr().String()
-		gc.release = func() { g.release(ip, remote) }
+		gc := &gatedConn{Conn: conn, gate: g, ip: ip, remote: conn.RemoteAddr().String()}
 
 		g.mu.Lock()
-		g.conns[remote] = gc
+		g.conns[conn.RemoteAddr()] = gc
 		g.mu.Unlock()
 
 		if g.tlsConfig != nil {
@@ -122,15 +120,15 @@ func (g *gate) admit(ip string) (reason, msg string) {
 	return "", ""
 }
 
-func (g *gate) release(ip, remote string) {
+func (g *gate) release(gc *gatedConn) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 
-	delete(g.conns, remote)
+	delete(g.conns, gc.RemoteAddr())
 
 	g.total--
-	if g.perIP[ip]--; g.perIP[ip] <= 0 {
-		delete(g.perIP, ip)
+	if g.perIP[gc.ip]--; g.perIP[gc.ip] <= 0 {
+		delete(g.perIP, gc.ip)
 	}
 }
 
@@ -159,8 +157,10 @@ func (g *gate) refuse(conn net.Conn, msg string) {
 	})
 }
 
-// lookup returns the admitted connection from remote, if it is still open.
-func (g *gate) lookup(remote string) *gatedConn {
+// lookup returns the admitted connection whose RemoteAddr is remote (the
+// same value: every layer above the socket passes its address through), if
+// it is still open.
+func (g *gate) lookup(remote net.Addr) *gatedConn {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 
@@ -172,14 +172,16 @@ func (g *gate) lookup(remote string) *gatedConn {
 // the engine without the engine's own close reporting an error.
 type gatedConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	gate   *gate
+	ip     string // the client's address, as the per-address limit counts it
+	remote string // ip:port, as logs show it
+	once   sync.Once
 }
 
 func (c *gatedConn) Close() error {
 	err := net.ErrClosed
 	c.once.Do(func() {
-		c.release()
+		c.gate.release(c)
 		err = c.Conn.Close()
 	})
 

@@ -14,6 +14,12 @@ type metrics struct {
 	transferBytes     *prometheus.CounterVec
 	transferDuration  *prometheus.HistogramVec
 	refusedConnection *prometheus.CounterVec
+
+	// The series of the transfer path, looked up once rather than per
+	// transfer: [0] downloads, [1] uploads.
+	xfers    [2]struct{ complete, incomplete, bytes prometheus.Counter }
+	xferTime [2]prometheus.Observer
+	loginOK  prometheus.Counter
 }
 
 func newMetrics(bans func() float64) *metrics {
@@ -61,16 +67,35 @@ func newMetrics(bans func() float64) *metrics {
 		m.logins.WithLabelValues(r)
 	}
 
-	for _, d := range []string{"download", "upload"} {
-		m.transferBytes.WithLabelValues(d)
-		for _, r := range []string{"complete", "incomplete"} {
-			m.transfers.WithLabelValues(d, r)
-		}
+	for i, d := range []string{"download", "upload"} {
+		m.xfers[i].bytes = m.transferBytes.WithLabelValues(d)
+		m.xfers[i].complete = m.transfers.WithLabelValues(d, "complete")
+		m.xfers[i].incomplete = m.transfers.WithLabelValues(d, "incomplete")
+		m.xferTime[i] = m.transferDuration.WithLabelValues(d)
 	}
+
+	m.loginOK = m.logins.WithLabelValues("success")
 
 	for _, r := range []string{"max_clients", "max_clients_per_ip", "banned"} {
 		m.refusedConnection.WithLabelValues(r)
 	}
 
 	return m
+}
+
+// transferDone counts one finished transfer.
+func (m *metrics) transferDone(upload, complete bool, bytes int64, seconds float64) {
+	i := 0
+	if upload {
+		i = 1
+	}
+
+	if complete {
+		m.xfers[i].complete.Inc()
+	} else {
+		m.xfers[i].incomplete.Inc()
+	}
+
+	m.xfers[i].bytes.Add(float64(bytes))
+	m.xferTime[i].Observe(seconds)
 }

@@ -50,6 +50,7 @@ type Server struct {
 	pasvIP    *pasvAddress
 	logins    *loginSlots
 	dirs      *dirCache
+	roots     *rootCache
 	draining  atomic.Bool
 	finished  sync.Once
 	transfers atomic.Int64 // file transfers open in the whole server
@@ -77,6 +78,7 @@ type sessionInfo struct {
 
 	mu      sync.Mutex
 	root    Root
+	release func() error // lets go of root
 	account auth.Account
 }
 
@@ -102,6 +104,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		bans:     newBanList(opts.Ban),
 		listings: make(chan struct{}, listingSlots),
 		pasv:     newPassivePorts(opts.PassivePortStart, opts.PassivePortEnd),
+		roots:    newRootCache(),
 		logins:   newLoginSlots(),
 		dirs:     newDirCache(),
 	}
@@ -323,6 +326,8 @@ func (s *Server) finish(cut error) error {
 	s.cutAll()
 
 	s.finished.Do(func() {
+		s.roots.close()
+
 		if s.xfer != nil {
 			if err := s.xfer.Close(); err != nil {
 				s.log.Error("close transfer log", zap.Error(err))
@@ -410,11 +415,15 @@ func (s *Server) GetTLSConfig() (*tls.Config, error) {
 // ClientConnected registers a new control connection and returns the greeting.
 func (s *Server) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 	si := &sessionInfo{
-		cc:     cc,
-		remote: cc.RemoteAddr().String(),
-		since:  time.Now(),
-		base:   s.log,
-		conn:   s.gate.lookup(cc.RemoteAddr().String()),
+		cc:    cc,
+		since: time.Now(),
+		base:  s.log,
+		conn:  s.gate.lookup(cc.RemoteAddr()),
+	}
+	if si.conn != nil {
+		si.remote = si.conn.remote
+	} else {
+		si.remote = cc.RemoteAddr().String()
 	}
 
 	s.mu.Lock()
@@ -431,7 +440,8 @@ func (s *Server) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 		si.login = time.AfterFunc(s.opts.LoginTimeout, func() { s.loginTimedOut(si) })
 	}
 
-	si.logger().Info("session opened")
+	// Debug only: "session closed" is logged for every connection, logged in or not.
+	si.logger().Debug("session opened")
 
 	return s.opts.Banner, nil
 }
@@ -499,6 +509,15 @@ func (si *sessionInfo) logger() sessionLog {
 	return sessionLog{log: si.base, fields: []zap.Field{zap.Uint32("session", si.cc.ID()), zap.String("remote", si.remote)}}
 }
 
+// ip is the client's address.
+func (si *sessionInfo) ip() string {
+	if si.conn != nil {
+		return si.conn.ip
+	}
+
+	return hostOf(si.cc.RemoteAddr())
+}
+
 // releaseRoot closes the session's filesystem once the session is gone and
 // its last transfer has ended: the engine may end a session while a transfer
 // goroutine still has to clean up (remove an atomic upload's temporary file).
@@ -510,11 +529,11 @@ func (si *sessionInfo) releaseRoot() {
 		return
 	}
 
-	root := si.root
-	si.root = nil
+	release := si.release
+	si.root, si.release = nil, nil
 	si.mu.Unlock()
 
-	if err := root.Close(); err != nil {
+	if err := release(); err != nil {
 		si.logger().Warn("close session root", zap.Error(err))
 	}
 }
@@ -536,7 +555,7 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 	}
 
 	log := si.logger().with(zap.String("user", user))
-	ip := hostOf(cc.RemoteAddr())
+	ip := si.ip()
 
 	if s.opts.TLSMode == TLSRequired && !cc.HasTLSForControl() {
 		log.Warn("login refused", zap.String("reason", "no TLS on the control connection"))
@@ -594,7 +613,7 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 		return nil, auth.ErrLoginIncorrect
 	}
 
-	root, err := s.openRoot(acct.Home)
+	root, release, err := s.openRoot(acct.Home)
 	if err != nil {
 		log.Error("login failed: cannot open home", zap.String("home", acct.Home), zap.Error(err))
 
@@ -602,7 +621,7 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 	}
 
 	si.mu.Lock()
-	si.root, si.account = root, acct
+	si.root, si.release, si.account = root, release, acct
 	si.mu.Unlock()
 	si.loggedIn.Store(true)
 
@@ -632,7 +651,7 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 	}
 
 	log.Info("login", zap.Stringer("access", acct.Access), zap.Bool("anonymous", acct.Anonymous), zap.Bool("tls", cc.HasTLSForControl()))
-	s.metrics.logins.WithLabelValues("success").Inc()
+	s.metrics.loginOK.Inc()
 
 	return sess, nil
 }
@@ -648,13 +667,22 @@ func (s *Server) loginFailed(log sessionLog, ip string) {
 	}
 }
 
-// openRoot opens a session's filesystem with the configured storage.
-func (s *Server) openRoot(home string) (Root, error) {
+// openRoot opens a session's filesystem with the configured storage, and
+// returns the function that lets go of it. Folders on disk are shared among
+// the sessions that start close together (see rootCache).
+func (s *Server) openRoot(home string) (Root, func() error, error) {
 	if s.opts.Storage != nil {
-		return s.opts.Storage(home, s.opts.AtomicUploads)
+		root, err := s.opts.Storage(home, s.opts.AtomicUploads)
+		if err != nil {
+			return nil, nil, err
+		}
+
+		return root, root.Close, nil
 	}
 
-	return vfs.Open(home, vfs.Options{Atomic: s.opts.AtomicUploads})
+	return s.roots.acquire(home, func(dir string) (Root, error) {
+		return vfs.Open(dir, vfs.Options{Atomic: s.opts.AtomicUploads})
+	})
 }
 
 // PreAuthUser refuses USER on a clear control connection when TLS is
@@ -725,14 +753,7 @@ func (s *Server) transferDone(t *transfer) {
 		fields = append(fields, zap.Int64("offset", t.offset))
 	}
 
-	result := "complete"
-	if failure != nil {
-		result = "incomplete"
-	}
-
-	s.metrics.transfers.WithLabelValues(t.direction, result).Inc()
-	s.metrics.transferBytes.WithLabelValues(t.direction).Add(float64(bytes))
-	s.metrics.transferDuration.WithLabelValues(t.direction).Observe(dur.Seconds())
+	s.metrics.transferDone(t.direction == "upload", failure == nil, bytes, dur.Seconds())
 
 	if failure != nil {
 		fields = append(fields, zap.String("result", "incomplete"), zap.Error(failure))
@@ -750,7 +771,7 @@ func (s *Server) transferDone(t *transfer) {
 		rec := xferRecord{
 			when:      time.Now(),
 			duration:  dur,
-			remoteIP:  hostOf(si.cc.RemoteAddr()),
+			remoteIP:  si.ip(),
 			bytes:     bytes,
 			path:      t.path,
 			incoming:  t.direction == "upload",

@@ -26,6 +26,12 @@ func (l sessionLog) Info(msg string, fields ...zap.Field) {
 	}
 }
 
+func (l sessionLog) Debug(msg string, fields ...zap.Field) {
+	if l.log.Core().Enabled(zap.DebugLevel) {
+		l.log.Debug(msg, append(slices.Clip(l.fields), fields...)...)
+	}
+}
+
 func (l sessionLog) Warn(msg string, fields ...zap.Field) {
 	l.log.Warn(msg, append(slices.Clip(l.fields), fields...)...)
 }
