@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"wharf/auth"
+	"wharf/internal/ftptest"
 )
 
 func TestLoginTimeout(t *testing.T) {
@@ -27,11 +28,11 @@ func TestLoginTimeout(t *testing.T) {
 		c := ts.raw(t)
 		start := time.Now()
 		for time.Since(start) < 3*time.Second {
-			if err := c.tp.PrintfLine("NOOP"); err != nil {
+			if err := c.Text.PrintfLine("NOOP"); err != nil {
 				break
 			}
 
-			code, _, err := c.tp.ReadResponse(0)
+			code, _, err := c.Text.ReadResponse(0)
 			if err != nil || code == 421 {
 				break
 			}
@@ -48,9 +49,9 @@ func TestLoginTimeout(t *testing.T) {
 		t.Parallel()
 
 		c := ts.raw(t)
-		c.login("anonymous", "x")
+		c.Login("anonymous", "x")
 		time.Sleep(time.Second)
-		c.must(200, "NOOP")
+		c.Must(200, "NOOP")
 	})
 }
 
@@ -103,9 +104,9 @@ func TestGreetingDeadline(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		c := newCtl(t, conn)
-		c.expect(220)
-		c.login("anonymous", "x")
+		c := ftptest.NewCtl(t, conn)
+		c.Expect(220)
+		c.Login("anonymous", "x")
 	})
 }
 
@@ -115,7 +116,7 @@ func TestActivePortFloor(t *testing.T) {
 	f, _ := anonFixture(t)
 	ts := startServer(t, f)
 	c := ts.raw(t)
-	c.login("anonymous", "x")
+	c.Login("anonymous", "x")
 
 	// As root, listen on a low port to prove no connection is made.
 	low, err := net.Listen("tcp", "127.0.0.1:1021")
@@ -130,7 +131,7 @@ func TestActivePortFloor(t *testing.T) {
 		"PORT 127,0,0,1,0",
 		"EPRT |1|127.0.0.1|notaport|",
 	} {
-		code, msg := c.cmd("%s", command)
+		code, msg := c.Cmd("%s", command)
 		if code != 501 {
 			t.Errorf("%s: got %d %q, want 501", command, code, msg)
 		}
@@ -138,7 +139,7 @@ func TestActivePortFloor(t *testing.T) {
 
 	if low != nil {
 		_ = low.(*net.TCPListener).SetDeadline(time.Now().Add(300 * time.Millisecond))
-		c.pasv() // any later transfer must not reach the low port
+		c.Pasv() // any later transfer must not reach the low port
 		if conn, err := low.Accept(); err == nil {
 			_ = conn.Close()
 			t.Fatal("the server connected to a port below 1024")
@@ -146,7 +147,7 @@ func TestActivePortFloor(t *testing.T) {
 	}
 
 	t.Run("a port at or above 1024 still works", func(*testing.T) {
-		c.must(200, "EPRT |1|127.0.0.1|1024|")
+		c.Must(200, "EPRT |1|127.0.0.1|1024|")
 	})
 }
 
@@ -166,30 +167,26 @@ func TestStalledTransfersAreCut(t *testing.T) {
 			t.Parallel()
 
 			f, home := userFixture(t, auth.ReadWrite)
-			writeFile(t, filepath.Join(home, "huge.bin"), randomBytes(t, 64<<20))
+			writeFile(t, filepath.Join(home, "huge.bin"), ftptest.RandomBytes(64<<20))
 			f.opts.DataTimeout = 500 * time.Millisecond
 			ts := startServer(t, f)
 
 			c := ts.raw(t)
-			c.login("alice", testPassword)
+			c.Login("alice", testPassword)
 			if tc.ascii {
-				c.must(200, "TYPE A")
+				c.Must(200, "TYPE A")
 			}
 
-			addr := c.pasv()
-			data, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
+			data := c.DialPasv()
 			defer data.Close()
 
 			start := time.Now()
-			c.must(150, "%s", tc.command)
+			c.Must(150, "%s", tc.command)
 
 			// The session is closed: the control connection ends.
-			_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_ = c.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 			for {
-				if _, _, err := c.tp.ReadResponse(0); err != nil {
+				if _, _, err := c.Text.ReadResponse(0); err != nil {
 					break
 				}
 			}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"wharf/auth"
+	"wharf/internal/ftptest"
 )
 
 func dropBoxServer(t *testing.T, atomic bool) (*testServer, string) {
@@ -65,7 +66,7 @@ func TestAnonymousDropBox(t *testing.T) {
 			}
 
 			raw := ts.raw(t)
-			raw.login("anonymous", "x")
+			raw.Login("anonymous", "x")
 			for _, command := range []string{
 				"STOR /incoming/someone-else.txt",
 				"APPE /incoming/someone-else.txt",
@@ -79,10 +80,10 @@ func TestAnonymousDropBox(t *testing.T) {
 			} {
 				if strings.HasPrefix(command, "STOR") || strings.HasPrefix(command, "APPE") ||
 					strings.HasPrefix(command, "RETR") || strings.HasPrefix(command, "LIST") || strings.HasPrefix(command, "NLST") {
-					raw.pasv()
+					raw.Pasv()
 				}
 
-				if code, msg := raw.cmd("%s", command); code < 450 || code > 553 {
+				if code, msg := raw.Cmd("%s", command); code < 450 || code > 553 {
 					t.Errorf("%s: got %d %q, want a refusal", command, code, msg)
 				}
 			}
@@ -92,7 +93,7 @@ func TestAnonymousDropBox(t *testing.T) {
 			}
 
 			// Reading outside the box still works.
-			if got := retr(t, c, "/README.txt"); string(got) != "hello from wharf\n" {
+			if got := ftptest.Retr(t, c, "/README.txt"); string(got) != "hello from wharf\n" {
 				t.Errorf("download outside the box: %q", got)
 			}
 		})

@@ -6,21 +6,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"math/big"
 	"net"
-	"net/textproto"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,6 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"wharf/auth"
+	"wharf/internal/ftptest"
 )
 
 // testPassword is the password of every named test user.
@@ -141,7 +136,7 @@ func makeTree(t *testing.T) string {
 
 	root := t.TempDir()
 	writeFile(t, filepath.Join(root, "README.txt"), []byte("hello from wharf\n"))
-	writeFile(t, filepath.Join(root, "pub", "big.bin"), randomBytes(t, 1<<20))
+	writeFile(t, filepath.Join(root, "pub", "big.bin"), ftptest.RandomBytes(1<<20))
 	writeFile(t, filepath.Join(root, "pub", "crlf.txt"), []byte("line one\r\nline two\r\n"))
 	writeFile(t, filepath.Join(root, "pub", "lf.txt"), []byte("line one\nline two\n"))
 	writeFile(t, filepath.Join(root, "pub", "été ünïcode.txt"), []byte("utf-8 name\n"))
@@ -159,23 +154,6 @@ func writeFile(t *testing.T, name string, data []byte) {
 	if err := os.WriteFile(name, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func randomBytes(t *testing.T, n int) []byte {
-	t.Helper()
-
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-
-	return b
-}
-
-func sum(b []byte) string {
-	h := sha256.Sum256(b)
-
-	return hex.EncodeToString(h[:])
 }
 
 // dial connects the jlaffaye/ftp client and logs in.
@@ -205,139 +183,11 @@ func (ts *testServer) dialNoLogin(t *testing.T, opts ...ftp.DialOption) *ftp.Ser
 	return c
 }
 
-// retr downloads a whole file with the library client.
-func retr(t *testing.T, c *ftp.ServerConn, name string) []byte {
+// raw opens a raw control connection to the server and reads the greeting.
+func (ts *testServer) raw(t *testing.T) *ftptest.Ctl {
 	t.Helper()
 
-	r, err := c.Retr(name)
-	if err != nil {
-		t.Fatalf("RETR %s: %v", name, err)
-	}
-
-	data, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatalf("read %s: %v", name, err)
-	}
-
-	if err := r.Close(); err != nil {
-		t.Fatalf("close %s: %v", name, err)
-	}
-
-	return data
-}
-
-// ctl is a raw control connection, for what the library client cannot say.
-type ctl struct {
-	t    *testing.T
-	conn net.Conn
-	tp   *textproto.Conn
-}
-
-func (ts *testServer) raw(t *testing.T) *ctl {
-	t.Helper()
-
-	return rawDial(t, ts.addr, nil)
-}
-
-// rawDial opens a control connection, from local address from when non-nil,
-// and reads the greeting.
-func rawDial(t *testing.T, addr string, from net.Addr) *ctl {
-	t.Helper()
-
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: from}
-
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-
-	c := newCtl(t, conn)
-	c.expect(220)
-
-	return c
-}
-
-func newCtl(t *testing.T, conn net.Conn) *ctl {
-	t.Helper()
-
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-	c := &ctl{t: t, conn: conn, tp: textproto.NewConn(conn)}
-	t.Cleanup(func() { _ = c.tp.Close() })
-
-	return c
-}
-
-// cmd sends a command and returns the reply code and text.
-func (c *ctl) cmd(format string, args ...any) (int, string) {
-	c.t.Helper()
-
-	if err := c.tp.PrintfLine(format, args...); err != nil {
-		c.t.Fatalf("send %q: %v", fmt.Sprintf(format, args...), err)
-	}
-
-	return c.read()
-}
-
-func (c *ctl) read() (int, string) {
-	c.t.Helper()
-
-	code, msg, err := c.tp.ReadResponse(0)
-	if err != nil && code == 0 {
-		c.t.Fatalf("read reply: %v", err)
-	}
-
-	return code, msg
-}
-
-// expect reads a reply and fails unless it has the code.
-func (c *ctl) expect(code int) string {
-	c.t.Helper()
-
-	got, msg := c.read()
-	if got != code {
-		c.t.Fatalf("got %d %q, want %d", got, msg, code)
-	}
-
-	return msg
-}
-
-// must sends a command and fails unless the reply has the code.
-func (c *ctl) must(code int, format string, args ...any) string {
-	c.t.Helper()
-
-	got, msg := c.cmd(format, args...)
-	if got != code {
-		c.t.Fatalf("%s: got %d %q, want %d", fmt.Sprintf(format, args...), got, msg, code)
-	}
-
-	return msg
-}
-
-func (c *ctl) login(user, pass string) {
-	c.t.Helper()
-	c.must(331, "USER %s", user)
-	c.must(230, "PASS %s", pass)
-}
-
-// pasv sends PASV and returns the data address it announces.
-func (c *ctl) pasv() string {
-	c.t.Helper()
-
-	msg := c.must(227, "PASV")
-	open, end := strings.Index(msg, "("), strings.Index(msg, ")")
-	if open < 0 || end < open {
-		c.t.Fatalf("bad PASV reply %q", msg)
-	}
-
-	parts := strings.Split(msg[open+1:end], ",")
-	if len(parts) != 6 {
-		c.t.Fatalf("bad PASV reply %q", msg)
-	}
-
-	hi, _ := strconv.Atoi(parts[4])
-	lo, _ := strconv.Atoi(parts[5])
-
-	return net.JoinHostPort(strings.Join(parts[:4], "."), strconv.Itoa(hi*256+lo))
+	return ftptest.Dial(t, ts.addr, nil)
 }
 
 // selfSigned writes a certificate and key for 127.0.0.1 and returns their paths.

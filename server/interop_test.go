@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"wharf/auth"
+	"wharf/internal/ftptest"
 )
 
 // needTool returns the path of a client binary. CI installs curl and lftp
@@ -103,15 +104,15 @@ func TestCurl(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "big.bin")
 			runTool(t, curl, args("--output", out, base+"/pub/big.bin")...)
 			want, _ := os.ReadFile(filepath.Join(root, "pub", "big.bin"))
-			if got, _ := os.ReadFile(out); sum(got) != sum(want) {
+			if got, _ := os.ReadFile(out); ftptest.Sum(got) != ftptest.Sum(want) {
 				t.Fatalf("curl download differs (%d bytes)", len(got))
 			}
 
 			up := filepath.Join(t.TempDir(), "up.bin")
-			payload := randomBytes(t, 200_000)
+			payload := ftptest.RandomBytes(200_000)
 			writeFile(t, up, payload)
 			runTool(t, curl, args("--user", "alice:"+testPassword, "--upload-file", up, base+"/up.bin")...)
-			if got, _ := os.ReadFile(filepath.Join(home, "up.bin")); sum(got) != sum(payload) {
+			if got, _ := os.ReadFile(filepath.Join(home, "up.bin")); ftptest.Sum(got) != ftptest.Sum(payload) {
 				t.Fatalf("curl upload differs (%d bytes)", len(got))
 			}
 
@@ -133,7 +134,7 @@ func TestLftpMirror(t *testing.T) {
 	tree := filepath.Join(root, "tree")
 	for i := range 200 {
 		name := filepath.Join(tree, fmt.Sprintf("d%02d", i%10), fmt.Sprintf("file-%03d.dat", i))
-		writeFile(t, name, randomBytes(t, 1+i*97))
+		writeFile(t, name, ftptest.RandomBytes(1+i*97))
 	}
 
 	writeFile(t, filepath.Join(tree, "name with spaces.txt"), []byte("spaces\n"))
@@ -160,7 +161,7 @@ func TestLftpTLS(t *testing.T) {
 
 	for _, passive := range []string{"on", "off"} {
 		up := filepath.Join(t.TempDir(), "up-"+passive+".bin")
-		payload := randomBytes(t, 100_000)
+		payload := ftptest.RandomBytes(100_000)
 		writeFile(t, up, payload)
 
 		script := fmt.Sprintf("set cmd:fail-exit yes; set net:max-retries 1; set net:timeout 20; "+
@@ -168,7 +169,7 @@ func TestLftpTLS(t *testing.T) {
 			"open -u alice,%s -p %s %s; put %s -o /up-%s.bin; cat /up-%s.bin > /dev/null", passive, testPassword, port, host, up, passive, passive)
 		runTool(t, lftp, "-c", script)
 
-		if got, _ := os.ReadFile(filepath.Join(home, "up-"+passive+".bin")); sum(got) != sum(payload) {
+		if got, _ := os.ReadFile(filepath.Join(home, "up-"+passive+".bin")); ftptest.Sum(got) != ftptest.Sum(payload) {
 			t.Fatalf("passive-mode %s: upload differs (%d bytes)", passive, len(got))
 		}
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"net"
 	"path"
 	"path/filepath"
 	"slices"
@@ -117,8 +116,8 @@ func TestListingPatternsAndCap(t *testing.T) {
 
 	t.Run("STAT of a folder is capped too", func(t *testing.T) {
 		c := ts.raw(t)
-		c.login("anonymous", "x")
-		msg := c.must(212, "STAT /iso")
+		c.Login("anonymous", "x")
+		msg := c.Must(212, "STAT /iso")
 		if n := strings.Count(msg, "disc-"); n != 40 {
 			t.Fatalf("STAT listed %d entries", n)
 		}
@@ -126,20 +125,16 @@ func TestListingPatternsAndCap(t *testing.T) {
 
 	t.Run("pattern bombs answer at once", func(t *testing.T) {
 		c := ts.raw(t)
-		c.login("anonymous", "x")
+		c.Login("anonymous", "x")
 
 		for _, bomb := range []string{"*/../*/../*", strings.Repeat("*", 300), strings.Repeat("*a", 100) + "b", "{a,b}*"} {
-			addr := c.pasv()
-			conn, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
+			conn := c.DialPasv()
 
 			start := time.Now()
-			code, _ := c.cmd("LIST /iso/%s", bomb)
+			code, _ := c.Cmd("LIST /iso/%s", bomb)
 			if code == 150 {
 				_ = readAllFrom(t, conn)
-				code, _ = c.read()
+				code, _ = c.Read()
 			}
 			_ = conn.Close()
 

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"wharf/auth"
+	"wharf/internal/ftptest"
 	"wharf/vfs"
 )
 
@@ -36,46 +37,23 @@ func noTempFiles(t *testing.T, dir string) {
 func TestInterruptedUploadLeavesNothing(t *testing.T) {
 	t.Parallel()
 
-	for _, tc := range []struct {
-		name string
-		kill func(c *ctl, data net.Conn)
-	}{
-		{"data connection reset", func(_ *ctl, data net.Conn) {
-			_ = data.(*net.TCPConn).SetLinger(0)
-			_ = data.Close()
-		}},
-		{"ABOR", func(c *ctl, data net.Conn) {
-			_ = c.tp.PrintfLine("ABOR")
-			time.Sleep(100 * time.Millisecond)
-			_ = data.Close()
-		}},
-		{"control connection closed", func(c *ctl, data net.Conn) {
-			_ = c.conn.(*net.TCPConn).SetLinger(0)
-			_ = c.conn.Close()
-			time.Sleep(200 * time.Millisecond)
-			_ = data.Close()
-		}},
-	} {
-		t.Run(tc.name+" leaves no file and no temporary file", func(t *testing.T) {
+	for _, tc := range ftptest.Cuts() {
+		t.Run(tc.Name+" leaves no file and no temporary file", func(t *testing.T) {
 			t.Parallel()
 
 			f, home := userFixture(t, auth.ReadWrite)
 			ts := startServer(t, f)
 			c := ts.raw(t)
-			c.login("alice", testPassword)
-			addr := c.pasv()
-			data, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c.Login("alice", testPassword)
+			data := c.DialPasv()
 
-			c.must(150, "STOR /half.bin")
-			if _, err := data.Write(randomBytes(t, 1<<20)); err != nil {
+			c.Must(150, "STOR /half.bin")
+			if _, err := data.Write(ftptest.RandomBytes(1 << 20)); err != nil {
 				t.Fatal(err)
 			}
 
 			time.Sleep(100 * time.Millisecond)
-			tc.kill(c, data)
+			tc.Kill(c, data)
 
 			waitFor(t, func() bool { return len(ts.logs.FilterMessage("transfer incomplete").All()) == 1 })
 
@@ -95,16 +73,12 @@ func TestInterruptedUploadLeavesNothing(t *testing.T) {
 		writeFile(t, filepath.Join(home, "resume.bin"), []byte("0123456789"))
 
 		c := ts.raw(t)
-		c.login("alice", testPassword)
-		c.must(200, "TYPE I")
-		c.must(350, "REST 10")
-		addr := c.pasv()
-		data, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c.Login("alice", testPassword)
+		c.Must(200, "TYPE I")
+		c.Must(350, "REST 10")
+		data := c.DialPasv()
 
-		c.must(150, "STOR /resume.bin")
+		c.Must(150, "STOR /resume.bin")
 		_, _ = data.Write([]byte("abc"))
 		time.Sleep(100 * time.Millisecond)
 		_ = data.(*net.TCPConn).SetLinger(0)
@@ -180,7 +154,7 @@ func TestSessionBandwidthLimit(t *testing.T) {
 			t.Parallel()
 
 			home := makeTree(t)
-			payload := randomBytes(t, limit*seconds)
+			payload := ftptest.RandomBytes(limit * seconds)
 			writeFile(t, filepath.Join(home, "five.bin"), payload)
 			f := fixture{opts: defaultOptions(), users: []auth.User{{
 				Name: "alice", PasswordHash: testHash, Home: home, Access: auth.ReadWrite,
@@ -191,7 +165,7 @@ func TestSessionBandwidthLimit(t *testing.T) {
 
 			start := time.Now()
 			if direction == "download" {
-				if got := retr(t, c, "/five.bin"); sum(got) != sum(payload) {
+				if got := ftptest.Retr(t, c, "/five.bin"); ftptest.Sum(got) != ftptest.Sum(payload) {
 					t.Fatal("download differs")
 				}
 			} else if err := c.Stor("/up.bin", bytes.NewReader(payload)); err != nil {
@@ -210,7 +184,7 @@ func TestSessionBandwidthLimit(t *testing.T) {
 		t.Parallel()
 
 		f, root := anonFixture(t)
-		payload := randomBytes(t, 3<<20)
+		payload := ftptest.RandomBytes(3 << 20)
 		writeFile(t, filepath.Join(root, "three.bin"), payload)
 		f.opts.Bandwidth.TotalDownload = 2 << 20
 		ts := startServer(t, f)
@@ -220,7 +194,7 @@ func TestSessionBandwidthLimit(t *testing.T) {
 		for range 2 {
 			c := ts.dial(t, "anonymous", "x")
 			wg.Go(func() {
-				if got := retr(t, c, "/three.bin"); len(got) != len(payload) {
+				if got := ftptest.Retr(t, c, "/three.bin"); len(got) != len(payload) {
 					t.Errorf("got %d bytes", len(got))
 				}
 			})
@@ -245,13 +219,13 @@ func TestBanAfterFailedLogins(t *testing.T) {
 	// Anonymous logins never count, even with odd passwords.
 	for range 6 {
 		c := ts.raw(t)
-		c.login("anonymous", "")
+		c.Login("anonymous", "")
 	}
 
 	for i := range 5 {
 		c := ts.raw(t)
-		c.must(331, "USER alice")
-		if code, _ := c.cmd("PASS wrong-%d", i); code != 530 {
+		c.Must(331, "USER alice")
+		if code, _ := c.Cmd("PASS wrong-%d", i); code != 530 {
 			t.Fatalf("failure %d: got %d", i+1, code)
 		}
 	}
@@ -261,13 +235,13 @@ func TestBanAfterFailedLogins(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c := newCtl(t, conn)
-	if code, msg := c.read(); code != 421 || !strings.Contains(msg, "banned") {
+	c := ftptest.NewCtl(t, conn)
+	if code, msg := c.Read(); code != 421 || !strings.Contains(msg, "banned") {
 		t.Fatalf("sixth connection from a banned address: got %d %q, want 421", code, msg)
 	}
 
-	other := rawDial(t, ts.addr, &net.TCPAddr{IP: net.ParseIP("127.0.0.2")})
-	other.login("alice", testPassword)
+	other := ftptest.Dial(t, ts.addr, &net.TCPAddr{IP: net.ParseIP("127.0.0.2")})
+	other.Login("alice", testPassword)
 
 	if err := testutil.GatherAndCompare(ts.srv.Registry(), strings.NewReader(`
 # HELP wharf_bans Client addresses banned now for failed logins.
@@ -294,7 +268,7 @@ func TestMetricsMoveAfterTransfer(t *testing.T) {
 	f, _ := anonFixture(t)
 	ts := startServer(t, f)
 	c := ts.dial(t, "anonymous", "x")
-	_ = retr(t, c, "/README.txt")
+	_ = ftptest.Retr(t, c, "/README.txt")
 
 	want := `
 # HELP wharf_transfers_total File transfers, by direction (download, upload) and result (complete, incomplete).
@@ -327,7 +301,7 @@ func TestReloadAddsUserDuringDownload(t *testing.T) {
 	t.Parallel()
 
 	f, root := anonFixture(t)
-	big := randomBytes(t, 16<<20)
+	big := ftptest.RandomBytes(16 << 20)
 	writeFile(t, filepath.Join(root, "big16.bin"), big)
 	f.opts.Bandwidth.SessionDownload = 8 << 20 // about two seconds
 	ts := startServer(t, f)
@@ -362,7 +336,7 @@ func TestReloadAddsUserDuringDownload(t *testing.T) {
 	}
 	_ = r.Close()
 
-	if sum(got) != sum(big) {
+	if ftptest.Sum(got) != ftptest.Sum(big) {
 		t.Fatalf("the download that started before the reload got %d bytes with a different checksum", len(got))
 	}
 }
@@ -376,7 +350,7 @@ func TestTransferLogReopens(t *testing.T) {
 	ts := startServer(t, f)
 	c := ts.dial(t, "anonymous", "me@example.com")
 
-	_ = retr(t, c, "/README.txt")
+	_ = ftptest.Retr(t, c, "/README.txt")
 	waitFor(t, func() bool { b, _ := os.ReadFile(logPath); return bytes.Count(b, []byte("\n")) == 1 })
 
 	if err := os.Rename(logPath, logPath+".1"); err != nil {
@@ -387,7 +361,7 @@ func TestTransferLogReopens(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_ = retr(t, c, "/README.txt")
+	_ = ftptest.Retr(t, c, "/README.txt")
 	waitFor(t, func() bool { b, _ := os.ReadFile(logPath); return bytes.Count(b, []byte("\n")) == 1 })
 
 	if old, _ := os.ReadFile(logPath + ".1"); bytes.Count(old, []byte("\n")) != 1 {
@@ -405,20 +379,16 @@ func TestIncompleteTransferIsMarked(t *testing.T) {
 	t.Parallel()
 
 	f, root := anonFixture(t)
-	writeFile(t, filepath.Join(root, "huge.bin"), randomBytes(t, 32<<20))
+	writeFile(t, filepath.Join(root, "huge.bin"), ftptest.RandomBytes(32<<20))
 	logPath := filepath.Join(t.TempDir(), "xferlog")
 	f.opts.TransferLog = logPath
 	ts := startServer(t, f)
 
 	c := ts.raw(t)
-	c.login("anonymous", "x")
-	addr := c.pasv()
-	data, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c.Login("anonymous", "x")
+	data := c.DialPasv()
 
-	c.must(150, "RETR /huge.bin")
+	c.Must(150, "RETR /huge.bin")
 	_, _ = io.CopyN(io.Discard, data, 1<<20)
 	_ = data.(*net.TCPConn).SetLinger(0)
 	_ = data.Close()
@@ -443,20 +413,16 @@ func TestResetUploadReply(t *testing.T) {
 	f, _ := userFixture(t, auth.ReadWrite)
 	ts := startServer(t, f)
 	c := ts.raw(t)
-	c.login("alice", testPassword)
-	addr := c.pasv()
-	data, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c.Login("alice", testPassword)
+	data := c.DialPasv()
 
-	c.must(150, "STOR /reset.bin")
-	_, _ = data.Write(randomBytes(t, 256<<10))
+	c.Must(150, "STOR /reset.bin")
+	_, _ = data.Write(ftptest.RandomBytes(256 << 10))
 	time.Sleep(50 * time.Millisecond)
 	_ = data.(*net.TCPConn).SetLinger(0)
 	_ = data.Close()
 
-	code, msg := c.read()
+	code, msg := c.Read()
 	if code < 400 || strings.Contains(msg, "127.0.0.1") || !strings.Contains(msg, "data connection") {
 		t.Fatalf("got %d %q, want a failure naming the data connection and no address", code, msg)
 	}

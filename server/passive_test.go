@@ -15,9 +15,9 @@ func TestPassiveStrangerGetsNothing(t *testing.T) {
 	f, _ := anonFixture(t)
 	ts := startServer(t, f)
 	c := ts.raw(t)
-	c.login("anonymous", "x")
-	c.must(200, "TYPE I")
-	addr := c.pasv()
+	c.Login("anonymous", "x")
+	c.Must(200, "TYPE I")
+	addr := c.Pasv()
 
 	stranger, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 2 * time.Second}).Dial("tcp", addr)
 	if err != nil {
@@ -38,24 +38,24 @@ func TestPassiveStrangerGetsNothing(t *testing.T) {
 		t.Fatalf("victim dial: %v", err)
 	}
 
-	c.must(150, "RETR /README.txt")
+	c.Must(150, "RETR /README.txt")
 	if got := readAllFrom(t, victim); string(got) != "hello from wharf\n" {
 		t.Fatalf("victim got %q", got)
 	}
-	c.expect(226)
+	c.Expect(226)
 
 	// Second attempt on a fresh PASV: the stranger's socket must not be handed this one either.
-	addr = c.pasv()
+	addr = c.Pasv()
 	victim, err = net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	c.must(150, "RETR /pub/big.bin")
+	c.Must(150, "RETR /pub/big.bin")
 	if got := readAllFrom(t, victim); len(got) != 1<<20 {
 		t.Fatalf("victim got %d bytes", len(got))
 	}
-	c.expect(226)
+	c.Expect(226)
 
 	if n := <-received; n != 0 {
 		t.Fatalf("the stranger received %d bytes", n)
@@ -72,33 +72,25 @@ func TestPassiveAfterRefusedTransfer(t *testing.T) {
 	f.opts.DataConnectionTimeout = 10 * time.Second
 	ts := startServer(t, f)
 	c := ts.raw(t)
-	c.login("anonymous", "x")
+	c.Login("anonymous", "x")
 
 	for range 3 {
-		addr := c.pasv()
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		conn := c.DialPasv()
 		defer conn.Close()
 
 		// Let the engine deliver the connection to the reservation.
 		time.Sleep(50 * time.Millisecond)
-		c.must(550, "RETR /missing.iso")
+		c.Must(550, "RETR /missing.iso")
 	}
 
 	start := time.Now()
-	addr := c.pasv()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := c.DialPasv()
 
-	c.must(150, "LIST /")
+	c.Must(150, "LIST /")
 	if got := readAllFrom(t, conn); len(got) == 0 {
 		t.Fatal("empty listing")
 	}
-	c.expect(226)
+	c.Expect(226)
 
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("PASV + LIST took %v after a refused RETR", took)

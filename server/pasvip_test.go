@@ -72,9 +72,9 @@ func TestPASVAnnouncesPublicHost(t *testing.T) {
 	f.opts.PublicHost = "127.0.0.9"
 	ts := startServer(t, f)
 	c := ts.raw(t)
-	c.login("anonymous", "x")
+	c.Login("anonymous", "x")
 
-	addr := c.pasv()
+	addr := c.Pasv()
 	if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.9" {
 		t.Fatalf("PASV announced %s, want public_host 127.0.0.9", addr)
 	}
@@ -84,12 +84,12 @@ func TestPASVAnnouncesPublicHost(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c.must(150, "RETR /README.txt")
+	c.Must(150, "RETR /README.txt")
 	if got := readAllFrom(t, conn); string(got) != "hello from wharf\n" {
 		t.Fatalf("got %q", got)
 	}
 
-	c.expect(226)
+	c.Expect(226)
 }
 
 func TestReloadChangesPASVAddress(t *testing.T) {
@@ -109,8 +109,8 @@ func TestReloadChangesPASVAddress(t *testing.T) {
 	}
 
 	c := ts.raw(t)
-	c.login("anonymous", "x")
-	if host, _, _ := net.SplitHostPort(c.pasv()); host != "127.0.0.7" {
+	c.Login("anonymous", "x")
+	if host, _, _ := net.SplitHostPort(c.Pasv()); host != "127.0.0.7" {
 		t.Fatalf("PASV announced %s after the reload, want 127.0.0.7", host)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/afero"
+
+	"wharf/internal/ftptest"
 )
 
 // countedRoot is a Root that counts its Close calls.
@@ -145,8 +147,8 @@ func TestIdleSessionsShareTheirHomeFolder(t *testing.T) {
 	const sessions = 20
 	for range sessions {
 		c := ts.raw(t)
-		c.login("anonymous", "guest@example.com")
-		c.must(257, "PWD")
+		c.Login("anonymous", "guest@example.com")
+		c.Must(257, "PWD")
 	}
 
 	// One descriptor for all of them (two if the sessions straddled a
@@ -175,7 +177,7 @@ func TestAHomeReplacedOnDiskReachesNewSessions(t *testing.T) {
 	old := ts.dial(t, "anonymous", "guest@example.com")
 	defer func() { _ = old.Quit() }()
 
-	if got := string(retr(t, old, "release.txt")); got != "v1" {
+	if got := string(ftptest.Retr(t, old, "release.txt")); got != "v1" {
 		t.Fatalf("before the flip: got %q, want v1", got)
 	}
 
@@ -192,12 +194,12 @@ func TestAHomeReplacedOnDiskReachesNewSessions(t *testing.T) {
 	fresh := ts.dial(t, "anonymous", "guest@example.com")
 	defer func() { _ = fresh.Quit() }()
 
-	if got := string(retr(t, fresh, "release.txt")); got != "v2" {
+	if got := string(ftptest.Retr(t, fresh, "release.txt")); got != "v2" {
 		t.Fatalf("a session started %v after the flip got %q, want v2", rootReuse, got)
 	}
 
 	// A session already open keeps the folder it started in.
-	if got := string(retr(t, old, "release.txt")); got != "v1" {
+	if got := string(ftptest.Retr(t, old, "release.txt")); got != "v1" {
 		t.Fatalf("the older session got %q, want v1", got)
 	}
 }

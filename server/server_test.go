@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"wharf/auth"
+	"wharf/internal/ftptest"
 )
 
 func anonFixture(t *testing.T) (fixture, string) {
@@ -65,11 +66,11 @@ func TestAnonymousListAndDownload(t *testing.T) {
 					}
 				}
 
-				if got := retr(t, c, "/pub/big.bin"); sum(got) != sum(want) {
+				if got := ftptest.Retr(t, c, "/pub/big.bin"); ftptest.Sum(got) != ftptest.Sum(want) {
 					t.Fatalf("downloaded %d bytes with a different checksum", len(got))
 				}
 
-				if got := retr(t, c, "/pub/été ünïcode.txt"); string(got) != "utf-8 name\n" {
+				if got := ftptest.Retr(t, c, "/pub/été ünïcode.txt"); string(got) != "utf-8 name\n" {
 					t.Fatalf("UTF-8 name: got %q", got)
 				}
 			}
@@ -85,10 +86,12 @@ func TestActiveMode(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		port func(c *ctl, p int) string
+		port func(c *ftptest.Ctl, p int) string
 	}{
-		{"PORT", func(_ *ctl, p int) string { return "PORT 127,0,0,1," + strconv.Itoa(p/256) + "," + strconv.Itoa(p%256) }},
-		{"EPRT", func(_ *ctl, p int) string { return "EPRT |1|127.0.0.1|" + strconv.Itoa(p) + "|" }},
+		{"PORT", func(_ *ftptest.Ctl, p int) string {
+			return "PORT 127,0,0,1," + strconv.Itoa(p/256) + "," + strconv.Itoa(p%256)
+		}},
+		{"EPRT", func(_ *ftptest.Ctl, p int) string { return "EPRT |1|127.0.0.1|" + strconv.Itoa(p) + "|" }},
 	} {
 		t.Run(tc.name+" downloads the file", func(t *testing.T) {
 			t.Parallel()
@@ -100,9 +103,9 @@ func TestActiveMode(t *testing.T) {
 			defer l.Close()
 
 			c := ts.raw(t)
-			c.login("anonymous", "x")
-			c.must(200, "%s", tc.port(c, l.Addr().(*net.TCPAddr).Port))
-			c.must(150, "RETR /README.txt")
+			c.Login("anonymous", "x")
+			c.Must(200, "%s", tc.port(c, l.Addr().(*net.TCPAddr).Port))
+			c.Must(150, "RETR /README.txt")
 
 			conn, err := l.Accept()
 			if err != nil {
@@ -113,7 +116,7 @@ func TestActiveMode(t *testing.T) {
 				t.Fatalf("got %q", got)
 			}
 
-			c.expect(226)
+			c.Expect(226)
 		})
 	}
 
@@ -121,8 +124,8 @@ func TestActiveMode(t *testing.T) {
 		t.Parallel()
 
 		c := ts.raw(t)
-		c.login("anonymous", "x")
-		if code, msg := c.cmd("PORT 127,0,0,2,200,10"); code != 501 {
+		c.Login("anonymous", "x")
+		if code, msg := c.Cmd("PORT 127,0,0,2,200,10"); code != 501 {
 			t.Fatalf("got %d %q, want 501 (FTP bounce)", code, msg)
 		}
 	})
@@ -134,8 +137,8 @@ func TestActiveMode(t *testing.T) {
 		f2.opts.ActiveMode = false
 		ts2 := startServer(t, f2)
 		c := ts2.raw(t)
-		c.login("anonymous", "x")
-		if code, _ := c.cmd("EPRT |1|127.0.0.1|40000|"); code != 421 {
+		c.Login("anonymous", "x")
+		if code, _ := c.Cmd("EPRT |1|127.0.0.1|40000|"); code != 421 {
 			t.Fatalf("got %d, want 421", code)
 		}
 	})
@@ -159,7 +162,7 @@ func TestReadWriteUser(t *testing.T) {
 	f, home := userFixture(t, auth.ReadWrite)
 	ts := startServer(t, f)
 	c := ts.dial(t, "alice", testPassword)
-	payload := randomBytes(t, 300_000)
+	payload := ftptest.RandomBytes(300_000)
 
 	t.Run("upload", func(t *testing.T) {
 		if err := c.Stor("/up.bin", bytes.NewReader(payload)); err != nil {
@@ -167,7 +170,7 @@ func TestReadWriteUser(t *testing.T) {
 		}
 
 		got, err := os.ReadFile(filepath.Join(home, "up.bin"))
-		if err != nil || sum(got) != sum(payload) {
+		if err != nil || ftptest.Sum(got) != ftptest.Sum(payload) {
 			t.Fatalf("uploaded file differs (%d bytes, %v)", len(got), err)
 		}
 	})
@@ -179,7 +182,7 @@ func TestReadWriteUser(t *testing.T) {
 		}
 
 		got, _ := os.ReadFile(filepath.Join(home, "part.bin"))
-		if sum(got) != sum(payload) {
+		if ftptest.Sum(got) != ftptest.Sum(payload) {
 			t.Fatalf("resumed file differs: %d bytes", len(got))
 		}
 	})
@@ -265,22 +268,22 @@ func TestReadWriteUser(t *testing.T) {
 
 	t.Run("SITE CHMOD changes the mode", func(t *testing.T) {
 		raw := ts.raw(t)
-		raw.login("alice", testPassword)
-		raw.must(200, "SITE CHMOD 600 /README.txt")
+		raw.Login("alice", testPassword)
+		raw.Must(200, "SITE CHMOD 600 /README.txt")
 
 		st, err := os.Stat(filepath.Join(home, "README.txt"))
 		if err != nil || st.Mode().Perm() != 0o600 {
 			t.Fatalf("mode %v, %v", st.Mode(), err)
 		}
 
-		raw.must(501, "SITE CHMOD 755")
-		raw.must(502, "SITE CHOWN 0 /README.txt")
+		raw.Must(501, "SITE CHMOD 755")
+		raw.Must(502, "SITE CHOWN 0 /README.txt")
 	})
 
 	t.Run("MFMT sets the modification time", func(t *testing.T) {
 		raw := ts.raw(t)
-		raw.login("alice", testPassword)
-		raw.must(213, "MFMT 20200102030405 /README.txt")
+		raw.Login("alice", testPassword)
+		raw.Must(213, "MFMT 20200102030405 /README.txt")
 
 		st, _ := os.Stat(filepath.Join(home, "README.txt"))
 		if want := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC); !st.ModTime().Equal(want) {
@@ -290,11 +293,11 @@ func TestReadWriteUser(t *testing.T) {
 
 	t.Run("REST beyond the end of the file is refused", func(t *testing.T) {
 		raw := ts.raw(t)
-		raw.login("alice", testPassword)
-		raw.must(200, "TYPE I")
-		raw.must(350, "REST 1000000000000")
-		raw.pasv()
-		code, msg := raw.cmd("STOR /pub/lf.txt")
+		raw.Login("alice", testPassword)
+		raw.Must(200, "TYPE I")
+		raw.Must(350, "REST 1000000000000")
+		raw.Pasv()
+		code, msg := raw.Cmd("STOR /pub/lf.txt")
 		if code != 550 || !strings.Contains(msg, "beyond the end") {
 			t.Fatalf("got %d %q, want 550 beyond the end", code, msg)
 		}
@@ -334,14 +337,14 @@ func TestReadOnlyRefusals(t *testing.T) {
 			f.anon = home
 			ts := startServer(t, f)
 			c := ts.raw(t)
-			c.login(tc.user, testPassword)
+			c.Login(tc.user, testPassword)
 
 			for _, command := range writeCommands {
 				if strings.HasPrefix(command, "STOR") || strings.HasPrefix(command, "APPE") {
-					c.pasv()
+					c.Pasv()
 				}
 
-				code, msg := c.cmd("%s", command)
+				code, msg := c.Cmd("%s", command)
 				if code != 550 || !strings.Contains(msg, "read-only") {
 					t.Errorf("%s: got %d %q, want 550 saying read-only", command, code, msg)
 				}
@@ -378,19 +381,19 @@ func TestWriteOnlyUser(t *testing.T) {
 	}
 
 	raw := ts.raw(t)
-	raw.login("alice", testPassword)
+	raw.Login("alice", testPassword)
 
 	for _, command := range []string{"RETR /README.txt", "LIST /", "NLST /", "MLSD /"} {
-		raw.pasv()
+		raw.Pasv()
 
-		code, msg := raw.cmd("%s", command)
+		code, msg := raw.Cmd("%s", command)
 		if code < 450 || code > 550 || !strings.Contains(msg, "write-only") {
 			t.Errorf("%s: got %d %q, want a refusal saying write-only", command, code, msg)
 		}
 	}
 
 	for _, command := range []string{"DELE /README.txt", "RNFR /README.txt"} {
-		if code, msg := raw.cmd("%s", command); code != 550 || !strings.Contains(msg, "write-only") {
+		if code, msg := raw.Cmd("%s", command); code != 550 || !strings.Contains(msg, "write-only") {
 			t.Errorf("%s: got %d %q, want 550 saying write-only", command, code, msg)
 		}
 	}
@@ -417,7 +420,7 @@ func TestConfinement(t *testing.T) {
 
 	ts := startServer(t, f)
 	c := ts.raw(t)
-	c.login("alice", testPassword)
+	c.Login("alice", testPassword)
 
 	for _, command := range []string{
 		"RETR ../../../../../../etc/passwd",
@@ -427,9 +430,9 @@ func TestConfinement(t *testing.T) {
 		"RETR /secret-link",
 		"STOR /escape/planted.txt",
 	} {
-		c.pasv()
+		c.Pasv()
 
-		code, msg := c.cmd("%s", command)
+		code, msg := c.Cmd("%s", command)
 		if code != 550 {
 			t.Errorf("%s: got %d %q, want 550", command, code, msg)
 		}
@@ -439,12 +442,12 @@ func TestConfinement(t *testing.T) {
 		}
 	}
 
-	if code, _ := c.cmd("CWD /escape"); code != 550 {
+	if code, _ := c.Cmd("CWD /escape"); code != 550 {
 		t.Errorf("CWD through an outward link: got %d, want 550", code)
 	}
 
-	c.must(250, "CWD ../../..")
-	if msg := c.must(257, "PWD"); !strings.Contains(msg, `"/"`) {
+	c.Must(250, "CWD ../../..")
+	if msg := c.Must(257, "PWD"); !strings.Contains(msg, `"/"`) {
 		t.Errorf("CWD .. climbed above the root: %q", msg)
 	}
 
@@ -454,14 +457,14 @@ func TestConfinement(t *testing.T) {
 
 	t.Run("a link inside the root works", func(t *testing.T) {
 		lc := ts.dial(t, "alice", testPassword)
-		if got := retr(t, lc, "/latest/lf.txt"); string(got) != "line one\nline two\n" {
+		if got := ftptest.Retr(t, lc, "/latest/lf.txt"); string(got) != "line one\nline two\n" {
 			t.Fatalf("got %q", got)
 		}
 	})
 
 	t.Run("names with NUL are refused with 553", func(*testing.T) {
-		c.pasv()
-		c.must(553, "STOR /a\x00b")
+		c.Pasv()
+		c.Must(553, "STOR /a\x00b")
 	})
 }
 
@@ -475,40 +478,32 @@ func TestTransferType(t *testing.T) {
 		t.Parallel()
 
 		c := ts.raw(t)
-		c.login("anonymous", "x")
-		addr := c.pasv()
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c.Login("anonymous", "x")
+		conn := c.DialPasv()
 
-		c.must(150, "RETR /pub/crlf.txt")
+		c.Must(150, "RETR /pub/crlf.txt")
 
 		if got := readAllFrom(t, conn); string(got) != "line one\r\nline two\r\n" {
 			t.Fatalf("got %q", got)
 		}
 
-		c.expect(226)
+		c.Expect(226)
 	})
 
 	t.Run("TYPE A sends CRLF line endings", func(t *testing.T) {
 		t.Parallel()
 
 		c := ts.raw(t)
-		c.login("anonymous", "x")
-		c.must(200, "TYPE A")
-		addr := c.pasv()
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c.Login("anonymous", "x")
+		c.Must(200, "TYPE A")
+		conn := c.DialPasv()
 
-		c.must(150, "RETR /pub/lf.txt")
+		c.Must(150, "RETR /pub/lf.txt")
 		if got := readAllFrom(t, conn); string(got) != "line one\r\nline two\r\n" {
 			t.Fatalf("got %q", got)
 		}
 
-		c.expect(226)
+		c.Expect(226)
 	})
 }
 
@@ -518,7 +513,7 @@ func TestFeatures(t *testing.T) {
 	f, _ := anonFixture(t)
 	ts := startServer(t, f)
 	c := ts.raw(t)
-	msg := c.must(211, "FEAT")
+	msg := c.Must(211, "FEAT")
 
 	for _, feat := range []string{"UTF8", "EPSV", "EPRT", "MLST", "MLSD", "SIZE", "MDTM", "REST STREAM", "MFMT"} {
 		if !strings.Contains(msg, "\n "+feat) {
@@ -530,15 +525,15 @@ func TestFeatures(t *testing.T) {
 		t.Errorf("FEAT offers AUTH TLS with TLS off")
 	}
 
-	c.must(200, "OPTS UTF8 ON")
-	c.login("anonymous", "x")
-	c.must(213, "SIZE /README.txt")
-	if msg := c.must(213, "MDTM /README.txt"); len(strings.TrimSpace(msg)) != 14 {
+	c.Must(200, "OPTS UTF8 ON")
+	c.Login("anonymous", "x")
+	c.Must(213, "SIZE /README.txt")
+	if msg := c.Must(213, "MDTM /README.txt"); len(strings.TrimSpace(msg)) != 14 {
 		t.Errorf("MDTM: %q", msg)
 	}
 
-	c.must(250, "MLST /README.txt")
-	c.must(502, "HASH /README.txt")
+	c.Must(250, "MLST /README.txt")
+	c.Must(502, "HASH /README.txt")
 }
 
 func TestLogin(t *testing.T) {
@@ -549,8 +544,8 @@ func TestLogin(t *testing.T) {
 
 	t.Run("a wrong password is refused with 530 and logged without the password", func(t *testing.T) {
 		c := ts.raw(t)
-		c.must(331, "USER alice")
-		c.must(530, "PASS wrong-password-xyz")
+		c.Must(331, "USER alice")
+		c.Must(530, "PASS wrong-password-xyz")
 
 		entries := ts.logs.FilterMessage("login failed").FilterField(zap.String("user", "alice")).All()
 		if len(entries) == 0 {
@@ -572,19 +567,19 @@ func TestLogin(t *testing.T) {
 
 	t.Run("PASS without USER is refused", func(t *testing.T) {
 		c := ts.raw(t)
-		c.must(530, "PASS %s", testPassword)
+		c.Must(530, "PASS %s", testPassword)
 	})
 
 	t.Run("an unknown user is refused", func(t *testing.T) {
 		c := ts.raw(t)
-		c.must(331, "USER mallory")
-		c.must(530, "PASS %s", testPassword)
+		c.Must(331, "USER mallory")
+		c.Must(530, "PASS %s", testPassword)
 	})
 
 	t.Run("anonymous is refused when disabled", func(t *testing.T) {
 		c := ts.raw(t)
-		c.must(331, "USER anonymous")
-		c.must(530, "PASS x")
+		c.Must(331, "USER anonymous")
+		c.Must(530, "PASS x")
 	})
 }
 
@@ -605,22 +600,22 @@ func TestClientLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		c := newCtl(t, conn)
-		if code, msg := c.read(); code != 421 || !strings.Contains(msg, "your address") {
+		c := ftptest.NewCtl(t, conn)
+		if code, msg := c.Read(); code != 421 || !strings.Contains(msg, "your address") {
 			t.Fatalf("got %d %q, want 421", code, msg)
 		}
 	})
 
 	t.Run("another address still gets in, up to max_clients", func(t *testing.T) {
-		rawDial(t, ts.addr, &net.TCPAddr{IP: net.ParseIP("127.0.0.2")})
+		ftptest.Dial(t, ts.addr, &net.TCPAddr{IP: net.ParseIP("127.0.0.2")})
 
 		conn, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}}).Dial("tcp", ts.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 
-		c := newCtl(t, conn)
-		if code, msg := c.read(); code != 421 || !strings.Contains(msg, "too many connections to this server") {
+		c := ftptest.NewCtl(t, conn)
+		if code, msg := c.Read(); code != 421 || !strings.Contains(msg, "too many connections to this server") {
 			t.Fatalf("got %d %q, want 421", code, msg)
 		}
 	})
@@ -633,10 +628,10 @@ func TestIdleTimeout(t *testing.T) {
 	f.opts.IdleTimeout = time.Second
 	ts := startServer(t, f)
 	c := ts.raw(t)
-	c.login("anonymous", "x")
+	c.Login("anonymous", "x")
 
 	start := time.Now()
-	code, _ := c.read()
+	code, _ := c.Read()
 	if code != 421 {
 		t.Fatalf("got %d, want 421 after the idle timeout", code)
 	}
@@ -651,19 +646,15 @@ func TestIdleTimeoutSparesRunningTransfers(t *testing.T) {
 
 	f, root := anonFixture(t)
 	f.opts.IdleTimeout = time.Second
-	big := randomBytes(t, 16<<20)
+	big := ftptest.RandomBytes(16 << 20)
 	writeFile(t, filepath.Join(root, "slow.bin"), big)
 	ts := startServer(t, f)
 
 	c := ts.raw(t)
-	c.login("anonymous", "x")
-	addr := c.pasv()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c.Login("anonymous", "x")
+	conn := c.DialPasv()
 
-	c.must(150, "RETR /slow.bin")
+	c.Must(150, "RETR /slow.bin")
 
 	// Read for about three idle timeouts; the session must not be closed meanwhile.
 	start := time.Now()
@@ -686,9 +677,9 @@ func TestIdleTimeoutSparesRunningTransfers(t *testing.T) {
 		t.Fatalf("the transfer ended after %v: too fast to test the idle timeout", time.Since(start))
 	}
 
-	if sum(got) != sum(big) {
+	if ftptest.Sum(got) != ftptest.Sum(big) {
 		t.Fatalf("got %d of %d bytes", len(got), len(big))
 	}
 
-	c.expect(226)
+	c.Expect(226)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"wharf/auth"
+	"wharf/internal/ftptest"
 )
 
 // slowRead reads a data connection in small steps, so a transfer stays running.
@@ -37,22 +38,18 @@ func TestGracefulShutdownDuringDownload(t *testing.T) {
 	t.Parallel()
 
 	f, root := anonFixture(t)
-	big := randomBytes(t, 32<<20)
+	big := ftptest.RandomBytes(32 << 20)
 	writeFile(t, filepath.Join(root, "huge.bin"), big)
 	ts := startServer(t, f)
 
 	idle := ts.raw(t)
-	idle.login("anonymous", "x")
+	idle.Login("anonymous", "x")
 
 	c := ts.raw(t)
-	c.login("anonymous", "x")
-	addr := c.pasv()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c.Login("anonymous", "x")
+	conn := c.DialPasv()
 
-	c.must(150, "RETR /huge.bin")
+	c.Must(150, "RETR /huge.bin")
 
 	type result struct {
 		data []byte
@@ -95,7 +92,7 @@ func TestGracefulShutdownDuringDownload(t *testing.T) {
 	}
 
 	r := <-downloaded
-	if r.err != nil || sum(r.data) != sum(big) {
+	if r.err != nil || ftptest.Sum(r.data) != ftptest.Sum(big) {
 		t.Fatalf("download during shutdown: %d bytes, %v", len(r.data), r.err)
 	}
 
@@ -108,19 +105,15 @@ func TestShutdownCutsTransfersAfterGrace(t *testing.T) {
 	t.Parallel()
 
 	f, root := anonFixture(t)
-	writeFile(t, filepath.Join(root, "huge.bin"), randomBytes(t, 64<<20))
+	writeFile(t, filepath.Join(root, "huge.bin"), ftptest.RandomBytes(64<<20))
 	ts := startServer(t, f)
 
 	c := ts.raw(t)
-	c.login("anonymous", "x")
-	addr := c.pasv()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c.Login("anonymous", "x")
+	conn := c.DialPasv()
 	defer conn.Close()
 
-	c.must(150, "RETR /huge.bin")
+	c.Must(150, "RETR /huge.bin")
 	// Read nothing: the transfer stalls until shutdown cuts it.
 
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -145,10 +138,10 @@ func TestShutdownCutsTransfersAfterGrace(t *testing.T) {
 	}
 }
 
-func readCode(c *ctl) (int, error) {
-	_ = c.conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+func readCode(c *ftptest.Ctl) (int, error) {
+	_ = c.Conn.SetReadDeadline(time.Now().Add(3 * time.Second))
 
-	code, _, err := c.tp.ReadResponse(0)
+	code, _, err := c.Text.ReadResponse(0)
 
 	return code, err
 }
@@ -165,7 +158,7 @@ func TestTransferLog(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if got := retr(t, c, "/README.txt"); len(got) == 0 {
+	if got := ftptest.Retr(t, c, "/README.txt"); len(got) == 0 {
 		t.Fatal("empty download")
 	}
 

@@ -10,6 +10,7 @@ import (
 	"github.com/jlaffaye/ftp"
 
 	"wharf/auth"
+	"wharf/internal/ftptest"
 )
 
 func tlsFixture(t *testing.T, mode TLSMode) fixture {
@@ -30,7 +31,7 @@ func TestExplicitTLS(t *testing.T) {
 
 	t.Run("FEAT offers AUTH TLS", func(t *testing.T) {
 		c := ts.raw(t)
-		if msg := c.must(211, "FEAT"); !strings.Contains(msg, "AUTH TLS") {
+		if msg := c.Must(211, "FEAT"); !strings.Contains(msg, "AUTH TLS") {
 			t.Fatalf("FEAT: %s", msg)
 		}
 	})
@@ -41,14 +42,14 @@ func TestExplicitTLS(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		if got := retr(t, c, "/README.txt"); string(got) != "hello from wharf\n" {
+		if got := ftptest.Retr(t, c, "/README.txt"); string(got) != "hello from wharf\n" {
 			t.Fatalf("got %q", got)
 		}
 	})
 
 	t.Run("a plain login still works", func(t *testing.T) {
 		c := ts.dial(t, "anonymous", "x")
-		if got := retr(t, c, "/README.txt"); string(got) != "hello from wharf\n" {
+		if got := ftptest.Retr(t, c, "/README.txt"); string(got) != "hello from wharf\n" {
 			t.Fatalf("got %q", got)
 		}
 	})
@@ -69,8 +70,8 @@ func TestDataConnectionResumesTLSSession(t *testing.T) {
 			cfg.MaxVersion = version
 
 			c := ts.raw(t)
-			c.must(234, "AUTH TLS")
-			tc := tls.Client(c.conn, cfg)
+			c.Must(234, "AUTH TLS")
+			tc := tls.Client(c.Conn, cfg)
 			if err := tc.Handshake(); err != nil {
 				t.Fatal(err)
 			}
@@ -78,19 +79,15 @@ func TestDataConnectionResumesTLSSession(t *testing.T) {
 				t.Fatalf("negotiated %x", tc.ConnectionState().Version)
 			}
 
-			c = newCtl(t, tc)
-			c.must(200, "PBSZ 0")
-			c.must(200, "PROT P")
-			c.login("anonymous", "x")
+			c = ftptest.NewCtl(t, tc)
+			c.Must(200, "PBSZ 0")
+			c.Must(200, "PROT P")
+			c.Login("anonymous", "x")
 
 			for i := range 2 {
-				addr := c.pasv()
-				raw, err := net.Dial("tcp", addr)
-				if err != nil {
-					t.Fatal(err)
-				}
+				raw := c.DialPasv()
 
-				c.must(150, "RETR /README.txt")
+				c.Must(150, "RETR /README.txt")
 				data := tls.Client(raw, cfg)
 				if err := data.Handshake(); err != nil {
 					t.Fatal(err)
@@ -104,7 +101,7 @@ func TestDataConnectionResumesTLSSession(t *testing.T) {
 					t.Fatalf("got %q", got)
 				}
 
-				c.expect(226)
+				c.Expect(226)
 			}
 		})
 	}
@@ -118,40 +115,36 @@ func TestRequiredTLS(t *testing.T) {
 
 	t.Run("a plain login is refused, anonymous included", func(t *testing.T) {
 		c := ts.raw(t)
-		if code, _ := c.cmd("USER anonymous"); code != 421 && code != 530 {
+		if code, _ := c.Cmd("USER anonymous"); code != 421 && code != 530 {
 			t.Fatalf("USER without TLS: got %d", code)
 		}
 	})
 
 	t.Run("PASS without USER on a plain connection is refused", func(t *testing.T) {
 		c := ts.raw(t)
-		if code, msg := c.cmd("PASS x"); code != 530 || !strings.Contains(msg, "TLS") {
+		if code, msg := c.Cmd("PASS x"); code != 530 || !strings.Contains(msg, "TLS") {
 			t.Fatalf("got %d %q", code, msg)
 		}
 	})
 
 	t.Run("a TLS login works, and a clear data connection is refused", func(t *testing.T) {
 		c := ts.raw(t)
-		c.must(234, "AUTH TLS")
-		tc := tls.Client(c.conn, clientTLS())
-		c = newCtl(t, tc)
-		c.login("anonymous", "x")
-		c.must(200, "PROT C")
-		addr := c.pasv()
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c.Must(234, "AUTH TLS")
+		tc := tls.Client(c.Conn, clientTLS())
+		c = ftptest.NewCtl(t, tc)
+		c.Login("anonymous", "x")
+		c.Must(200, "PROT C")
+		conn := c.DialPasv()
 		defer conn.Close()
 
-		if code, _ := c.cmd("RETR /README.txt"); code != 421 {
+		if code, _ := c.Cmd("RETR /README.txt"); code != 421 {
 			t.Fatalf("clear data connection: got %d, want 421", code)
 		}
 	})
 
 	t.Run("the library client works with TLS", func(t *testing.T) {
 		c := ts.dial(t, "anonymous", "x", ftp.DialWithExplicitTLS(clientTLS()))
-		if got := retr(t, c, "/README.txt"); string(got) != "hello from wharf\n" {
+		if got := ftptest.Retr(t, c, "/README.txt"); string(got) != "hello from wharf\n" {
 			t.Fatalf("got %q", got)
 		}
 	})
@@ -164,7 +157,7 @@ func TestImplicitTLS(t *testing.T) {
 	ts := startServer(t, f)
 
 	c := ts.dial(t, "anonymous", "x", ftp.DialWithTLS(clientTLS()))
-	if got := retr(t, c, "/pub/big.bin"); len(got) != 1<<20 {
+	if got := ftptest.Retr(t, c, "/pub/big.bin"); len(got) != 1<<20 {
 		t.Fatalf("got %d bytes", len(got))
 	}
 
@@ -194,8 +187,8 @@ func TestReloadChangesCertificate(t *testing.T) {
 		t.Helper()
 
 		c := ts.raw(t)
-		c.must(234, "AUTH TLS")
-		tc := tls.Client(c.conn, clientTLS())
+		c.Must(234, "AUTH TLS")
+		tc := tls.Client(c.Conn, clientTLS())
 		if err := tc.Handshake(); err != nil {
 			t.Fatal(err)
 		}

@@ -3,15 +3,8 @@ package s3_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"io"
 	"net"
-	"net/textproto"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"wharf/auth"
+	"wharf/internal/ftptest"
 	"wharf/server"
 	"wharf/vfs/s3"
 )
@@ -66,7 +60,7 @@ func newSite(t *testing.T) *site {
 	t.Helper()
 	opts, client := s3.TestBucket(t)
 	opts.Prefix = "ftp"
-	st := &site{opts: opts, client: client, big: randomBytes(t, 1<<20)}
+	st := &site{opts: opts, client: client, big: ftptest.RandomBytes(1 << 20)}
 	for key, content := range map[string]string{
 		"ftp/pub/README.txt":         "hello from wharf\n",
 		"ftp/pub/big.bin":            string(st.big),
@@ -175,108 +169,13 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-func randomBytes(t *testing.T, n int) []byte {
+// raw opens a raw control connection and logs in as user.
+func (w *wharf) raw(t *testing.T, user string) *ftptest.Ctl {
 	t.Helper()
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-
-	return b
-}
-
-func sum(b []byte) string {
-	h := sha256.Sum256(b)
-
-	return hex.EncodeToString(h[:])
-}
-
-func retr(t *testing.T, c *ftp.ServerConn, name string) []byte {
-	t.Helper()
-	r, err := c.Retr(name)
-	if err != nil {
-		t.Fatalf("RETR %s: %v", name, err)
-	}
-	data, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatalf("read %s: %v", name, err)
-	}
-	if err := r.Close(); err != nil {
-		t.Fatalf("close %s: %v", name, err)
-	}
-
-	return data
-}
-
-// ctl is a raw control connection, for what the library client cannot say.
-type ctl struct {
-	t    *testing.T
-	conn net.Conn
-	tp   *textproto.Conn
-}
-
-func (w *wharf) raw(t *testing.T, user string) *ctl {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", w.addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	c := &ctl{t: t, conn: conn, tp: textproto.NewConn(conn)}
-	t.Cleanup(func() { _ = c.tp.Close() })
-	c.expect(220)
-	c.must(331, "USER %s", user)
-	c.must(230, "PASS %s", password)
+	c := ftptest.Dial(t, w.addr, nil)
+	c.Login(user, password)
 
 	return c
-}
-
-func (c *ctl) cmd(format string, args ...any) (int, string) {
-	c.t.Helper()
-	if err := c.tp.PrintfLine(format, args...); err != nil {
-		c.t.Fatalf("send: %v", err)
-	}
-	code, msg, err := c.tp.ReadResponse(0)
-	if err != nil && code == 0 {
-		c.t.Fatalf("read reply: %v", err)
-	}
-
-	return code, msg
-}
-
-func (c *ctl) expect(code int) string {
-	c.t.Helper()
-	got, msg, err := c.tp.ReadResponse(0)
-	if got != code {
-		c.t.Fatalf("got %d %q (%v), want %d", got, msg, err, code)
-	}
-
-	return msg
-}
-
-func (c *ctl) must(code int, format string, args ...any) string {
-	c.t.Helper()
-	got, msg := c.cmd(format, args...)
-	if got != code {
-		c.t.Fatalf("%s: got %d %q, want %d", fmt.Sprintf(format, args...), got, msg, code)
-	}
-
-	return msg
-}
-
-// pasv sends PASV and dials the data address it announces.
-func (c *ctl) pasv() net.Conn {
-	c.t.Helper()
-	msg := c.must(227, "PASV")
-	open, end := strings.Index(msg, "("), strings.Index(msg, ")")
-	parts := strings.Split(msg[open+1:end], ",")
-	hi, _ := strconv.Atoi(parts[4])
-	lo, _ := strconv.Atoi(parts[5])
-	data, err := net.Dial("tcp", net.JoinHostPort(strings.Join(parts[:4], "."), strconv.Itoa(hi*256+lo)))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.t.Cleanup(func() { _ = data.Close() })
-
-	return data
 }
 
 func TestAnonymousListAndDownload(t *testing.T) {
@@ -321,10 +220,10 @@ func TestAnonymousListAndDownload(t *testing.T) {
 				if err != nil || len(names) != 4 {
 					t.Errorf("NLST: %q, %v", names, err)
 				}
-				if got := retr(t, c, "/big.bin"); sum(got) != sum(st.big) {
+				if got := ftptest.Retr(t, c, "/big.bin"); ftptest.Sum(got) != ftptest.Sum(st.big) {
 					t.Fatalf("downloaded %d bytes with a different checksum", len(got))
 				}
-				if got := retr(t, c, "/été ünïcode.txt"); string(got) != "utf-8 name\n" {
+				if got := ftptest.Retr(t, c, "/été ünïcode.txt"); string(got) != "utf-8 name\n" {
 					t.Fatalf("UTF-8 name: got %q", got)
 				}
 				if size, err := c.FileSize("/big.bin"); err != nil || size != int64(len(st.big)) {
@@ -340,23 +239,23 @@ func TestReadWriteUser(t *testing.T) {
 	st := newSite(t)
 	w := st.start(t, auth.ReadWrite)
 	c := w.dial(t, "alice")
-	payload := randomBytes(t, 300_000)
+	payload := ftptest.RandomBytes(300_000)
 
 	t.Run("upload", func(t *testing.T) {
 		if err := c.Stor("/up.bin", bytes.NewReader(payload)); err != nil {
 			t.Fatal(err)
 		}
-		if got := st.object(t, "alice/up.bin"); sum([]byte(got)) != sum(payload) {
+		if got := st.object(t, "alice/up.bin"); ftptest.Sum([]byte(got)) != ftptest.Sum(payload) {
 			t.Fatalf("uploaded object differs (%d bytes)", len(got))
 		}
 	})
 
 	t.Run("upload of several parts", func(t *testing.T) {
-		big := randomBytes(t, 40<<20)
+		big := ftptest.RandomBytes(40 << 20)
 		if err := c.Stor("/pub/big.bin", bytes.NewReader(big)); err != nil {
 			t.Fatal(err)
 		}
-		if got := retr(t, c, "/pub/big.bin"); sum(got) != sum(big) {
+		if got := ftptest.Retr(t, c, "/pub/big.bin"); ftptest.Sum(got) != ftptest.Sum(big) {
 			t.Fatalf("downloaded %d bytes with a different checksum", len(got))
 		}
 	})
@@ -366,7 +265,7 @@ func TestReadWriteUser(t *testing.T) {
 		if err := c.StorFrom("/part.bin", bytes.NewReader(payload[100_000:]), 100_000); err != nil {
 			t.Fatal(err)
 		}
-		if got := st.object(t, "alice/part.bin"); sum([]byte(got)) != sum(payload) {
+		if got := st.object(t, "alice/part.bin"); ftptest.Sum([]byte(got)) != ftptest.Sum(payload) {
 			t.Fatalf("resumed object differs: %d bytes", len(got))
 		}
 	})
@@ -440,20 +339,20 @@ func TestReadWriteUser(t *testing.T) {
 
 	t.Run("SITE CHMOD and MFMT are refused", func(t *testing.T) {
 		raw := w.raw(t, "alice")
-		if code, msg := raw.cmd("SITE CHMOD 600 /README.txt"); code != 550 {
+		if code, msg := raw.Cmd("SITE CHMOD 600 /README.txt"); code != 550 {
 			t.Errorf("SITE CHMOD: got %d %q, want 550", code, msg)
 		}
-		if code, msg := raw.cmd("MFMT 20200102030405 /README.txt"); code != 550 || !strings.Contains(msg, "modification times") {
+		if code, msg := raw.Cmd("MFMT 20200102030405 /README.txt"); code != 550 || !strings.Contains(msg, "modification times") {
 			t.Errorf("MFMT: got %d %q, want 550 explaining why", code, msg)
 		}
 	})
 
 	t.Run("REST beyond the end of the file is refused", func(t *testing.T) {
 		raw := w.raw(t, "alice")
-		raw.must(200, "TYPE I")
-		raw.must(350, "REST 1000000000000")
-		raw.pasv()
-		if code, msg := raw.cmd("STOR /pub/lf.txt"); code != 550 || !strings.Contains(msg, "beyond the end") {
+		raw.Must(200, "TYPE I")
+		raw.Must(350, "REST 1000000000000")
+		raw.DialPasv()
+		if code, msg := raw.Cmd("STOR /pub/lf.txt"); code != 550 || !strings.Contains(msg, "beyond the end") {
 			t.Fatalf("got %d %q, want 550 beyond the end", code, msg)
 		}
 		if got := st.object(t, "alice/pub/lf.txt"); got != "line one\nline two\n" {
@@ -485,9 +384,9 @@ func TestReadOnlyRefusals(t *testing.T) {
 			c := w.raw(t, user)
 			for _, command := range writeCommands {
 				if strings.HasPrefix(command, "STOR") || strings.HasPrefix(command, "APPE") {
-					c.pasv()
+					c.DialPasv()
 				}
-				if code, msg := c.cmd("%s", command); code != 550 || !strings.Contains(msg, "read-only") {
+				if code, msg := c.Cmd("%s", command); code != 550 || !strings.Contains(msg, "read-only") {
 					t.Errorf("%s: got %d %q, want 550 saying read-only", command, code, msg)
 				}
 			}
@@ -518,13 +417,13 @@ func TestWriteOnlyUser(t *testing.T) {
 
 	raw := w.raw(t, "alice")
 	for _, command := range []string{"RETR /README.txt", "LIST /", "NLST /", "MLSD /"} {
-		raw.pasv()
-		if code, msg := raw.cmd("%s", command); code < 450 || code > 550 || !strings.Contains(msg, "write-only") {
+		raw.DialPasv()
+		if code, msg := raw.Cmd("%s", command); code < 450 || code > 550 || !strings.Contains(msg, "write-only") {
 			t.Errorf("%s: got %d %q, want a refusal saying write-only", command, code, msg)
 		}
 	}
 	for _, command := range []string{"DELE /README.txt", "RNFR /README.txt"} {
-		if code, msg := raw.cmd("%s", command); code != 550 || !strings.Contains(msg, "write-only") {
+		if code, msg := raw.Cmd("%s", command); code != 550 || !strings.Contains(msg, "write-only") {
 			t.Errorf("%s: got %d %q, want 550 saying write-only", command, code, msg)
 		}
 	}
@@ -551,8 +450,8 @@ func TestConfinement(t *testing.T) {
 				"STOR ../bob/planted.txt",
 				"STOR /../../planted.txt",
 			} {
-				data := c.pasv()
-				code, msg := c.cmd("%s", command)
+				data := c.DialPasv()
+				code, msg := c.Cmd("%s", command)
 				if strings.HasPrefix(command, "STOR /../../") && user == "alice" {
 					// "/../../planted.txt" is alice's own "/planted.txt".
 					if code != 150 {
@@ -560,7 +459,7 @@ func TestConfinement(t *testing.T) {
 					}
 					_, _ = data.Write([]byte("planted"))
 					_ = data.Close()
-					c.expect(226)
+					c.Expect(226)
 
 					continue
 				}
@@ -573,11 +472,11 @@ func TestConfinement(t *testing.T) {
 					}
 				}
 			}
-			c.must(250, "CWD ../../..")
-			if msg := c.must(257, "PWD"); !strings.Contains(msg, `"/"`) {
+			c.Must(250, "CWD ../../..")
+			if msg := c.Must(257, "PWD"); !strings.Contains(msg, `"/"`) {
 				t.Errorf("CWD .. climbed above the home: %q", msg)
 			}
-			if code, _ := c.cmd("CWD /../bob"); code != 550 {
+			if code, _ := c.Cmd("CWD /../bob"); code != 550 {
 				t.Errorf("CWD into bob's home: got %d", code)
 			}
 		})
@@ -597,36 +496,17 @@ func TestInterruptedUploadLeavesNothing(t *testing.T) {
 	st := newSite(t)
 	w := st.start(t, auth.ReadWrite)
 
-	for i, tc := range []struct {
-		name string
-		kill func(c *ctl, data net.Conn)
-	}{
-		{"data connection reset", func(_ *ctl, data net.Conn) {
-			_ = data.(*net.TCPConn).SetLinger(0)
-			_ = data.Close()
-		}},
-		{"ABOR", func(c *ctl, data net.Conn) {
-			_ = c.tp.PrintfLine("ABOR")
-			time.Sleep(100 * time.Millisecond)
-			_ = data.Close()
-		}},
-		{"control connection closed", func(c *ctl, data net.Conn) {
-			_ = c.conn.(*net.TCPConn).SetLinger(0)
-			_ = c.conn.Close()
-			time.Sleep(200 * time.Millisecond)
-			_ = data.Close()
-		}},
-	} {
-		t.Run(tc.name+" leaves no object", func(t *testing.T) {
+	for i, tc := range ftptest.Cuts() {
+		t.Run(tc.Name+" leaves no object", func(t *testing.T) {
 			c := w.raw(t, "alice")
-			c.must(200, "TYPE I")
-			data := c.pasv()
-			c.must(150, "STOR /half.bin")
-			if _, err := data.Write(randomBytes(t, 20<<20)); err != nil {
+			c.Must(200, "TYPE I")
+			data := c.DialPasv()
+			c.Must(150, "STOR /half.bin")
+			if _, err := data.Write(ftptest.RandomBytes(20 << 20)); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(300 * time.Millisecond)
-			tc.kill(c, data)
+			tc.Kill(c, data)
 			waitFor(t, func() bool { return len(w.logs.FilterMessage("transfer incomplete").All()) == i+1 })
 			if got := st.object(t, "alice/half.bin"); got != "<absent>" {
 				t.Fatalf("an object of %d bytes appeared", len(got))
@@ -637,10 +517,10 @@ func TestInterruptedUploadLeavesNothing(t *testing.T) {
 
 	t.Run("a cut resumed upload keeps what was there", func(t *testing.T) {
 		c := w.raw(t, "alice")
-		c.must(200, "TYPE I")
-		c.must(350, "REST 17")
-		data := c.pasv()
-		c.must(150, "STOR /README.txt")
+		c.Must(200, "TYPE I")
+		c.Must(350, "REST 17")
+		data := c.DialPasv()
+		c.Must(150, "STOR /README.txt")
 		_, _ = data.Write([]byte("abc"))
 		time.Sleep(100 * time.Millisecond)
 		_ = data.(*net.TCPConn).SetLinger(0)
@@ -658,7 +538,7 @@ func TestTwoInstancesOneBucket(t *testing.T) {
 	t.Parallel()
 	st := newSite(t)
 	a, b := st.start(t, auth.ReadWrite), st.start(t, auth.ReadWrite)
-	payload := randomBytes(t, 20<<20+123)
+	payload := ftptest.RandomBytes(20<<20 + 123)
 
 	ca := a.dial(t, "alice")
 	if err := ca.MakeDir("/shared"); err != nil {
@@ -676,11 +556,11 @@ func TestTwoInstancesOneBucket(t *testing.T) {
 	if len(entries) != 1 || entries[0].Name != "data.bin" || entries[0].Size != uint64(len(payload)) {
 		t.Fatalf("B lists %v", entries)
 	}
-	if got := retr(t, cb, "/shared/data.bin"); sum(got) != sum(payload) {
+	if got := ftptest.Retr(t, cb, "/shared/data.bin"); ftptest.Sum(got) != ftptest.Sum(payload) {
 		t.Fatalf("B serves %d bytes with another checksum", len(got))
 	}
 	anon := b.dial(t, "anonymous")
-	if got := retr(t, anon, "/README.txt"); string(got) != "hello from wharf\n" {
+	if got := ftptest.Retr(t, anon, "/README.txt"); string(got) != "hello from wharf\n" {
 		t.Fatalf("B serves the anonymous tree wrong: %q", got)
 	}
 

@@ -3,7 +3,6 @@ package s3
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -18,16 +17,9 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/minio/minio-go/v7"
 
+	"wharf/internal/ftptest"
 	"wharf/vfs"
 )
-
-func randomBytes(t *testing.T, n int) []byte {
-	t.Helper()
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-
-	return b
-}
 
 func putBytes(t *testing.T, client *minio.Client, bucket, key string, data []byte) {
 	t.Helper()
@@ -132,7 +124,7 @@ func TestListingPages(t *testing.T) {
 func TestDownload(t *testing.T) {
 	t.Parallel()
 	s, client := testStore(t, "")
-	data := randomBytes(t, 3<<20+17)
+	data := ftptest.RandomBytes(3<<20 + 17)
 	putBytes(t, client, s.bucket, "h/blob.bin", data)
 	put(t, client, s.bucket, "h/empty", "")
 	fsys, _ := s.Open("/h", false)
@@ -268,7 +260,7 @@ func TestUpload(t *testing.T) {
 	s, client := testStore(t, "p")
 	bucket := s.bucket
 	fsys, _ := s.Open("/u", true)
-	big := randomBytes(t, 2*partSize+12345) // three parts
+	big := ftptest.RandomBytes(2*partSize + 12345) // three parts
 
 	for _, size := range []int{0, 1, 1 << 20, partSize, len(big)} {
 		t.Run(fmt.Sprintf("%d bytes arrive whole", size), func(t *testing.T) {
@@ -384,7 +376,7 @@ func TestUpload(t *testing.T) {
 		var wg sync.WaitGroup
 		contents := make([][]byte, 4)
 		for i := range contents {
-			contents[i] = randomBytes(t, 1<<20+i*(partSize/2))
+			contents[i] = ftptest.RandomBytes(1<<20 + i*(partSize/2))
 			wg.Go(func() {
 				if err := send(t, fsys, "/race.bin", stor, 0, contents[i], nil); err != nil {
 					t.Error(err)
@@ -440,7 +432,7 @@ func TestUploadWhenTheStoreGoesAway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := randomBytes(t, partSize)
+	data := ftptest.RandomBytes(partSize)
 	if _, err := f.Write(data); err != nil {
 		t.Fatalf("first part: %v", err)
 	}

@@ -1,0 +1,214 @@
+// Package ftptest is the client side of wharf's FTP tests, shared by the disk (server) and S3 (vfs/s3) suites:
+// a raw control connection for what github.com/jlaffaye/ftp cannot say, and download and checksum helpers.
+package ftptest
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+)
+
+// Ctl is a raw control connection, for what the library client cannot say.
+type Ctl struct {
+	Conn net.Conn        // the connection under Text, for deadlines, resets and TLS
+	Text *textproto.Conn // lines and replies
+	t    *testing.T
+}
+
+// Dial opens a control connection to addr, from local address from when
+// non-nil, and reads the greeting.
+func Dial(t *testing.T, addr string, from net.Addr) *Ctl {
+	t.Helper()
+
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: from}
+
+	conn, err := d.DialContext(t.Context(), "tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+
+	c := NewCtl(t, conn)
+	c.Expect(220)
+
+	return c
+}
+
+// NewCtl wraps conn, closed when the test ends. Every read and write on it
+// must be done within 30 s, so a server that stops answering fails the test
+// instead of hanging it.
+func NewCtl(t *testing.T, conn net.Conn) *Ctl {
+	t.Helper()
+
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	c := &Ctl{Conn: conn, Text: textproto.NewConn(conn), t: t}
+	t.Cleanup(func() { _ = c.Text.Close() })
+
+	return c
+}
+
+// Cmd sends a command and returns the reply code and text.
+func (c *Ctl) Cmd(format string, args ...any) (int, string) {
+	c.t.Helper()
+
+	if err := c.Text.PrintfLine(format, args...); err != nil {
+		c.t.Fatalf("send %q: %v", fmt.Sprintf(format, args...), err)
+	}
+
+	return c.Read()
+}
+
+// Read reads a reply and returns its code and text.
+func (c *Ctl) Read() (int, string) {
+	c.t.Helper()
+
+	code, msg, err := c.Text.ReadResponse(0)
+	if err != nil && code == 0 {
+		c.t.Fatalf("read reply: %v", err)
+	}
+
+	return code, msg
+}
+
+// Expect reads a reply and fails unless it has the code.
+func (c *Ctl) Expect(code int) string {
+	c.t.Helper()
+
+	got, msg := c.Read()
+	if got != code {
+		c.t.Fatalf("got %d %q, want %d", got, msg, code)
+	}
+
+	return msg
+}
+
+// Must sends a command and fails unless the reply has the code.
+func (c *Ctl) Must(code int, format string, args ...any) string {
+	c.t.Helper()
+
+	got, msg := c.Cmd(format, args...)
+	if got != code {
+		c.t.Fatalf("%s: got %d %q, want %d", fmt.Sprintf(format, args...), got, msg, code)
+	}
+
+	return msg
+}
+
+// Login sends USER and PASS and fails unless they are accepted.
+func (c *Ctl) Login(user, pass string) {
+	c.t.Helper()
+	c.Must(331, "USER %s", user)
+	c.Must(230, "PASS %s", pass)
+}
+
+// Pasv sends PASV and returns the data address it announces (RFC 959, 4.1.2).
+func (c *Ctl) Pasv() string {
+	c.t.Helper()
+
+	msg := c.Must(227, "PASV")
+	open, end := strings.Index(msg, "("), strings.Index(msg, ")")
+	if open < 0 || end < open {
+		c.t.Fatalf("bad PASV reply %q", msg)
+	}
+
+	parts := strings.Split(msg[open+1:end], ",")
+	if len(parts) != 6 {
+		c.t.Fatalf("bad PASV reply %q", msg)
+	}
+
+	hi, _ := strconv.Atoi(parts[4])
+	lo, _ := strconv.Atoi(parts[5])
+
+	return net.JoinHostPort(strings.Join(parts[:4], "."), strconv.Itoa(hi*256+lo))
+}
+
+// DialPasv sends PASV and dials the data address it announces. The data
+// connection is closed when the test ends, if the test has not closed it.
+func (c *Ctl) DialPasv() net.Conn {
+	c.t.Helper()
+
+	d := net.Dialer{Timeout: 5 * time.Second}
+
+	data, err := d.DialContext(c.t.Context(), "tcp", c.Pasv())
+	if err != nil {
+		c.t.Fatalf("dial data connection: %v", err)
+	}
+
+	c.t.Cleanup(func() { _ = data.Close() })
+
+	return data
+}
+
+// Cut is one way a client breaks off an upload while data is flowing.
+type Cut struct {
+	Name string
+	Kill func(c *Ctl, data net.Conn)
+}
+
+// Cuts are the ways an upload can end early: a reset data connection, ABOR
+// (RFC 959, 4.1.3), and a control connection that goes away.
+func Cuts() []Cut {
+	return []Cut{
+		{"data connection reset", func(_ *Ctl, data net.Conn) {
+			_ = data.(*net.TCPConn).SetLinger(0)
+			_ = data.Close()
+		}},
+		{"ABOR", func(c *Ctl, data net.Conn) {
+			_ = c.Text.PrintfLine("ABOR")
+			time.Sleep(100 * time.Millisecond)
+			_ = data.Close()
+		}},
+		{"control connection closed", func(c *Ctl, data net.Conn) {
+			_ = c.Conn.(*net.TCPConn).SetLinger(0)
+			_ = c.Conn.Close()
+			time.Sleep(200 * time.Millisecond)
+			_ = data.Close()
+		}},
+	}
+}
+
+// Retr downloads a whole file with the library client.
+func Retr(t *testing.T, c *ftp.ServerConn, name string) []byte {
+	t.Helper()
+
+	r, err := c.Retr(name)
+	if err != nil {
+		t.Fatalf("RETR %s: %v", name, err)
+	}
+
+	data, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("read %s: %v", name, err)
+	}
+
+	if err := r.Close(); err != nil {
+		t.Fatalf("close %s: %v", name, err)
+	}
+
+	return data
+}
+
+// RandomBytes returns n random bytes, content that no compression or
+// deduplication can shortcut.
+func RandomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails: since Go 1.24 it crashes the program instead
+
+	return b
+}
+
+// Sum is the hex SHA-256 of b, short enough to print when two files differ.
+func Sum(b []byte) string {
+	h := sha256.Sum256(b)
+
+	return hex.EncodeToString(h[:])
+}
