@@ -52,6 +52,15 @@ type options struct {
 	profileFor time.Duration
 }
 
+// plan is the run's sizes: the full plan or -quick's.
+func (o options) plan() plan {
+	if o.quick {
+		return quickPlan
+	}
+
+	return fullPlan
+}
+
 // bench is what the scenarios share.
 type bench struct {
 	fx    *fixtures
@@ -156,10 +165,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	p := fullPlan
-	if o.quick {
-		p = quickPlan
-	}
+	p := o.plan()
 
 	rows := selectRows(p, o)
 	if len(rows) == 0 {
@@ -612,6 +618,11 @@ func renderTable(rows []scenario, targets []*target, results map[string]map[stri
 	fmt.Fprintf(&b, "# wharf vs vsftpd, %s\n\n", started.Format("2006-01-02 15:04:05"))
 	fmt.Fprintf(&b, "%s; %s; fixtures on %s; %d CPUs (%s); load average %s at start, %s at end; %s in all.\n\n",
 		mode, m.pinning, m.storage, m.ncpu, cpuModel(), m.loadStart, m.loadEnd, m.elapsed.Round(time.Second))
+	if p := o.plan(); p.repeat > 1 {
+		fmt.Fprintf(&b, "Each transfer row (RETR, STOR, small files, parallel, FTPS) does its work %d times per round "+
+			"in one run, and its value is the total over the summed timed windows.\n\n", p.repeat)
+	}
+
 	b.WriteString("Cells: median (min–max) over the rounds. MB = 10^6 bytes, GB = 10^9 bytes. " +
 		"Server CPU: user + system seconds of the server's processes per unit of work, median. " +
 		"Ratio: wharf's median over vsftpd's (for memory, lower is better).\n\n")

@@ -60,13 +60,18 @@ type plan struct {
 	listN       int   // LIST entries
 	sessionsFor time.Duration
 	listFor     time.Duration
+	// repeat is how many times a transfer row does its work per run, with
+	// the timed windows summed: one 1 GiB download lasts a third of a
+	// second here, short enough for one burst of noise on the core to
+	// decide it.
+	repeat int
 }
 
 var (
 	fullPlan = plan{bigSize: 1 << 30, smallN: 2000, parN: 32, parSize: 64 << 20, idleN: 200, listN: 10000,
-		sessionsFor: 3 * time.Second, listFor: time.Second}
+		sessionsFor: 3 * time.Second, listFor: time.Second, repeat: 3}
 	quickPlan = plan{bigSize: 256 << 20, smallN: 500, parN: 32, parSize: 64 << 20, idleN: 200, listN: 10000,
-		sessionsFor: 2 * time.Second, listFor: 500 * time.Millisecond}
+		sessionsFor: 2 * time.Second, listFor: 500 * time.Millisecond, repeat: 1}
 )
 
 // need says which fixtures a scenario reads.
@@ -192,23 +197,34 @@ func runRetr(ctx context.Context, b *bench, t *target) (result, error) {
 
 	buf := b.arena[:f.size]
 
-	b.win.start()
-	n, err := c.retr(f.path, buf)
-	el := b.win.stop()
+	var (
+		total int64
+		el    time.Duration
+	)
 
-	if err != nil {
-		return result{}, err
+	for range b.plan.repeat {
+		clear(buf) // what a download leaves must not pass the next one's check
+
+		b.win.start()
+		n, err := c.retr(f.path, buf)
+		el += b.win.stop()
+
+		if err != nil {
+			return result{}, err
+		}
+
+		if err := verify(buf[:n], f); err != nil {
+			return result{}, err
+		}
+
+		total += int64(n)
 	}
 
 	if err := c.quit(); err != nil {
 		return result{}, err
 	}
 
-	if err := verify(buf[:n], f); err != nil {
-		return result{}, err
-	}
-
-	return throughput(int64(n), el), nil
+	return throughput(total, el), nil
 }
 
 func runFTPS(ctx context.Context, b *bench, t *target) (result, error) {
@@ -234,12 +250,27 @@ func runFTPS(ctx context.Context, b *bench, t *target) (result, error) {
 
 	buf := b.arena[:f.size]
 
-	b.win.start()
-	n, err := c.retr(f.path, buf)
-	el := b.win.stop()
+	var (
+		total int64
+		el    time.Duration
+	)
 
-	if err != nil {
-		return result{}, err
+	for range b.plan.repeat {
+		clear(buf) // what a download leaves must not pass the next one's check
+
+		b.win.start()
+		n, err := c.retr(f.path, buf)
+		el += b.win.stop()
+
+		if err != nil {
+			return result{}, err
+		}
+
+		if err := verify(buf[:n], f); err != nil {
+			return result{}, err
+		}
+
+		total += int64(n)
 	}
 
 	detail := c.tlsState()
@@ -251,21 +282,16 @@ func runFTPS(ctx context.Context, b *bench, t *target) (result, error) {
 		return result{}, err
 	}
 
-	if err := verify(buf[:n], f); err != nil {
-		return result{}, err
-	}
-
-	r := throughput(int64(n), el)
+	r := throughput(total, el)
 	r.detail = detail
 
 	return r, nil
 }
 
-// runStor uploads the big fixture into incoming/ under a new name (anonymous
-// uploads may not overwrite), checks the file on disk and removes it.
+// runStor uploads the big fixture into incoming/ under a new name each time
+// (anonymous uploads may not overwrite), checks the file on disk and removes it.
 func runStor(ctx context.Context, b *bench, t *target) (result, error) {
 	f := b.fx.big
-	path := fmt.Sprintf("/incoming/up-%s-%d.bin", t.name, b.seq.Add(1))
 
 	src, err := os.Open(b.fx.disk(f.path))
 	if err != nil {
@@ -279,30 +305,53 @@ func runStor(ctx context.Context, b *bench, t *target) (result, error) {
 	}
 	defer c.close()
 
-	defer os.Remove(b.fx.disk(path))
+	var (
+		total int64
+		el    time.Duration
+	)
 
-	b.win.start()
-	n, err := c.stor(path, src)
-	el := b.win.stop()
+	for range b.plan.repeat {
+		path := fmt.Sprintf("/incoming/up-%s-%d.bin", t.name, b.seq.Add(1))
 
-	if err != nil {
-		return result{}, err
+		n, took, err := storOnce(c, b, path, src, f)
+		total += n
+		el += took
+
+		if err != nil {
+			return result{}, err
+		}
 	}
 
 	if err := c.quit(); err != nil {
 		return result{}, err
 	}
 
+	return throughput(total, el), nil
+}
+
+// storOnce uploads src as path in a timed window, checks the file on disk
+// against f and removes it.
+func storOnce(c *ftpConn, b *bench, path string, src *os.File, f file) (int64, time.Duration, error) {
+	defer os.Remove(b.fx.disk(path))
+
+	if _, err := src.Seek(0, 0); err != nil {
+		return 0, 0, fmt.Errorf("upload source: %w", err)
+	}
+
+	b.win.start()
+	n, err := c.stor(path, src)
+	el := b.win.stop()
+
+	if err != nil {
+		return n, el, err
+	}
+
 	got, err := os.ReadFile(b.fx.disk(path))
 	if err != nil {
-		return result{}, fmt.Errorf("uploaded file: %w", err)
+		return n, el, fmt.Errorf("uploaded file: %w", err)
 	}
 
-	if err := verify(got, file{path: path, size: f.size, sum: f.sum}); err != nil {
-		return result{}, err
-	}
-
-	return throughput(n, el), nil
+	return n, el, verify(got, file{path: path, size: f.size, sum: f.sum})
 }
 
 func runSmall(ctx context.Context, b *bench, t *target) (result, error) {
@@ -314,27 +363,33 @@ func runSmall(ctx context.Context, b *bench, t *target) (result, error) {
 	}
 	defer c.close()
 
-	b.win.start()
+	var el time.Duration
 
-	for i, f := range files {
-		if _, err := c.retr(f.path, b.arena[i*smallSize:(i+1)*smallSize]); err != nil {
-			return result{}, err
+	for range b.plan.repeat {
+		clear(b.arena[:len(files)*smallSize])
+
+		b.win.start()
+
+		for i, f := range files {
+			if _, err := c.retr(f.path, b.arena[i*smallSize:(i+1)*smallSize]); err != nil {
+				return result{}, err
+			}
+		}
+
+		el += b.win.stop()
+
+		for i, f := range files {
+			if err := verify(b.arena[i*smallSize:(i+1)*smallSize], f); err != nil {
+				return result{}, err
+			}
 		}
 	}
-
-	el := b.win.stop()
 
 	if err := c.quit(); err != nil {
 		return result{}, err
 	}
 
-	for i, f := range files {
-		if err := verify(b.arena[i*smallSize:(i+1)*smallSize], f); err != nil {
-			return result{}, err
-		}
-	}
-
-	n := int64(len(files))
+	n := int64(len(files) * b.plan.repeat)
 
 	return result{value: float64(n) / el.Seconds(), seconds: el.Seconds(), bytes: n * smallSize, ops: n,
 		work: float64(n) / 1000}, nil
@@ -364,6 +419,36 @@ func runParallel(ctx context.Context, b *bench, t *target) (result, error) {
 	}
 
 	var (
+		total int64
+		el    time.Duration
+	)
+
+	for range b.plan.repeat {
+		n, took, err := parallelOnce(b, conns)
+		total += n
+		el += took
+
+		if err != nil {
+			return result{}, err
+		}
+	}
+
+	for _, c := range conns {
+		if err := c.quit(); err != nil {
+			return result{}, err
+		}
+	}
+
+	return throughput(total, el), nil
+}
+
+// parallelOnce starts one download on every session at once, times them
+// until the last 226 and checks every byte.
+func parallelOnce(b *bench, conns []*ftpConn) (int64, time.Duration, error) {
+	files := b.fx.par
+	clear(b.arena[:int64(len(files))*b.plan.parSize])
+
+	var (
 		wg   sync.WaitGroup
 		errs = make([]error, len(files))
 		ns   = make([]int, len(files))
@@ -382,24 +467,20 @@ func runParallel(ctx context.Context, b *bench, t *target) (result, error) {
 	el := b.win.stop()
 
 	if err := errors.Join(errs...); err != nil {
-		return result{}, err
+		return 0, el, err
 	}
 
 	var total int64
 
 	for i, f := range files {
-		if err := conns[i].quit(); err != nil {
-			return result{}, err
-		}
-
 		if err := verify(b.arena[int64(i)*f.size:int64(i)*f.size+int64(ns[i])], f); err != nil {
-			return result{}, err
+			return total, el, err
 		}
 
 		total += int64(ns[i])
 	}
 
-	return throughput(total, el), nil
+	return total, el, nil
 }
 
 func runAnonSessions(ctx context.Context, b *bench, t *target) (result, error) {
