@@ -186,15 +186,9 @@ func throughput(bytes int64, d time.Duration) result {
 	return result{value: float64(bytes) / 1e6 / s, seconds: s, bytes: bytes, work: float64(bytes) / 1e9}
 }
 
-func runRetr(ctx context.Context, b *bench, t *target) (result, error) {
-	f := b.fx.big
-
-	c, err := anonLogin(ctx, t)
-	if err != nil {
-		return result{}, err
-	}
-	defer c.close()
-
+// downloads fetches f plan.repeat times on c, each in a timed window and
+// checked after it, and returns the bytes and the summed windows.
+func downloads(b *bench, c *ftpConn, f file) (int64, time.Duration, error) {
 	buf := b.arena[:f.size]
 
 	var (
@@ -210,14 +204,31 @@ func runRetr(ctx context.Context, b *bench, t *target) (result, error) {
 		el += b.win.stop()
 
 		if err != nil {
-			return result{}, err
+			return total, el, err
 		}
 
 		if err := verify(buf[:n], f); err != nil {
-			return result{}, err
+			return total, el, err
 		}
 
 		total += int64(n)
+	}
+
+	return total, el, nil
+}
+
+func runRetr(ctx context.Context, b *bench, t *target) (result, error) {
+	f := b.fx.big
+
+	c, err := anonLogin(ctx, t)
+	if err != nil {
+		return result{}, err
+	}
+	defer c.close()
+
+	total, el, err := downloads(b, c, f)
+	if err != nil {
+		return result{}, err
 	}
 
 	if err := c.quit(); err != nil {
@@ -248,29 +259,9 @@ func runFTPS(ctx context.Context, b *bench, t *target) (result, error) {
 		return result{}, err
 	}
 
-	buf := b.arena[:f.size]
-
-	var (
-		total int64
-		el    time.Duration
-	)
-
-	for range b.plan.repeat {
-		clear(buf) // what a download leaves must not pass the next one's check
-
-		b.win.start()
-		n, err := c.retr(f.path, buf)
-		el += b.win.stop()
-
-		if err != nil {
-			return result{}, err
-		}
-
-		if err := verify(buf[:n], f); err != nil {
-			return result{}, err
-		}
-
-		total += int64(n)
+	total, el, err := downloads(b, c, f)
+	if err != nil {
+		return result{}, err
 	}
 
 	detail := c.tlsState()
