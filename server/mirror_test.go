@@ -95,15 +95,7 @@ func TestInterruptedUploadLeavesNothing(t *testing.T) {
 // waitFor polls cond for up to 5 s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-
-		time.Sleep(10 * time.Millisecond)
-	}
+	ftptest.WaitFor(t, 5*time.Second, cond)
 }
 
 func TestConcurrentUploadsToOneName(t *testing.T) {

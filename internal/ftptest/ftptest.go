@@ -212,3 +212,14 @@ func Sum(b []byte) string {
 
 	return hex.EncodeToString(h[:])
 }
+
+// WaitFor polls cond every 10 ms and fails the test if it is still false after within.
+func WaitFor(t *testing.T, within time.Duration, cond func() bool) {
+	t.Helper()
+
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", within)
+		}
+	}
+}

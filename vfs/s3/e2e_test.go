@@ -162,11 +162,7 @@ func (w *wharf) dial(t *testing.T, user string, opts ...ftp.DialOption) *ftp.Ser
 // waitFor polls cond for up to 10 s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-	}
+	ftptest.WaitFor(t, 10*time.Second, cond)
 }
 
 // raw opens a raw control connection and logs in as user.
