@@ -86,12 +86,10 @@ func TestActiveMode(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		port func(c *ftptest.Ctl, p int) string
+		port func(p int) string
 	}{
-		{"PORT", func(_ *ftptest.Ctl, p int) string {
-			return "PORT 127,0,0,1," + strconv.Itoa(p/256) + "," + strconv.Itoa(p%256)
-		}},
-		{"EPRT", func(_ *ftptest.Ctl, p int) string { return "EPRT |1|127.0.0.1|" + strconv.Itoa(p) + "|" }},
+		{"PORT", func(p int) string { return "PORT 127,0,0,1," + strconv.Itoa(p/256) + "," + strconv.Itoa(p%256) }},
+		{"EPRT", func(p int) string { return "EPRT |1|127.0.0.1|" + strconv.Itoa(p) + "|" }},
 	} {
 		t.Run(tc.name+" downloads the file", func(t *testing.T) {
 			t.Parallel()
@@ -104,7 +102,7 @@ func TestActiveMode(t *testing.T) {
 
 			c := ts.raw(t)
 			c.Login("anonymous", "x")
-			c.Must(200, "%s", tc.port(c, l.Addr().(*net.TCPAddr).Port))
+			c.Must(200, "%s", tc.port(l.Addr().(*net.TCPAddr).Port))
 			c.Must(150, "RETR /README.txt")
 
 			conn, err := l.Accept()
