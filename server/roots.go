@@ -8,39 +8,40 @@ import (
 // rootReuse is how long a home folder, once opened, is handed to new
 // sessions without opening it again. Opening it (os.OpenRoot: a path walk, a
 // descriptor, a close later) was 7% of a short anonymous session's CPU, and
-// every idle session held a descriptor for it. Past rootReuse the next
-// session opens the folder afresh, so a home replaced on disk (a symlink
-// flipped to a new release, a folder recreated) reaches new sessions within
-// that time; sessions already open keep the folder they started with.
+// every idle session held a descriptor for it. Past rootReuse the root is
+// retired: the next session opens the folder afresh, so a home replaced on
+// disk (a symlink flipped to a new release, a folder recreated) reaches new
+// sessions within that time, and a root no session holds is closed then, so
+// an idle server keeps no folder open (nothing stops an unmount). Sessions
+// already open keep the folder they started with.
 const rootReuse = time.Second
 
 // rootCache shares the opened root of each home folder among the sessions
-// that start within rootReuse of each other. A root is closed when it has
-// been replaced (or the server has finished) and its last session let go.
+// that start within rootReuse of its opening. A root is closed once it is
+// retired and its last session has let go.
 type rootCache struct {
+	reuse  time.Duration // rootReuse, shorter in tests
 	mu     sync.Mutex
 	homes  map[string]*sharedRoot
 	closed bool
 }
 
 type sharedRoot struct {
-	root   Root
-	opened time.Time
-	refs   int
-	stale  bool // no longer handed out; closed when refs reaches zero
+	home  string
+	root  Root
+	refs  int
+	stale bool // retired: no longer handed out, closed when refs reaches zero
 }
 
-func newRootCache() *rootCache {
-	return &rootCache{homes: make(map[string]*sharedRoot)}
+func newRootCache(reuse time.Duration) *rootCache {
+	return &rootCache{reuse: reuse, homes: make(map[string]*sharedRoot)}
 }
 
 // acquire returns the root of home, opening it with open when no fresh one
 // is cached, and the function that lets go of it (call it exactly once).
 func (c *rootCache) acquire(home string, open func(string) (Root, error)) (Root, func() error, error) {
-	now := time.Now()
-
 	c.mu.Lock()
-	if sr := c.homes[home]; sr != nil && now.Sub(sr.opened) < rootReuse {
+	if sr := c.homes[home]; sr != nil {
 		sr.refs++
 		c.mu.Unlock()
 
@@ -54,7 +55,7 @@ func (c *rootCache) acquire(home string, open func(string) (Root, error)) (Root,
 		return nil, nil, err
 	}
 
-	sr := &sharedRoot{root: root, opened: now, refs: 1}
+	sr := &sharedRoot{home: home, root: root, refs: 1}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -65,25 +66,38 @@ func (c *rootCache) acquire(home string, open func(string) (Root, error)) (Root,
 		return root, c.releaser(sr), nil
 	}
 
-	// Retire what is old, this home's previous root included: a handful of
-	// entries, one per home folder in use.
-	var toClose []Root
-	for h, old := range c.homes {
-		if h == home || now.Sub(old.opened) >= rootReuse {
-			delete(c.homes, h)
-			old.stale = true
-			if old.refs == 0 {
-				toClose = append(toClose, old.root)
-			}
-		}
+	// Another session may have opened the same home meanwhile: the newer
+	// root replaces it.
+	if old := c.homes[home]; old != nil {
+		c.retireLocked(old)
 	}
-	c.homes[home] = sr
 
-	for _, r := range toClose {
-		_ = r.Close()
-	}
+	c.homes[home] = sr
+	time.AfterFunc(c.reuse, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+
+		c.retireLocked(sr)
+	})
 
 	return root, c.releaser(sr), nil
+}
+
+// retireLocked stops handing sr out and closes it if no session holds it.
+// c.mu is held.
+func (c *rootCache) retireLocked(sr *sharedRoot) {
+	if sr.stale {
+		return
+	}
+
+	sr.stale = true
+	if c.homes[sr.home] == sr {
+		delete(c.homes, sr.home)
+	}
+
+	if sr.refs == 0 {
+		_ = sr.root.Close()
+	}
 }
 
 // releaser returns the function that lets go of sr once.
@@ -112,19 +126,10 @@ func (c *rootCache) releaser(sr *sharedRoot) func() error {
 // others when their last session lets go.
 func (c *rootCache) close() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+
 	c.closed = true
-
-	var toClose []Root
-	for h, sr := range c.homes {
-		delete(c.homes, h)
-		sr.stale = true
-		if sr.refs == 0 {
-			toClose = append(toClose, sr.root)
-		}
-	}
-	c.mu.Unlock()
-
-	for _, r := range toClose {
-		_ = r.Close()
+	for _, sr := range c.homes {
+		c.retireLocked(sr)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,15 +26,40 @@ func (r *countedRoot) Close() error {
 	return nil
 }
 
-func TestRootCacheSharesOpensAgainAndClosesOnlyWhatNoSessionHolds(t *testing.T) {
-	c := newRootCache()
+// eventually polls cond for up to 2 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
 
-	var opened []*countedRoot
+	for deadline := time.Now().Add(2 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal(what)
+		}
+	}
+}
+
+func TestRootCacheSharesOpensAgainAndClosesOnlyWhatNoSessionHolds(t *testing.T) {
+	const reuse = 100 * time.Millisecond
+
+	c := newRootCache(reuse)
+
+	var (
+		mu     sync.Mutex
+		opened []*countedRoot
+	)
 	open := func(string) (Root, error) {
+		mu.Lock()
+		defer mu.Unlock()
+
 		r := &countedRoot{Fs: afero.NewMemMapFs()}
 		opened = append(opened, r)
 
 		return r, nil
+	}
+	opens := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+
+		return len(opened)
 	}
 
 	a, releaseA, err := c.acquire("/home/a", open)
@@ -41,70 +67,66 @@ func TestRootCacheSharesOpensAgainAndClosesOnlyWhatNoSessionHolds(t *testing.T) 
 		t.Fatal(err)
 	}
 	b, releaseB, _ := c.acquire("/home/a", open)
-	if a != b || len(opened) != 1 {
-		t.Fatalf("two sessions starting together opened the home %d times, want once", len(opened))
+	if a != b || opens() != 1 {
+		t.Fatalf("two sessions starting together opened the home %d times, want once", opens())
 	}
 
 	other, releaseOther, _ := c.acquire("/home/b", open)
-	if other == a || len(opened) != 2 {
-		t.Fatalf("another home shared the first home's root")
+	if other == a || opens() != 2 {
+		t.Fatal("another home shared the first home's root")
 	}
 
-	// Releasing while the root is still the one handed out keeps it open.
+	// Letting go while the root is still handed out keeps it open.
 	_ = releaseA()
 	_ = releaseA() // a second call must not count twice
-	if opened[0].closed.Load() != 0 {
+	_ = releaseOther()
+	if a.(*countedRoot).closed.Load() != 0 || other.(*countedRoot).closed.Load() != 0 {
 		t.Fatal("a root still handed out was closed")
 	}
 
-	// Past rootReuse the home is opened afresh; the old root stays open for
-	// the session that still holds it, and closes when that one lets go.
-	c.homes["/home/a"].opened = time.Now().Add(-2 * rootReuse)
-	c.homes["/home/b"].opened = time.Now().Add(-2 * rootReuse)
+	// Past reuse both are retired: /home/b, which no session holds, is
+	// closed; /home/a stays open for the session that still holds it.
+	eventually(t, "an unheld root stayed open after it was retired", func() bool {
+		return other.(*countedRoot).closed.Load() == 1
+	})
+	if a.(*countedRoot).closed.Load() != 0 {
+		t.Fatal("a retired root was closed while a session held it")
+	}
 
 	fresh, releaseFresh, _ := c.acquire("/home/a", open)
-	if fresh == a || len(opened) != 3 {
-		t.Fatalf("an old root was handed out again (%d opens)", len(opened))
-	}
-	if opened[0].closed.Load() != 0 {
-		t.Fatal("an old root was closed while a session still held it")
+	if fresh == a || opens() != 3 {
+		t.Fatalf("a retired root was handed out again (%d opens)", opens())
 	}
 
 	_ = releaseB()
-	if got := opened[0].closed.Load(); got != 1 {
-		t.Fatalf("old root closed %d times after its last session left, want 1", got)
-	}
-
-	// /home/b was retired with the others; its session still holds it.
-	if opened[1].closed.Load() != 0 {
-		t.Fatal("a retired root was closed while a session held it")
-	}
-	_ = releaseOther()
-	if opened[1].closed.Load() != 1 {
-		t.Fatal("a retired root was not closed when its session left")
+	if got := a.(*countedRoot).closed.Load(); got != 1 {
+		t.Fatalf("retired root closed %d times after its last session left, want 1", got)
 	}
 
 	// close retires the rest: closed at once if unheld, else on release.
 	c.close()
-	if opened[2].closed.Load() != 0 {
+	if fresh.(*countedRoot).closed.Load() != 0 {
 		t.Fatal("close closed a root a session still holds")
 	}
 	_ = releaseFresh()
-	if opened[2].closed.Load() != 1 {
+	if fresh.(*countedRoot).closed.Load() != 1 {
 		t.Fatal("a root released after close stayed open")
 	}
 
-	// After close, roots are still handed out (sessions ending during a
-	// shutdown may log in) but never kept.
+	// After close, roots are still handed out (a login may race a shutdown)
+	// but never kept, and the retire timers that fire later close nothing twice.
 	late, releaseLate, _ := c.acquire("/home/a", open)
 	_ = releaseLate()
-	if late.(*countedRoot).closed.Load() != 1 {
-		t.Fatal("a root opened after close was kept")
+	time.Sleep(2 * reuse)
+	for i, r := range append(opened, late.(*countedRoot)) {
+		if got := r.closed.Load(); got != 1 {
+			t.Fatalf("root %d closed %d times, want once", i, got)
+		}
 	}
 }
 
 func TestRootCacheReportsOpenErrors(t *testing.T) {
-	c := newRootCache()
+	c := newRootCache(rootReuse)
 	boom := errors.New("boom")
 
 	_, _, err := c.acquire("/x", func(string) (Root, error) { return nil, boom })
@@ -145,10 +167,11 @@ func TestIdleSessionsShareTheirHomeFolder(t *testing.T) {
 	before := descriptorsOf(t, root)
 
 	const sessions = 20
-	for range sessions {
-		c := ts.raw(t)
-		c.Login("anonymous", "guest@example.com")
-		c.Must(257, "PWD")
+	ctls := make([]*ftptest.Ctl, sessions)
+	for i := range ctls {
+		ctls[i] = ts.raw(t)
+		ctls[i].Login("anonymous", "guest@example.com")
+		ctls[i].Must(257, "PWD")
 	}
 
 	// One descriptor for all of them (two if the sessions straddled a
@@ -156,6 +179,16 @@ func TestIdleSessionsShareTheirHomeFolder(t *testing.T) {
 	if got := descriptorsOf(t, root) - before; got < 1 || got > 2 {
 		t.Fatalf("%d idle sessions hold %d descriptors of their home, want 1 or 2", sessions, got)
 	}
+
+	// Once they have left, the server keeps nothing of the folder open
+	// (an unmount must not find it busy).
+	for _, c := range ctls {
+		c.Must(221, "QUIT")
+	}
+
+	eventually(t, "the home folder stayed open after every session left", func() bool {
+		return descriptorsOf(t, root) == before
+	})
 }
 
 func TestAHomeReplacedOnDiskReachesNewSessions(t *testing.T) {

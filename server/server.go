@@ -104,7 +104,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		bans:     newBanList(opts.Ban),
 		listings: make(chan struct{}, listingSlots),
 		pasv:     newPassivePorts(opts.PassivePortStart, opts.PassivePortEnd),
-		roots:    newRootCache(),
+		roots:    newRootCache(rootReuse),
 		logins:   newLoginSlots(),
 		dirs:     newDirCache(),
 	}
