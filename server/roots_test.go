@@ -157,13 +157,21 @@ func descriptorsOf(t *testing.T, dir string) int {
 	return n
 }
 
-func TestIdleSessionsShareTheirHomeFolder(t *testing.T) {
+// anonServer serves a tree anonymously and returns the tree's real path,
+// as /proc names it.
+func anonServer(t *testing.T) (string, *testServer) {
+	t.Helper()
+
 	root, err := filepath.EvalSymlinks(makeTree(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := startServer(t, fixture{opts: defaultOptions(), anon: root})
 
+	return root, startServer(t, fixture{opts: defaultOptions(), anon: root})
+}
+
+func TestIdleSessionsShareTheirHomeFolder(t *testing.T) {
+	root, ts := anonServer(t)
 	before := descriptorsOf(t, root)
 
 	const sessions = 20
@@ -238,12 +246,7 @@ func TestAHomeReplacedOnDiskReachesNewSessions(t *testing.T) {
 }
 
 func TestLoggingInAgainLetsGoOfThePreviousRoot(t *testing.T) {
-	root, err := filepath.EvalSymlinks(makeTree(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := startServer(t, fixture{opts: defaultOptions(), anon: root})
-
+	root, ts := anonServer(t)
 	before := descriptorsOf(t, root)
 
 	c := ts.raw(t)
