@@ -518,8 +518,8 @@ func (si *sessionInfo) ip() string {
 	return hostOf(si.cc.RemoteAddr())
 }
 
-// releaseRoot closes the session's filesystem once the session is gone and
-// its last transfer has ended: the engine may end a session while a transfer
+// releaseRoot lets go of the session's filesystem (closing it unless other
+// sessions share it) once the session is gone and its last transfer has ended: the engine may end a session while a transfer
 // goroutine still has to clean up (remove an atomic upload's temporary file).
 func (si *sessionInfo) releaseRoot() {
 	si.mu.Lock()
