@@ -52,7 +52,7 @@ func Open(dir string, opts Options) (*Fs, error) {
 	return &Fs{root: root, atomic: opts.Atomic}, nil
 }
 
-// Close closes the os.Root; call it when the session is over. Files already
+// Close closes the os.Root; call it when no session uses it any more. Files already
 // open stay usable, but an atomic upload closed after Fs can no longer be
 // renamed into place or cleaned up.
 func (f *Fs) Close() error {
