@@ -3,7 +3,6 @@ package admin
 import (
 	"bytes"
 	"context"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -13,28 +12,15 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"wharf/internal/testenv"
 )
 
-// findBrowser returns the headless Chromium to drive. Without one the test
-// is skipped on a developer machine and fails in CI, where .ci/run installs
-// Debian's chromium package.
+// findBrowser returns the headless Chromium to drive.
 func findBrowser(t *testing.T) string {
 	t.Helper()
 
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-
-	msg := "no chromium on PATH: install Debian's chromium package (apt-get install -y chromium) to run the browser test"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-
-	t.Skip(msg)
-
-	return ""
+	return testenv.Tool(t, "chromium", "chromium-browser")
 }
 
 // progressTag finds each <progress> element in serialized HTML.

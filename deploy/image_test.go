@@ -21,6 +21,8 @@ import (
 
 	"github.com/jlaffaye/ftp"
 	"golang.org/x/crypto/bcrypt"
+
+	"wharf/internal/testenv"
 )
 
 const image = "localhost/wharf:latest"
@@ -34,19 +36,13 @@ func podman(ctx context.Context, args ...string) *exec.Cmd {
 func needPodman(t *testing.T) {
 	t.Helper()
 
-	if _, err := exec.LookPath("podman"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("podman is not installed (.ci/run installs podman and runc)")
-		}
-
-		t.Skip("podman is not installed (.ci/run installs podman and runc): skipping the image test")
-	}
+	testenv.Tool(t, "podman")
 
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 
 	if out, err := podman(ctx, "info").CombinedOutput(); err != nil {
-		t.Skipf("podman cannot run here (%v): skipping the image test\n%s", err, out)
+		testenv.Missing(t, "podman cannot run containers here (%v): skipping the image test\n%s", err, out)
 	}
 }
 

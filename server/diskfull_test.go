@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"wharf/auth"
+	"wharf/internal/testenv"
 )
 
 // smallDisk mounts a 2 MiB tmpfs for the test, or skips where mounting is
@@ -21,11 +22,7 @@ func smallDisk(t *testing.T) string {
 	dir := t.TempDir()
 	out, err := exec.CommandContext(t.Context(), "mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput()
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("cannot mount a small tmpfs in CI, which runs as root: %v: %s", err, strings.TrimSpace(string(out)))
-		}
-
-		t.Skipf("cannot mount a small tmpfs (%v: %s); the disk-full test needs root", err, strings.TrimSpace(string(out)))
+		testenv.Missing(t, "cannot mount a small tmpfs (%v: %s): the disk-full test needs root", err, strings.TrimSpace(string(out)))
 	}
 
 	t.Cleanup(func() {

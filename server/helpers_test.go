@@ -160,27 +160,7 @@ func writeFile(t *testing.T, name string, data []byte) {
 func (ts *testServer) dial(t *testing.T, user, pass string, opts ...ftp.DialOption) *ftp.ServerConn {
 	t.Helper()
 
-	c := ts.dialNoLogin(t, opts...)
-	if err := c.Login(user, pass); err != nil {
-		t.Fatalf("login %s: %v", user, err)
-	}
-
-	return c
-}
-
-func (ts *testServer) dialNoLogin(t *testing.T, opts ...ftp.DialOption) *ftp.ServerConn {
-	t.Helper()
-
-	opts = append([]ftp.DialOption{ftp.DialWithTimeout(5 * time.Second)}, opts...)
-
-	c, err := ftp.Dial(ts.addr, opts...)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-
-	t.Cleanup(func() { _ = c.Quit() })
-
-	return c
+	return ftptest.Login(t, ts.addr, user, pass, opts...)
 }
 
 // raw opens a raw control connection to the server and reads the greeting.

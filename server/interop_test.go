@@ -14,23 +14,14 @@ import (
 
 	"wharf/auth"
 	"wharf/internal/ftptest"
+	"wharf/internal/testenv"
 )
 
-// needTool returns the path of a client binary. CI installs curl and lftp
-// (.ci/run), so there a missing one is a failure; elsewhere the test is skipped.
+// needTool returns the path of a client binary (curl, lftp).
 func needTool(t *testing.T, name string) string {
 	t.Helper()
 
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed (.ci/run installs it)", name)
-		}
-
-		t.Skipf("%s is not installed; .ci/run installs it", name)
-	}
-
-	return p
+	return testenv.Tool(t, name)
 }
 
 func runTool(t *testing.T, name string, args ...string) []byte {

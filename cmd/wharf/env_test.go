@@ -16,8 +16,9 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-	"github.com/jlaffaye/ftp"
 	"golang.org/x/crypto/bcrypt"
+
+	"wharf/internal/ftptest"
 )
 
 // started is a run() serving in the background.
@@ -165,15 +166,7 @@ func TestRunFromTheEnvironmentOnly(t *testing.T) {
 		t.Error(`no "unknown environment variable" warning`)
 	}
 
-	a, err := ftp.Dial(s.addr, ftp.DialWithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Quit() //nolint:errcheck // the test is over
-
-	if err := a.Login("anonymous", "x"); err != nil {
-		t.Fatal(err)
-	}
+	a := ftptest.Login(t, s.addr, "anonymous", "x")
 
 	r, err := a.Retr("/hello.txt")
 	if err != nil {
@@ -185,15 +178,7 @@ func TestRunFromTheEnvironmentOnly(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 
-	c, err := ftp.Dial(s.addr, ftp.DialWithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Quit() //nolint:errcheck // the test is over
-
-	if err := c.Login("alice", "pw"); err != nil {
-		t.Fatalf("the user of WHARF_USERS_FILE cannot log in: %v", err)
-	}
+	c := ftptest.Login(t, s.addr, "alice", "pw")
 	if err := c.Stor("/up.txt", strings.NewReader("uploaded")); err != nil {
 		t.Fatal(err)
 	}
@@ -331,13 +316,7 @@ func TestReloadUsesTheEnvironment(t *testing.T) {
 
 	logs.waitFor("configuration reloaded")
 
-	c, err := ftp.Dial(addr, ftp.DialWithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Login("bob", "bobpw"); err != nil {
-		t.Fatalf("the user added to WHARF_USERS_FILE cannot log in after SIGHUP: %v", err)
-	}
+	c := ftptest.Login(t, addr, "bob", "bobpw")
 	_ = c.Quit()
 
 	cancel()

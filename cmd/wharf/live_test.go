@@ -15,25 +15,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jlaffaye/ftp"
+	"wharf/internal/ftptest"
+	"wharf/internal/testenv"
 )
 
-// chromium returns the headless browser; .ci/run installs Debian's chromium,
-// so in CI a missing one fails the test, elsewhere it skips it.
+// chromium returns the headless browser.
 func chromium(t *testing.T) string {
 	t.Helper()
 
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed (.ci/run installs it)")
-	}
-
-	t.Skip("chromium is not installed: apt-get install -y chromium")
-
-	return ""
+	return testenv.Tool(t, "chromium", "chromium-browser")
 }
 
 // The status page, in a real browser, shows a real transfer while it runs.
@@ -80,15 +70,7 @@ root = %q
 		t.Fatal("no 'admin listening' line")
 	}
 
-	c, err := ftp.Dial(ftpAddr, ftp.DialWithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = c.Quit() }()
-
-	if err := c.Login("anonymous", "x"); err != nil {
-		t.Fatal(err)
-	}
+	c := ftptest.Login(t, ftpAddr, "anonymous", "x")
 
 	resp, err := c.Retr("/release.iso")
 	if err != nil {

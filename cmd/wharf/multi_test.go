@@ -12,14 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/jlaffaye/ftp"
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"golang.org/x/crypto/bcrypt"
+
+	"wharf/internal/ftptest"
 )
 
 // asWharf makes the test binary act as wharf itself when re-executed by a
@@ -81,35 +79,8 @@ func startProcess(t *testing.T, env []string) string {
 
 // Two wharf processes on one bucket: what one stores, the other serves.
 func TestTwoProcessesShareABucket(t *testing.T) {
-	endpoint := os.Getenv("WHARF_TEST_S3_ENDPOINT")
-	if endpoint == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("WHARF_TEST_S3_ENDPOINT is not set: in CI, .ci/run starts MinIO and sets it")
-		}
-
-		t.Skip("set WHARF_TEST_S3_ENDPOINT (see .ci/run)")
-	}
-
-	access, secret := os.Getenv("WHARF_TEST_S3_ACCESS_KEY"), os.Getenv("WHARF_TEST_S3_SECRET_KEY")
-	client, err := minio.New(strings.TrimPrefix(endpoint, "http://"), &minio.Options{
-		Creds: credentials.NewStaticV4(access, secret, ""),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	bucket := fmt.Sprintf("wharf-multi-%d", time.Now().UnixNano())
-	ctx := context.Background()
-	if err := client.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
-
-	t.Cleanup(func() {
-		for obj := range client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {
-			_ = client.RemoveObject(ctx, bucket, obj.Key, minio.RemoveObjectOptions{})
-		}
-		_ = client.RemoveBucket(ctx, bucket)
-	})
+	s3, bucket := s3Bucket(t, "wharf-multi-")
+	endpoint, access, secret := s3.Endpoint, s3.AccessKey, s3.SecretKey
 
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")
@@ -141,12 +112,12 @@ func TestTwoProcessesShareABucket(t *testing.T) {
 	payload := make([]byte, 5<<20)
 	_, _ = rand.Read(payload)
 
-	up := dialLogin(t, one)
+	up := ftptest.Login(t, one, "alice", "alice-pw")
 	if err := up.Stor("/shared.bin", bytes.NewReader(payload)); err != nil {
 		t.Fatalf("upload through the first process: %v", err)
 	}
 
-	down := dialLogin(t, two)
+	down := ftptest.Login(t, two, "alice", "alice-pw")
 	entries, err := down.List("/")
 	if err != nil || len(entries) != 1 || entries[0].Name != "shared.bin" || entries[0].Size != uint64(len(payload)) {
 		t.Fatalf("the second process lists %v, %v", entries, err)
@@ -163,21 +134,4 @@ func TestTwoProcessesShareABucket(t *testing.T) {
 	if sha256.Sum256(got) != sha256.Sum256(payload) {
 		t.Fatalf("the second process served %d bytes with a different checksum", len(got))
 	}
-}
-
-func dialLogin(t *testing.T, addr string) *ftp.ServerConn {
-	t.Helper()
-
-	c, err := ftp.Dial(addr, ftp.DialWithTimeout(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	t.Cleanup(func() { _ = c.Quit() })
-
-	if err := c.Login("alice", "alice-pw"); err != nil {
-		t.Fatal(err)
-	}
-
-	return c
 }

@@ -9,10 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/jlaffaye/ftp"
 	"golang.org/x/crypto/bcrypt"
+
+	"wharf/internal/ftptest"
 )
 
 // The whole program: a TOML file in, a served file out, a clean stop.
@@ -60,14 +60,7 @@ access = "read-write"
 	wharf := startRun(t, []string{"--config", cfgPath}, nil)
 	addr := wharf.addr
 
-	c, err := ftp.Dial(addr, ftp.DialWithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	if err := c.Login("alice", "pw"); err != nil {
-		t.Fatal(err)
-	}
+	c := ftptest.Login(t, addr, "alice", "pw")
 
 	if err := c.Stor("/up.txt", strings.NewReader("uploaded")); err != nil {
 		t.Fatal(err)
@@ -79,14 +72,7 @@ access = "read-write"
 
 	_ = c.Quit()
 
-	a, err := ftp.Dial(addr, ftp.DialWithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	if err := a.Login("anonymous", "x"); err != nil {
-		t.Fatal(err)
-	}
+	a := ftptest.Login(t, addr, "anonymous", "x")
 
 	r, err := a.Retr("/hello.txt")
 	if err != nil {

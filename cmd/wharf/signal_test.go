@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jlaffaye/ftp"
 	"golang.org/x/crypto/bcrypt"
+
+	"wharf/internal/ftptest"
 )
 
 // logWatcher follows a JSON log file and waits for messages.
@@ -111,14 +112,7 @@ func TestSignalsReloadAndReopen(t *testing.T) {
 
 	logs.waitFor("configuration reloaded")
 
-	c, err := ftp.Dial(addr, ftp.DialWithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	if err := c.Login("bob", "bobpw"); err != nil {
-		t.Fatalf("the user added by SIGHUP cannot log in: %v", err)
-	}
+	c := ftptest.Login(t, addr, "bob", "bobpw")
 
 	_ = c.Quit()
 

@@ -7,40 +7,33 @@ import (
 	"encoding/hex"
 	"io"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jlaffaye/ftp"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"wharf/internal/ftptest"
+	"wharf/internal/testenv"
 )
 
-// s3Env returns the WHARF_STORAGE_* variables of a fresh bucket on the S3
-// server named by WHARF_TEST_S3_ENDPOINT, WHARF_TEST_S3_ACCESS_KEY and
-// WHARF_TEST_S3_SECRET_KEY (.ci/run starts MinIO and sets them). Without
-// them the test is skipped, or fails in CI. The bucket goes with the test.
-func s3Env(t *testing.T) []string {
+// s3Bucket makes a fresh bucket, whose name starts with prefix, on the S3
+// server the tests run against (testenv.NeedS3). The bucket, with what is
+// left in it, goes with the test.
+func s3Bucket(t *testing.T, prefix string) (testenv.S3, string) {
 	t.Helper()
 
-	endpoint := os.Getenv("WHARF_TEST_S3_ENDPOINT")
-	if endpoint == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("WHARF_TEST_S3_ENDPOINT is not set: in CI, .ci/run starts MinIO and sets it")
-		}
-		t.Skip("set WHARF_TEST_S3_ENDPOINT (see .ci/run)")
-	}
+	s3 := testenv.NeedS3(t)
 
-	u, err := url.Parse(endpoint)
+	u, err := url.Parse(s3.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	access, secret := os.Getenv("WHARF_TEST_S3_ACCESS_KEY"), os.Getenv("WHARF_TEST_S3_SECRET_KEY")
 	client, err := minio.New(u.Host, &minio.Options{
-		Creds:        credentials.NewStaticV4(access, secret, ""),
+		Creds:        credentials.NewStaticV4(s3.AccessKey, s3.SecretKey, ""),
 		Secure:       u.Scheme == "https",
 		Region:       "us-east-1",
 		BucketLookup: minio.BucketLookupPath,
@@ -51,7 +44,7 @@ func s3Env(t *testing.T) []string {
 
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	bucket := "wharf-cmd-" + hex.EncodeToString(b[:])
+	bucket := prefix + hex.EncodeToString(b[:])
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -73,6 +66,16 @@ func s3Env(t *testing.T) []string {
 			t.Errorf("remove bucket %s: %v", bucket, err)
 		}
 	})
+
+	return s3, bucket
+}
+
+// s3Env returns the WHARF_STORAGE_* variables of a fresh bucket (s3Bucket).
+func s3Env(t *testing.T) []string {
+	t.Helper()
+
+	s3, bucket := s3Bucket(t, "wharf-cmd-")
+	endpoint, access, secret := s3.Endpoint, s3.AccessKey, s3.SecretKey
 
 	return []string{
 		"WHARF_STORAGE_BACKEND=s3",
@@ -98,28 +101,12 @@ func TestRunServesFromS3(t *testing.T) {
 		"WHARF_ANONYMOUS_ROOT=/pub", "WHARF_USERS_FILE="+users)
 	s := startRun(t, nil, env)
 
-	c, err := ftp.Dial(s.addr, ftp.DialWithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Quit() //nolint:errcheck // the test is over
-
-	if err := c.Login("alice", "pw"); err != nil {
-		t.Fatal(err)
-	}
+	c := ftptest.Login(t, s.addr, "alice", "pw")
 	if err := c.Stor("/hello.txt", strings.NewReader("hello from s3")); err != nil {
 		t.Fatal(err)
 	}
 
-	a, err := ftp.Dial(s.addr, ftp.DialWithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Quit() //nolint:errcheck // the test is over
-
-	if err := a.Login("anonymous", "x"); err != nil {
-		t.Fatal(err)
-	}
+	a := ftptest.Login(t, s.addr, "anonymous", "x")
 
 	r, err := a.Retr("/hello.txt")
 	if err != nil {

@@ -223,3 +223,30 @@ func WaitFor(t *testing.T, within time.Duration, cond func() bool) {
 		}
 	}
 }
+
+// Client dials addr with the library client (10 s timeout unless opts
+// say otherwise); the session is quit when the test ends.
+func Client(t *testing.T, addr string, opts ...ftp.DialOption) *ftp.ServerConn {
+	t.Helper()
+
+	c, err := ftp.Dial(addr, append([]ftp.DialOption{ftp.DialWithTimeout(10 * time.Second)}, opts...)...)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+
+	t.Cleanup(func() { _ = c.Quit() })
+
+	return c
+}
+
+// Login is Client, logged in as user.
+func Login(t *testing.T, addr, user, pass string, opts ...ftp.DialOption) *ftp.ServerConn {
+	t.Helper()
+
+	c := Client(t, addr, opts...)
+	if err := c.Login(user, pass); err != nil {
+		t.Fatalf("login %s at %s: %v", user, addr, err)
+	}
+
+	return c
+}

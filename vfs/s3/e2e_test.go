@@ -147,16 +147,8 @@ func (st *site) start(t *testing.T, access auth.Access) *wharf {
 // dial connects the library client and logs in.
 func (w *wharf) dial(t *testing.T, user string, opts ...ftp.DialOption) *ftp.ServerConn {
 	t.Helper()
-	c, err := ftp.Dial(w.addr, append([]ftp.DialOption{ftp.DialWithTimeout(10 * time.Second)}, opts...)...)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { _ = c.Quit() })
-	if err := c.Login(user, password); err != nil {
-		t.Fatalf("login %s: %v", user, err)
-	}
 
-	return c
+	return ftptest.Login(t, w.addr, user, password, opts...)
 }
 
 // waitFor polls cond for up to 10 s.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"go.uber.org/goleak"
+
+	"wharf/internal/testenv"
 )
 
 // TestMain fails the package if a goroutine outlives the tests: listings,
@@ -26,25 +27,17 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// testOptions returns the options of the S3 server the tests run against,
-// from WHARF_TEST_S3_ENDPOINT, WHARF_TEST_S3_ACCESS_KEY and
-// WHARF_TEST_S3_SECRET_KEY (.ci/run starts MinIO and sets them). Without
-// them the test is skipped, or fails in CI.
+// testOptions returns the options of the S3 server the tests run against
+// (testenv.NeedS3).
 func testOptions(t *testing.T) Options {
 	t.Helper()
-	endpoint := os.Getenv("WHARF_TEST_S3_ENDPOINT")
-	if endpoint == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("WHARF_TEST_S3_ENDPOINT is not set: in CI, .ci/run starts MinIO and sets it")
-		}
-		t.Skip("set WHARF_TEST_S3_ENDPOINT (see .ci/run)")
-	}
+	s3 := testenv.NeedS3(t)
 
 	return Options{
-		Endpoint:  endpoint,
+		Endpoint:  s3.Endpoint,
 		Region:    "us-east-1",
-		AccessKey: os.Getenv("WHARF_TEST_S3_ACCESS_KEY"),
-		SecretKey: os.Getenv("WHARF_TEST_S3_SECRET_KEY"),
+		AccessKey: s3.AccessKey,
+		SecretKey: s3.SecretKey,
 		PathStyle: true,
 	}
 }
