@@ -2,16 +2,9 @@ package config
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/big"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -24,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"wharf/auth"
+	"wharf/internal/ftptest"
 )
 
 // testHash is a bcrypt hash of "change-me".
@@ -86,8 +80,8 @@ func makeFixtures(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cert, key := selfSigned(t)
-	_, otherKey := selfSigned(t)
+	cert, key := ftptest.SelfSigned(t)
+	_, otherKey := ftptest.SelfSigned(t)
 
 	files := map[string][]byte{
 		"afile":             []byte("a file, not a directory\n"),
@@ -103,37 +97,6 @@ func makeFixtures(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// selfSigned returns a fresh self-signed ECDSA certificate and its key, in PEM.
-func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
-	t.Helper()
-
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "wharf test"},
-		DNSNames:     []string{"localhost"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 }
 
 // TestFiles walks testdata/ok and testdata/bad. Paths in those files are

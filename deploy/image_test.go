@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"github.com/jlaffaye/ftp"
 	"golang.org/x/crypto/bcrypt"
 
+	"wharf/internal/ftptest"
 	"wharf/internal/testenv"
 )
 
@@ -132,13 +132,7 @@ func TestImage(t *testing.T) {
 		t.Fatalf("listing: %v, %v", entries, err)
 	}
 
-	r, err := c.Retr("/release.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	got, _ := io.ReadAll(r)
-	_ = r.Close()
+	got := ftptest.Retr(t, c, "/release.bin")
 	_ = c.Quit()
 
 	if sha256.Sum256(got) != sha256.Sum256(payload) {

@@ -57,7 +57,7 @@ func interopServer(t *testing.T, mode TLSMode) (*testServer, string, string) {
 
 	if mode != TLSOff {
 		f.opts.TLSMode = mode
-		f.opts.TLSCertFile, f.opts.TLSKeyFile = selfSigned(t)
+		f.opts.TLSCertFile, f.opts.TLSKeyFile = ftptest.CertFiles(t)
 	}
 
 	return startServer(t, f), root, home

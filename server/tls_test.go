@@ -18,7 +18,7 @@ func tlsFixture(t *testing.T, mode TLSMode) fixture {
 
 	f, _ := anonFixture(t)
 	f.opts.TLSMode = mode
-	f.opts.TLSCertFile, f.opts.TLSKeyFile = selfSigned(t)
+	f.opts.TLSCertFile, f.opts.TLSKeyFile = ftptest.CertFiles(t)
 
 	return f
 }
@@ -198,7 +198,7 @@ func TestReloadChangesCertificate(t *testing.T) {
 
 	before := serial()
 
-	cert, key := selfSigned(t)
+	cert, key := ftptest.CertFiles(t)
 	accounts, err := auth.New(auth.Options{Anonymous: true, AnonymousRoot: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

@@ -168,12 +168,7 @@ func TestRunFromTheEnvironmentOnly(t *testing.T) {
 
 	a := ftptest.Login(t, s.addr, "anonymous", "x")
 
-	r, err := a.Retr("/hello.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(r)
-	_ = r.Close()
+	got := ftptest.Retr(t, a, "/hello.txt")
 	if string(got) != "hello" {
 		t.Fatalf("got %q", got)
 	}

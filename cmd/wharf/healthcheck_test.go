@@ -3,54 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"wharf/internal/ftptest"
 )
-
-// selfSigned writes a fresh self-signed certificate and its key to dir and
-// returns their paths.
-func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "wharf test"},
-		DNSNames:     []string{"ftp.example.com"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	certFile = writeFile(t, dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	keyFile = writeFile(t, dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
-
-	return certFile, keyFile
-}
 
 // healthcheckRun runs wharf healthcheck with args and env and returns its
 // error and the line it printed.
@@ -183,7 +144,7 @@ func TestHealthcheckImplicitTLS(t *testing.T) {
 	t.Parallel()
 
 	dir := t.TempDir()
-	cert, key := selfSigned(t, dir)
+	cert, key := ftptest.CertFiles(t)
 	env := []string{
 		"WHARF_LISTEN=127.0.0.1:0", "WHARF_PASSIVE_PORTS=48810-48819", "WHARF_LOG_FORMAT=json",
 		"WHARF_ANONYMOUS_ROOT=" + mkdirs(t, dir, "pub")[0],

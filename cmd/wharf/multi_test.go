@@ -123,13 +123,7 @@ func TestTwoProcessesShareABucket(t *testing.T) {
 		t.Fatalf("the second process lists %v, %v", entries, err)
 	}
 
-	r, err := down.Retr("/shared.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	got, _ := io.ReadAll(r)
-	_ = r.Close()
+	got := ftptest.Retr(t, down, "/shared.bin")
 
 	if sha256.Sum256(got) != sha256.Sum256(payload) {
 		t.Fatalf("the second process served %d bytes with a different checksum", len(got))

@@ -74,13 +74,7 @@ access = "read-write"
 
 	a := ftptest.Login(t, addr, "anonymous", "x")
 
-	r, err := a.Retr("/hello.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	got, _ := io.ReadAll(r)
-	_ = r.Close()
+	got := ftptest.Retr(t, a, "/hello.txt")
 	_ = a.Quit()
 
 	if string(got) != "hello" {

@@ -108,12 +108,7 @@ func TestRunServesFromS3(t *testing.T) {
 
 	a := ftptest.Login(t, s.addr, "anonymous", "x")
 
-	r, err := a.Retr("/hello.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(r)
-	_ = r.Close()
+	got := ftptest.Retr(t, a, "/hello.txt")
 
 	if string(got) != "hello from s3" {
 		t.Fatalf("got %q", got)

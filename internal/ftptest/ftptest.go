@@ -1,15 +1,24 @@
-// Package ftptest is the client side of wharf's FTP tests, shared by the disk (server) and S3 (vfs/s3) suites:
-// a raw control connection for what github.com/jlaffaye/ftp cannot say, and download and checksum helpers.
+// Package ftptest is the client side of wharf's FTP tests, shared by the disk (server), S3 (vfs/s3) and
+// command (cmd/wharf) suites: a raw control connection for what github.com/jlaffaye/ftp cannot say, a
+// logged-in library client, download and checksum helpers, and a self-signed certificate for TLS tests.
 package ftptest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/textproto"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -249,4 +258,57 @@ func Login(t *testing.T, addr, user, pass string, opts ...ftp.DialOption) *ftp.S
 	}
 
 	return c
+}
+
+// SelfSigned returns a fresh self-signed ECDSA certificate for 127.0.0.1
+// and localhost, valid for a day, and its key, in PEM.
+func SelfSigned(t *testing.T) (certPEM, keyPEM []byte) {
+	t.Helper()
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "wharf test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:     []string{"localhost"},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+}
+
+// CertFiles writes a SelfSigned certificate and key into a temporary
+// folder and returns their paths.
+func CertFiles(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+
+	certPEM, keyPEM := SelfSigned(t)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+
+	for name, data := range map[string][]byte{certFile: certPEM, keyFile: keyPEM} {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	return certFile, keyFile
 }
