@@ -7,7 +7,6 @@ import (
 	"os"
 	"path"
 	"strings"
-	"syscall"
 )
 
 // dir is a directory opened for reading (LIST, NLST, MLSD, STAT). Its
@@ -15,14 +14,14 @@ import (
 // the root as its target, under the link's name, so clients can enter or
 // download through it. Every error names the virtual path.
 type dir struct {
-	f    *os.File // named with the disk path: never let its errors through
-	fs   *Fs
-	name string // virtual path
-	rel  string // name for os.Root
+	NoBytes
+	f   *os.File // named with the disk path: never let its errors through
+	fs  *Fs
+	rel string // name for os.Root
 }
 
 // Name returns the virtual path of the directory.
-func (d *dir) Name() string { return d.name }
+func (d *dir) Name() string { return d.Path }
 
 // Readdir returns up to n entries (all if n <= 0), like os.File.Readdir.
 func (d *dir) Readdir(n int) ([]fs.FileInfo, error) {
@@ -80,7 +79,7 @@ func (d *dir) Stat() (fs.FileInfo, error) {
 		return nil, d.err("stat", err)
 	}
 
-	return rename(info, path.Base(d.name)), nil
+	return rename(info, path.Base(d.Path)), nil
 }
 
 // Seek rewinds or moves the listing, like os.File.Seek on a directory.
@@ -95,36 +94,11 @@ func (d *dir) Close() error {
 	return d.err("close", d.f.Close())
 }
 
-// Sync does nothing: a directory opened for reading has nothing to flush.
-func (d *dir) Sync() error { return nil }
-
-// Read fails: a directory has no bytes to download.
-func (d *dir) Read([]byte) (int, error) { return 0, d.isDir("read") }
-
-// ReadAt fails: a directory has no bytes to download.
-func (d *dir) ReadAt([]byte, int64) (int, error) { return 0, d.isDir("read") }
-
-// Write fails: a directory cannot be written.
-func (d *dir) Write([]byte) (int, error) { return 0, d.isDir("write") }
-
-// WriteAt fails: a directory cannot be written.
-func (d *dir) WriteAt([]byte, int64) (int, error) { return 0, d.isDir("write") }
-
-// WriteString fails: a directory cannot be written.
-func (d *dir) WriteString(string) (int, error) { return 0, d.isDir("write") }
-
-// Truncate fails: a directory cannot be truncated.
-func (d *dir) Truncate(int64) error { return d.isDir("truncate") }
-
-func (d *dir) isDir(op string) error {
-	return &fs.PathError{Op: op, Path: d.name, Err: syscall.EISDIR}
-}
-
 // err returns err with the virtual path; nil and io.EOF pass unchanged.
 func (d *dir) err(op string, err error) error {
 	if err == nil || errors.Is(err, io.EOF) {
 		return err
 	}
 
-	return pathError(op, d.name, err)
+	return pathError(op, d.Path, err)
 }

@@ -143,7 +143,7 @@ func (f *Fs) openRead(virtual, rel string) (afero.File, error) {
 	}
 	info, err := osf.Stat()
 	if err == nil && info.IsDir() {
-		return &dir{f: osf, fs: f, name: virtual, rel: rel}, nil
+		return &dir{NoBytes: NoBytes{Path: virtual}, f: osf, fs: f, rel: rel}, nil
 	}
 	if err == nil && !info.Mode().IsRegular() {
 		err = errNotRegular

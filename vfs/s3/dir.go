@@ -64,8 +64,8 @@ func (fi fileInfo) Sys() any { return nil }
 // request per entry), common prefixes are folders. The folder's own marker
 // and in-progress uploads (vfs.TempPrefix) are hidden.
 type dir struct {
+	vfs.NoBytes
 	fs   *Fs
-	name string // virtual path
 	info fileInfo
 
 	mu     sync.Mutex
@@ -77,7 +77,7 @@ type dir struct {
 }
 
 // Name returns the virtual path of the folder.
-func (d *dir) Name() string { return d.name }
+func (d *dir) Name() string { return d.Path }
 
 // Stat returns the folder's info.
 func (d *dir) Stat() (fs.FileInfo, error) { return d.info, nil }
@@ -88,11 +88,11 @@ func (d *dir) Readdir(n int) ([]fs.FileInfo, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return nil, pathError("readdir", d.name, fs.ErrClosed)
+		return nil, pathError("readdir", d.Path, fs.ErrClosed)
 	}
 	if d.next == nil && !d.done {
 		ctx, cancel := context.WithCancel(context.Background())
-		seq := d.fs.s.core.ListObjectsIter(ctx, d.fs.s.bucket, listOptions(d.fs.dirPrefix(d.name), false, listPage))
+		seq := d.fs.s.core.ListObjectsIter(ctx, d.fs.s.bucket, listOptions(d.fs.dirPrefix(d.Path), false, listPage))
 		d.next, d.stop = iter.Pull(seq)
 		d.cancel = cancel
 	}
@@ -105,7 +105,7 @@ func (d *dir) Readdir(n int) ([]fs.FileInfo, error) {
 		case oi.Err != nil:
 			d.end()
 
-			return out, d.fs.fail("readdir", d.name, oi.Err)
+			return out, d.fs.fail("readdir", d.Path, oi.Err)
 		default:
 			if info, ok := d.entry(oi); ok {
 				out = append(out, info)
@@ -133,7 +133,7 @@ func (d *dir) end() {
 // keys that are no entry: the marker, in-progress uploads, and keys whose
 // name could never be asked for ("", ".", "..", made by other tools).
 func (d *dir) entry(oi minio.ObjectInfo) (fs.FileInfo, bool) {
-	name := strings.TrimPrefix(oi.Key, d.fs.dirPrefix(d.name))
+	name := strings.TrimPrefix(oi.Key, d.fs.dirPrefix(d.Path))
 	isDir := strings.HasSuffix(name, "/")
 	name = strings.TrimSuffix(name, "/")
 	if name == "" || name == "." || name == ".." || strings.Contains(name, "/") || strings.HasPrefix(name, vfs.TempPrefix) {
@@ -162,7 +162,7 @@ func (d *dir) Seek(offset int64, whence int) (int64, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if offset != 0 || whence != io.SeekStart {
-		return 0, pathError("seek", d.name, syscall.EINVAL)
+		return 0, pathError("seek", d.Path, syscall.EINVAL)
 	}
 	d.end()
 	d.done = false
@@ -175,33 +175,10 @@ func (d *dir) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return pathError("close", d.name, fs.ErrClosed)
+		return pathError("close", d.Path, fs.ErrClosed)
 	}
 	d.closed = true
 	d.end()
 
 	return nil
 }
-
-// Sync does nothing: a folder opened for reading has nothing to flush.
-func (d *dir) Sync() error { return nil }
-
-// Read fails: a folder has no bytes to download.
-func (d *dir) Read([]byte) (int, error) { return 0, d.isDir("read") }
-
-// ReadAt fails: a folder has no bytes to download.
-func (d *dir) ReadAt([]byte, int64) (int, error) { return 0, d.isDir("read") }
-
-// Write fails: a folder cannot be written.
-func (d *dir) Write([]byte) (int, error) { return 0, d.isDir("write") }
-
-// WriteAt fails: a folder cannot be written.
-func (d *dir) WriteAt([]byte, int64) (int, error) { return 0, d.isDir("write") }
-
-// WriteString fails: a folder cannot be written.
-func (d *dir) WriteString(string) (int, error) { return 0, d.isDir("write") }
-
-// Truncate fails: a folder cannot be truncated.
-func (d *dir) Truncate(int64) error { return d.isDir("truncate") }
-
-func (d *dir) isDir(op string) error { return pathError(op, d.name, syscall.EISDIR) }

@@ -147,7 +147,7 @@ func (f *Fs) OpenFile(name string, flag int, _ os.FileMode) (afero.File, error) 
 		return nil, f.fail("open", v, err)
 	}
 	if info.IsDir() {
-		return &dir{fs: f, name: v, info: info}, nil
+		return &dir{NoBytes: vfs.NoBytes{Path: v}, fs: f, info: info}, nil
 	}
 
 	return newDownload(f, v, info, etag), nil
