@@ -620,18 +620,11 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpser
 		return nil, auth.ErrLoginIncorrect
 	}
 
-	// A session may log in again (USER and PASS once more). The root of the
-	// previous login is let go of now; should a transfer started under it
-	// still be closing (the engine runs PASS after the transfer, but its
-	// file's Close may trail), with the session's, since an atomic upload
-	// renames through it.
+	// A session may log in again (USER and PASS once more): the previous
+	// login's root is let go of. The engine runs PASS only after a running
+	// transfer has ended, its file closed, so nothing still renames through it.
 	si.mu.Lock()
 	previous := si.release
-	if previous != nil && si.transfers.Load() > 0 {
-		current := release
-		release = func() error { return errors.Join(previous(), current()) }
-		previous = nil
-	}
 	si.root, si.release, si.account = root, release, acct
 	si.mu.Unlock()
 	si.loggedIn.Store(true)
