@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -680,4 +681,42 @@ func TestIdleTimeoutSparesRunningTransfers(t *testing.T) {
 	}
 
 	c.Expect(226)
+}
+
+// Every connection ends with one "session closed" line at info, naming the
+// client's address and the user (empty if it never logged in); the opening
+// line is debug only.
+func TestEveryConnectionIsLoggedOnceWhenItCloses(t *testing.T) {
+	t.Parallel()
+
+	f, _ := anonFixture(t)
+	ts := startServer(t, f)
+
+	stranger := ts.raw(t)
+	stranger.Must(221, "QUIT")
+
+	guest := ts.raw(t)
+	guest.Login("anonymous", "guest@example.com")
+	guest.Must(221, "QUIT")
+
+	waitFor(t, func() bool { return len(ts.logs.FilterMessage("session closed").All()) == 2 })
+
+	users := map[string]bool{}
+	for _, e := range ts.logs.FilterMessage("session closed").All() {
+		fields := e.ContextMap()
+		if e.Level != zap.InfoLevel || !strings.HasPrefix(fmt.Sprint(fields["remote"]), "127.0.0.1:") {
+			t.Errorf("session closed logged at %v with remote %v, want info and the client's address", e.Level, fields["remote"])
+		}
+		users[fmt.Sprint(fields["user"])] = true
+	}
+
+	if !users[""] || !users["anonymous"] {
+		t.Errorf("users in the session closed lines: %v, want the stranger's empty one and anonymous", users)
+	}
+
+	for _, e := range ts.logs.FilterMessage("session opened").All() {
+		if e.Level != zap.DebugLevel {
+			t.Errorf("session opened logged at %v, want debug", e.Level)
+		}
+	}
 }
