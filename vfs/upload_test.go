@@ -6,11 +6,15 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"wharf/internal/testenv"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
@@ -319,7 +323,7 @@ func TestAFullDiskReportsStorageExceeded(t *testing.T) {
 		full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
 		if err != nil {
 			_ = f.Close()
-			t.Skip("/dev/full cannot be opened here, so a full disk cannot be simulated:", err)
+			testenv.Missing(t, "/dev/full cannot be opened here, so a full disk cannot be simulated: %v", err)
 		}
 		var plain *file
 		if u, ok := f.(*upload); ok {
@@ -358,8 +362,10 @@ func TestAFullDiskReportsStorageExceeded(t *testing.T) {
 func TestAFileThatCannotBeWrittenCannotBeReplaced(t *testing.T) {
 	t.Parallel()
 	if os.Geteuid() == 0 {
-		t.Skip("running as root, which may write any file: a file this test cannot write cannot be made here " +
-			"(run the vfs tests as another user to cover it)")
+		// Root may write any file, so the test runs again as nobody.
+		runAsNobody(t)
+
+		return
 	}
 	for _, atomic := range []bool{false, true} {
 		sb := newSandbox(t)
@@ -374,5 +380,57 @@ func TestAFileThatCannotBeWrittenCannotBeReplaced(t *testing.T) {
 		if got := diskFile(t, filepath.Join(sb.root, "pub", "a.txt")); got != "hello" {
 			t.Errorf("atomic %t: a.txt = %q", atomic, got)
 		}
+	}
+}
+
+// runAsNobody runs the current test again in a copy of the test binary, as
+// the user nobody (65534), and fails if it fails there. Tests that need a
+// file their process cannot write use it when they run as root.
+func runAsNobody(t *testing.T) {
+	t.Helper()
+
+	if os.Getenv("WHARF_TEST_AS_NOBODY") != "" {
+		t.Fatal("still root after switching to nobody")
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The go tool's build folder is private to root: nobody gets a copy of
+	// the binary, and a temporary folder of its own, in a folder it can reach
+	// (the test's temporary folders are private too, so their parent is
+	// opened for passing through).
+	dir := t.TempDir()
+	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+		t.Fatal(err)
+	}
+
+	bin, tmp := filepath.Join(dir, "vfs.test"), filepath.Join(dir, "tmp")
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(tmp, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, tmp} {
+		if err := os.Chmod(d, 0o777); err != nil { // past the umask
+			t.Fatal(err)
+		}
+	}
+
+	cmd := exec.CommandContext(t.Context(), bin, "-test.run", "^"+t.Name()+"$", "-test.count", "1", "-test.v")
+	cmd.Dir = tmp
+	cmd.Env = []string{"WHARF_TEST_AS_NOBODY=1", "TMPDIR=" + tmp, "HOME=" + tmp, "PATH=" + os.Getenv("PATH")}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("%s as nobody: %v\n%s", t.Name(), err, out)
 	}
 }
