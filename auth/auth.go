@@ -49,6 +49,8 @@ type User struct {
 	// DownloadLimit and UploadLimit cap each of the user's sessions, in
 	// bytes per second; 0 means unlimited.
 	DownloadLimit, UploadLimit int64
+	// TLS is whether the user must use TLS where the server offers it (see NeedsTLS).
+	TLS TLSRule
 }
 
 // Options lists the accounts that may log in.
@@ -65,6 +67,10 @@ type Options struct {
 	// AnonymousDownloadLimit and AnonymousUploadLimit cap each anonymous
 	// session, in bytes per second; 0 means unlimited.
 	AnonymousDownloadLimit, AnonymousUploadLimit int64
+	// ClearTextAccounts lets named users whose TLS is TLSDefault log in and
+	// transfer without TLS; false makes them use it where the server offers
+	// it. Anonymous logins are not concerned (see NeedsTLS).
+	ClearTextAccounts bool
 	// Checks is how many bcrypt comparisons may run at once; 0 means
 	// GOMAXPROCS. A bcrypt check costs tens of milliseconds of CPU, so a
 	// password flood would otherwise queue every login behind it.
@@ -86,6 +92,9 @@ type Account struct {
 	MaxUpload int64
 	// DownloadLimit and UploadLimit cap the session in bytes per second (0 = unlimited).
 	DownloadLimit, UploadLimit int64
+	// NeedsTLS is what Accounts.NeedsTLS answers for the account: the session
+	// must use TLS and PROT P where the server offers TLS. Always false for anonymous.
+	NeedsTLS bool
 }
 
 // Accounts checks logins. It is safe for concurrent use and never changes after New.
@@ -114,6 +123,10 @@ func New(opts Options) (*Accounts, error) {
 
 		if err := CheckHash(u.PasswordHash); err != nil {
 			errs = append(errs, fmt.Errorf("users[%d] %q: password: %w", i, u.Name, err))
+		}
+
+		if !u.TLS.valid() {
+			errs = append(errs, fmt.Errorf("users[%d] %q: %s is not a TLS rule", i, u.Name, u.TLS))
 		}
 
 		users[u.Name] = u
@@ -209,7 +222,7 @@ func (a *Accounts) Authenticate(name, password string) (Account, error) {
 
 	u, known := a.users[name]
 	if known && a.cache.has(name, password, u.PasswordHash) {
-		return u.account(), nil
+		return a.account(u), nil
 	}
 
 	hash := a.dummy
@@ -234,17 +247,46 @@ func (a *Accounts) Authenticate(name, password string) (Account, error) {
 
 	a.cache.add(name, password, u.PasswordHash)
 
-	return u.account(), nil
+	return a.account(u), nil
 }
 
-func (u User) account() Account {
+func (a *Accounts) account(u User) Account {
 	return Account{
 		Name:          u.Name,
 		Home:          u.Home,
 		Access:        u.Access,
 		DownloadLimit: u.DownloadLimit,
 		UploadLimit:   u.UploadLimit,
+		NeedsTLS:      a.needsTLS(u.TLS),
 	}
+}
+
+// NeedsTLS reports whether a login as name must come over TLS and its
+// transfers use PROT P, on a server that offers TLS, as vsftpd's
+// force_local_logins_ssl and force_local_data_ssl do. Anonymous names never
+// need it; a named user follows its own rule, else the default
+// (!Options.ClearTextAccounts); an unknown name follows the default, so the
+// answer tells nothing about which names exist unless per-user rules differ
+// from the default.
+func (a *Accounts) NeedsTLS(name string) bool {
+	if IsAnonymousName(name) {
+		return false
+	}
+
+	return a.needsTLS(a.users[name].TLS) // an unknown name has the zero rule, TLSDefault
+}
+
+func (a *Accounts) needsTLS(r TLSRule) bool {
+	switch r {
+	case TLSDefault:
+		return !a.opts.ClearTextAccounts
+	case TLSOptional:
+		return false
+	case TLSRequired:
+		return true
+	}
+
+	return true // New refuses any other rule; asking for TLS is the safe answer
 }
 
 // Hash returns the bcrypt hash of password at bcrypt's default cost.

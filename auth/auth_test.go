@@ -36,7 +36,8 @@ func TestAuthenticate(t *testing.T) {
 		wantErr          bool
 		want             Account
 	}{
-		{"a user with the right password logs in", "alice", "pw", false, Account{Name: "alice", Home: "/srv/alice", Access: ReadWrite, UploadLimit: 7}},
+		{"a user with the right password logs in", "alice", "pw", false,
+			Account{Name: "alice", Home: "/srv/alice", Access: ReadWrite, UploadLimit: 7, NeedsTLS: true}},
 		{"a wrong password is refused", "alice", "nope", true, Account{}},
 		{"an unknown user is refused", "mallory", "pw", true, Account{}},
 		{"an empty name is refused", "", "pw", true, Account{}},
@@ -75,6 +76,7 @@ func TestNewRefusesBadAccounts(t *testing.T) {
 		{"a duplicate name", []User{{Name: "a", PasswordHash: good}, {Name: "a", PasswordHash: good}}},
 		{"a reserved name", []User{{Name: "Anonymous", PasswordHash: good}}},
 		{"an empty name", []User{{PasswordHash: good}}},
+		{"a TLS rule out of range", []User{{Name: "a", PasswordHash: good, TLS: TLSOptional + 1}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
