@@ -56,6 +56,11 @@ type TLS struct {
 	Mode     string `toml:"mode"`      // "off": off | explicit | required | implicit
 	CertFile string `toml:"cert_file"` // PEM certificate chain; required unless mode is off
 	KeyFile  string `toml:"key_file"`  // PEM private key; required unless mode is off
+
+	// ClearTextAccounts lets [[users]] log in and transfer without TLS in
+	// explicit and implicit mode, where by default they must use it. A user's
+	// own tls key overrides it. Legal but without effect in modes off and required.
+	ClearTextAccounts bool `toml:"clear_text_accounts"` // false
 }
 
 // Anonymous is the [anonymous] table.
@@ -121,6 +126,11 @@ type User struct {
 	Password string `toml:"password"` // bcrypt hash ($2a$, $2b$, $2y$); plain text is refused
 	Home     string `toml:"home"`     // required, an existing directory
 	Access   string `toml:"access"`   // "read-only" when empty: read-only | read-write | write-only
+
+	// TLS is whether the account must use TLS when tls.mode is explicit or
+	// implicit: "required", "optional", or "" (the key absent) to follow [tls]
+	// clear_text_accounts. The file's text decodes straight into the rule.
+	TLS auth.TLSRule `toml:"tls"`
 
 	// Bytes per second for each of the user's sessions, 0 for none. Nil
 	// (the key absent or "") uses [bandwidth] session_download/session_upload.

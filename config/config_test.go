@@ -183,7 +183,7 @@ func TestFileSetsEveryKey(t *testing.T) {
 		LoginTimeout:    Duration{10 * time.Second},
 		UsersFile:       "more-users.toml",
 		Log:             Log{Level: "debug", Format: "json", TransferLog: "logs/xferlog", File: "logs/wharf.log"},
-		TLS:             TLS{Mode: "required", CertFile: "cert.pem", KeyFile: "key.pem"},
+		TLS:             TLS{Mode: "required", CertFile: "cert.pem", KeyFile: "key.pem", ClearTextAccounts: true},
 		Anonymous: Anonymous{
 			Enabled:       false,
 			Root:          "does-not-matter-when-disabled",
@@ -204,7 +204,7 @@ func TestFileSetsEveryKey(t *testing.T) {
 		},
 		Users: []User{
 			{
-				Name: "alice", Password: hash, Home: "home/alice", Access: "read-write",
+				Name: "alice", Password: hash, Home: "home/alice", Access: "read-write", TLS: auth.TLSRequired,
 				SessionDownload: &Size{2 << 20}, SessionUpload: &Size{0},
 			},
 			{Name: "bob", Password: hash, Home: "./home/bob/", Access: "write-only", SessionUpload: &Size{4096}},
@@ -370,12 +370,13 @@ func TestValidateNamesKeysWithoutFile(t *testing.T) {
 	c := Default()
 	c.Anonymous.Root = t.TempDir()
 	c.MaxClients = 0
-	c.Users = []User{{Name: "ftp", Password: "x", Home: c.Anonymous.Root}}
+	c.Users = []User{{Name: "ftp", Password: "x", Home: c.Anonymous.Root, TLS: auth.TLSOptional + 1}}
 
 	err := c.Validate()
 	want := "max_clients: must be at least 1, got 0\n" +
 		`users[0] "ftp": name is reserved for anonymous logins (see [anonymous])` + "\n" +
-		`users[0] "ftp": password: not a bcrypt hash (plain-text passwords are refused; use wharf hash-password)`
+		`users[0] "ftp": password: not a bcrypt hash (plain-text passwords are refused; use wharf hash-password)` + "\n" +
+		`users[0] "ftp": tls: TLSRule(3) is not a TLS rule`
 	if err == nil || err.Error() != want {
 		t.Errorf("Validate() =\n%v\nwant\n%s", err, want)
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"maps"
@@ -204,6 +205,19 @@ func (d *decoder) typeError(prim toml.Primitive, want reflect.Type) error {
 			var dur Duration
 
 			return dur.UnmarshalText([]byte(g))
+		}
+	}
+
+	// Another type written as text, such as auth.TLSRule: a string, but not
+	// one it knows, says why; anything else is not a string.
+	if u, ok := reflect.TypeAssert[encoding.TextUnmarshaler](reflect.New(want)); ok && want != durationType {
+		s, isString := got.(string)
+		if !isString {
+			return fmt.Errorf("want a string, got %s", describeValue(got))
+		}
+
+		if err := u.UnmarshalText([]byte(s)); err != nil {
+			return err
 		}
 	}
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"wharf/auth"
 )
 
 // served returns a temp folder to serve anonymously, and the env entry
@@ -41,6 +43,7 @@ func TestEnvSetsEveryType(t *testing.T) {
 		}},
 		{"false sets a bool", []string{"WHARF_ACTIVE_MODE=false"}, func(c *Config) { c.ActiveMode = false }},
 		{"1 sets a bool too", []string{"WHARF_ADMIN_PPROF=1"}, func(c *Config) { c.Admin.Pprof = true }},
+		{"a bool in [tls]", []string{"WHARF_TLS_CLEAR_TEXT_ACCOUNTS=true"}, func(c *Config) { c.TLS.ClearTextAccounts = true }},
 		{"an integer", []string{"WHARF_MAX_CLIENTS=7", "WHARF_BAN_MAX_FAILURES=0"}, func(c *Config) {
 			c.MaxClients = 7
 			c.Ban.MaxFailures = 0
@@ -331,7 +334,8 @@ func TestUsersFile(t *testing.T) {
 		main      string // the main file, after users_file = ...
 		users     string // the users file
 		wantNames []string
-		wantErr   []string // lines of the error, with DIR for the temp folder
+		wantTLS   []auth.TLSRule // each user's, when not nil
+		wantErr   []string       // lines of the error, with DIR for the temp folder
 	}{
 		{
 			name:      "its users follow the main file's",
@@ -368,6 +372,26 @@ func TestUsersFile(t *testing.T) {
 			users:   user("bob", "DIR/nope"),
 			wantErr: []string{`DIR/users.toml: users[0] "bob": home "DIR/nope": no such directory`},
 		},
+		{
+			name:      "a user's tls is read from the users file too",
+			main:      user("alice", "DIR"),
+			users:     user("bob", "DIR") + "tls = \"optional\"\n",
+			wantNames: []string{"alice", "bob"},
+			wantTLS:   []auth.TLSRule{auth.TLSDefault, auth.TLSOptional},
+		},
+		{
+			name:    "a tls that is not a rule names the users file",
+			users:   user("bob", "DIR") + "tls = \"sometimes\"\n",
+			wantErr: []string{`DIR/users.toml: users[0] "bob": tls: "sometimes" is not a TLS rule (required or optional)`},
+		},
+		{
+			name:  "a tls that contradicts the main file's tls.mode names the users file",
+			main:  "[tls]\nmode = \"off\"\n",
+			users: user("bob", "DIR") + "tls = \"required\"\n",
+			wantErr: []string{
+				`DIR/users.toml: users[0] "bob": tls: "required", but tls.mode is "off": this account could never log in`,
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -400,6 +424,12 @@ func TestUsersFile(t *testing.T) {
 			}
 			if !slices.Equal(names, tt.wantNames) {
 				t.Errorf("users = %q, want %q", names, tt.wantNames)
+			}
+
+			for i, want := range tt.wantTLS {
+				if got := c.Users[i].TLS; got != want {
+					t.Errorf("users[%d].TLS = %q, want %q", i, got, want)
+				}
 			}
 		})
 	}
@@ -524,7 +554,11 @@ func TestWriteTOMLRedacts(t *testing.T) {
 	t.Parallel()
 
 	c := Default()
-	c.Users = []User{{Name: "alice", Password: testHash, Home: "/alice", SessionDownload: &Size{1 << 20}}}
+	c.TLS.ClearTextAccounts = true
+	c.Users = []User{
+		{Name: "alice", Password: testHash, Home: "/alice", TLS: auth.TLSRequired, SessionDownload: &Size{1 << 20}},
+		{Name: "bob", Password: testHash, Home: "/bob"},
+	}
 	c.Storage = Storage{Backend: "s3", Region: "us-east-1", Bucket: "files", AccessKey: "AKIAEXAMPLE", SecretKey: "s3cr3t"}
 	c.PublicHost, c.PublicIP = "ftp.example.com", "203.0.113.9"
 
@@ -551,10 +585,18 @@ func TestWriteTOMLRedacts(t *testing.T) {
 
 	want := c
 	want.PublicIP = ""
-	want.Users = []User{{Name: "alice", Password: redacted, Home: "/alice", SessionDownload: &Size{1 << 20}}}
+	want.Users = []User{
+		{Name: "alice", Password: redacted, Home: "/alice", TLS: auth.TLSRequired, SessionDownload: &Size{1 << 20}},
+		{Name: "bob", Password: redacted, Home: "/bob"},
+	}
 	want.Storage.AccessKey, want.Storage.SecretKey = redacted, redacted
 	if !reflect.DeepEqual(back, want) {
 		t.Errorf("output reads back as\n%+v\nwant\n%+v", back, want)
+	}
+	for _, line := range []string{"clear_text_accounts = true\n", "tls = \"required\"\n", "tls = \"\"\n"} {
+		if !strings.Contains(text, line) {
+			t.Errorf("output lacks %q:\n%s", line, text)
+		}
 	}
 	if !strings.Contains(text, `# public_host "ftp.example.com" resolves to 203.0.113.9.`) {
 		t.Errorf("output does not say what public_host resolves to:\n%s", text)
@@ -591,7 +633,7 @@ func TestEveryScalarKeyHasAVariable(t *testing.T) {
 
 	for _, name := range []string{
 		"WHARF_LISTEN", "WHARF_PUBLIC_HOST", "WHARF_PASSIVE_PORTS", "WHARF_ACTIVE_MODE", "WHARF_IDLE_TIMEOUT",
-		"WHARF_MAX_CLIENTS", "WHARF_TLS_MODE", "WHARF_TLS_CERT_FILE", "WHARF_ANONYMOUS_ROOT",
+		"WHARF_MAX_CLIENTS", "WHARF_TLS_MODE", "WHARF_TLS_CERT_FILE", "WHARF_TLS_CLEAR_TEXT_ACCOUNTS", "WHARF_ANONYMOUS_ROOT",
 		"WHARF_ANONYMOUS_MAX_UPLOAD_SIZE", "WHARF_LOG_FORMAT", "WHARF_ADMIN_LISTEN", "WHARF_BANDWIDTH_TOTAL_DOWNLOAD",
 		"WHARF_BAN_MAX_FAILURES", "WHARF_STORAGE_BACKEND", "WHARF_USERS_FILE",
 	} {

@@ -120,7 +120,7 @@ func (c *Config) validate(p *problems, r resolver) {
 		}
 	}
 
-	checkUsers(p, c.Users, c.Storage.S3())
+	checkUsers(p, c.Users, c.Storage.S3(), c.TLS.Mode)
 }
 
 // checkListen accepts host:port with a port from 0 (any free port) to 65535.
@@ -509,8 +509,9 @@ func readRegular(path string) ([]byte, error) {
 
 // checkUsers validates [[users]], from the main file and from users_file.
 // An entry is named by its index in its own file, and its problems by that
-// file. With s3, homes are key prefixes that need not exist.
-func checkUsers(p *problems, users []User, s3 bool) {
+// file. With s3, homes are key prefixes that need not exist. tlsMode is
+// tls.mode, against which each user's tls is checked.
+func checkUsers(p *problems, users []User, s3 bool, tlsMode string) {
 	type place struct {
 		file  string // users_file, or "" for the main file
 		index int
@@ -563,6 +564,18 @@ func checkUsers(p *problems, users []User, s3 bool) {
 			if _, err := auth.ParseAccess(u.Access); err != nil {
 				q.add(label+": access", err)
 			}
+		}
+
+		// A rule that contradicts tls.mode is refused rather than ignored:
+		// the operator asked for something the server can't do.
+		_, err := u.TLS.MarshalText() // fails only for a Config built in code
+		switch {
+		case err != nil:
+			q.add(label+": tls", err)
+		case u.TLS == auth.TLSRequired && tlsMode == "off":
+			q.addf(label+": tls", `"required", but tls.mode is "off": this account could never log in`)
+		case u.TLS == auth.TLSOptional && tlsMode == "required":
+			q.addf(label+": tls", `"optional", but tls.mode is "required", which applies to every account`)
 		}
 
 		if u.SessionDownload != nil {
