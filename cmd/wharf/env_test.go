@@ -198,7 +198,8 @@ func TestCheckConfigPrint(t *testing.T) {
 
 	dir := t.TempDir()
 	home := mkdirs(t, dir, "alice")[0]
-	file := writeFile(t, dir, "wharf.toml", "max_clients = 3\nmax_clients_per_ip = 2\n"+userTOML(t, "alice", "pw", home))
+	file := writeFile(t, dir, "wharf.toml", "max_clients = 3\nmax_clients_per_ip = 2\n"+userTOML(t, "alice", "pw", home)+
+		"tls = \"optional\"\n")
 	secret := writeFile(t, dir, "secret", "s3cr3t\n")
 
 	env := []string{
@@ -210,6 +211,7 @@ func TestCheckConfigPrint(t *testing.T) {
 		"WHARF_STORAGE_BUCKET=files",
 		"WHARF_STORAGE_ACCESS_KEY=AKIAEXAMPLE",
 		"WHARF_STORAGE_SECRET_KEY_FILE=" + secret,
+		"WHARF_TLS_CLEAR_TEXT_ACCOUNTS=true",
 		"WHARF_BOGUS=1",
 	}
 
@@ -229,7 +231,10 @@ func TestCheckConfigPrint(t *testing.T) {
 		MaxClients      int    `toml:"max_clients"`
 		MaxClientsPerIP int    `toml:"max_clients_per_ip"`
 		PublicHost      string `toml:"public_host"`
-		Storage         struct {
+		TLS             struct {
+			ClearTextAccounts bool `toml:"clear_text_accounts"`
+		} `toml:"tls"`
+		Storage struct {
 			Bucket    string `toml:"bucket"`
 			AccessKey string `toml:"access_key"`
 			SecretKey string `toml:"secret_key"`
@@ -237,6 +242,7 @@ func TestCheckConfigPrint(t *testing.T) {
 		Users []struct {
 			Name     string `toml:"name"`
 			Password string `toml:"password"`
+			TLS      string `toml:"tls"`
 		} `toml:"users"`
 	}
 	if _, err := toml.Decode(out.String(), &got); err != nil {
@@ -250,8 +256,12 @@ func TestCheckConfigPrint(t *testing.T) {
 	if got.Storage.Bucket != "files" || got.Storage.AccessKey != "<redacted>" || got.Storage.SecretKey != "<redacted>" {
 		t.Errorf("storage = %+v, want bucket files and both keys redacted", got.Storage)
 	}
-	if len(got.Users) != 1 || got.Users[0].Name != "alice" || got.Users[0].Password != "<redacted>" {
-		t.Errorf("users = %+v, want alice with a redacted password", got.Users)
+	if len(got.Users) != 1 || got.Users[0].Name != "alice" || got.Users[0].Password != "<redacted>" ||
+		got.Users[0].TLS != "optional" {
+		t.Errorf("users = %+v, want alice with a redacted password and tls optional", got.Users)
+	}
+	if !got.TLS.ClearTextAccounts {
+		t.Errorf("tls.clear_text_accounts = false, want true from WHARF_TLS_CLEAR_TEXT_ACCOUNTS:\n%s", out.String())
 	}
 
 	if !strings.Contains(errOut.String(), "unknown environment variable WHARF_BOGUS") {

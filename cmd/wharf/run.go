@@ -451,6 +451,7 @@ func accountOptions(cfg config.Config) auth.Options {
 		AnonymousMaxUpload:     cfg.Anonymous.MaxUploadSize.Bytes,
 		AnonymousDownloadLimit: cfg.Bandwidth.SessionDownload.Bytes,
 		AnonymousUploadLimit:   cfg.Bandwidth.SessionUpload.Bytes,
+		ClearTextAccounts:      cfg.TLS.ClearTextAccounts,
 	}
 
 	for _, u := range cfg.Users {
@@ -461,6 +462,7 @@ func accountOptions(cfg config.Config) auth.Options {
 			Access:        u.AccessLevel(),
 			DownloadLimit: u.DownloadLimit(cfg),
 			UploadLimit:   u.UploadLimit(cfg),
+			TLS:           u.TLS,
 		})
 	}
 

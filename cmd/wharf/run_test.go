@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"wharf/auth"
+	"wharf/config"
 	"wharf/internal/ftptest"
 )
 
@@ -167,5 +169,26 @@ func TestCheckConfig(t *testing.T) {
 	out.Reset()
 	if err := run(context.Background(), []string{"check-config", "--config", good}, nil, nil, &out, io.Discard); err != nil {
 		t.Fatalf("check-config refused a good file: %v\n%s", err, out.String())
+	}
+}
+
+// The TLS keys reach the accounts: [tls] clear_text_accounts, and each user's tls.
+func TestAccountOptionsCarryTheTLSRules(t *testing.T) {
+	t.Parallel()
+
+	cfg := config.Default()
+	cfg.TLS.ClearTextAccounts = true
+	cfg.Users = []config.User{{Name: "alice", TLS: auth.TLSRequired}, {Name: "bob", TLS: auth.TLSOptional}, {Name: "carol"}}
+
+	opts := accountOptions(cfg)
+	if !opts.ClearTextAccounts {
+		t.Error("ClearTextAccounts = false, want true")
+	}
+
+	want := []auth.TLSRule{auth.TLSRequired, auth.TLSOptional, auth.TLSDefault}
+	for i, u := range opts.Users {
+		if u.TLS != want[i] {
+			t.Errorf("users[%d].TLS = %q, want %q", i, u.TLS, want[i])
+		}
 	}
 }
