@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -353,32 +354,102 @@ func reload(src config.Sources, running config.Config, srv *server.Server, log *
 	}
 }
 
-// needRestart lists keys whose change a reload cannot apply.
+// reloadKeys classifies every key of the configuration, in the order of
+// config.toml.example: reload true when a reload (SIGHUP) applies a change
+// (reload rebuilds the accounts, which carry anonymous.*, users_file,
+// [[users]] and tls.clear_text_accounts, and hands the server the bandwidth,
+// the bans, the certificate and public_host), false when the change waits for
+// a restart. [[users]] is one key. TestReloadKeysClassifyEveryKey walks
+// config.Config by reflection, so a new key can't be left out.
+var reloadKeys = []struct {
+	key    string
+	reload bool
+}{
+	{"listen", false},
+	{"public_host", true},
+	{"passive_ports", false},
+	{"active_mode", false},
+	{"idle_timeout", false},
+	{"max_clients", false},
+	{"max_clients_per_ip", false},
+	{"banner", false},
+	{"shutdown_timeout", false}, // serve keeps the value it started with
+	{"ascii_conversion", false},
+	{"upload_mode", false},
+	{"data_timeout", false},
+	{"max_list_entries", false},
+	{"login_timeout", false},
+	{"users_file", true},
+	{"log.level", false},
+	{"log.format", false},
+	{"log.transfer_log", false},
+	{"log.file", false}, // SIGHUP reopens the file it started with
+	{"tls.mode", false},
+	{"tls.cert_file", true},
+	{"tls.key_file", true},
+	{"tls.clear_text_accounts", true}, // for logins after the reload
+	{"anonymous.enabled", true},
+	{"anonymous.root", true},
+	{"anonymous.upload_dir", true},
+	{"anonymous.max_upload_size", true},
+	{"bandwidth.total_download", true},
+	{"bandwidth.total_upload", true},
+	{"bandwidth.session_download", true},
+	{"bandwidth.session_upload", true},
+	{"ban.max_failures", true},
+	{"ban.window", true},
+	{"ban.duration", true},
+	{"admin.listen", false},
+	{"admin.pprof", false},
+	{"storage.backend", false},
+	{"storage.endpoint", false},
+	{"storage.region", false},
+	{"storage.bucket", false},
+	{"storage.prefix", false},
+	{"storage.access_key", false},
+	{"storage.secret_key", false},
+	{"storage.path_style", false},
+	{"users", true}, // each user's tls included, for logins after the reload
+}
+
+// needRestart lists the keys that changed from old to cur but that a reload
+// cannot apply (see reloadKeys).
 func needRestart(old, cur config.Config) []string {
 	var keys []string
-	check := func(key string, changed bool) {
-		if changed {
-			keys = append(keys, key)
+
+	for _, k := range reloadKeys {
+		if !k.reload && !reflect.DeepEqual(keyValue(old, k.key), keyValue(cur, k.key)) {
+			keys = append(keys, k.key)
 		}
 	}
 
-	check("listen", old.Listen != cur.Listen)
-	check("passive_ports", !slices.Equal(old.PassivePorts, cur.PassivePorts))
-	check("active_mode", old.ActiveMode != cur.ActiveMode)
-	check("idle_timeout", old.IdleTimeout != cur.IdleTimeout)
-	check("max_clients", old.MaxClients != cur.MaxClients)
-	check("max_clients_per_ip", old.MaxClientsPerIP != cur.MaxClientsPerIP)
-	check("banner", old.Banner != cur.Banner)
-	check("upload_mode", old.UploadMode != cur.UploadMode)
-	check("data_timeout", old.DataTimeout != cur.DataTimeout)
-	check("max_list_entries", old.MaxListEntries != cur.MaxListEntries)
-	check("login_timeout", old.LoginTimeout != cur.LoginTimeout)
-	check("log", old.Log != cur.Log)
-	check("tls.mode", old.TLS.Mode != cur.TLS.Mode)
-	check("admin", old.Admin != cur.Admin)
-	check("storage", old.Storage != cur.Storage)
-
 	return keys
+}
+
+// keyValue returns the value of the dotted key ("log.level") in c, or nil if
+// no field has that key.
+func keyValue(c config.Config, key string) any {
+	v := reflect.ValueOf(c)
+
+	for name := range strings.SplitSeq(key, ".") {
+		if v = fieldByKey(v, name); !v.IsValid() {
+			return nil
+		}
+	}
+
+	return v.Interface()
+}
+
+// fieldByKey returns the field of the struct v whose toml tag names key, or
+// the zero Value if there is none.
+func fieldByKey(v reflect.Value, key string) reflect.Value {
+	for i := range v.NumField() {
+		if tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("toml"), ","); tag == key {
+			return v.Field(i)
+		}
+	}
+
+	return reflect.Value{}
 }
 
 // startAdmin starts the admin listener when [admin] listen is set.
