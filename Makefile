@@ -38,7 +38,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseSize -fuzztime 30s ./config/
 	$(GO) test -run '^$$' -fuzz FuzzEnv -fuzztime 30s ./config/
 	$(GO) test -run '^$$' -fuzz FuzzResolve -fuzztime 30s ./vfs/
-	$(GO) test -run '^$$' -fuzz FuzzFilterLine -fuzztime 30s ./server/
+	$(GO) test -run '^$$' -fuzz FuzzCommandLine -fuzztime 30s ./server/
 	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime 30s ./server/
 
 ## stress: the abuse scenarios against a real wharf on loopback, with figures and PASS/FAIL (not part of make test)

@@ -42,13 +42,13 @@ func BenchmarkPassivePorts(b *testing.B) {
 	}
 }
 
-func BenchmarkFilterLine(b *testing.B) {
-	lines := [][]byte{[]byte("PORT 127,0,0,1,195,80\r\n"), []byte("EPRT |1|127.0.0.1|50000|\r\n"), []byte("RETR file.iso\r\n")}
-
+// BenchmarkDataAddresses parses the PORT and EPRT arguments the control
+// connection checks before the engine connects anywhere.
+func BenchmarkDataAddresses(b *testing.B) {
 	for b.Loop() {
-		for _, l := range lines {
-			filterLine(l)
-		}
+		parsePORT("127,0,0,1,195,80")
+		parseEPRT("|1|127.0.0.1|50000|")
+		parseEPRT("|2|::1|50000|")
 	}
 }
 

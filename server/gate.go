@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,9 +25,9 @@ const maxRefusing = 256
 
 // gate is the listener handed to the engine (Settings.Listener). It enforces
 // max_clients and max_clients_per_ip inside Accept, so a refused connection
-// gets its 421 and is closed without ever starting a session. With implicit
-// TLS it also wraps each admitted connection, since the engine does not wrap
-// a listener it was given.
+// gets its 421 and is closed without ever starting a session. Each admitted
+// connection is handed to the engine inside wharf's control layer (control),
+// which with implicit TLS wraps it in TLS from the first byte.
 type gate struct {
 	net.Listener
 	log       *zap.Logger
@@ -42,7 +43,8 @@ type gate struct {
 	mu    sync.Mutex
 	total int
 	perIP map[string]int
-	conns map[net.Addr]*gatedConn // by the connection's own remote address value, for Shutdown
+	conns map[net.Addr]*control // by the connection's own remote address value, for ClientConnected
+	srv   *Server
 }
 
 func newGate(l net.Listener, maxTotal, maxPerIP int, tlsConfig *tls.Config, log *zap.Logger) *gate {
@@ -55,7 +57,7 @@ func newGate(l net.Listener, maxTotal, maxPerIP int, tlsConfig *tls.Config, log 
 		refusing:  make(chan struct{}, maxRefusing),
 		first:     defaultFirstDeadline,
 		perIP:     make(map[string]int),
-		conns:     make(map[net.Addr]*gatedConn),
+		conns:     make(map[net.Addr]*control),
 	}
 }
 
@@ -81,19 +83,36 @@ func (g *gate) Accept() (net.Conn, error) {
 		}
 
 		_ = conn.SetDeadline(time.Now().Add(g.first))
+		oobInline(conn)
 
 		gc := &gatedConn{Conn: conn, gate: g, ip: ip, remote: conn.RemoteAddr().String()}
+		ctl := newControl(gc, g.srv, g.tlsConfig)
 
 		g.mu.Lock()
-		g.conns[conn.RemoteAddr()] = gc
+		g.conns[conn.RemoteAddr()] = ctl
 		g.mu.Unlock()
 
-		if g.tlsConfig != nil {
-			return tls.Server(gc, g.tlsConfig), nil
-		}
-
-		return &portFilter{Conn: gc}, nil
+		return ctl, nil
 	}
+}
+
+// oobInline keeps urgent data in the stream: Python's ftplib sends ABOR as
+// TCP urgent data (RFC 959, 4.1.3, "Synch"), whose last byte would otherwise
+// be taken out of the stream and the line never end.
+func oobInline(conn net.Conn) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return
+	}
+
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+
+	_ = raw.Control(func(fd uintptr) {
+		_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_OOBINLINE, 1)
+	})
 }
 
 // admit counts a new connection from ip, or returns why it is refused:
@@ -160,7 +179,7 @@ func (g *gate) refuse(conn net.Conn, msg string) {
 // lookup returns the admitted connection whose RemoteAddr is remote (the
 // same value: every layer above the socket passes its address through), if
 // it is still open.
-func (g *gate) lookup(remote net.Addr) *gatedConn {
+func (g *gate) lookup(remote net.Addr) *control {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 

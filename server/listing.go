@@ -4,25 +4,30 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"go.uber.org/zap"
+
+	"wharf/auth"
 )
 
 // listingWait is how long a listing waits for a free slot before giving up;
 // clients wait longer than this for a reply.
 const listingWait = 30 * time.Second
 
-// listingSlots bounds the directory reads running at once. The engine holds
-// a whole listing in memory (about 400 bytes an entry: 40 MiB for 100,000),
-// so the bound is on memory, the same on every machine, not on cores.
+// listingSlots bounds the directory reads running at once. A listing is held
+// in memory (about 400 bytes an entry: 40 MiB for 100,000), so the bound is on
+// memory, the same on every machine, not on cores.
 const listingSlots = 4
 
 // readBatch is how many entries one Readdir call reads.
@@ -31,25 +36,172 @@ const readBatch = 1024
 // maxPattern bounds a listing pattern's length.
 const maxPattern = 255
 
-var (
-	errListingsBusy = errors.New("too many listings in progress, try again")
-)
+// listChunk is how much of a listing is formatted ahead of the data connection.
+const listChunk = 32 << 10
+
+// listingPath is the name under which the engine carries a listing wharf
+// formats itself: LIST, NLST and MLSD reach the engine as a RETR of it, so
+// the engine's data connection (passive or active, clear or TLS) carries
+// wharf's lines. The engine formats listings with Go's mode letters (a
+// sticky folder is "dtrwxrwxrwx"), ignores OPTS MLST, and writes a line per
+// system call. Only the control connection hands this name to the engine,
+// with the listing it stands for (control.takeListing).
+const listingPath = "/\x00wharf-listing"
+
+var errListingsBusy = errors.New("too many listings in progress, try again")
 
 var _ ftpserver.ClientDriverExtensionFileList = (*session)(nil)
 
-// ReadDir lists a directory for LIST, NLST, MLSD and STAT. It reads at most
-// max_list_entries entries, a bounded number of listings run at once, and the
-// last path element may be a pattern of * and ? (so that "mget *.iso" works):
-// one level, no recursion, no brace expansion.
-func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
-	dir, pattern := name, ""
-	if base := path.Base(name); isPattern(base) && s.isListing() {
-		if _, err := s.Fs.Stat(name); err != nil { // a real file named "*" lists as itself
-			dir, pattern = path.Dir(name), base
-			s.info.cc.SetListPath(dir)
+// listRequest is one LIST, NLST, MLSD or STAT <path>.
+type listRequest struct {
+	verb  string  // LIST, NLST or MLSD
+	arg   string  // the path as the client gave it, options removed
+	path  string  // the absolute virtual path
+	facts factSet // MLSD's facts (OPTS MLST)
+}
+
+// list answers LIST, NLST and MLSD: wharf formats the listing, the engine
+// carries it over the data connection.
+func (c *control) list(verb, arg string) {
+	if !c.dataGuard() {
+		return
+	}
+
+	c.waitTransfer()
+
+	if verb != "MLSD" {
+		arg = listArgs(arg)
+	}
+
+	c.mu.Lock()
+	c.proto.listing = &listRequest{verb: verb, arg: arg, path: c.abs(arg), facts: c.proto.facts}
+	c.mu.Unlock()
+
+	c.forwardTransfer(&command{verb: "RETR", arg: listingPath, kind: cmdTransfer, listing: verb})
+}
+
+// takeListing returns the listing the engine is about to carry, once.
+func (c *control) takeListing() *listRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	req := c.proto.listing
+	c.proto.listing = nil
+
+	return req
+}
+
+// listArgs removes ls options ("-la", "-a") from a LIST, NLST or STAT argument.
+func listArgs(arg string) string {
+	for strings.HasPrefix(arg, "-") {
+		opt, rest, _ := strings.Cut(arg, " ")
+		if strings.Trim(opt[1:], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+			break
+		}
+
+		arg = strings.TrimLeft(rest, " ")
+	}
+
+	return arg
+}
+
+// mlst answers MLST (RFC 3659, 7): the facts of one file or folder, named as asked.
+func (c *control) mlst(_, arg string) {
+	c.waitTransfer()
+
+	shown := arg
+	if shown == "" {
+		shown = c.si.cc.Path()
+	}
+
+	fi, err := c.si.drv().stat(c.abs(arg))
+	if err != nil {
+		c.answer(550, describe(err))
+
+		return
+	}
+
+	c.answer(250, "Listing "+shown+"\n "+c.si.drv().facts(fi, c.proto.facts)+" "+shown+"\nEnd.")
+}
+
+// statPath answers STAT <path>: a LIST on the control connection (RFC 959,
+// 4.1.3), 213 for a file and 212 for a folder.
+func (c *control) statPath(arg string) {
+	arg = listArgs(arg)
+	req := &listRequest{verb: "LIST", arg: arg, path: c.abs(arg)}
+
+	entries, single, err := c.si.drv().listEntries(req)
+	if err != nil {
+		c.answer(450, describe(err))
+
+		return
+	}
+
+	code, now := "212", time.Now()
+	if single {
+		code = "213"
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	c.out = append(c.out, code+"-Status of "+req.path+":\r\n"...)
+	for _, fi := range entries {
+		if listable(fi.Name()) {
+			c.out = append(c.out, lsLine(fi, now)+"\r\n"...)
+			if len(c.out) >= holdCap {
+				c.flushLocked()
+			}
 		}
 	}
 
+	c.out = append(c.out, code+" End of status.\r\n"...)
+	c.flushMaybe(false)
+}
+
+// ReadDir is the engine's listing hook. wharf's own listings do not use it;
+// it is kept so that any listing the engine makes is bounded the same way.
+func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
+	list, err := s.readDir(name, "", false)
+
+	return list, s.note(err)
+}
+
+// listEntries reads what req lists: a folder's entries, the entries matching
+// a pattern (LIST and NLST: "mget *.iso"), or one file. single reports the one file.
+func (s *session) listEntries(req *listRequest) (entries []os.FileInfo, single bool, err error) {
+	st, err := s.Fs.Stat(req.path)
+	if err != nil {
+		dir, base := path.Split(req.path)
+		if req.verb != "MLSD" && isPattern(base) && !isPattern(dir) && len(base) <= maxPattern {
+			if st, derr := s.Fs.Stat(dir); derr == nil && st.IsDir() {
+				entries, err = s.readDir(dir, base, req.verb == "NLST")
+
+				return entries, false, err
+			}
+		}
+
+		return nil, false, err
+	}
+
+	if !st.IsDir() {
+		if req.verb == "MLSD" {
+			return nil, false, &fs.PathError{Op: "list", Path: req.path, Err: errNotDirectory}
+		}
+
+		return []os.FileInfo{st}, true, nil
+	}
+
+	entries, err = s.readDir(req.path, "", req.verb == "NLST")
+
+	return entries, false, err
+}
+
+// readDir lists folder dir: at most max_list_entries entries read, a bounded
+// number of listings at once, through the listing cache. With pattern, only
+// the names matching it (one level of * and ?); with namesOnly, names alone,
+// with no stat per entry (NLST).
+func (s *session) readDir(dir, pattern string, namesOnly bool) ([]os.FileInfo, error) {
 	// Opening the folder checks the session may list it, cache or not.
 	f, err := s.Open(dir)
 	if err != nil {
@@ -74,12 +226,10 @@ func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
 	case s.srv.listings <- struct{}{}:
 		defer func() { <-s.srv.listings }()
 	case <-ctx.Done():
-		return nil, &fs.PathError{Op: "list", Path: name, Err: errListingsBusy}
+		return nil, &fs.PathError{Op: "list", Path: dir, Err: errListingsBusy}
 	}
 
 	limit := s.srv.opts.MaxListEntries
-	// NLST shows names only: read names, with no stat per entry.
-	namesOnly := s.info.cc.GetLastCommand() == "NLST"
 	var out []os.FileInfo
 	read := 0 // entries read, matching or not: a pattern bounds the work too
 
@@ -116,7 +266,7 @@ func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
 
 	if limit > 0 && (len(out) >= limit || read >= limit) {
 		out = out[:min(len(out), limit)]
-		s.logger().Warn("listing truncated", zap.String("path", name), zap.Int("max_list_entries", limit))
+		s.logger().Warn("listing truncated", zap.String("path", dir), zap.Int("max_list_entries", limit))
 	}
 
 	slices.SortFunc(out, func(a, b os.FileInfo) int { return cmp.Compare(a.Name(), b.Name()) })
@@ -126,6 +276,321 @@ func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
 	}
 
 	return out, nil
+}
+
+// openListing is the file the engine sends for a listing.
+func (s *session) openListing(req *listRequest) (ftpserver.FileTransfer, error) {
+	entries, single, err := s.listEntries(req)
+	if err != nil {
+		return nil, err
+	}
+
+	l := &listing{entries: entries, dataTimeout: s.srv.opts.DataTimeout, now: time.Now()}
+
+	switch req.verb {
+	case "NLST":
+		prefix := req.arg
+		if pattern := path.Base(req.arg); isPattern(pattern) && !single {
+			prefix = path.Dir(req.arg)
+		}
+
+		l.line = func(fi os.FileInfo) string {
+			if single {
+				return req.arg
+			}
+
+			if prefix == "" || prefix == "." {
+				return fi.Name()
+			}
+
+			return path.Join(prefix, fi.Name())
+		}
+	case "MLSD":
+		l.line = func(fi os.FileInfo) string { return s.facts(fi, req.facts) + " " + fi.Name() }
+	default:
+		l.line = func(fi os.FileInfo) string { return lsLine(fi, l.now) }
+	}
+
+	return l, nil
+}
+
+// listing is a formatted listing, read by the engine like a file: lines are
+// made as the data connection takes them.
+type listing struct {
+	entries     []os.FileInfo
+	line        func(os.FileInfo) string
+	next        int
+	buf         []byte
+	dataTimeout time.Duration
+	now         time.Time
+}
+
+var (
+	_ ftpserver.FileTransfer = (*listing)(nil)
+	_ io.WriterTo            = (*listing)(nil)
+)
+
+// fill formats the next lines into buf; it reports false at the end.
+func (l *listing) fill() bool {
+	for len(l.buf) < listChunk && l.next < len(l.entries) {
+		fi := l.entries[l.next]
+		l.next++
+
+		if listable(fi.Name()) {
+			l.buf = append(l.buf, l.line(fi)+"\r\n"...)
+		}
+	}
+
+	return len(l.buf) > 0
+}
+
+func (l *listing) Read(p []byte) (int, error) {
+	if len(l.buf) == 0 && !l.fill() {
+		return 0, io.EOF
+	}
+
+	n := copy(p, l.buf)
+	l.buf = l.buf[n:]
+
+	return n, nil
+}
+
+// WriteTo sends the listing, cutting a data connection that takes nothing
+// for data_timeout.
+func (l *listing) WriteTo(w io.Writer) (int64, error) {
+	defer clearDeadline(w)
+
+	var total int64
+	for len(l.buf) > 0 || l.fill() {
+		if d, ok := w.(writeDeadliner); ok && l.dataTimeout > 0 {
+			_ = d.SetWriteDeadline(time.Now().Add(l.dataTimeout))
+		}
+
+		n, err := w.Write(l.buf)
+		total += int64(n)
+		l.buf = l.buf[n:]
+
+		if err != nil {
+			return total, netErr(err)
+		}
+	}
+
+	return total, nil
+}
+
+func (l *listing) Write([]byte) (int, error) { return 0, errListingResume }
+
+func (l *listing) Seek(offset int64, whence int) (int64, error) {
+	if offset == 0 && whence == io.SeekStart {
+		return 0, nil
+	}
+
+	return 0, errListingResume
+}
+
+func (l *listing) Close() error {
+	l.entries, l.buf = nil, nil
+
+	return nil
+}
+
+var errListingResume = errors.New("a listing cannot be resumed")
+
+// listable reports whether a name can be sent in a listing: a line break in
+// it would end the line early.
+func listable(name string) bool {
+	return !strings.ContainsAny(name, "\r\n")
+}
+
+// lsLine formats one entry as "ls -l" does, which is what clients parse
+// from LIST: ls's mode letters, and the year instead of the time for dates
+// more than six months old or in the future.
+func lsLine(fi os.FileInfo, now time.Time) string {
+	date := "Jan _2 15:04"
+	if t := fi.ModTime(); t.After(now.Add(time.Hour)) || now.Sub(t) > 182*24*time.Hour {
+		date = "Jan _2  2006"
+	}
+
+	return fmt.Sprintf("%s 1 ftp ftp %12d %s %s", lsMode(fi.Mode()), fi.Size(), fi.ModTime().Format(date), fi.Name())
+}
+
+// lsMode is a mode as "ls -l" prints it: "drwxr-sr-t".
+func lsMode(m fs.FileMode) string {
+	b := []byte("----------")
+
+	switch {
+	case m.IsDir():
+		b[0] = 'd'
+	case m&fs.ModeSymlink != 0:
+		b[0] = 'l'
+	case m&fs.ModeNamedPipe != 0:
+		b[0] = 'p'
+	case m&fs.ModeSocket != 0:
+		b[0] = 's'
+	case m&fs.ModeCharDevice != 0:
+		b[0] = 'c'
+	case m&fs.ModeDevice != 0:
+		b[0] = 'b'
+	}
+
+	const rwx = "rwxrwxrwx"
+	for i := range len(rwx) {
+		if m&(1<<(8-i)) != 0 {
+			b[i+1] = rwx[i]
+		}
+	}
+
+	special := func(bit fs.FileMode, at int, set, unset byte) {
+		if m&bit == 0 {
+			return
+		}
+
+		if b[at] == 'x' {
+			b[at] = set
+		} else {
+			b[at] = unset
+		}
+	}
+	special(fs.ModeSetuid, 3, 's', 'S')
+	special(fs.ModeSetgid, 6, 's', 'S')
+	special(fs.ModeSticky, 9, 't', 'T')
+
+	return string(b)
+}
+
+// factSet is a set of MLST facts (RFC 3659, 7.5).
+type factSet uint8
+
+const (
+	factType factSet = 1 << iota
+	factSize
+	factModify
+	factPerm
+	factUnique
+	factUnixMode
+)
+
+// defaultFacts are the facts sent until OPTS MLST chooses others.
+const defaultFacts = factType | factSize | factModify | factPerm | factUnique
+
+// factNames are the facts wharf can give, in the order FEAT and MLSD show them.
+var factNames = []struct {
+	name string
+	fact factSet
+}{
+	{"type", factType}, {"size", factSize}, {"modify", factModify}, {"perm", factPerm},
+	{"unique", factUnique}, {"UNIX.mode", factUnixMode},
+}
+
+// parseFacts reads OPTS MLST's "type;size;": unknown facts are left out (RFC 3659, 7.9).
+func parseFacts(list string) factSet {
+	var set factSet
+	for name := range strings.SplitSeq(list, ";") {
+		for _, f := range factNames {
+			if strings.EqualFold(strings.TrimSpace(name), f.name) {
+				set |= f.fact
+			}
+		}
+	}
+
+	return set
+}
+
+// feat is FEAT's fact list: every fact, those sent now marked with "*".
+func (set factSet) feat() string {
+	var b strings.Builder
+	for _, f := range factNames {
+		b.WriteString(f.name)
+		if set&f.fact != 0 {
+			b.WriteByte('*')
+		}
+		b.WriteByte(';')
+	}
+
+	return b.String()
+}
+
+// opts is OPTS MLST's answer: the facts that will be sent.
+func (set factSet) opts() string {
+	var b strings.Builder
+	for _, f := range factNames {
+		if set&f.fact != 0 {
+			b.WriteString(f.name + ";")
+		}
+	}
+
+	return b.String()
+}
+
+// facts formats an entry's MLSD or MLST facts ("Type=file;Size=12;...;").
+func (s *session) facts(fi os.FileInfo, set factSet) string {
+	var b strings.Builder
+
+	if set&factType != 0 {
+		if fi.IsDir() {
+			b.WriteString("Type=dir;")
+		} else {
+			b.WriteString("Type=file;")
+		}
+	}
+
+	if set&factSize != 0 {
+		b.WriteString("Size=" + strconv.FormatInt(fi.Size(), 10) + ";")
+	}
+
+	if set&factModify != 0 && !fi.ModTime().IsZero() {
+		b.WriteString("Modify=" + fi.ModTime().UTC().Format("20060102150405") + ";")
+	}
+
+	if set&factPerm != 0 {
+		b.WriteString("Perm=" + perm(s.account.Access, fi.IsDir()) + ";")
+	}
+
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && set&factUnique != 0 {
+		fmt.Fprintf(&b, "Unique=%xg%x;", st.Dev, st.Ino)
+	}
+
+	if set&factUnixMode != 0 {
+		fmt.Fprintf(&b, "UNIX.mode=0%o;", unixMode(fi.Mode()))
+	}
+
+	return b.String()
+}
+
+// perm is the MLSx "perm" fact (RFC 3659, 7.5.5) for what the account may do.
+func perm(access auth.Access, dir bool) string {
+	switch {
+	case access == auth.ReadWrite && dir:
+		return "cdeflmp"
+	case access == auth.ReadWrite:
+		return "adfrw"
+	case access == auth.WriteOnly && dir:
+		return "cem"
+	case access == auth.WriteOnly:
+		return "aw"
+	case dir:
+		return "el"
+	default:
+		return "r"
+	}
+}
+
+// unixMode is a mode's permission bits as chmod writes them.
+func unixMode(m fs.FileMode) uint32 {
+	bits := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		bits |= 0o4000
+	}
+
+	if m&fs.ModeSetgid != 0 {
+		bits |= 0o2000
+	}
+
+	if m&fs.ModeSticky != 0 {
+		bits |= 0o1000
+	}
+
+	return bits
 }
 
 // filterList returns the entries of a cached listing that match pattern.
@@ -144,34 +609,8 @@ func filterList(list []os.FileInfo, pattern string) []os.FileInfo {
 	return out
 }
 
-// isListing reports whether the command in progress lists a directory.
-func (s *session) isListing() bool {
-	switch s.info.cc.GetLastCommand() {
-	case "LIST", "NLST", "MLSD", "STAT":
-		return true
-	default:
-		return false
-	}
-}
-
 func isPattern(s string) bool {
 	return strings.ContainsAny(s, "*?")
-}
-
-// globStat makes Stat of a pattern succeed for listing commands, so the
-// engine goes on to ReadDir, which expands it.
-func (s *session) globStat(name string) (os.FileInfo, bool) {
-	base := path.Base(name)
-	if !isPattern(base) || !s.isListing() || isPattern(path.Dir(name)) || len(base) > maxPattern {
-		return nil, false
-	}
-
-	st, err := s.Fs.Stat(path.Dir(name))
-	if err != nil || !st.IsDir() {
-		return nil, false
-	}
-
-	return namedDir{FileInfo: st, name: base}, true
 }
 
 // nameOnly is a directory entry known by its name alone, for NLST.
@@ -183,13 +622,6 @@ func (nameOnly) Mode() fs.FileMode  { return 0 }
 func (nameOnly) ModTime() time.Time { return time.Time{} }
 func (nameOnly) IsDir() bool        { return false }
 func (nameOnly) Sys() any           { return nil }
-
-type namedDir struct {
-	os.FileInfo
-	name string
-}
-
-func (d namedDir) Name() string { return d.name }
 
 // match reports whether name matches pattern, where * is any run of
 // characters and ? any one. Segments between stars are matched greedily

@@ -42,16 +42,12 @@ func (s *Server) Sessions() []SessionSnapshot {
 
 	out := make([]SessionSnapshot, 0, len(infos))
 	for _, si := range infos {
-		si.mu.Lock()
-		user := si.account.Name
-		si.mu.Unlock()
-
 		snap := SessionSnapshot{
 			ID:       si.cc.ID(),
-			User:     user,
-			ClientIP: hostOf(si.cc.RemoteAddr()),
+			User:     si.acct().Name,
+			ClientIP: si.ip(),
 			Since:    si.since,
-			Command:  si.cc.GetLastCommand(),
+			Command:  si.ctl.verb(),
 		}
 
 		if t := si.current.Load(); t != nil {

@@ -245,24 +245,3 @@ func TestAHomeReplacedOnDiskReachesNewSessions(t *testing.T) {
 		t.Fatalf("the older session got %q, want v1", got)
 	}
 }
-
-func TestLoggingInAgainLetsGoOfThePreviousRoot(t *testing.T) {
-	root, ts := anonServer(t)
-	before := descriptorsOf(t, root)
-
-	c := ts.raw(t)
-	for range 5 {
-		c.Login("anonymous", "guest@example.com")
-	}
-
-	// Once the cached root is older than rootReuse, the next login opens a
-	// new one and retires the old, which closes when no session holds it.
-	time.Sleep(rootReuse + 100*time.Millisecond)
-	c.Login("anonymous", "guest@example.com")
-
-	if got := descriptorsOf(t, root) - before; got != 1 {
-		t.Fatalf("after logging in again, %d descriptors of the home are open, want 1 (the old root leaked)", got)
-	}
-
-	c.Must(221, "QUIT")
-}

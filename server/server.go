@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"path"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,8 +23,6 @@ import (
 // ErrTLSOff is what GetTLSConfig returns when TLS is off; the engine then
 // refuses AUTH TLS and leaves it out of FEAT.
 var ErrTLSOff = errors.New("TLS is not enabled on this server")
-
-var errTLSRequired = errors.New("TLS is required on this server: send AUTH TLS before logging in")
 
 // shutdownPoll is how often Shutdown looks for sessions that became idle.
 const shutdownPoll = 20 * time.Millisecond
@@ -62,32 +59,11 @@ type Server struct {
 	idle     chan struct{} // closed and replaced when the last session leaves
 }
 
-// sessionInfo is the registry's record of one control connection.
-type sessionInfo struct {
-	cc        ftpserver.ClientContext
-	remote    string
-	since     time.Time
-	base      *zap.Logger  // the server's; see logger
-	conn      *gatedConn   // the control connection under any TLS layer
-	transfers atomic.Int32 // file transfers running now
-	current   atomic.Pointer[transfer]
-	closing   atomic.Bool
-	gone      atomic.Bool // the control connection has ended
-	loggedIn  atomic.Bool
-	login     *time.Timer // closes the session if it has not logged in in time
-
-	mu      sync.Mutex
-	root    Root
-	release func() error // lets go of root
-	account auth.Account
-}
-
 var (
 	_ ftpserver.MainDriver                         = (*Server)(nil)
 	_ ftpserver.MainDriverExtensionPassiveWrapper  = (*Server)(nil)
 	_ ftpserver.MainDriverExtensionPostAuthMessage = (*Server)(nil)
 	_ ftpserver.MainDriverExtensionQuitMessage     = (*Server)(nil)
-	_ ftpserver.MainDriverExtensionUserVerifier    = (*Server)(nil)
 )
 
 // New prepares a server; nothing listens until Listen.
@@ -167,6 +143,7 @@ func (s *Server) Listen() error {
 	}
 
 	s.gate = newGate(l, s.opts.MaxClients, s.opts.MaxClientsPerIP, implicit, s.log)
+	s.gate.srv = s
 	s.gate.banned = s.bans.isBanned
 	if s.opts.GreetingTimeout > 0 {
 		s.gate.first = s.opts.GreetingTimeout
@@ -229,8 +206,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for {
 		live, idle := s.live()
 		for _, si := range live {
-			if si.transfers.Load() == 0 {
-				s.closeSession(si, "shutdown", false)
+			if si.stateNow() != stateTransferring {
+				s.closeSession(si, "shutdown")
 			}
 		}
 
@@ -248,7 +225,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				live, _ = s.live()
 				s.log.Warn("shutdown timeout: closing sessions with transfers running", zap.Int("sessions", len(live)))
 				for _, si := range live {
-					s.closeSession(si, "shutdown timeout", true)
+					s.closeSession(si, "shutdown timeout")
 				}
 			}
 
@@ -300,19 +277,6 @@ func (s *Server) waitTransfers(ctx context.Context, cutting bool) {
 	}
 }
 
-// live returns the sessions now, and a channel closed when the last one leaves.
-func (s *Server) live() ([]*sessionInfo, chan struct{}) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-
-	out := make([]*sessionInfo, 0, len(s.sessions))
-	for _, si := range s.sessions {
-		out = append(out, si)
-	}
-
-	return out, s.idle
-}
-
 func (s *Server) finish(cut error) error {
 	if s.gate != nil {
 		s.gate.refusals.Wait()
@@ -336,30 +300,6 @@ func (s *Server) finish(cut error) error {
 	})
 
 	return cut
-}
-
-// closeSession ends a session; s.mu must not be held, since the engine's
-// Close can wait for a data connection being opened. An idle session's control
-// connection is closed underneath the engine, which then ends the session by
-// itself; cc.Close is used only to cut a running transfer, since the engine's
-// Close races with a session that is ending on its own (QUIT, failed login).
-func (s *Server) closeSession(si *sessionInfo, reason string, cutTransfer bool) {
-	if cutTransfer && si.transfers.Load() > 0 {
-		si.logger().Info("closing session", zap.String("reason", reason))
-		_ = si.cc.Close()
-
-		return
-	}
-
-	if si.closing.CompareAndSwap(false, true) {
-		si.logger().Info("closing session", zap.String("reason", reason))
-
-		if si.conn != nil {
-			_ = si.conn.Close()
-		} else {
-			_ = si.cc.Close()
-		}
-	}
 }
 
 // GetSettings translates Options into the engine's settings.
@@ -389,14 +329,11 @@ func (s *Server) GetSettings() (*ftpserver.Settings, error) {
 		PasvConnectionsCheck:            ftpserver.IPMatchRequired,
 	}
 
-	switch s.opts.TLSMode {
-	case TLSRequired:
-		st.TLSRequired = ftpserver.MandatoryEncryption
-	case TLSImplicit:
-		st.TLSRequired = ftpserver.ImplicitEncryption
-	case TLSOff, TLSExplicit:
-		st.TLSRequired = ftpserver.ClearOrEncrypted
-	}
+	// TLS on the control connection is wharf's (see control): the engine
+	// reads plain text in every mode, and its own TLS requirement stays off.
+	// Data connections are still the engine's: it wraps them in TLS after
+	// PROT P, with GetTLSConfig.
+	st.TLSRequired = ftpserver.ClearOrEncrypted
 
 	return st, nil
 }
@@ -414,30 +351,27 @@ func (s *Server) GetTLSConfig() (*tls.Config, error) {
 
 // ClientConnected registers a new control connection and returns the greeting.
 func (s *Server) ClientConnected(cc ftpserver.ClientContext) (string, error) {
-	si := &sessionInfo{
-		cc:    cc,
-		since: time.Now(),
-		base:  s.log,
-		conn:  s.gate.lookup(cc.RemoteAddr()),
-	}
-	if si.conn != nil {
-		si.remote = si.conn.remote
-	} else {
-		si.remote = cc.RemoteAddr().String()
+	ctl := s.gate.lookup(cc.RemoteAddr())
+	if ctl == nil {
+		// Only the gate's connections reach the engine.
+		return "internal error", errNotGated
 	}
 
-	s.mu.Lock()
-	s.sessions[cc.ID()] = si
-	draining := s.draining.Load()
-	s.mu.Unlock()
+	si := &sessionInfo{srv: s, cc: cc, ctl: ctl, since: time.Now()}
+	ctl.si = si
+	if ctl.isSecure() {
+		si.setState(stateTLS)
+	}
+
+	s.track(si, true)
 	s.metrics.sessions.Inc()
 
-	if draining {
+	if s.draining.Load() {
 		return "server is shutting down", errShuttingDown
 	}
 
 	if s.opts.LoginTimeout > 0 {
-		si.login = time.AfterFunc(s.opts.LoginTimeout, func() { s.loginTimedOut(si) })
+		si.loginTimer = time.AfterFunc(s.opts.LoginTimeout, func() { s.loginTimedOut(si) })
 	}
 
 	// Debug only: "session closed" is logged for every connection, logged in or not.
@@ -446,221 +380,54 @@ func (s *Server) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 	return s.opts.Banner, nil
 }
 
+var errNotGated = errors.New("connection did not come through the gate")
+
 // ClientDisconnected unregisters a session; the engine calls it for every
 // session, refused ones included.
 func (s *Server) ClientDisconnected(cc ftpserver.ClientContext) {
-	s.mu.Lock()
-	si := s.sessions[cc.ID()]
-	delete(s.sessions, cc.ID())
-	if len(s.sessions) == 0 {
-		close(s.idle)
-		s.idle = make(chan struct{})
-	}
-	s.mu.Unlock()
-
+	si := s.session(cc)
 	if si == nil {
 		return
 	}
 
-	si.gone.Store(true)
-	if si.login != nil {
-		si.login.Stop()
+	s.track(si, false)
+	si.setState(stateClosed)
+	if si.loginTimer != nil {
+		si.loginTimer.Stop()
 	}
 	s.metrics.sessions.Dec()
 	si.releaseRoot()
 
-	si.mu.Lock()
-	user := si.account.Name
-	si.mu.Unlock()
-
-	si.logger().Info("session closed", zap.String("user", user), zap.Duration("duration", time.Since(si.since).Round(time.Millisecond)))
+	si.logger().Info("session closed", zap.String("user", si.acct().Name), zap.Duration("duration", time.Since(si.since).Round(time.Millisecond)))
 }
 
-// loginTimedOut closes a session that did not log in within login_timeout,
-// whatever it sent meanwhile: NOOP forever does not keep it open.
-func (s *Server) loginTimedOut(si *sessionInfo) {
-	if si.loggedIn.Load() || si.gone.Load() {
-		return
-	}
-
-	si.logger().Warn("login timeout", zap.Duration("login_timeout", s.opts.LoginTimeout))
-
-	s.replyDirect(si, "421 Login timeout: closing control connection.\r\n")
-	s.closeSession(si, "login timeout", false)
-}
-
-// replyDirect writes a reply on a clear-text control connection underneath
-// the engine, for the few cases where the engine's own reply code is wrong
-// (it can only answer 530 to a refused PASS). On a TLS connection it does
-// nothing: the engine's reply stands.
-func (s *Server) replyDirect(si *sessionInfo, reply string) {
-	if si.conn == nil || si.cc.HasTLSForControl() {
-		return
-	}
-
-	_ = si.conn.SetWriteDeadline(time.Now().Add(refuseDeadline))
-	_, _ = si.conn.Write([]byte(reply))
-}
-
-// logger is the session's log. It is made on each use rather than kept: a
-// kept zap logger holds an encoder buffer (a KiB or more) for every idle
-// session, and sessions log only a handful of lines.
-func (si *sessionInfo) logger() sessionLog {
-	return sessionLog{log: si.base, fields: []zap.Field{zap.Uint32("session", si.cc.ID()), zap.String("remote", si.remote)}}
-}
-
-// ip is the client's address.
-func (si *sessionInfo) ip() string {
-	if si.conn != nil {
-		return si.conn.ip
-	}
-
-	return hostOf(si.cc.RemoteAddr())
-}
-
-// releaseRoot lets go of the session's filesystem (closing it unless other
-// sessions share it) once the session is gone and its last transfer has ended: the engine may end a session while a transfer
-// goroutine still has to clean up (remove an atomic upload's temporary file).
-func (si *sessionInfo) releaseRoot() {
-	si.mu.Lock()
-	if !si.gone.Load() || si.transfers.Load() > 0 || si.root == nil {
-		si.mu.Unlock()
-
-		return
-	}
-
-	release := si.release
-	si.root, si.release = nil, nil
-	si.mu.Unlock()
-
-	if err := release(); err != nil {
-		si.logger().Warn("close session root", zap.Error(err))
-	}
-}
-
-func (s *Server) session(cc ftpserver.ClientContext) *sessionInfo {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-
-	return s.sessions[cc.ID()]
-}
-
-// AuthUser checks a login and returns the user's confined filesystem.
-// The engine reaches it for PASS even without USER (empty name) and only
-// checks TLS-required in USER, so both are checked here again.
-func (s *Server) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {
+// AuthUser gives the engine the login the control connection checked when
+// the client sent PASS (see control.pass): the engine only ever sees a PASS
+// that succeeded.
+func (s *Server) AuthUser(cc ftpserver.ClientContext, _, _ string) (ftpserver.ClientDriver, error) {
 	si := s.session(cc)
 	if si == nil {
 		return nil, auth.ErrLoginIncorrect
 	}
 
-	log := si.logger().with(zap.String("user", user))
-	ip := si.ip()
-
-	if s.opts.TLSMode == TLSRequired && !cc.HasTLSForControl() {
-		log.Warn("login refused", zap.String("reason", "no TLS on the control connection"))
-		s.metrics.logins.WithLabelValues("refused").Inc()
-
-		return nil, errTLSRequired
-	}
-
-	// One password check per address at a time: see loginSlots. Anonymous
-	// logins check no password.
-	if !auth.IsAnonymousName(user) {
-		release, ok := s.logins.acquire(ip)
-		if !ok {
-			log.Warn("login refused", zap.String("reason", "too many logins from this address at once"))
-			s.metrics.logins.WithLabelValues("refused").Inc()
-			s.replyDirect(si, "421 "+auth.ErrBusy.Error()+"\r\n")
-
-			return nil, auth.ErrBusy
-		}
-		defer release()
-	}
-
-	// A connection opened before its address was banned gets no more bcrypt checks.
-	if s.bans.isBanned(ip) {
-		log.Warn("login refused", zap.String("reason", "address banned"))
-		s.metrics.logins.WithLabelValues("refused").Inc()
-
+	v := si.takeLogin()
+	if v == nil {
 		return nil, auth.ErrLoginIncorrect
 	}
 
-	if user == "" {
-		log.Warn("login failed", zap.String("reason", "PASS without USER"))
-		s.loginFailed(log, ip)
+	sess := s.driver(si, v)
 
-		return nil, auth.ErrLoginIncorrect
-	}
-
-	acct, err := s.accounts.Load().Authenticate(user, pass)
-	if errors.Is(err, auth.ErrBusy) {
-		log.Warn("login refused", zap.String("reason", "password checks saturated"))
-		s.metrics.logins.WithLabelValues("refused").Inc()
-		s.replyDirect(si, "421 "+auth.ErrBusy.Error()+"\r\n")
-
-		return nil, auth.ErrBusy
-	}
-
-	if err != nil {
-		log.Warn("login failed")
-		if !auth.IsAnonymousName(user) {
-			s.loginFailed(log, ip)
-		} else {
-			s.metrics.logins.WithLabelValues("failure").Inc()
-		}
-
-		return nil, auth.ErrLoginIncorrect
-	}
-
-	root, release, err := s.openRoot(acct.Home)
-	if err != nil {
-		log.Error("login failed: cannot open home", zap.String("home", acct.Home), zap.Error(err))
-
-		return nil, auth.ErrLoginIncorrect
-	}
-
-	// A session may log in again (USER and PASS once more): the previous
-	// login's root is let go of. The engine runs PASS only after a running
-	// transfer has ended, its file closed, so nothing still renames through it.
 	si.mu.Lock()
-	previous := si.release
-	si.root, si.release, si.account = root, release, acct
+	si.root, si.release, si.account, si.driver = v.root, v.release, v.acct, sess
 	si.mu.Unlock()
-	si.loggedIn.Store(true)
+	si.setState(stateLoggedIn)
 
-	if previous != nil {
-		if err := previous(); err != nil {
-			log.Warn("close previous root", zap.Error(err))
-		}
+	if si.loginTimer != nil {
+		si.loginTimer.Stop()
 	}
 
-	if si.login != nil {
-		si.login.Stop()
-	}
-
-	sess := &session{
-		srv:      s,
-		info:     si,
-		account:  acct,
-		download: newBucket(acct.DownloadLimit),
-		upload:   newBucket(acct.UploadLimit),
-	}
-
-	disk, onDisk := root.(*vfs.Fs)
-
-	switch {
-	case acct.Anonymous && acct.UploadDir != "" && onDisk:
-		sess.Fs = vfs.Resolve(vfs.DropBox(disk, path.Join("/", acct.UploadDir)), cc.Path)
-	case acct.Access == auth.ReadOnly:
-		sess.Fs = vfs.Resolve(vfs.ReadOnly(root), cc.Path)
-	case acct.Access == auth.WriteOnly:
-		sess.Fs = vfs.Resolve(vfs.WriteOnly(root), cc.Path)
-	default:
-		sess.Fs = vfs.Resolve(root, cc.Path)
-	}
-
-	log.Info("login", zap.Stringer("access", acct.Access), zap.Bool("anonymous", acct.Anonymous), zap.Bool("tls", cc.HasTLSForControl()))
+	si.logger().Info("login", zap.String("user", v.acct.Name), zap.Stringer("access", v.acct.Access),
+		zap.Bool("anonymous", v.acct.Anonymous), zap.Bool("tls", si.ctl.isSecure()))
 	s.metrics.loginOK.Inc()
 
 	return sess, nil
@@ -695,43 +462,22 @@ func (s *Server) openRoot(home string) (Root, func() error, error) {
 	})
 }
 
-// PreAuthUser refuses USER on a clear control connection when TLS is
-// required, with a reply that says what to do.
-func (s *Server) PreAuthUser(cc ftpserver.ClientContext, user string) error {
-	if s.opts.TLSMode == TLSRequired && !cc.HasTLSForControl() {
-		if si := s.session(cc); si != nil {
-			si.logger().Warn("login refused", zap.String("user", user), zap.String("reason", "no TLS on the control connection"))
-		}
-
-		return errTLSRequired
-	}
-
-	return nil
-}
-
 // PostAuthMessage is the text of the reply to PASS.
 func (s *Server) PostAuthMessage(cc ftpserver.ClientContext, _ string, authErr error) string {
-	switch {
-	case errors.Is(authErr, errTLSRequired):
-		return errTLSRequired.Error()
-	case errors.Is(authErr, auth.ErrBusy):
-		return auth.ErrBusy.Error()
-	case authErr != nil:
+	if authErr != nil {
 		return "Login incorrect."
 	}
 
-	if si := s.session(cc); si != nil {
-		si.mu.Lock()
-		defer si.mu.Unlock()
-
-		if si.account.Anonymous {
-			return "Anonymous access granted, restrictions apply."
-		}
-
-		return fmt.Sprintf("User %s logged in, %s access.", si.account.Name, si.account.Access)
+	si := s.session(cc)
+	if si == nil {
+		return "Logged in."
 	}
 
-	return "Logged in."
+	if acct := si.acct(); !acct.Anonymous {
+		return fmt.Sprintf("User %s logged in, %s access.", acct.Name, acct.Access)
+	}
+
+	return "Anonymous access granted, restrictions apply."
 }
 
 // QuitMessage is the text of the reply to QUIT.

@@ -137,8 +137,8 @@ func TestActiveMode(t *testing.T) {
 		ts2 := startServer(t, f2)
 		c := ts2.raw(t)
 		c.Login("anonymous", "x")
-		if code, _ := c.Cmd("EPRT |1|127.0.0.1|40000|"); code != 421 {
-			t.Fatalf("got %d, want 421", code)
+		if code, _ := c.Cmd("EPRT |1|127.0.0.1|40000|"); code != 502 {
+			t.Fatalf("got %d, want 502", code)
 		}
 	})
 }
@@ -566,7 +566,7 @@ func TestLogin(t *testing.T) {
 
 	t.Run("PASS without USER is refused", func(t *testing.T) {
 		c := ts.raw(t)
-		c.Must(530, "PASS %s", testPassword)
+		c.Must(503, "PASS %s", testPassword)
 	})
 
 	t.Run("an unknown user is refused", func(t *testing.T) {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,7 +17,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"wharf/auth"
-	"wharf/vfs"
 )
 
 var (
@@ -53,13 +53,34 @@ func (s *session) logger() sessionLog {
 // the REST point: an upload may not restart beyond the end of the existing
 // file (REST 1000000000000 + STOR would otherwise make a sparse terabyte).
 func (s *session) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
+	t, err := s.getHandle(name, flags, offset)
+	if err != nil {
+		return nil, s.note(err)
+	}
+
+	return t, nil
+}
+
+func (s *session) getHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
 	if s.srv.draining.Load() {
 		return nil, errShuttingDown
 	}
 
+	if name == listingPath {
+		if req := s.info.ctl.takeListing(); req != nil {
+			return s.openListing(req)
+		}
+	}
+
+	// STOU's name must not exist when the upload lands (O_EXCL: the upload
+	// is committed with a link that fails if the name was taken meanwhile).
+	if unique := s.info.ctl.unique(); unique != "" && name == unique {
+		flags = flags&^os.O_TRUNC | os.O_EXCL
+	}
+
 	write := flags&(os.O_WRONLY|os.O_RDWR) != 0
 	if write && offset > 0 {
-		st, err := s.Stat(name)
+		st, err := s.stat(name)
 		if err != nil {
 			return nil, err
 		}
@@ -105,33 +126,55 @@ func (s *session) GetHandle(name string, flags int, offset int64) (ftpserver.Fil
 	}
 
 	t.progress.Store(t.start.UnixNano())
-	s.srv.transfers.Add(1)
-	s.info.transfers.Add(1)
-	s.info.current.Store(t)
+	s.info.transferStarted(t)
 
 	return t, nil
 }
 
-// Stat reports on a file. The engine answers RNFR with a Stat alone, so a
-// session that may not rename is refused here, at RNFR, rather than at RNTO.
+// Stat reports on a file (CWD, SIZE, MDTM, RNFR).
 func (s *session) Stat(name string) (os.FileInfo, error) {
-	if s.account.Access != auth.ReadWrite && s.info.cc.GetLastCommand() == "RNFR" {
-		reason := vfs.ErrReadOnly
-		if s.account.Access == auth.WriteOnly {
-			reason = vfs.ErrWriteOnly
-		}
+	st, err := s.stat(name)
 
-		return nil, &fs.PathError{Op: "rename", Path: name, Err: reason}
-	}
+	return st, s.note(err)
+}
 
-	st, err := s.Fs.Stat(name)
+func (s *session) stat(name string) (os.FileInfo, error) {
+	return s.Fs.Stat(name) //nolint:wrapcheck // the client reads the vfs error (see describe)
+}
+
+// note records err for the reply to the command the engine runs: wharf
+// writes that reply from the error itself (see control.fixReply).
+func (s *session) note(err error) error {
 	if err != nil {
-		if g, ok := s.globStat(name); ok {
-			return g, nil
+		s.info.ctl.noteErr(err)
+	}
+
+	return err
+}
+
+// uniqueName picks a name no file has in folder dir, for STOU: base itself,
+// or base with a number added; with no base, "wharf-" and random letters.
+// The upload still fails rather than replace a file that takes the name meanwhile.
+func (s *session) uniqueName(dir, base string) (string, error) {
+	if strings.ContainsAny(base, "/\x00") || base == "." || base == ".." {
+		return "", &fs.PathError{Op: "stou", Path: path.Join(dir, base), Err: ftpserver.ErrFileNameNotAllowed}
+	}
+
+	for i := range 100 {
+		name := base
+		switch {
+		case base == "":
+			name = "wharf-" + rand.Text()[:10]
+		case i > 0:
+			name = base + "." + strconv.Itoa(i)
+		}
+
+		if _, err := s.stat(path.Join(dir, name)); errors.Is(err, fs.ErrNotExist) {
+			return name, nil
 		}
 	}
 
-	return st, err
+	return "", &fs.PathError{Op: "stou", Path: path.Join(dir, base), Err: fs.ErrExist}
 }
 
 // changed forgets the cached listing of the folder holding name, after
@@ -148,7 +191,7 @@ func (s *session) changed(name string) {
 func (s *session) Mkdir(name string, perm os.FileMode) error {
 	defer s.changed(name)
 
-	return s.Fs.Mkdir(name, perm)
+	return s.note(s.Fs.Mkdir(name, perm))
 }
 
 // Rename moves a file or folder (RNFR, RNTO).
@@ -156,53 +199,53 @@ func (s *session) Rename(oldname, newname string) error {
 	defer s.changed(oldname)
 	defer s.changed(newname)
 
-	return s.Fs.Rename(oldname, newname)
+	return s.note(s.Fs.Rename(oldname, newname))
 }
 
 // Chmod changes permission bits (SITE CHMOD), which listings show.
 func (s *session) Chmod(name string, mode os.FileMode) error {
 	defer s.changed(name)
 
-	return s.Fs.Chmod(name, mode)
+	return s.note(s.Fs.Chmod(name, mode))
 }
 
 // Chtimes changes a modification time (MFMT), which listings show.
 func (s *session) Chtimes(name string, atime, mtime time.Time) error {
 	defer s.changed(name)
 
-	return s.Fs.Chtimes(name, atime, mtime)
+	return s.note(s.Fs.Chtimes(name, atime, mtime))
 }
 
 // Remove deletes a file (DELE). Directories are removed with RMD.
 func (s *session) Remove(name string) error {
-	st, err := s.Stat(name)
+	st, err := s.stat(name)
 	if err != nil {
-		return err
+		return s.note(err)
 	}
 
 	if st.IsDir() {
-		return &fs.PathError{Op: "remove", Path: name, Err: errIsDirectory}
+		return s.note(&fs.PathError{Op: "remove", Path: name, Err: errIsDirectory})
 	}
 
 	defer s.changed(name)
 
-	return s.Fs.Remove(name)
+	return s.note(s.Fs.Remove(name))
 }
 
 // RemoveDir deletes an empty directory (RMD).
 func (s *session) RemoveDir(name string) error {
-	st, err := s.Stat(name)
+	st, err := s.stat(name)
 	if err != nil {
-		return err
+		return s.note(err)
 	}
 
 	if !st.IsDir() {
-		return &fs.PathError{Op: "rmdir", Path: name, Err: errNotDirectory}
+		return s.note(&fs.PathError{Op: "rmdir", Path: name, Err: errNotDirectory})
 	}
 
 	defer s.changed(name)
 
-	return s.Fs.Remove(name)
+	return s.note(s.Fs.Remove(name))
 }
 
 // Site answers every SITE command itself, so the engine's own handlers
@@ -236,7 +279,7 @@ func (s *session) siteChmod(args string) *ftpserver.AnswerCommand {
 	}
 
 	if err := s.Chmod(name, os.FileMode(mode)); err != nil {
-		return &ftpserver.AnswerCommand{Code: ftpserver.StatusActionNotTaken, Message: "SITE CHMOD refused: " + err.Error()}
+		return &ftpserver.AnswerCommand{Code: ftpserver.StatusActionNotTaken, Message: "SITE CHMOD refused: " + describe(err)}
 	}
 
 	return &ftpserver.AnswerCommand{Code: ftpserver.StatusOK, Message: "SITE CHMOD command successful"}

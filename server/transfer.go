@@ -383,6 +383,7 @@ func clearDeadline(c any) {
 // (an atomic upload then discards its temporary file).
 func (t *transfer) TransferError(err error) {
 	t.failed.CompareAndSwap(nil, &err)
+	_ = t.sess.note(err)
 
 	if te, ok := t.file.(ftpserver.FileTransferError); ok {
 		te.TransferError(err)
@@ -396,13 +397,14 @@ func (t *transfer) Close() error {
 
 	// An upload whose control connection is already gone did not end the way
 	// the client meant it to (its 226 could not even be sent): discard it.
-	if t.direction == "upload" && t.failure() == nil && t.sess.info.gone.Load() {
+	if t.direction == "upload" && t.failure() == nil && t.sess.info.stateNow() >= stateClosing {
 		t.TransferError(errSessionGone)
 	}
 
 	err := t.file.Close()
 	if err != nil {
 		t.failed.CompareAndSwap(nil, &err)
+		_ = t.sess.note(err)
 	}
 
 	// An upload written in place on disk (upload_mode = "direct") that was
@@ -424,18 +426,15 @@ func (t *transfer) Close() error {
 	if f := t.failure(); f != nil && errors.Is(f, os.ErrDeadlineExceeded) && t.stalled.CompareAndSwap(false, true) {
 		t.sess.logger().Warn("transfer stalled, closing session", zap.String("path", t.path),
 			zap.Duration("data_timeout", t.dataTimeout), zap.Int64("bytes", t.bytes.Load()))
-		defer t.sess.srv.closeSession(t.sess.info, "transfer stalled", false)
+		defer t.sess.srv.closeSession(t.sess.info, "transfer stalled")
 	}
 
 	if t.direction == "upload" {
 		t.sess.changed(t.path)
 	}
 
-	t.sess.info.current.CompareAndSwap(t, nil)
-	t.sess.info.transfers.Add(-1)
-	t.sess.info.releaseRoot()
 	t.sess.srv.transferDone(t)
-	t.sess.srv.transfers.Add(-1)
+	t.sess.info.transferEnded(t)
 
 	return err
 }

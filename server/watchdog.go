@@ -51,7 +51,7 @@ func (s *Server) cutStalled(now time.Time) {
 		if idle > s.opts.DataTimeout && t.stalled.CompareAndSwap(false, true) {
 			si.logger().Warn("transfer stalled, closing session", zap.String("path", t.path),
 				zap.Duration("data_timeout", s.opts.DataTimeout), zap.Int64("bytes", t.bytes.Load()))
-			s.closeSession(si, "transfer stalled", true)
+			s.closeSession(si, "transfer stalled")
 		}
 	}
 }

@@ -1,0 +1,607 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxCommandLine is the longest command line wharf accepts, line end
+// included: the engine reads lines with a buffer of this size and drops a
+// client whose line is longer.
+const maxCommandLine = 4096
+
+// holdCap bounds the reply bytes held back to go out in one write; a longer
+// reply (STAT of a big folder) goes out in pieces of this size.
+const holdCap = 64 << 10
+
+// handshakeTimeout bounds the TLS handshake that follows AUTH TLS. It runs
+// inside the engine's read, whose idle deadline is restored afterwards.
+const handshakeTimeout = 10 * time.Second
+
+// closeDeadline bounds the last flush and TLS close_notify of a closing connection.
+const closeDeadline = time.Second
+
+// control is one control connection as the engine sees it: wharf's layer
+// between the socket and the engine. It owns the connection's TLS (AUTH TLS is
+// answered and the handshake made here; implicit TLS is wrapped at accept), so
+// the engine reads and writes plain text in every mode. It sees every command
+// line before the engine: it forwards it (possibly rewritten), answers it
+// itself, or acts on it (see commands.go). It sees every reply after the
+// engine: it corrects the engine's wrong codes and texts and passes the rest
+// through (see replies.go). Every correction is a row of the table in
+// corrections.go.
+//
+// The engine gets one command line per Read, so by the time it reads again it
+// has answered every command before, except a transfer still running (RETR,
+// STOR, APPE, a listing), which the engine runs in a goroutine of its own. A
+// command wharf answers itself, or forwards, waits for that transfer's reply
+// first, as the engine itself makes commands wait; only ABOR, QUIT and STAT
+// go through while a transfer runs. So every reply can be told which command
+// it answers, and replies keep the order of the commands.
+//
+// Replies go out in one write each; the replies to pipelined commands go out
+// together, when wharf needs more input from the client. A preliminary reply
+// (1xx) and a passive-mode reply (227, 229) go out at once, since the client
+// acts on them while the engine goes on.
+type control struct {
+	gc  *gatedConn
+	srv *Server
+	si  *sessionInfo // set by ClientConnected, before the engine's first Read
+
+	// Read side: only the engine's command goroutine calls Read, and runs the handlers.
+	in       []byte       // client bytes not handled yet; nil when none
+	ready    []byte       // what the engine reads next: one command line
+	feed     []*command   // wharf's own lines, handed to the engine before the client's next one
+	skipping bool         // discarding the rest of an over-long line
+	readErr  error        // the error Read returns once the input is used up
+	deadline atomic.Int64 // the engine's deadline, unix nanoseconds; 0 = none
+	proto    protoState   // the session's protocol state (commands.go)
+
+	pipelined atomic.Bool // complete lines wait in in or feed: replies can wait to go out together
+
+	mu      sync.Mutex
+	changed sync.Cond // a transfer ended, or the connection closed
+	tr      net.Conn  // where bytes go: gc, or a TLS connection over it
+	secure  bool      // tr is TLS
+	out     []byte    // replies held for one write; nil when none
+	part    []byte    // the engine's incomplete line
+	reply   replyState
+	cur     *command // the command the engine works on
+	xfer    *command // the transfer the engine runs, if any
+	own     []byte   // wharf's replies waiting for an engine reply in progress to end
+	closed  bool
+	werr    error // the first write error; later writes fail with it
+}
+
+// command is one line the engine is given.
+type command struct {
+	verb, arg string
+	kind      cmdKind
+	swallow   bool // wharf's own line: its reply goes nowhere
+	// fix, when set, rewrites the engine's final reply to this command (code, text)
+	// into another; code 0 keeps the engine's reply.
+	fix      func(code int, text string) (int, string)
+	after    func(code int) // runs once the final reply is known (under control.mu)
+	listing  string         // for a listing carried as a RETR: LIST, NLST or MLSD
+	err      error          // the driver's error while the engine ran it (noteErr)
+	answered bool
+}
+
+type cmdKind int
+
+const (
+	cmdSync     cmdKind = iota // answered before the engine reads again
+	cmdTransfer                // answered by the engine's transfer goroutine
+	cmdSpecial                 // ABOR and QUIT: run while a transfer runs
+)
+
+// line is the command as the engine reads it.
+func (c *command) line() []byte {
+	if c.arg == "" {
+		return []byte(c.verb + "\r\n")
+	}
+
+	return []byte(c.verb + " " + c.arg + "\r\n")
+}
+
+// replyState follows the engine's reply being written.
+type replyState struct {
+	open     bool     // inside a multi-line reply
+	code     string   // its code
+	to       *command // the command it answers (nil: none, e.g. the greeting)
+	dropping bool     // the rest of the reply is replaced or swallowed
+}
+
+func newControl(gc *gatedConn, srv *Server, implicit *tls.Config) *control {
+	c := &control{gc: gc, srv: srv, tr: gc}
+	c.changed.L = &c.mu
+	c.proto.prot, c.proto.facts = 'C', defaultFacts
+
+	if implicit != nil {
+		c.tr = tls.Server(gc, implicit)
+		c.secure = true
+		// Implicit FTPS protects data connections from the start, as
+		// before any PROT: the engine is told with a PROT P of wharf's.
+		c.proto.prot = 'P'
+		c.feed = append(c.feed, &command{verb: "PROT", arg: "P", swallow: true})
+	}
+
+	return c
+}
+
+// Read hands the engine its next command line, reading from the client and
+// answering or acting on lines as needed.
+func (c *control) Read(b []byte) (int, error) {
+	for {
+		if len(c.ready) > 0 {
+			n := copy(b, c.ready)
+			if c.ready = c.ready[n:]; len(c.ready) == 0 {
+				c.ready = nil
+			}
+
+			return n, nil
+		}
+
+		if c.next() {
+			continue
+		}
+
+		if c.readErr != nil {
+			return 0, c.readErr
+		}
+
+		c.flush()
+
+		n, err := c.transport().Read(b)
+		if n > 0 {
+			c.take(b[:n])
+		}
+
+		if err != nil {
+			c.readErr = err
+		}
+	}
+}
+
+// take keeps client bytes until next handles them.
+func (c *control) take(p []byte) {
+	if c.skipping {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			return
+		}
+
+		c.skipping = false
+		p = p[i+1:]
+	}
+
+	c.in = append(c.in, p...)
+
+	if len(c.in) > maxCommandLine && bytes.IndexByte(c.in, '\n') < 0 {
+		c.in = nil
+		c.skipping = true
+		c.answer(500, "Command line too long.")
+	}
+}
+
+// next handles one line, wharf's own or the client's; it reports false when
+// more input is needed.
+func (c *control) next() bool {
+	if len(c.feed) > 0 {
+		cmd := c.feed[0]
+		c.feed = c.feed[1:]
+		c.forward(cmd)
+		c.pipelined.Store(len(c.feed) > 0 || bytes.IndexByte(c.in, '\n') >= 0)
+
+		return true
+	}
+
+	i := bytes.IndexByte(c.in, '\n')
+	if i < 0 {
+		return false
+	}
+
+	line := c.in[:i+1]
+	if c.in = c.in[i+1:]; len(c.in) == 0 {
+		c.in = nil
+	}
+
+	c.pipelined.Store(bytes.IndexByte(c.in, '\n') >= 0)
+	c.handle(line)
+
+	return true
+}
+
+// transport is where bytes go now.
+func (c *control) transport() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	return c.tr
+}
+
+// forward hands cmd to the engine. Every command but ABOR and QUIT waits for
+// a running transfer first, so a reply is always known to answer the
+// transfer or the command.
+func (c *control) forward(cmd *command) {
+	if cmd.kind != cmdSpecial {
+		c.waitTransfer()
+	}
+
+	c.mu.Lock()
+	c.cur = cmd
+	if cmd.kind == cmdTransfer {
+		c.xfer = cmd
+	}
+	c.mu.Unlock()
+
+	c.ready = cmd.line()
+}
+
+// waitTransfer waits until the engine has answered a running transfer.
+func (c *control) waitTransfer() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	if c.xfer != nil {
+		c.flushLocked()
+	}
+
+	for c.xfer != nil && !c.closed {
+		c.changed.Wait()
+	}
+}
+
+// answer is wharf's own reply to a command, after the running transfer's.
+func (c *control) answer(code int, text string) {
+	c.waitTransfer()
+	c.answerNow(code, text)
+}
+
+// answerNow replies at once: for STAT while a transfer runs (RFC 959, 4.1.3).
+func (c *control) answerNow(code int, text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	c.writeOwn(formatReply(code, text))
+}
+
+// writeOwn puts one of wharf's replies out, after any engine reply being written.
+func (c *control) writeOwn(reply []byte) {
+	if c.reply.open || len(c.part) > 0 {
+		c.own = append(c.own, reply...)
+
+		return
+	}
+
+	c.out = append(c.out, reply...)
+	c.flushMaybe(false)
+}
+
+// formatReply lays text out as a reply: one line, or several lines with the
+// code on the first and the last (RFC 959, 4.2).
+func formatReply(code int, text string) []byte {
+	num := strconv.Itoa(code)
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+
+	var b []byte
+	for i, line := range lines {
+		switch {
+		case len(lines) == 1:
+			b = append(b, num+" "+line+"\r\n"...)
+		case i == 0:
+			b = append(b, num+"-"+line+"\r\n"...)
+		case i == len(lines)-1:
+			b = append(b, num+" "+line+"\r\n"...)
+		default:
+			b = append(b, line+"\r\n"...)
+		}
+	}
+
+	return b
+}
+
+// Write takes the engine's output: whole reply lines, or pieces of them.
+func (c *control) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	if c.werr != nil {
+		return 0, c.werr
+	}
+
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			c.part = append(c.part, p...)
+
+			break
+		}
+
+		line := p[:i+1]
+		if len(c.part) > 0 {
+			line = append(c.part, line...)
+		}
+
+		c.engineLine(line)
+		c.part = nil
+		p = p[i+1:]
+	}
+
+	if c.werr != nil {
+		return 0, c.werr
+	}
+
+	return n, nil
+}
+
+// engineLine follows the engine's replies line by line (RFC 959, 4.2: a
+// multi-line reply starts "ddd-" and ends with a line starting "ddd ").
+func (c *control) engineLine(line []byte) {
+	text := strings.TrimRight(string(line), "\r\n")
+
+	if c.reply.open {
+		last := len(text) >= 4 && text[:3] == c.reply.code && text[3] == ' '
+		if !c.reply.dropping {
+			c.out = append(c.out, line...)
+		}
+
+		if last {
+			c.reply.open = false
+			c.replyEnd(c.reply.to, text[:3])
+		}
+
+		return
+	}
+
+	code, sep, ok := replyCode(text)
+	if !ok {
+		// Not a reply line: the engine never writes one, so pass it on.
+		c.out = append(c.out, line...)
+
+		return
+	}
+
+	to := c.attribute(code, text)
+	c.reply = replyState{open: sep == '-', code: text[:3], to: to}
+
+	if fixed, ok := c.fixReply(to, code, text[4:]); ok {
+		c.reply.dropping = true
+		c.out = append(c.out, fixed...)
+	} else {
+		c.out = append(c.out, line...)
+	}
+
+	if sep == ' ' {
+		c.replyEnd(to, text[:3])
+	}
+}
+
+// replyCode parses "ddd-" or "ddd ".
+func replyCode(text string) (int, byte, bool) {
+	if len(text) < 4 || (text[3] != ' ' && text[3] != '-') {
+		return 0, 0, false
+	}
+
+	code, err := strconv.Atoi(text[:3])
+	if err != nil || code < 100 || code > 599 {
+		return 0, 0, false
+	}
+
+	return code, text[3], true
+}
+
+// attribute tells which command a reply answers: while a transfer runs,
+// every reply is the transfer's but ABOR's own "226 ABOR successful"
+// (the engine answers an aborted transfer 426, then ABOR 226).
+func (c *control) attribute(code int, text string) *command {
+	abortDone := c.cur != nil && c.cur.verb == "ABOR" && code == 226 && strings.HasPrefix(text[4:], "ABOR")
+	if c.xfer != nil && !abortDone {
+		return c.xfer
+	}
+
+	return c.cur
+}
+
+// replyEnd records a complete reply and sends what is held when it should go.
+func (c *control) replyEnd(to *command, codeText string) {
+	code, _ := strconv.Atoi(codeText)
+
+	if code >= 200 && to != nil && !to.answered {
+		to.answered = true
+		if to.after != nil {
+			to.after(code)
+		}
+	}
+
+	if code >= 200 && (to == c.xfer || (to != nil && to.verb == "ABOR")) && c.xfer != nil {
+		c.xfer = nil
+		c.changed.Broadcast()
+	}
+
+	if len(c.own) > 0 {
+		c.out = append(c.out, c.own...)
+		c.own = nil
+	}
+
+	c.flushMaybe(code < 200 || code == 227 || code == 229)
+}
+
+// flushMaybe sends what is held, unless more pipelined commands are about to
+// be answered (they go out together) and it is not urgent.
+func (c *control) flushMaybe(urgent bool) {
+	if urgent || !c.pipelined.Load() || len(c.out) >= holdCap {
+		c.flushLocked()
+	}
+}
+
+// flush sends what is held.
+func (c *control) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	c.flushLocked()
+}
+
+func (c *control) flushLocked() {
+	if len(c.out) == 0 || c.werr != nil {
+		c.out = nil
+
+		return
+	}
+
+	_, err := c.tr.Write(c.out)
+	c.out = nil
+
+	if err != nil {
+		c.werr = err
+	}
+}
+
+// startTLS turns the connection into TLS after "234" went out (RFC 4217,
+// 4): bytes the client sent after AUTH belong to the handshake.
+func (c *control) startTLS(cfg *tls.Config) error {
+	c.flush()
+
+	var under net.Conn = c.gc
+	if len(c.in) > 0 {
+		under = &prefixConn{Conn: c.gc, prefix: c.in}
+		c.in = nil
+	}
+
+	tc := tls.Server(under, cfg)
+
+	_ = c.gc.SetDeadline(time.Now().Add(handshakeTimeout))
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	c.restoreDeadline()
+
+	if err != nil {
+		return err
+	}
+
+	c.mu.Lock()
+	c.tr, c.secure = tc, true
+	c.mu.Unlock()
+
+	return nil
+}
+
+// unique is the name STOU is storing, if any.
+func (c *control) unique() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	return c.proto.unique
+}
+
+// verb is the command the engine works on, for /sessions: never its argument.
+func (c *control) verb() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	if c.cur == nil {
+		return ""
+	}
+
+	return c.cur.verb
+}
+
+// isSecure reports whether the control connection is TLS.
+func (c *control) isSecure() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	return c.secure
+}
+
+// closeWith sends one last reply, out of turn (421, RFC 959, 4.2), and closes.
+func (c *control) closeWith(code int, text string) {
+	c.mu.Lock()
+	if !c.closed {
+		_ = c.gc.SetWriteDeadline(time.Now().Add(closeDeadline))
+		c.out = append(c.out, formatReply(code, text)...)
+	}
+	c.mu.Unlock()
+
+	_ = c.Close()
+}
+
+// Close sends what is held and closes the connection; the engine's read ends.
+func (c *control) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+
+		return nil
+	}
+
+	_ = c.gc.SetWriteDeadline(time.Now().Add(closeDeadline))
+	c.flushLocked()
+	c.closed = true
+	c.changed.Broadcast()
+	tr := c.tr
+	c.mu.Unlock()
+
+	if tc, ok := tr.(*tls.Conn); ok {
+		_ = tc.Close() // sends close_notify, bounded by the write deadline; closes gc
+	}
+
+	return c.gc.Close()
+}
+
+func (c *control) LocalAddr() net.Addr  { return c.gc.LocalAddr() }
+func (c *control) RemoteAddr() net.Addr { return c.gc.RemoteAddr() }
+
+// SetDeadline is the engine's idle deadline; it is kept so that wharf's own
+// waits (the TLS handshake) can restore it.
+func (c *control) SetDeadline(t time.Time) error {
+	c.deadline.Store(t.UnixNano())
+	if t.IsZero() {
+		c.deadline.Store(0)
+	}
+
+	return c.gc.SetDeadline(t)
+}
+
+func (c *control) SetReadDeadline(t time.Time) error  { return c.gc.SetReadDeadline(t) }
+func (c *control) SetWriteDeadline(t time.Time) error { return c.gc.SetWriteDeadline(t) }
+
+func (c *control) restoreDeadline() {
+	var t time.Time
+	if ns := c.deadline.Load(); ns != 0 {
+		t = time.Unix(0, ns)
+	}
+
+	_ = c.gc.SetDeadline(t)
+}
+
+// prefixConn reads prefix before the connection: the bytes a client
+// pipelined after AUTH TLS, which start its TLS handshake.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if len(p.prefix) > 0 {
+		n := copy(b, p.prefix)
+		p.prefix = p.prefix[n:]
+
+		return n, nil
+	}
+
+	return p.Conn.Read(b)
+}
+
+var errHandshake = errors.New("TLS handshake failed")

@@ -1,0 +1,163 @@
+package server
+
+import (
+	"errors"
+	"io/fs"
+	"strings"
+	"syscall"
+	"unicode"
+	"unicode/utf8"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+)
+
+// fixReply corrects the engine's reply to cmd, given its first line: it
+// returns what wharf sends instead (possibly nothing), or false to pass the
+// engine's reply on unchanged. The engine composes replies from its own
+// wrappers around a driver error ("Could not access file: driver error:
+// calling GetHandle: ..."); wharf writes them from the error itself, which
+// the session noted on the command (notedErr), so no reply carries an
+// engine prefix, a Go error string or a disk path.
+func (c *control) fixReply(to *command, code int, text string) ([]byte, bool) {
+	switch {
+	case to == nil:
+		// The greeting. A session refused in ClientConnected gets the
+		// engine's 500: 421 is the code for "service not available".
+		if code == 500 {
+			return formatReply(421, text), true
+		}
+
+		return nil, false
+	case to.swallow:
+		return nil, true
+	case to.fix != nil:
+		if fixed, fixedText := to.fix(code, text); fixed != 0 {
+			return formatReply(fixed, fixedText), true
+		}
+	}
+
+	switch {
+	case code < 400:
+		return nil, false
+	case code == 500 && strings.HasPrefix(text, "Unhandled internal error"):
+		// A panic the engine recovered: its text is the panic's.
+		return formatReply(451, "Internal error: the action was not taken."), true
+	case to.kind == cmdTransfer:
+		return c.fixTransfer(to, code, text)
+	case to.err != nil:
+		return formatReply(code, describe(to.err)), true
+	}
+
+	return nil, false
+}
+
+// fixTransfer corrects the final reply of RETR, STOR, APPE or a listing
+// (RFC 959, 4.2 and 5.4): 425 when no data connection was prepared or it could
+// not be opened, 426 when the data connection broke, 451 for a local error,
+// 552 for a full disk or a size limit.
+func (c *control) fixTransfer(to *command, code int, text string) ([]byte, bool) {
+	listing := c.listingCode(to)
+
+	switch {
+	case strings.HasPrefix(text, "unable to open transfer: no transfer connection"):
+		return formatReply(425, "No data connection: send PASV, EPSV, PORT or EPRT first."), true
+	case code == 425:
+		return formatReply(425, "Cannot open the data connection."), true
+	case strings.HasPrefix(text, "Issue during transfer close"):
+		return formatReply(426, "Connection closed; transfer aborted: the data connection did not close cleanly."), true
+	case strings.HasPrefix(text, "Issue during transfer"):
+		var dce *dataConnError
+		switch err := to.err; {
+		case errors.As(err, &dce):
+			return formatReply(426, "Connection closed; transfer aborted: "+dce.Error()+"."), true
+		case errors.Is(err, ftpserver.ErrStorageExceeded):
+			return formatReply(552, describe(err)), true
+		case err != nil:
+			return formatReply(451, "Local error, transfer aborted: "+describe(err)), true
+		default:
+			return formatReply(451, "Transfer aborted."), true
+		}
+	case to.err != nil && listing != 0:
+		return formatReply(listing, describe(to.err)), true
+	case to.err != nil:
+		return formatReply(code, describe(to.err)), true
+	}
+
+	return nil, false
+}
+
+// listingCode is the code of a failed listing: 450 for LIST and NLST (RFC
+// 959, 5.4), 550 for MLSD (RFC 3659, 7.2), 0 for other transfers.
+func (c *control) listingCode(to *command) int {
+	switch to.listing {
+	case "LIST", "NLST":
+		return 450
+	case "MLSD":
+		return 550
+	}
+
+	return 0
+}
+
+// noteErr records a driver error on the command the engine runs, for its reply.
+func (c *control) noteErr(err error) {
+	if err == nil {
+		return
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	to := c.cur
+	if c.xfer != nil {
+		to = c.xfer
+	}
+
+	if to != nil && to.err == nil {
+		to.err = err
+	}
+}
+
+// describe is an error as a client reads it: "/pub/a.iso: No such file or
+// folder.", with the virtual path and the cause in words.
+func describe(err error) string {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return pe.Path + ": " + sentence(reason(pe.Err))
+	}
+
+	return sentence(reason(err))
+}
+
+// reason names an error's cause.
+func reason(err error) string {
+	var errno syscall.Errno
+
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such file or folder"
+	case errors.Is(err, fs.ErrExist):
+		return "already exists"
+	case errors.Is(err, errIsDirectory):
+		return "is a folder"
+	case errors.Is(err, errNotDirectory):
+		return "not a folder"
+	case errors.Is(err, syscall.ENOTEMPTY):
+		return "folder not empty"
+	case errors.As(err, &errno):
+		return errno.Error()
+	}
+
+	return err.Error()
+}
+
+// sentence capitalises text and ends it with a full stop.
+func sentence(text string) string {
+	r, n := utf8.DecodeRuneInString(text)
+	text = string(unicode.ToUpper(r)) + text[n:]
+
+	if !strings.HasSuffix(text, ".") {
+		text += "."
+	}
+
+	return text
+}
