@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"path"
@@ -248,7 +249,7 @@ func (c *control) auth(_, arg string) {
 
 		if err := c.startTLS(c.srv.tls); err != nil {
 			c.si.logger().Warn("TLS handshake failed", zap.Error(err))
-			c.readErr = errHandshake
+			c.readErr = io.EOF // the engine ends the session quietly
 
 			return
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -603,5 +602,3 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 
 	return p.Conn.Read(b)
 }
-
-var errHandshake = errors.New("TLS handshake failed")

@@ -285,7 +285,7 @@ func (s *session) openListing(req *listRequest) (ftpserver.FileTransfer, error) 
 		return nil, err
 	}
 
-	l := &listing{entries: entries, dataTimeout: s.srv.opts.DataTimeout, now: time.Now()}
+	l := &listing{sess: s, entries: entries, dataTimeout: s.srv.opts.DataTimeout, now: time.Now()}
 
 	switch req.verb {
 	case "NLST":
@@ -317,6 +317,7 @@ func (s *session) openListing(req *listRequest) (ftpserver.FileTransfer, error) 
 // listing is a formatted listing, read by the engine like a file: lines are
 // made as the data connection takes them.
 type listing struct {
+	sess        *session
 	entries     []os.FileInfo
 	line        func(os.FileInfo) string
 	next        int
@@ -326,9 +327,15 @@ type listing struct {
 }
 
 var (
-	_ ftpserver.FileTransfer = (*listing)(nil)
-	_ io.WriterTo            = (*listing)(nil)
+	_ ftpserver.FileTransfer      = (*listing)(nil)
+	_ ftpserver.FileTransferError = (*listing)(nil)
+	_ io.WriterTo                 = (*listing)(nil)
 )
+
+// TransferError records why the listing did not get through, for the reply.
+func (l *listing) TransferError(err error) {
+	_ = l.sess.note(err)
+}
 
 // fill formats the next lines into buf; it reports false at the end.
 func (l *listing) fill() bool {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"io"
 	"path"
 
 	"go.uber.org/zap"
@@ -110,11 +111,9 @@ func (c *control) pass(_, arg string) {
 func (c *control) closeAfter(code int, text string) {
 	c.answer(code, text)
 	c.flush()
-	c.readErr = errClosedByServer
+	c.readErr = io.EOF // the engine ends the session quietly
 	_ = c.Close()
 }
-
-var errClosedByServer = errors.New("control connection closed by the server")
 
 // verifiedLogin is a login wharf checked, waiting for the engine's AuthUser.
 type verifiedLogin struct {

@@ -54,12 +54,38 @@ func (e *dataConnError) Error() string {
 
 func (e *dataConnError) Unwrap() error { return e.cause }
 
+// fileReader reads the file being sent and keeps its read error apart from
+// the data connection's.
+type fileReader struct {
+	r   io.Reader
+	err error
+}
+
+func (f *fileReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		f.err = err
+	}
+
+	return n, err
+}
+
+// localError is the file's error during a download, which netErr leaves alone.
+type localError struct{ err error }
+
+func (e localError) Error() string { return e.err.Error() }
+func (e localError) Unwrap() error { return e.err }
+
 // netErr wraps an error of the data connection; other errors (the file's,
 // the size limit) pass unchanged.
 func netErr(err error) error {
 	var opErr *net.OpError
 	if err == nil {
 		return nil
+	}
+
+	if le, ok := errors.AsType[localError](err); ok {
+		return le.err
 	}
 
 	// A splice into the file reports a reset socket as the file's write error.
@@ -191,9 +217,16 @@ func (t *transfer) writeTo(w io.Writer) (int64, error) {
 		}
 
 		began := time.Now()
-		n, err := rf.ReadFrom(&io.LimitedReader{R: t.file, N: chunk})
+		src := &fileReader{r: t.file}
+		n, err := rf.ReadFrom(&io.LimitedReader{R: src, N: chunk})
 		total += n
 		t.moved(n)
+
+		if src.err != nil {
+			// The connection's ReadFrom reports the file's own error as
+			// its own (a *net.OpError): it is a local error, not the peer's.
+			return total, localError{src.err}
+		}
 
 		if err != nil || n < chunk {
 			return total, err
