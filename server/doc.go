@@ -1,27 +1,43 @@
 // Package server is wharf's FTP server: the driver that github.com/fclairamb/ftpserverlib
 // (the protocol engine: RFC 959 commands, RFC 2428 EPSV/EPRT, RFC 3659 MLSD/SIZE/MDTM/REST,
-// RFC 4217 FTPS) calls into.
+// RFC 4217 FTPS data connections) calls into, and the layer that owns each control connection
+// between the socket and the engine.
+//
+// The control connection (control.go) is wharf's: the gate hands the engine each admitted
+// connection inside it. It makes the TLS of the control connection itself (AUTH TLS, and
+// implicit TLS from the first byte), so the engine reads plain text in every mode; it sees
+// every command first (commands.go: checks PORT and EPRT, PBSZ and PROT, EPSV ALL, answers
+// STRU, HELP, FEAT, OPTS, STAT, MLST, checks passwords, formats listings) and every reply
+// after the engine (replies.go: 425, 426, 451 and the driver's own errors in words). Every
+// place it departs from the engine is a row of corrections.go, pinned by a test of wharf and a
+// probe of the bare engine.
 //
 // Server implements the engine's MainDriver and these optional hooks:
 //   - GetSettings translates Options; Settings.Listener is wharf's gate, which
 //     enforces max_clients and max_clients_per_ip inside Accept (a refused
-//     connection gets 421 and never starts a session) and does the implicit-TLS
-//     wrapping the engine skips for a listener it was given.
+//     connection gets 421 and never starts a session) and wraps each admitted
+//     connection in a control. The engine runs with TLS optional: the TLS
+//     requirement is enforced by the control connection.
 //   - ClientConnected registers the session and returns the 220 banner;
 //     ClientDisconnected unregisters it (the engine calls it for every session).
-//   - AuthUser checks the login with package auth, refuses PASS without USER and,
-//     in TLS-required mode, a control connection without TLS (the engine checks
-//     that only in USER), and returns a session: the user's vfs filesystem plus
-//     the GetHandle, RemoveDir and Site extensions.
-//   - GetTLSConfig returns one shared *tls.Config so data connections resume the
-//     control connection's TLS session.
+//   - AuthUser takes the login the control connection checked when the client
+//     sent PASS (login.go: TLS, address slot, ban, password, home), and returns
+//     a session: the user's vfs filesystem plus the GetHandle, ReadDir,
+//     RemoveDir and Site extensions.
+//   - GetTLSConfig returns one shared *tls.Config, for the control connection
+//     and the data connections alike, so data connections resume the control
+//     connection's TLS session.
 //   - WrapPassiveListener discards data connections left queued in a passive
 //     reservation that no transfer used.
 //
-// A session's life: the gate admits the connection; ClientConnected greets it;
-// AuthUser opens its confined filesystem; every RETR/STOR/APPE goes through
-// GetHandle, whose transfer wrapper counts bytes, keeps sendfile, and logs the
-// outcome (and writes the xferlog line) on Close; ClientDisconnected closes the
-// filesystem. Shutdown stops the listener, closes idle sessions, waits for
-// running transfers until its context ends, then closes the rest.
+// A session's life is one state (sessions.go): connected, TLS, logged in,
+// transferring, closing, closed. The gate admits the connection;
+// ClientConnected greets it; the control connection logs it in and AuthUser
+// opens its confined filesystem; every RETR/STOR/APPE goes through GetHandle,
+// whose transfer wrapper counts bytes, keeps sendfile, and logs the outcome (and
+// writes the xferlog line) on Close; listings are formatted by wharf and
+// carried by the engine as a download. Server.closeSession is the one place
+// that ends a session; ClientDisconnected, and the last transfer's Close, let
+// go of its filesystem. Shutdown stops the listener, closes idle sessions,
+// waits for running transfers until its context ends, then closes the rest.
 package server
