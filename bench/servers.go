@@ -188,6 +188,9 @@ file = %q
 mode = "explicit"
 cert_file = %q
 key_file = %q
+# The password row logs in in clear, as it does with vsftpd (whose
+# force_local_logins_ssl is off here): allow it for the account.
+clear_text_accounts = true
 
 [anonymous]
 enabled = true

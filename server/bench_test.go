@@ -74,3 +74,37 @@ func BenchmarkListingWrites(b *testing.B) {
 		<-done
 	}
 }
+
+// BenchmarkAnonymousSession is one short session against a real wharf on
+// loopback, as make bench's session row makes them: connect, USER, PASS and
+// QUIT in one write, read the replies until the server closes. Its allocations
+// are the server's and the client's together.
+func BenchmarkAnonymousSession(b *testing.B) {
+	f := fixture{opts: defaultOptions(), anon: b.TempDir()}
+	f.opts.MaxClientsPerIP = 1000
+	ts := startServer(b, f).addr
+	buf := make([]byte, 4096)
+
+	b.ReportAllocs()
+
+	for b.Loop() {
+		conn, err := net.Dial("tcp", ts)
+		if err != nil {
+			b.Fatal(err)
+		}
+
+		if _, err := conn.Read(buf); err != nil {
+			b.Fatal(err)
+		}
+
+		if _, err := conn.Write([]byte("USER anonymous\r\nPASS bench@example.com\r\nQUIT\r\n")); err != nil {
+			b.Fatal(err)
+		}
+
+		if _, err := io.Copy(io.Discard, conn); err != nil {
+			b.Fatal(err)
+		}
+
+		_ = conn.Close()
+	}
+}

@@ -47,7 +47,7 @@ var verbs = map[string]verbSpec{
 	// Access control (RFC 959, 4.1.1) and security (RFC 2228, RFC 4217).
 	"USER": {open: true, handle: (*control).user},
 	"PASS": {open: true, handle: (*control).pass},
-	"ACCT": {open: true, handle: reply(202, "ACCT is not needed on this server.")},
+	"ACCT": {open: true, handle: answerWith(202, "ACCT is not needed on this server.")},
 	"AUTH": {open: true, handle: (*control).auth},
 	"PBSZ": {open: true, handle: (*control).pbsz},
 	"PROT": {open: true, handle: (*control).prot},
@@ -152,8 +152,8 @@ func rename(to string) func(c *control, verb, arg string) {
 	}
 }
 
-// reply answers the command with a fixed reply.
-func reply(code int, text string) func(c *control, verb, arg string) {
+// answerWith answers the command with a fixed reply.
+func answerWith(code int, text string) func(c *control, verb, arg string) {
 	return func(c *control, _, _ string) { c.answer(code, text) }
 }
 
@@ -175,7 +175,9 @@ func (c *control) handle(line []byte) {
 
 	spec, ok := verbs[verb]
 	if !ok {
-		c.si.logger().Debug("unknown command", zap.String("verb", truncate(verb, 16)))
+		if c.srv.log.Core().Enabled(zap.DebugLevel) {
+			c.si.logger().Debug("unknown command", zap.String("verb", truncate(verb, 16)))
+		}
 		c.answer(500, "Unknown command.")
 
 		return

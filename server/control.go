@@ -57,7 +57,8 @@ type control struct {
 
 	// Read side: only the engine's command goroutine calls Read, and runs the handlers.
 	in       []byte       // client bytes not handled yet; nil when none
-	ready    []byte       // what the engine reads next: one command line
+	fwd      *command     // the command the engine reads next
+	ready    []byte       // the rest of a command line too long for the engine's buffer
 	feed     []*command   // wharf's own lines, handed to the engine before the client's next one
 	skipping bool         // discarding the rest of an over-long line
 	readErr  error        // the error Read returns once the input is used up
@@ -114,7 +115,8 @@ func (c *command) line() []byte {
 // replyState follows the engine's reply being written.
 type replyState struct {
 	open     bool     // inside a multi-line reply
-	code     string   // its code
+	code     string   // its code, as text
+	num      int      // and as a number
 	to       *command // the command it answers (nil: none, e.g. the greeting)
 	dropping bool     // the rest of the reply is replaced or swallowed
 }
@@ -137,7 +139,9 @@ func newControl(gc *gatedConn, srv *Server, implicit *tls.Config) *control {
 }
 
 // Read hands the engine its next command line, reading from the client and
-// answering or acting on lines as needed.
+// answering or acting on lines as needed. The client's bytes are read into
+// the engine's own buffer b, and the line for the engine written back into
+// it: an idle session holds no buffer of wharf's.
 func (c *control) Read(b []byte) (int, error) {
 	for {
 		if len(c.ready) > 0 {
@@ -147,6 +151,13 @@ func (c *control) Read(b []byte) (int, error) {
 			}
 
 			return n, nil
+		}
+
+		if c.fwd != nil {
+			cmd := c.fwd
+			c.fwd = nil
+
+			return c.put(b, cmd), nil
 		}
 
 		if c.next() {
@@ -164,13 +175,39 @@ func (c *control) Read(b []byte) (int, error) {
 			c.take(b[:n])
 		}
 
-		if err != nil {
-			c.readErr = err
+		if err != nil && c.fwd == nil && bytes.IndexByte(c.in, '\n') < 0 {
+			return 0, err
 		}
 	}
 }
 
-// take keeps client bytes until next handles them.
+// put writes cmd's line into b for the engine.
+func (c *control) put(b []byte, cmd *command) int {
+	size := len(cmd.verb) + 2
+	if cmd.arg != "" {
+		size += 1 + len(cmd.arg)
+	}
+
+	if size > len(b) {
+		c.ready = cmd.line()
+		n := copy(b, c.ready)
+		c.ready = c.ready[n:]
+
+		return n
+	}
+
+	n := copy(b, cmd.verb)
+	if cmd.arg != "" {
+		b[n] = ' '
+		n++
+		n += copy(b[n:], cmd.arg)
+	}
+
+	return n + copy(b[n:], "\r\n")
+}
+
+// take handles client bytes just read: the first line at once when nothing
+// waits before it (the usual case, with no copy), the rest kept in in.
 func (c *control) take(p []byte) {
 	if c.skipping {
 		i := bytes.IndexByte(p, '\n')
@@ -182,6 +219,19 @@ func (c *control) take(p []byte) {
 		p = p[i+1:]
 	}
 
+	if len(c.in) == 0 {
+		if i := bytes.IndexByte(p, '\n'); i >= 0 {
+			if i+1 < len(p) {
+				c.in = append(c.in, p[i+1:]...)
+			}
+
+			c.pipelined.Store(bytes.IndexByte(c.in, '\n') >= 0)
+			c.handle(p[:i+1])
+
+			return
+		}
+	}
+
 	c.in = append(c.in, p...)
 
 	if len(c.in) > maxCommandLine && bytes.IndexByte(c.in, '\n') < 0 {
@@ -191,8 +241,8 @@ func (c *control) take(p []byte) {
 	}
 }
 
-// next handles one line, wharf's own or the client's; it reports false when
-// more input is needed.
+// next handles one line, wharf's own or a client's kept in in; it reports
+// false when more input is needed.
 func (c *control) next() bool {
 	if len(c.feed) > 0 {
 		cmd := c.feed[0]
@@ -242,7 +292,7 @@ func (c *control) forward(cmd *command) {
 	}
 	c.mu.Unlock()
 
-	c.ready = cmd.line()
+	c.fwd = cmd
 }
 
 // waitTransfer waits until the engine has answered a running transfer.
@@ -270,42 +320,51 @@ func (c *control) answerNow(code int, text string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
-	c.writeOwn(formatReply(code, text))
+	c.writeOwn(code, text)
 }
 
 // writeOwn puts one of wharf's replies out, after any engine reply being written.
-func (c *control) writeOwn(reply []byte) {
+func (c *control) writeOwn(code int, text string) {
 	if c.reply.open || len(c.part) > 0 {
-		c.own = append(c.own, reply...)
+		c.own = appendReply(c.own, code, text)
 
 		return
 	}
 
-	c.out = append(c.out, reply...)
+	c.hold()
+	c.out = appendReply(c.out, code, text)
 	c.flushMaybe(false)
 }
 
-// formatReply lays text out as a reply: one line, or several lines with the
-// code on the first and the last (RFC 959, 4.2).
-func formatReply(code int, text string) []byte {
-	num := strconv.Itoa(code)
-	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+// appendReply lays text out as a reply after dst: one line, or several
+// lines with the code on the first and the last (RFC 959, 4.2).
+func appendReply(dst []byte, code int, text string) []byte {
+	text = strings.TrimRight(text, "\n")
+	first := true
 
-	var b []byte
-	for i, line := range lines {
+	for {
+		line, rest, more := strings.Cut(text, "\n")
 		switch {
-		case len(lines) == 1:
-			b = append(b, num+" "+line+"\r\n"...)
-		case i == 0:
-			b = append(b, num+"-"+line+"\r\n"...)
-		case i == len(lines)-1:
-			b = append(b, num+" "+line+"\r\n"...)
-		default:
-			b = append(b, line+"\r\n"...)
+		case first && !more:
+			dst = strconv.AppendInt(dst, int64(code), 10)
+			dst = append(dst, ' ')
+		case first:
+			dst = strconv.AppendInt(dst, int64(code), 10)
+			dst = append(dst, '-')
+		case !more:
+			dst = strconv.AppendInt(dst, int64(code), 10)
+			dst = append(dst, ' ')
 		}
-	}
 
-	return b
+		dst = append(dst, line...)
+		dst = append(dst, '\r', '\n')
+
+		if !more {
+			return dst
+		}
+
+		text, first = rest, false
+	}
 }
 
 // Write takes the engine's output: whole reply lines, or pieces of them.
@@ -316,6 +375,8 @@ func (c *control) Write(p []byte) (int, error) {
 	if c.werr != nil {
 		return 0, c.werr
 	}
+
+	c.hold()
 
 	n := len(p)
 	for len(p) > 0 {
@@ -344,19 +405,20 @@ func (c *control) Write(p []byte) (int, error) {
 }
 
 // engineLine follows the engine's replies line by line (RFC 959, 4.2: a
-// multi-line reply starts "ddd-" and ends with a line starting "ddd ").
+// multi-line reply starts "ddd-" and ends with a line starting "ddd "). A
+// reply passed on unchanged is copied as bytes, never made a string.
 func (c *control) engineLine(line []byte) {
-	text := strings.TrimRight(string(line), "\r\n")
+	text := bytes.TrimRight(line, "\r\n")
 
 	if c.reply.open {
-		last := len(text) >= 4 && text[:3] == c.reply.code && text[3] == ' '
+		last := len(text) >= 4 && string(text[:3]) == c.reply.code && text[3] == ' '
 		if !c.reply.dropping {
 			c.out = append(c.out, line...)
 		}
 
 		if last {
 			c.reply.open = false
-			c.replyEnd(c.reply.to, text[:3])
+			c.replyEnd(c.reply.to, c.reply.num)
 		}
 
 		return
@@ -371,28 +433,43 @@ func (c *control) engineLine(line []byte) {
 	}
 
 	to := c.attribute(code, text)
-	c.reply = replyState{open: sep == '-', code: text[:3], to: to}
+	c.reply = replyState{open: sep == '-', code: codeText(code), num: code, to: to}
 
 	if fixed, ok := c.fixReply(to, code, text[4:]); ok {
 		c.reply.dropping = true
-		c.out = append(c.out, fixed...)
+		if fixed.code != 0 {
+			c.out = appendReply(c.out, fixed.code, fixed.text)
+		}
 	} else {
 		c.out = append(c.out, line...)
 	}
 
 	if sep == ' ' {
-		c.replyEnd(to, text[:3])
+		c.replyEnd(to, code)
 	}
 }
 
+// codeText is a reply code as its three digits.
+func codeText(code int) string {
+	return strconv.Itoa(code)
+}
+
 // replyCode parses "ddd-" or "ddd ".
-func replyCode(text string) (int, byte, bool) {
+func replyCode(text []byte) (int, byte, bool) {
 	if len(text) < 4 || (text[3] != ' ' && text[3] != '-') {
 		return 0, 0, false
 	}
 
-	code, err := strconv.Atoi(text[:3])
-	if err != nil || code < 100 || code > 599 {
+	code := 0
+	for _, d := range text[:3] {
+		if d < '0' || d > '9' {
+			return 0, 0, false
+		}
+
+		code = code*10 + int(d-'0')
+	}
+
+	if code < 100 || code > 599 {
 		return 0, 0, false
 	}
 
@@ -402,8 +479,8 @@ func replyCode(text string) (int, byte, bool) {
 // attribute tells which command a reply answers: while a transfer runs,
 // every reply is the transfer's but ABOR's own "226 ABOR successful"
 // (the engine answers an aborted transfer 426, then ABOR 226).
-func (c *control) attribute(code int, text string) *command {
-	abortDone := c.cur != nil && c.cur.verb == "ABOR" && code == 226 && strings.HasPrefix(text[4:], "ABOR")
+func (c *control) attribute(code int, text []byte) *command {
+	abortDone := c.cur != nil && c.cur.verb == "ABOR" && code == 226 && bytes.HasPrefix(text[4:], []byte("ABOR"))
 	if c.xfer != nil && !abortDone {
 		return c.xfer
 	}
@@ -412,9 +489,7 @@ func (c *control) attribute(code int, text string) *command {
 }
 
 // replyEnd records a complete reply and sends what is held when it should go.
-func (c *control) replyEnd(to *command, codeText string) {
-	code, _ := strconv.Atoi(codeText)
-
+func (c *control) replyEnd(to *command, code int) {
 	if code >= 200 && to != nil && !to.answered {
 		to.answered = true
 		if to.after != nil {
@@ -452,18 +527,36 @@ func (c *control) flush() {
 }
 
 func (c *control) flushLocked() {
-	if len(c.out) == 0 || c.werr != nil {
+	if len(c.out) > 0 && c.werr == nil {
+		if _, err := c.tr.Write(c.out); err != nil {
+			c.werr = err
+		}
+	}
+
+	if c.out != nil {
+		putReplyBuffer(c.out)
 		c.out = nil
+	}
+}
 
-		return
+// replyBuffers hold replies between the engine's writes and the socket: a
+// session takes one only while it has replies held, so an idle session holds none.
+var replyBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// hold makes sure out has a buffer to append to.
+func (c *control) hold() {
+	if c.out == nil {
+		c.out = (*replyBuffers.Get().(*[]byte))[:0]
+	}
+}
+
+func putReplyBuffer(b []byte) {
+	if cap(b) > holdCap {
+		return // keep the pool's buffers small
 	}
 
-	_, err := c.tr.Write(c.out)
-	c.out = nil
-
-	if err != nil {
-		c.werr = err
-	}
+	b = b[:0]
+	replyBuffers.Put(&b)
 }
 
 // startTLS turns the connection into TLS after "234" went out (RFC 4217,
@@ -529,7 +622,8 @@ func (c *control) closeWith(code int, text string) {
 	c.mu.Lock()
 	if !c.closed {
 		_ = c.gc.SetWriteDeadline(time.Now().Add(closeDeadline))
-		c.out = append(c.out, formatReply(code, text)...)
+		c.hold()
+		c.out = appendReply(c.out, code, text)
 	}
 	c.mu.Unlock()
 

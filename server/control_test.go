@@ -39,7 +39,7 @@ func FuzzCommandLine(f *testing.F) {
 			t.Fatalf("listArgs(%q) = %q, not a part of it", arg, rest)
 		}
 
-		if code, sep, ok := replyCode(arg); ok && (code < 100 || code > 599 || (sep != ' ' && sep != '-')) {
+		if code, sep, ok := replyCode([]byte(arg)); ok && (code < 100 || code > 599 || (sep != ' ' && sep != '-')) {
 			t.Fatalf("replyCode(%q) = %d %q", arg, code, sep)
 		}
 	})
@@ -57,8 +57,8 @@ func TestFormatReply(t *testing.T) {
 		{211, "Features:\n UTF8\nEnd", "211-Features:\r\n UTF8\r\n211 End\r\n"},
 		{214, "a\nb", "214-a\r\n214 b\r\n"},
 	} {
-		if got := string(formatReply(tc.code, tc.text)); got != tc.want {
-			t.Errorf("formatReply(%d, %q) = %q, want %q", tc.code, tc.text, got, tc.want)
+		if got := string(appendReply(nil, tc.code, tc.text)); got != tc.want {
+			t.Errorf("appendReply(%d, %q) = %q, want %q", tc.code, tc.text, got, tc.want)
 		}
 	}
 }

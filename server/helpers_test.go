@@ -78,14 +78,14 @@ func defaultOptions() Options {
 }
 
 // startServer starts a server for f, stopped when the test ends.
-func startServer(t *testing.T, f fixture) *testServer {
+func startServer(t testing.TB, f fixture) *testServer {
 	t.Helper()
 
 	return startServerWith(t, f, auth.Options{Users: f.users, Anonymous: f.anon != "", AnonymousRoot: f.anon})
 }
 
 // startServerWith starts a server with f's options and the given accounts.
-func startServerWith(t *testing.T, f fixture, ao auth.Options) *testServer {
+func startServerWith(t testing.TB, f fixture, ao auth.Options) *testServer {
 	t.Helper()
 
 	accounts, err := auth.New(ao)

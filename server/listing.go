@@ -145,6 +145,7 @@ func (c *control) statPath(arg string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
+	c.hold()
 	c.out = append(c.out, code+"-Status of "+req.path+":\r\n"...)
 	for _, fi := range entries {
 		if listable(fi.Name()) {

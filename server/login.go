@@ -128,7 +128,6 @@ type loginAttempt struct {
 	user   string
 	pass   string
 	secure bool
-	log    sessionLog
 	ip     string
 
 	releaseSlot func()
@@ -152,8 +151,7 @@ var loginSteps = []struct {
 
 // login runs the steps for user and pass.
 func (si *sessionInfo) login(user, pass string, secure bool) (*verifiedLogin, error) {
-	a := &loginAttempt{si: si, user: user, pass: pass, secure: secure, ip: si.ip(),
-		log: si.logger().with(zap.String("user", truncate(user, 64)))}
+	a := &loginAttempt{si: si, user: user, pass: pass, secure: secure, ip: si.ip()}
 	defer func() {
 		if a.releaseSlot != nil {
 			a.releaseSlot()
@@ -169,6 +167,11 @@ func (si *sessionInfo) login(user, pass string, secure bool) (*verifiedLogin, er
 	return &verifiedLogin{acct: a.acct, root: a.root, release: a.release}, nil
 }
 
+// log is the session's log with the user name; made only when a step logs.
+func (a *loginAttempt) log() sessionLog {
+	return a.si.logger().with(zap.String("user", truncate(a.user, 64)))
+}
+
 // checkTLS refuses an account that must log in over TLS on a clear
 // connection; USER refused it already, this holds if USER was skipped.
 func (a *loginAttempt) checkTLS() error {
@@ -176,7 +179,7 @@ func (a *loginAttempt) checkTLS() error {
 	need := s.opts.TLSMode == TLSRequired ||
 		(s.opts.TLSMode == TLSExplicit && s.accounts.Load().NeedsTLS(a.user))
 	if need && !a.secure {
-		a.log.Warn("login refused", zap.String("reason", "no TLS on the control connection"))
+		a.log().Warn("login refused", zap.String("reason", "no TLS on the control connection"))
 		s.metrics.logins.WithLabelValues("refused").Inc()
 
 		return errLoginTLS
@@ -194,7 +197,7 @@ func (a *loginAttempt) takeSlot() error {
 
 	release, ok := a.si.srv.logins.acquire(a.ip)
 	if !ok {
-		a.log.Warn("login refused", zap.String("reason", "too many logins from this address at once"))
+		a.log().Warn("login refused", zap.String("reason", "too many logins from this address at once"))
 		a.si.srv.metrics.logins.WithLabelValues("refused").Inc()
 
 		return auth.ErrBusy
@@ -209,7 +212,7 @@ func (a *loginAttempt) takeSlot() error {
 // gets no more bcrypt checks.
 func (a *loginAttempt) checkBan() error {
 	if a.si.srv.bans.isBanned(a.ip) {
-		a.log.Warn("login refused", zap.String("reason", "address banned"))
+		a.log().Warn("login refused", zap.String("reason", "address banned"))
 		a.si.srv.metrics.logins.WithLabelValues("refused").Inc()
 
 		return errLoginBanned
@@ -224,16 +227,16 @@ func (a *loginAttempt) checkPassword() error {
 	acct, err := s.accounts.Load().Authenticate(a.user, a.pass)
 	switch {
 	case errors.Is(err, auth.ErrBusy):
-		a.log.Warn("login refused", zap.String("reason", "password checks saturated"))
+		a.log().Warn("login refused", zap.String("reason", "password checks saturated"))
 		s.metrics.logins.WithLabelValues("refused").Inc()
 
 		return auth.ErrBusy
 	case err != nil:
-		a.log.Warn("login failed")
+		a.log().Warn("login failed")
 		if auth.IsAnonymousName(a.user) {
 			s.metrics.logins.WithLabelValues("failure").Inc()
 		} else {
-			s.loginFailed(a.log, a.ip)
+			s.loginFailed(a.log(), a.ip)
 		}
 
 		return auth.ErrLoginIncorrect
@@ -247,7 +250,7 @@ func (a *loginAttempt) checkPassword() error {
 func (a *loginAttempt) openHome() error {
 	root, release, err := a.si.srv.openRoot(a.acct.Home)
 	if err != nil {
-		a.log.Error("login failed: cannot open home", zap.String("home", a.acct.Home), zap.Error(err))
+		a.log().Error("login failed: cannot open home", zap.String("home", a.acct.Home), zap.Error(err))
 
 		return auth.ErrLoginIncorrect
 	}

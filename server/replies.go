@@ -18,72 +18,82 @@ import (
 // calling GetHandle: ..."); wharf writes them from the error itself, which
 // the session noted on the command (notedErr), so no reply carries an
 // engine prefix, a Go error string or a disk path.
-func (c *control) fixReply(to *command, code int, text string) ([]byte, bool) {
+func (c *control) fixReply(to *command, code int, line []byte) (reply, bool) {
 	switch {
 	case to == nil:
 		// The greeting. A session refused in ClientConnected gets the
 		// engine's 500: 421 is the code for "service not available".
 		if code == 500 {
-			return formatReply(421, text), true
+			return reply{421, string(line)}, true
 		}
 
-		return nil, false
+		return reply{}, false
 	case to.swallow:
-		return nil, true
+		return reply{}, true // code 0: nothing goes out
 	case to.fix != nil:
-		if fixed, fixedText := to.fix(code, text); fixed != 0 {
-			return formatReply(fixed, fixedText), true
+		if fixed, fixedText := to.fix(code, string(line)); fixed != 0 {
+			return reply{fixed, fixedText}, true
 		}
 	}
 
+	if code < 400 {
+		return reply{}, false
+	}
+
+	text := string(line)
+
 	switch {
-	case code < 400:
-		return nil, false
 	case code == 500 && strings.HasPrefix(text, "Unhandled internal error"):
 		// A panic the engine recovered: its text is the panic's.
-		return formatReply(451, "Internal error: the action was not taken."), true
+		return reply{451, "Internal error: the action was not taken."}, true
 	case to.kind == cmdTransfer:
 		return c.fixTransfer(to, code, text)
 	case to.err != nil:
-		return formatReply(code, describe(to.err)), true
+		return reply{code, describe(to.err)}, true
 	}
 
-	return nil, false
+	return reply{}, false
+}
+
+// reply is a reply wharf writes instead of the engine's; code 0 is none.
+type reply struct {
+	code int
+	text string
 }
 
 // fixTransfer corrects the final reply of RETR, STOR, APPE or a listing
 // (RFC 959, 4.2 and 5.4): 425 when no data connection was prepared or it could
 // not be opened, 426 when the data connection broke, 451 for a local error,
 // 552 for a full disk or a size limit.
-func (c *control) fixTransfer(to *command, code int, text string) ([]byte, bool) {
+func (c *control) fixTransfer(to *command, code int, text string) (reply, bool) {
 	listing := c.listingCode(to)
 
 	switch {
 	case strings.HasPrefix(text, "unable to open transfer: no transfer connection"):
-		return formatReply(425, "No data connection: send PASV, EPSV, PORT or EPRT first."), true
+		return reply{425, "No data connection: send PASV, EPSV, PORT or EPRT first."}, true
 	case code == 425:
-		return formatReply(425, "Cannot open the data connection."), true
+		return reply{425, "Cannot open the data connection."}, true
 	case strings.HasPrefix(text, "Issue during transfer close"):
-		return formatReply(426, "Connection closed; transfer aborted: the data connection did not close cleanly."), true
+		return reply{426, "Connection closed; transfer aborted: the data connection did not close cleanly."}, true
 	case strings.HasPrefix(text, "Issue during transfer"):
 		var dce *dataConnError
 		switch err := to.err; {
 		case errors.As(err, &dce):
-			return formatReply(426, "Connection closed; transfer aborted: "+dce.Error()+"."), true
+			return reply{426, "Connection closed; transfer aborted: "+dce.Error()+"."}, true
 		case errors.Is(err, ftpserver.ErrStorageExceeded):
-			return formatReply(552, describe(err)), true
+			return reply{552, describe(err)}, true
 		case err != nil:
-			return formatReply(451, "Local error, transfer aborted: "+describe(err)), true
+			return reply{451, "Local error, transfer aborted: "+describe(err)}, true
 		default:
-			return formatReply(451, "Transfer aborted."), true
+			return reply{451, "Transfer aborted."}, true
 		}
 	case to.err != nil && listing != 0:
-		return formatReply(listing, describe(to.err)), true
+		return reply{listing, describe(to.err)}, true
 	case to.err != nil:
-		return formatReply(code, describe(to.err)), true
+		return reply{code, describe(to.err)}, true
 	}
 
-	return nil, false
+	return reply{}, false
 }
 
 // listingCode is the code of a failed listing: 450 for LIST and NLST (RFC

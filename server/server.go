@@ -375,7 +375,9 @@ func (s *Server) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 	}
 
 	// Debug only: "session closed" is logged for every connection, logged in or not.
-	si.logger().Debug("session opened")
+	if s.log.Core().Enabled(zap.DebugLevel) {
+		si.logger().Debug("session opened")
+	}
 
 	return s.opts.Banner, nil
 }
