@@ -79,11 +79,11 @@ func (c *control) fixTransfer(to *command, code int, text string) (reply, bool) 
 		var dce *dataConnError
 		switch err := to.err; {
 		case errors.As(err, &dce):
-			return reply{426, "Connection closed; transfer aborted: "+dce.Error()+"."}, true
+			return reply{426, "Connection closed; transfer aborted: " + dce.Error() + "."}, true
 		case errors.Is(err, ftpserver.ErrStorageExceeded):
 			return reply{552, describe(err)}, true
 		case err != nil:
-			return reply{451, "Local error, transfer aborted: "+describe(err)}, true
+			return reply{451, "Local error, transfer aborted: " + describe(err)}, true
 		default:
 			return reply{451, "Transfer aborted."}, true
 		}
