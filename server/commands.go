@@ -428,6 +428,13 @@ func (c *control) pasv(verb, _ string) {
 		return
 	}
 
+	// PASV can only announce an IPv4 address (RFC 959, 4.1.2; RFC 2428, 3).
+	if c.ipv6() {
+		c.answer(502, "PASV works over IPv4 only: use EPSV.")
+
+		return
+	}
+
 	c.forward(&command{verb: verb, after: c.prepared(227)})
 }
 

@@ -218,6 +218,11 @@ var engineProbes = map[string]func(t *testing.T){
 		wantEngine(t, c, 229, "EPSV 2")
 		wantEngine(t, c, 501, "EPRT |2|::1|51210|")
 	},
+	"pasv-ipv6": func(t *testing.T) {
+		c := engineLogin(t, engineOptions{ipv6: true})
+		wantEngine(t, c, 421, "PASV")
+		wantEngine(t, c, 200, "NOOP") // 421, yet the connection stays open
+	},
 	"epsv-all": func(t *testing.T) {
 		c := engineLogin(t, engineOptions{})
 		c.Must(229, "EPSV ALL")
@@ -463,6 +468,7 @@ type engineOptions struct {
 	activeOff     bool              // Settings.DisableActiveMode
 	refuse        string            // when set, ClientConnected refuses every session with it
 	writes        *atomic.Int64     // when set, counts Write calls on control connections
+	ipv6          bool              // listen on [::1] rather than 127.0.0.1
 }
 
 var (
@@ -472,12 +478,17 @@ var (
 	errEngineDisk    = errors.New("disk read failed")
 )
 
-// startEngine runs ftpserverlib on 127.0.0.1 with only the drivers below,
-// and returns its address. Its sessions end when the test does.
+// startEngine runs ftpserverlib on 127.0.0.1 (or ::1) with only the drivers
+// below, and returns its address. Its sessions end when the test does.
 func startEngine(t *testing.T, opts engineOptions) string {
 	t.Helper()
 
-	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	host := "127.0.0.1:0"
+	if opts.ipv6 {
+		host = "[::1]:0"
+	}
+
+	raw, err := net.Listen("tcp", host)
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}

@@ -78,45 +78,45 @@ func defaultOptions() Options {
 }
 
 // startServer starts a server for f, stopped when the test ends.
-func startServer(t testing.TB, f fixture) *testServer {
-	t.Helper()
+func startServer(tb testing.TB, f fixture) *testServer {
+	tb.Helper()
 
-	return startServerWith(t, f, auth.Options{Users: f.users, Anonymous: f.anon != "", AnonymousRoot: f.anon})
+	return startServerWith(tb, f, auth.Options{Users: f.users, Anonymous: f.anon != "", AnonymousRoot: f.anon})
 }
 
 // startServerWith starts a server with f's options and the given accounts.
-func startServerWith(t testing.TB, f fixture, ao auth.Options) *testServer {
-	t.Helper()
+func startServerWith(tb testing.TB, f fixture, ao auth.Options) *testServer {
+	tb.Helper()
 
 	accounts, err := auth.New(ao)
 	if err != nil {
-		t.Fatalf("accounts: %v", err)
+		tb.Fatalf("accounts: %v", err)
 	}
 
 	core, logs := observer.New(zap.DebugLevel)
 
 	srv, err := New(f.opts, accounts, zap.New(core))
 	if err != nil {
-		t.Fatalf("new server: %v", err)
+		tb.Fatalf("new server: %v", err)
 	}
 
 	if err := srv.Listen(); err != nil {
-		t.Fatalf("listen: %v", err)
+		tb.Fatalf("listen: %v", err)
 	}
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
 
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 
 		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
+			tb.Errorf("shutdown: %v", err)
 		}
 
 		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
+			tb.Errorf("serve: %v", err)
 		}
 	})
 

@@ -48,21 +48,27 @@ func TestPortRulesHoldWholeSession(t *testing.T) {
 		open func(t *testing.T) *ftptest.Ctl
 	}{
 		{"after AUTH refused with TLS off", func(t *testing.T) *ftptest.Ctl {
+			t.Helper()
 			c := plain.raw(t)
 			c.Must(502, "AUTH TLS")
 
 			return c
 		}},
 		{"after AUTH with a leading blank", func(t *testing.T) *ftptest.Ctl {
+			t.Helper()
 			c := explicit.raw(t)
 			c.Must(500, " AUTH TLS")
 
 			return c
 		}},
 		{"after a real AUTH TLS", func(t *testing.T) *ftptest.Ctl {
+			t.Helper()
+
 			return startTLS(t, explicit.raw(t))
 		}},
 		{"in implicit TLS", func(t *testing.T) *ftptest.Ctl {
+			t.Helper()
+
 			return implicitCtl(t, implicit)
 		}},
 	} {
@@ -251,9 +257,9 @@ func loginForData(t *testing.T, ts *testServer, m breakMode) *ftptest.Ctl {
 	switch m.tls {
 	case TLSImplicit:
 		c = implicitCtl(t, ts)
-	case TLSExplicit:
+	case TLSExplicit, TLSRequired:
 		c = startTLS(t, ts.raw(t))
-	default:
+	case TLSOff:
 		c = ts.raw(t)
 	}
 
@@ -813,4 +819,64 @@ func TestListingsParse(t *testing.T) {
 			t.Errorf("MLSD tmp: %q", facts)
 		}
 	}
+}
+
+// TestIPv6: on an IPv6 control connection EPSV and EPRT carry the data
+// (RFC 2428), PASV is refused in words, and the other family is 522 (2).
+func TestIPv6(t *testing.T) {
+	t.Parallel()
+
+	f, root := anonFixture(t)
+	f.opts.Listen = "[::1]:0"
+	ts := startServer(t, f)
+	c := ts.raw(t)
+	c.Login("anonymous", "x")
+
+	c.Must(502, "PASV")
+	c.Must(522, "EPSV 1")
+	if msg := c.Must(522, "EPRT |1|127.0.0.1|50000|"); !strings.Contains(msg, "(2)") {
+		t.Fatalf("EPRT of IPv4 on IPv6: %q, want the protocol to use, (2)", msg)
+	}
+
+	want, err := os.ReadFile(filepath.Join(root, "README.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("EPSV", func(t *testing.T) {
+		msg := c.Must(229, "EPSV 2")
+		port := msg[strings.Index(msg, "|||")+3 : strings.LastIndex(msg, "|")]
+		data, err := net.Dial("tcp", net.JoinHostPort("::1", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		c.Must(150, "RETR /README.txt")
+		if got := readAllFrom(t, data); string(got) != string(want) {
+			t.Fatalf("got %q", got)
+		}
+		c.Expect(226)
+	})
+
+	t.Run("EPRT", func(t *testing.T) {
+		l, err := net.Listen("tcp", "[::1]:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+
+		c.Must(200, "EPRT |2|::1|%d|", l.Addr().(*net.TCPAddr).Port)
+		c.Must(150, "RETR /README.txt")
+
+		_ = l.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
+		data, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		if got := readAllFrom(t, data); string(got) != string(want) {
+			t.Fatalf("got %q", got)
+		}
+		c.Expect(226)
+	})
 }
