@@ -62,7 +62,7 @@ type control struct {
 	feed     []*command   // wharf's own lines, handed to the engine before the client's next one
 	skipping bool         // discarding the rest of an over-long line
 	readErr  error        // the error Read returns once the input is used up
-	deadline atomic.Int64 // the engine's deadline, unix nanoseconds; 0 = none
+	idle     atomic.Int64 // the length of the engine's idle deadline; 0 = none
 	proto    protoState   // the session's protocol state (commands.go)
 
 	pipelined atomic.Bool // complete lines wait in in or feed: replies can wait to go out together
@@ -143,6 +143,8 @@ func newControl(gc *gatedConn, srv *Server, implicit *tls.Config) *control {
 // the engine's own buffer b, and the line for the engine written back into
 // it: an idle session holds no buffer of wharf's.
 func (c *control) Read(b []byte) (int, error) {
+	handled := false // a line was handled in this call: the idle time starts again
+
 	for {
 		if len(c.ready) > 0 {
 			n := copy(b, c.ready)
@@ -161,6 +163,8 @@ func (c *control) Read(b []byte) (int, error) {
 		}
 
 		if c.next() {
+			handled = true
+
 			continue
 		}
 
@@ -170,9 +174,14 @@ func (c *control) Read(b []byte) (int, error) {
 
 		c.flush()
 
+		if handled {
+			c.renewDeadline()
+		}
+
 		n, err := c.transport().Read(b)
 		if n > 0 {
 			c.take(b[:n])
+			handled = true
 		}
 
 		if err != nil && c.fwd == nil && bytes.IndexByte(c.in, '\n') < 0 {
@@ -528,6 +537,10 @@ func (c *control) flush() {
 
 func (c *control) flushLocked() {
 	if len(c.out) > 0 && c.werr == nil {
+		if !c.closed {
+			_ = c.gc.SetWriteDeadline(time.Now().Add(c.writeTimeout()))
+		}
+
 		if _, err := c.tr.Write(c.out); err != nil {
 			c.werr = err
 		}
@@ -576,7 +589,7 @@ func (c *control) startTLS(cfg *tls.Config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	err := tc.HandshakeContext(ctx)
 	cancel()
-	c.restoreDeadline()
+	c.renewDeadline()
 
 	if err != nil {
 		return err
@@ -619,9 +632,10 @@ func (c *control) isSecure() bool {
 
 // closeWith sends one last reply, out of turn (421, RFC 959, 4.2), and closes.
 func (c *control) closeWith(code int, text string) {
+	_ = c.gc.SetWriteDeadline(time.Now().Add(closeDeadline))
+
 	c.mu.Lock()
 	if !c.closed {
-		_ = c.gc.SetWriteDeadline(time.Now().Add(closeDeadline))
 		c.hold()
 		c.out = appendReply(c.out, code, text)
 	}
@@ -632,6 +646,9 @@ func (c *control) closeWith(code int, text string) {
 
 // Close sends what is held and closes the connection; the engine's read ends.
 func (c *control) Close() error {
+	// Before the lock: a write blocked on a client that reads nothing holds it.
+	_ = c.gc.SetWriteDeadline(time.Now().Add(closeDeadline))
+
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -639,9 +656,8 @@ func (c *control) Close() error {
 		return nil
 	}
 
-	_ = c.gc.SetWriteDeadline(time.Now().Add(closeDeadline))
+	c.closed = true // first: the last flush keeps the short deadline
 	c.flushLocked()
-	c.closed = true
 	c.changed.Broadcast()
 	tr := c.tr
 	c.mu.Unlock()
@@ -656,27 +672,41 @@ func (c *control) Close() error {
 func (c *control) LocalAddr() net.Addr  { return c.gc.LocalAddr() }
 func (c *control) RemoteAddr() net.Addr { return c.gc.RemoteAddr() }
 
-// SetDeadline is the engine's idle deadline; it is kept so that wharf's own
-// waits (the TLS handshake) can restore it.
+// SetDeadline is the engine's idle deadline, set before each of its reads.
+// It bounds reads only: replies get their own deadline when they go out
+// (the engine's would also cut the reply of a transfer that outlasted it,
+// while the engine's read loop waits in wharf). wharf keeps its length to
+// start it again after its own work (a reply it answers itself, a password
+// check, a wait for a running transfer, a TLS handshake): that time is not
+// the client being idle.
 func (c *control) SetDeadline(t time.Time) error {
-	c.deadline.Store(t.UnixNano())
-	if t.IsZero() {
-		c.deadline.Store(0)
+	var idle time.Duration
+	if !t.IsZero() {
+		idle = time.Until(t)
 	}
 
-	return c.gc.SetDeadline(t)
+	c.idle.Store(int64(idle))
+
+	return c.gc.SetReadDeadline(t)
+}
+
+// writeTimeout bounds one write of replies: a client that reads nothing for
+// the idle timeout (one minute at least) is given up.
+func (c *control) writeTimeout() time.Duration {
+	return max(time.Duration(c.idle.Load()), time.Minute)
 }
 
 func (c *control) SetReadDeadline(t time.Time) error  { return c.gc.SetReadDeadline(t) }
 func (c *control) SetWriteDeadline(t time.Time) error { return c.gc.SetWriteDeadline(t) }
 
-func (c *control) restoreDeadline() {
+// renewDeadline starts the engine's idle deadline again.
+func (c *control) renewDeadline() {
 	var t time.Time
-	if ns := c.deadline.Load(); ns != 0 {
-		t = time.Unix(0, ns)
+	if idle := time.Duration(c.idle.Load()); idle > 0 {
+		t = time.Now().Add(idle)
 	}
 
-	_ = c.gc.SetDeadline(t)
+	_ = c.gc.SetReadDeadline(t)
 }
 
 // prefixConn reads prefix before the connection: the bytes a client

@@ -880,3 +880,34 @@ func TestIPv6(t *testing.T) {
 		c.Expect(226)
 	})
 }
+
+// TestWaitingIsNotIdle: a command wharf answers itself waits for the running
+// transfer (RFC 959 order); that wait, longer than idle_timeout, does not
+// count as the client being idle.
+func TestWaitingIsNotIdle(t *testing.T) {
+	t.Parallel()
+
+	f, root := anonFixture(t)
+	f.opts.IdleTimeout = time.Second
+	writeFile(t, filepath.Join(root, "slow.bin"), ftptest.RandomBytes(5<<19))
+	// 1 MiB/s: the 2.5 MiB take 2.5 s.
+	ts := startServerWith(t, f, auth.Options{Anonymous: true, AnonymousRoot: root, AnonymousDownloadLimit: 1 << 20})
+
+	c := ts.raw(t)
+	c.Login("anonymous", "x")
+	data := c.DialPasv()
+	c.Must(150, "RETR /slow.bin")
+
+	// STAT with a path waits for the transfer's 226.
+	if err := c.Text.PrintfLine("STAT /pub"); err != nil {
+		t.Fatal(err)
+	}
+
+	if got := readAllFrom(t, data); len(got) != 5<<19 {
+		t.Fatalf("downloaded %d bytes", len(got))
+	}
+
+	c.Expect(226)
+	c.Expect(212)
+	c.Must(200, "NOOP")
+}
