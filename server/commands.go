@@ -612,18 +612,18 @@ func (c *control) stou(_, arg string) {
 		return
 	}
 
-	c.mu.Lock()
-	c.proto.unique = path.Join(c.si.cc.Path(), name)
-	c.mu.Unlock()
-	c.forwardTransfer(&command{verb: "STOR", arg: c.proto.unique, kind: cmdTransfer,
+	target := path.Join(c.si.cc.Path(), name)
+	c.setUnique(target)
+	c.forwardTransfer(&command{verb: "STOR", arg: target, kind: cmdTransfer,
+		// Under control.mu, after GetHandle chose the final name.
 		fix: func(code int, _ string) (int, string) {
 			if code == 150 {
-				return 150, "FILE: " + name
+				return 150, "FILE: " + path.Base(c.proto.unique)
 			}
 
 			return 0, ""
 		},
-		after: func(int) { c.proto.unique = "" }, // under control.mu
+		after: func(int) { c.proto.unique = "" },
 	})
 }
 

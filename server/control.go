@@ -610,6 +610,14 @@ func (c *control) unique() string {
 	return c.proto.unique
 }
 
+// setUnique records the name STOU stores under, once the upload has it.
+func (c *control) setUnique(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	c.proto.unique = name
+}
+
 // verb is the command the engine works on, for /sessions: never its argument.
 func (c *control) verb() string {
 	c.mu.Lock()

@@ -75,7 +75,7 @@ func (s *session) getHandle(name string, flags int, offset int64) (ftpserver.Fil
 	// STOU's name must not exist when the upload lands (O_EXCL: the upload
 	// is committed with a link that fails if the name was taken meanwhile).
 	if unique := s.info.ctl.unique(); unique != "" && name == unique {
-		flags = flags&^os.O_TRUNC | os.O_EXCL
+		flags |= os.O_EXCL
 	}
 
 	write := flags&(os.O_WRONLY|os.O_RDWR) != 0
@@ -91,6 +91,16 @@ func (s *session) getHandle(name string, flags int, offset int64) (ftpserver.Fil
 	}
 
 	f, err := s.OpenFile(name, flags, 0o644)
+	if err != nil && flags&os.O_EXCL != 0 && (errors.Is(err, fs.ErrExist) || errors.Is(err, fs.ErrPermission)) {
+		// STOU's name was taken meanwhile, or could not be seen (a drop box
+		// hides its files): random letters make another.
+		other := name + "." + rand.Text()[:10]
+		if g, gerr := s.OpenFile(other, flags, 0o644); gerr == nil {
+			f, err, name = g, nil, other
+			s.info.ctl.setUnique(other)
+		}
+	}
+
 	if err != nil {
 		return nil, err
 	}
@@ -152,25 +162,31 @@ func (s *session) note(err error) error {
 	return err
 }
 
-// uniqueName picks a name no file has in folder dir, for STOU: base itself,
-// or base with a number added; with no base, "wharf-" and random letters.
-// The upload still fails rather than replace a file that takes the name meanwhile.
+// uniqueName picks a name for STOU in folder dir that no file has: base
+// itself, or base with a number added; with no base, "wharf-" and random
+// letters. Where names cannot be looked at (a drop box hides its files), base
+// gets random letters added instead. Either way the upload fails rather than
+// replace a file that takes the name meanwhile (O_EXCL, see getHandle).
 func (s *session) uniqueName(dir, base string) (string, error) {
 	if strings.ContainsAny(base, "/\x00") || base == "." || base == ".." {
 		return "", &fs.PathError{Op: "stou", Path: path.Join(dir, base), Err: ftpserver.ErrFileNameNotAllowed}
 	}
 
+	if base == "" {
+		return "wharf-" + rand.Text()[:10], nil
+	}
+
 	for i := range 100 {
 		name := base
-		switch {
-		case base == "":
-			name = "wharf-" + rand.Text()[:10]
-		case i > 0:
+		if i > 0 {
 			name = base + "." + strconv.Itoa(i)
 		}
 
-		if _, err := s.stat(path.Join(dir, name)); errors.Is(err, fs.ErrNotExist) {
+		switch _, err := s.stat(path.Join(dir, name)); {
+		case errors.Is(err, fs.ErrNotExist):
 			return name, nil
+		case err != nil:
+			return base + "." + rand.Text()[:10], nil
 		}
 	}
 

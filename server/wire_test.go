@@ -545,6 +545,42 @@ func TestStoreUnique(t *testing.T) {
 		a.DialPasv()
 		a.Must(550, "STOU")
 	})
+
+	t.Run("a cut STOU leaves nothing", func(t *testing.T) {
+		data := dialSmall(t, c)
+		msg := c.Must(150, "STOU cut.bin")
+		_, _ = data.Write(ftptest.RandomBytes(64 << 10))
+		_ = data.SetLinger(0)
+		_ = data.Close()
+		c.Expect(426)
+
+		name, _ := strings.CutPrefix(msg, "FILE: ")
+		if _, err := os.Stat(filepath.Join(home, "pub", name)); !os.IsNotExist(err) {
+			t.Fatalf("the cut STOU left %s (%v)", name, err)
+		}
+	})
+
+	t.Run("into an anonymous drop box", func(t *testing.T) {
+		box, root := dropBoxServer(t, true)
+		a := box.raw(t)
+		a.Login("anonymous", "x")
+		a.Must(250, "CWD /incoming")
+
+		data := a.DialPasv()
+		msg := a.Must(150, "STOU someone-else.txt")
+		_, _ = data.Write([]byte("mine"))
+		_ = data.Close()
+		a.Expect(226)
+
+		if got, _ := os.ReadFile(filepath.Join(root, "incoming", "someone-else.txt")); string(got) != "private" {
+			t.Fatalf("STOU replaced a file in the drop box: %q", got)
+		}
+
+		name, _ := strings.CutPrefix(msg, "FILE: ")
+		if got, _ := os.ReadFile(filepath.Join(root, "incoming", name)); string(got) != "mine" {
+			t.Fatalf("STOU stored %q as %q", name, got)
+		}
+	})
 }
 
 // TestAbortAsUrgentData sends ABOR as Python's ftplib and RFC 959 (4.1.3)

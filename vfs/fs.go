@@ -97,7 +97,8 @@ func (f *Fs) Open(name string) (afero.File, error) {
 // in-progress uploads and follows symbolic links that stay inside the root.
 // Writing creates new files with at most the permissions 0o644 (never
 // executable) and, with Options.Atomic and O_CREATE|O_TRUNC, goes through a
-// temporary file (see Options).
+// temporary file (see Options). O_CREATE|O_EXCL creates a new file only, and
+// never replaces one, atomic uploads included (createNew: STOU).
 func (f *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
 	virtual, rel := clean(name)
 	writing := flag&writeFlags != 0
@@ -106,6 +107,9 @@ func (f *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, erro
 	}
 	if !writing {
 		return f.openRead(virtual, rel)
+	}
+	if flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL {
+		return f.createNew(name, flag, perm)
 	}
 	if f.atomic && flag&(os.O_CREATE|os.O_TRUNC) == os.O_CREATE|os.O_TRUNC && flag&(os.O_APPEND|os.O_EXCL) == 0 {
 		return f.openUpload(virtual, rel, flag, perm, false)

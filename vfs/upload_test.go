@@ -434,3 +434,53 @@ func runAsNobody(t *testing.T) {
 		t.Fatalf("%s as nobody: %v\n%s", t.Name(), err, out)
 	}
 }
+
+// O_CREATE|O_EXCL (STOU) creates a new file only: atomically, and never over
+// a file that takes the name during the upload.
+func TestExclusiveUploadNeverReplaces(t *testing.T) {
+	t.Parallel()
+
+	const excl = os.O_WRONLY | os.O_CREATE | os.O_EXCL
+
+	for _, atomic := range []bool{true, false} {
+		sb := newSandbox(t)
+		fsys := sb.open(t, Options{Atomic: atomic})
+
+		if _, err := fsys.OpenFile("/pub/a.txt", excl, 0o644); !errors.Is(err, fs.ErrExist) {
+			t.Errorf("atomic %v: an exclusive upload over a.txt: %v, want fs.ErrExist", atomic, err)
+		}
+
+		f, err := fsys.OpenFile("/pub/new.txt", excl, 0o644)
+		if err != nil {
+			t.Fatalf("atomic %v: %v", atomic, err)
+		}
+
+		if _, err := f.Write([]byte("mine")); err != nil {
+			t.Fatal(err)
+		}
+
+		disk := filepath.Join(sb.root, "pub", "new.txt")
+		if !atomic {
+			_ = f.Close()
+
+			continue
+		}
+
+		if got := diskFile(t, disk); got != "<absent>" {
+			t.Fatalf("during an atomic exclusive upload the target holds %q", got)
+		}
+
+		// Another upload takes the name meanwhile: this one must not replace it.
+		if err := os.WriteFile(disk, []byte("theirs"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+
+		if err := f.Close(); !errors.Is(err, fs.ErrExist) {
+			t.Errorf("closing over a name taken meanwhile: %v, want fs.ErrExist", err)
+		}
+
+		if got := diskFile(t, disk); got != "theirs" {
+			t.Errorf("the file that took the name holds %q, want theirs", got)
+		}
+	}
+}
