@@ -115,7 +115,7 @@ func (c *command) line() []byte {
 // replyState follows the engine's reply being written.
 type replyState struct {
 	open     bool     // inside a multi-line reply
-	code     string   // its code, as text
+	code     [3]byte  // its code, as the engine wrote it
 	num      int      // and as a number
 	to       *command // the command it answers (nil: none, e.g. the greeting)
 	dropping bool     // the rest of the reply is replaced or swallowed
@@ -420,7 +420,7 @@ func (c *control) engineLine(line []byte) {
 	text := bytes.TrimRight(line, "\r\n")
 
 	if c.reply.open {
-		last := len(text) >= 4 && string(text[:3]) == c.reply.code && text[3] == ' '
+		last := len(text) >= 4 && [3]byte(text[:3]) == c.reply.code && text[3] == ' '
 		if !c.reply.dropping {
 			c.out = append(c.out, line...)
 		}
@@ -442,7 +442,7 @@ func (c *control) engineLine(line []byte) {
 	}
 
 	to := c.attribute(code, text)
-	c.reply = replyState{open: sep == '-', code: codeText(code), num: code, to: to}
+	c.reply = replyState{open: sep == '-', code: [3]byte(text[:3]), num: code, to: to}
 
 	if fixed, ok := c.fixReply(to, code, text[4:]); ok {
 		c.reply.dropping = true
@@ -456,11 +456,6 @@ func (c *control) engineLine(line []byte) {
 	if sep == ' ' {
 		c.replyEnd(to, code)
 	}
-}
-
-// codeText is a reply code as its three digits.
-func codeText(code int) string {
-	return strconv.Itoa(code)
 }
 
 // replyCode parses "ddd-" or "ddd ".
