@@ -179,8 +179,7 @@ func (c *control) Read(b []byte) (int, error) {
 		}
 
 		n, err := c.transport().Read(b)
-		if n > 0 {
-			c.take(b[:n])
+		if n > 0 && c.take(b[:n]) {
 			handled = true
 		}
 
@@ -216,12 +215,14 @@ func (c *control) put(b []byte, cmd *command) int {
 }
 
 // take handles client bytes just read: the first line at once when nothing
-// waits before it (the usual case, with no copy), the rest kept in in.
-func (c *control) take(p []byte) {
+// waits before it (the usual case, with no copy), the rest kept in in. It
+// reports whether it handled a line: bytes that end no line (a client
+// trickling a byte at a time) do not start the idle time again.
+func (c *control) take(p []byte) bool {
 	if c.skipping {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
-			return
+			return false
 		}
 
 		c.skipping = false
@@ -237,7 +238,7 @@ func (c *control) take(p []byte) {
 			c.pipelined.Store(bytes.IndexByte(c.in, '\n') >= 0)
 			c.handle(p[:i+1])
 
-			return
+			return true
 		}
 	}
 
@@ -247,7 +248,11 @@ func (c *control) take(p []byte) {
 		c.in = nil
 		c.skipping = true
 		c.answer(500, "Command line too long.")
+
+		return true
 	}
+
+	return false
 }
 
 // next handles one line, wharf's own or a client's kept in in; it reports

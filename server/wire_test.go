@@ -947,3 +947,34 @@ func TestWaitingIsNotIdle(t *testing.T) {
 	c.Expect(212)
 	c.Must(200, "NOOP")
 }
+
+// TestTricklingClientIsIdle: a client that sends a byte at a time and never
+// ends a line is idle: it is closed at idle_timeout (slowloris).
+func TestTricklingClientIsIdle(t *testing.T) {
+	t.Parallel()
+
+	f, _ := anonFixture(t)
+	f.opts.IdleTimeout = time.Second
+	ts := startServer(t, f)
+	c := ts.raw(t)
+	c.Login("anonymous", "x")
+
+	start := time.Now()
+	for i := 0; time.Since(start) < 5*time.Second; i++ {
+		if _, err := c.Conn.Write([]byte{"NOOP"[i%4]}); err != nil {
+			break
+		}
+
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	_ = c.Conn.SetReadDeadline(time.Now().Add(time.Second))
+	code, _, err := c.Text.ReadResponse(0)
+	if took := time.Since(start); code != 421 && err == nil {
+		t.Fatalf("after %v of trickling: %d, want 421 or the connection closed", took, code)
+	}
+
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("the trickling client was closed after %v, want about idle_timeout (1s)", took)
+	}
+}
