@@ -154,7 +154,7 @@ out = {"login": ftp.login()}
 out["mlsd"] = {folder: mlsd(ftp, folder) for folder in ("/", "/pub")}
 out["nlst"] = ftp.nlst("/pub")
 out["sha256"] = sha256(ftp, "/pub/big.bin")
-out["abort"] = {type: abort_download(ftp, "/huge.bin", type) for type in ("I",)}
+out["abort"] = {type: abort_download(ftp, "/huge.bin", type) for type in ("I", "A")}
 out["quit"] = ftp.quit()
 print(json.dumps(out))
 `
@@ -180,7 +180,7 @@ with open(upload, "rb") as f:
     out["stor"] = ftp.storbinary("STOR /up.bin", f)
 out["sha256"] = sha256(ftp, "/up.bin")
 out["mlsd"] = {folder: mlsd(ftp, folder) for folder in ("/", "/pub")}
-out["abort"] = {type: abort_download(ftp, "/huge.bin", type) for type in ("I",)}
+out["abort"] = {type: abort_download(ftp, "/huge.bin", type) for type in ("I", "A")}
 out["quit"] = ftp.quit()
 print(json.dumps(out))
 `
@@ -269,13 +269,13 @@ func checkMLSD(t *testing.T, root string, got map[string]map[string]map[string]s
 	}
 }
 
-// checkAbort checks the aborted downloads as ftplib saw them, by TYPE:
-// 426 for the transfer then 226 for ABOR (or a lone 226), with no socket
+// checkAbort checks the aborted downloads as ftplib saw them, in TYPE I and
+// A: 426 for the transfer then 226 for ABOR (or a lone 226), with no socket
 // address in either, and a session that goes on.
 func checkAbort(t *testing.T, r pythonResult) {
 	t.Helper()
 
-	for _, typ := range []string{"I"} {
+	for _, typ := range []string{"I", "A"} {
 		t.Run("TYPE "+typ, func(t *testing.T) {
 			a, ok := r.Abort[typ]
 			if !ok || a.Read == 0 {
@@ -701,7 +701,9 @@ func TestClientsDataResetIs426(t *testing.T) {
 				return tc, raw.(*net.TCPConn)
 			}
 
-			for _, typ := range []string{"I"} {
+			// In TYPE I the file goes to the socket with sendfile; in TYPE A
+			// through the engine's line-ending converter, another error path.
+			for _, typ := range []string{"I", "A"} {
 				c.Must(200, "TYPE %s", typ)
 
 				conn, raw := data("/huge.bin")
