@@ -111,9 +111,15 @@ func (b *bufferedConn) SyscallConn() (syscall.RawConn, error) {
 	return nil, syscall.EINVAL
 }
 
-// Close flushes and closes.
+// Close flushes and closes. While a write is blocked on a peer that reads
+// nothing (ABOR during a download, a session closed under it), it closes at
+// once: that write holds the lock, and only closing the socket ends it. TLS's
+// own Close does the same when a write is in flight.
 func (b *bufferedConn) Close() error {
-	b.mu.Lock()
+	if !b.mu.TryLock() {
+		return b.Conn.Close()
+	}
+
 	err := b.flush()
 	b.mu.Unlock()
 

@@ -335,7 +335,7 @@ var (
 
 // TransferError records why the listing did not get through, for the reply.
 func (l *listing) TransferError(err error) {
-	_ = l.sess.note(err)
+	_ = l.sess.note(netErr(err))
 }
 
 // fill formats the next lines into buf; it reports false at the end.

@@ -122,6 +122,7 @@ type transfer struct {
 	failed   atomic.Pointer[error]
 	closed   atomic.Bool
 	stalled  atomic.Bool // the session was closed for it
+	fileErr  error       // the file's read error in the engine's own copy loop (TYPE A)
 }
 
 var (
@@ -151,6 +152,10 @@ func (t *transfer) Read(p []byte) (int, error) {
 
 	n, err := t.file.Read(p)
 	t.moved(int64(n))
+
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.fileErr = err
+	}
 
 	if werr := t.wait(n); werr != nil && err == nil {
 		err = werr
@@ -414,7 +419,18 @@ func clearDeadline(c any) {
 
 // TransferError records why the transfer did not complete and tells the file
 // (an atomic upload then discards its temporary file).
+//
+// In TYPE A the engine copies through its own converter, so the error it
+// reports is the data connection's, even for the file's own read error (the
+// connection's ReadFrom wraps it): the file's error, kept by Read, wins, and
+// a connection's error loses its socket addresses (netErr).
 func (t *transfer) TransferError(err error) {
+	if t.fileErr != nil {
+		err = t.fileErr
+	} else {
+		err = netErr(err)
+	}
+
 	t.failed.CompareAndSwap(nil, &err)
 	_ = t.sess.note(err)
 
