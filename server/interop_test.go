@@ -17,7 +17,7 @@ import (
 	"wharf/internal/testenv"
 )
 
-// needTool returns the path of a client binary (curl, lftp).
+// needTool returns the path of a client binary (curl, lftp, wget, python3).
 func needTool(t *testing.T, name string) string {
 	t.Helper()
 
