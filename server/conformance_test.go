@@ -120,6 +120,10 @@ var conformanceCases = []conformanceCase{
 	{row: "rest-syntax", name: "REST takes a byte offset of 0 or more", steps: []exchange{
 		{cmd: "@anon"}, {cmd: "REST abc", code: 501}, {cmd: "REST -5", code: 501}, {cmd: "REST 0", code: 350},
 	}},
+	{row: "", name: "a listing after REST is refused in words", steps: []exchange{
+		{cmd: "@anon"}, {cmd: "REST 100", code: 350}, {cmd: "LIST", code: 450, has: "A listing cannot be resumed."},
+		{cmd: "LIST", code: 425},
+	}},
 	{row: "acct", name: "ACCT is not needed", steps: []exchange{{cmd: "ACCT x", code: 202}}},
 	{row: "xcup", name: "XCUP is CDUP", steps: []exchange{
 		{cmd: "@anon"}, {cmd: "CWD pub", code: 250}, {cmd: "XCUP", code: 250}, {cmd: "PWD", code: 257, has: `"/"`},

@@ -388,12 +388,13 @@ func (l *listing) WriteTo(w io.Writer) (int64, error) {
 
 func (l *listing) Write([]byte) (int, error) { return 0, errListingResume }
 
+// Seek is only for REST, which a listing does not take.
 func (l *listing) Seek(offset int64, whence int) (int64, error) {
 	if offset == 0 && whence == io.SeekStart {
 		return 0, nil
 	}
 
-	return 0, errListingResume
+	return 0, l.sess.note(errListingResume)
 }
 
 func (l *listing) Close() error {
