@@ -414,7 +414,8 @@ func (f *failingFile) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// TestLocalErrorIs451: a file that cannot be read to its end gets 451.
+// TestLocalErrorIs451: a file that cannot be read to its end gets 451, in
+// clear and in TLS, in TYPE I and in TYPE A (the engine's own copy loop).
 func TestLocalErrorIs451(t *testing.T) {
 	t.Parallel()
 
@@ -423,22 +424,49 @@ func TestLocalErrorIs451(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	f, _ := anonFixture(t)
-	f.opts.Storage = func(string, bool) (Root, error) { return failingRoot{Fs: mem}, nil }
-	ts := startServer(t, f)
+	for _, m := range breakModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
 
-	c := ts.raw(t)
-	c.Login("anonymous", "x")
-	data := c.DialPasv()
-	c.Must(150, "RETR /big.bin")
+			f := fixtureWith(t, m.tls)
+			f.users = []auth.User{{Name: "alice", PasswordHash: testHash, Home: "/", Access: auth.ReadWrite}}
+			f.opts.Storage = func(string, bool) (Root, error) { return failingRoot{Fs: mem}, nil }
+			ts := startServer(t, f)
 
-	got, _ := io.ReadAll(data)
-	code, msg := c.Read()
-	if code != 451 || !strings.Contains(strings.ToLower(msg), "input/output error") {
-		t.Fatalf("got %d %q after %d bytes, want 451 naming the error", code, msg, len(got))
+			for _, typ := range []string{"I", "A"} {
+				c := loginForData(t, ts, m)
+				c.Must(200, "TYPE %s", typ)
+				data, _ := openData(t, c, m, "RETR /big.bin")
+
+				got, _ := io.ReadAll(data)
+				code, msg := c.Read()
+				if code != 451 || !strings.Contains(strings.ToLower(msg), "input/output error") {
+					t.Fatalf("TYPE %s: got %d %q after %d bytes, want 451 naming the error", typ, code, msg, len(got))
+				}
+
+				c.Must(200, "NOOP")
+			}
+		})
+	}
+}
+
+// openData sends PASV, then cmd, and returns the data connection (in TLS
+// where m protects data) once the 150 came, and the 150's text.
+func openData(t *testing.T, c *ftptest.Ctl, m breakMode, cmd string) (net.Conn, string) {
+	t.Helper()
+
+	raw := c.DialPasv()
+	msg := c.Must(150, "%s", cmd)
+	if !m.secure {
+		return raw, msg
 	}
 
-	c.Must(200, "NOOP")
+	tc := tls.Client(raw, clientTLS())
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("data TLS handshake: %v", err)
+	}
+
+	return tc, msg
 }
 
 // TestWrongPasswordsOnOneConnection: a wrong password gets 530 and the
@@ -496,48 +524,58 @@ func TestWrongPasswordsOnOneConnection(t *testing.T) {
 func TestStoreUnique(t *testing.T) {
 	t.Parallel()
 
+	for _, m := range breakModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+
+			f := fixtureWith(t, m.tls)
+			home := makeTree(t)
+			f.users = []auth.User{{Name: "alice", PasswordHash: testHash, Home: home, Access: auth.ReadWrite}}
+			c := loginForData(t, startServer(t, f), m)
+
+			stou := func(arg string, payload []byte) string {
+				t.Helper()
+
+				data, msg := openData(t, c, m, "STOU"+arg)
+				if _, err := data.Write(payload); err != nil {
+					t.Fatal(err)
+				}
+				_ = data.Close()
+				c.Expect(226)
+
+				name, ok := strings.CutPrefix(msg, "FILE: ")
+				if !ok {
+					t.Fatalf("STOU's 150 says %q, want FILE: <name>", msg)
+				}
+
+				got, err := os.ReadFile(filepath.Join(home, "pub", name))
+				if err != nil || string(got) != string(payload) {
+					t.Fatalf("STOU stored %q as %q: %v", payload, got, err)
+				}
+
+				return name
+			}
+
+			c.Must(250, "CWD /pub")
+			if a, b := stou("", []byte("one")), stou("", []byte("two")); a == b {
+				t.Fatalf("two STOU chose the same name %q", a)
+			}
+
+			if name := stou(" lf.txt", []byte("three")); name != "lf.txt.1" {
+				t.Fatalf("STOU lf.txt stored as %q, want lf.txt.1 (lf.txt exists)", name)
+			}
+
+			if got, _ := os.ReadFile(filepath.Join(home, "pub", "lf.txt")); string(got) != "line one\nline two\n" {
+				t.Fatalf("STOU changed the existing lf.txt: %q", got)
+			}
+		})
+	}
+
 	f, home := userFixture(t, auth.ReadWrite)
 	f.anon = makeTree(t)
 	ts := startServer(t, f)
 	c := ts.raw(t)
 	c.Login("alice", testPassword)
-
-	stou := func(arg string, payload []byte) string {
-		t.Helper()
-
-		data := c.DialPasv()
-		msg := c.Must(150, "STOU%s", arg)
-		if _, err := data.Write(payload); err != nil {
-			t.Fatal(err)
-		}
-		_ = data.Close()
-		c.Expect(226)
-
-		name, ok := strings.CutPrefix(msg, "FILE: ")
-		if !ok {
-			t.Fatalf("STOU's 150 says %q, want FILE: <name>", msg)
-		}
-
-		got, err := os.ReadFile(filepath.Join(home, "pub", name))
-		if err != nil || string(got) != string(payload) {
-			t.Fatalf("STOU stored %q as %q: %v", payload, got, err)
-		}
-
-		return name
-	}
-
-	c.Must(250, "CWD /pub")
-	if a, b := stou("", []byte("one")), stou("", []byte("two")); a == b {
-		t.Fatalf("two STOU chose the same name %q", a)
-	}
-
-	if name := stou(" lf.txt", []byte("three")); name != "lf.txt.1" {
-		t.Fatalf("STOU lf.txt stored as %q, want lf.txt.1 (lf.txt exists)", name)
-	}
-
-	if got, _ := os.ReadFile(filepath.Join(home, "pub", "lf.txt")); string(got) != "line one\nline two\n" {
-		t.Fatalf("STOU changed the existing lf.txt: %q", got)
-	}
 
 	t.Run("refused where STOR is", func(t *testing.T) {
 		a := ts.raw(t)
