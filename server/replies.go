@@ -87,13 +87,15 @@ func (c *control) fixTransfer(to *command, code int, text string) (reply, bool) 
 		default:
 			return reply{451, "Transfer aborted."}, true
 		}
-	case to.err != nil && listing != 0:
+	case to.err == nil || !strings.HasPrefix(text, "Could not"):
+		// Not the driver's refusal: the engine's own 426 for ABOR, for one.
+		return reply{}, false
+	case listing != 0:
 		return reply{listing, describe(to.err)}, true
-	case to.err != nil:
+	default:
+		// "Could not access file" (the file was refused), "Could not seek file".
 		return reply{code, describe(to.err)}, true
 	}
-
-	return reply{}, false
 }
 
 // listingCode is the code of a failed listing: 450 for LIST and NLST (RFC
