@@ -4,8 +4,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"wharf/internal/ftptest"
 )
 
 // These benchmarks cover the hot pieces of the transfer and listing paths.
@@ -106,5 +110,41 @@ func BenchmarkAnonymousSession(b *testing.B) {
 		}
 
 		_ = conn.Close()
+	}
+}
+
+// BenchmarkSmallFileDownload is make bench's small-files row in one
+// process: in one logged-in session, PASV, connect, RETR of a 4 KiB file,
+// read it, 226. Its allocations are the server's and the client's together.
+func BenchmarkSmallFileDownload(b *testing.B) {
+	root := b.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "small.bin"), make([]byte, 4096), 0o644); err != nil {
+		b.Fatal(err)
+	}
+
+	ts := startServer(b, fixture{opts: defaultOptions(), anon: root})
+	c := ftptest.Dial(b, ts.addr, nil)
+	c.Login("anonymous", "bench@example.com")
+	c.Must(200, "TYPE I")
+	buf := make([]byte, 8192)
+
+	b.ReportAllocs()
+
+	for b.Loop() {
+		data, err := net.Dial("tcp", c.Pasv())
+		if err != nil {
+			b.Fatal(err)
+		}
+
+		c.Must(150, "RETR /small.bin")
+
+		for {
+			if _, err := data.Read(buf); err != nil {
+				break
+			}
+		}
+
+		_ = data.Close()
+		c.Expect(226)
 	}
 }

@@ -286,7 +286,7 @@ func (c *control) prot(_, arg string) {
 	case level == "C" || level == "P":
 		c.proto.prot = level[0]
 		text := map[string]string{"C": "Protection level set to Clear.", "P": "Protection level set to Private."}[level]
-		c.forward(&command{verb: "PROT", arg: level, fix: func(code int, _ string) (int, string) {
+		c.forward(&command{verb: "PROT", arg: level, fix: func(code int) (int, string) {
 			if code == 200 {
 				return 200, text
 			}
@@ -410,15 +410,10 @@ func (c *control) family() string {
 	return "1"
 }
 
-// prepared records a data connection the engine accepted, and its protection.
-func (c *control) prepared(ok int) func(code int) {
-	prot := c.proto.prot
-
-	return func(code int) {
-		if code == ok {
-			c.proto.dataReady, c.proto.dataProt = true, prot
-		}
-	}
+// prepares forwards a command that prepares a data connection when the
+// engine answers it ok, with the protection level of now.
+func (c *control) prepares(verb, arg string, ok int) {
+	c.forward(&command{verb: verb, arg: arg, prepares: ok, prot: c.proto.prot})
 }
 
 func (c *control) pasv(verb, _ string) {
@@ -435,7 +430,7 @@ func (c *control) pasv(verb, _ string) {
 		return
 	}
 
-	c.forward(&command{verb: verb, after: c.prepared(227)})
+	c.prepares(verb, "", 227)
 }
 
 // epsv checks the network protocol asked for (RFC 2428, 3) and remembers EPSV ALL.
@@ -447,7 +442,7 @@ func (c *control) epsv(verb, arg string) {
 		c.proto.epsvAll = true
 		c.answer(200, "EPSV ALL accepted: only EPSV from now on.")
 	case arg == "" || arg == c.family():
-		c.forward(&command{verb: verb, after: c.prepared(229)})
+		c.prepares(verb, "", 229)
 	case isDigits(arg):
 		c.answer(522, "Network protocol not supported, use ("+c.family()+")")
 	default:
@@ -493,7 +488,7 @@ func (c *control) port(verb, arg string) {
 	case !addr.IP.Equal(remoteIP(c.gc.RemoteAddr())):
 		c.answer(501, verb+" refused: the data address must be your own.")
 	default:
-		c.forward(&command{verb: verb, arg: strings.TrimSpace(arg), after: c.prepared(200)})
+		c.prepares(verb, strings.TrimSpace(arg), 200)
 	}
 }
 
@@ -574,26 +569,7 @@ func (c *control) transfer(verb, arg string) {
 		return
 	}
 
-	c.forwardTransfer(&command{verb: verb, arg: arg, kind: cmdTransfer})
-}
-
-// forwardTransfer forwards a transfer; its 150 means the engine used the
-// prepared data connection.
-func (c *control) forwardTransfer(cmd *command) {
-	fix := cmd.fix
-	cmd.fix = func(code int, text string) (int, string) {
-		if code == 150 {
-			c.proto.dataReady = false
-		}
-
-		if fix != nil {
-			return fix(code, text)
-		}
-
-		return 0, ""
-	}
-
-	c.forward(cmd)
+	c.forward(&command{verb: verb, arg: arg, kind: cmdTransfer})
 }
 
 // stou stores under a new name in the current folder (RFC 959, 4.1.3;
@@ -614,9 +590,9 @@ func (c *control) stou(_, arg string) {
 
 	target := path.Join(c.si.cc.Path(), name)
 	c.setUnique(target)
-	c.forwardTransfer(&command{verb: "STOR", arg: target, kind: cmdTransfer,
+	c.forward(&command{verb: "STOR", arg: target, kind: cmdTransfer,
 		// Under control.mu, after GetHandle chose the final name.
-		fix: func(code int, _ string) (int, string) {
+		fix: func(code int) (int, string) {
 			if code == 150 {
 				return 150, "FILE: " + path.Base(c.proto.unique)
 			}

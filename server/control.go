@@ -68,11 +68,12 @@ type control struct {
 	pipelined atomic.Bool // complete lines wait in in or feed: replies can wait to go out together
 
 	mu      sync.Mutex
-	changed sync.Cond // a transfer ended, or the connection closed
-	tr      net.Conn  // where bytes go: gc, or a TLS connection over it
-	secure  bool      // tr is TLS
-	out     []byte    // replies held for one write; nil when none
-	part    []byte    // the engine's incomplete line
+	changed sync.Cond    // a transfer ended, or the connection closed
+	tr      net.Conn     // where bytes go: gc, or a TLS connection over it
+	secure  bool         // tr is TLS
+	out     []byte       // replies held for one write; nil when none
+	outBox  *replyBuffer // the pooled buffer out came from
+	part    []byte       // the engine's incomplete line
 	reply   replyState
 	cur     *command // the command the engine works on
 	xfer    *command // the transfer the engine runs, if any
@@ -86,10 +87,12 @@ type command struct {
 	verb, arg string
 	kind      cmdKind
 	swallow   bool // wharf's own line: its reply goes nowhere
-	// fix, when set, rewrites the engine's final reply to this command (code, text)
-	// into another; code 0 keeps the engine's reply.
-	fix      func(code int, text string) (int, string)
+	// fix, when set, rewrites the engine's reply of this code to this command
+	// into another (code, text); code 0 keeps the engine's reply.
+	fix      func(code int) (int, string)
 	after    func(code int) // runs once the final reply is known (under control.mu)
+	prepares int            // PASV, EPSV, PORT, EPRT: the reply code that prepared a data connection
+	prot     byte           // and the protection level it was prepared with
 	listing  string         // for a listing carried as a RETR: LIST, NLST or MLSD
 	err      error          // the driver's error while the engine ran it (noteErr)
 	answered bool
@@ -499,6 +502,16 @@ func (c *control) attribute(code int, text []byte) *command {
 
 // replyEnd records a complete reply and sends what is held when it should go.
 func (c *control) replyEnd(to *command, code int) {
+	switch {
+	case to == nil:
+	case to.prepares != 0 && code == to.prepares:
+		// The engine chose the data connection's TLS now (RFC 4217, 9: see dataGuard).
+		c.proto.dataReady, c.proto.dataProt = true, to.prot
+	case code == 150 && to.kind == cmdTransfer:
+		// The transfer took the prepared data connection.
+		c.proto.dataReady = false
+	}
+
 	if code >= 200 && to != nil && !to.answered {
 		to.answered = true
 		if to.after != nil {
@@ -546,30 +559,36 @@ func (c *control) flushLocked() {
 		}
 	}
 
-	if c.out != nil {
-		putReplyBuffer(c.out)
-		c.out = nil
+	if c.outBox != nil {
+		c.outBox.put(c.out)
+		c.out, c.outBox = nil, nil
 	}
 }
+
+// replyBuffer is a pooled buffer for held replies. The pool holds pointers,
+// so that putting one back costs no allocation.
+type replyBuffer struct{ b []byte }
 
 // replyBuffers hold replies between the engine's writes and the socket: a
 // session takes one only while it has replies held, so an idle session holds none.
-var replyBuffers = sync.Pool{New: func() any { return new([]byte) }}
+var replyBuffers = sync.Pool{New: func() any { return new(replyBuffer) }}
 
-// hold makes sure out has a buffer to append to.
+// hold makes sure out has a pooled buffer to append to.
 func (c *control) hold() {
-	if c.out == nil {
-		c.out = (*replyBuffers.Get().(*[]byte))[:0]
+	if c.outBox == nil {
+		c.outBox = replyBuffers.Get().(*replyBuffer)
+		c.out = c.outBox.b[:0]
 	}
 }
 
-func putReplyBuffer(b []byte) {
+// put gives the buffer back, as b grew it, unless it grew too big to keep.
+func (r *replyBuffer) put(b []byte) {
 	if cap(b) > holdCap {
-		return // keep the pool's buffers small
+		return
 	}
 
-	b = b[:0]
-	replyBuffers.Put(&b)
+	r.b = b[:0]
+	replyBuffers.Put(r)
 }
 
 // startTLS turns the connection into TLS after "234" went out (RFC 4217,

@@ -77,7 +77,7 @@ func (c *control) list(verb, arg string) {
 	c.proto.listing = &listRequest{verb: verb, arg: arg, path: c.abs(arg), facts: c.proto.facts}
 	c.mu.Unlock()
 
-	c.forwardTransfer(&command{verb: "RETR", arg: listingPath, kind: cmdTransfer, listing: verb})
+	c.forward(&command{verb: "RETR", arg: listingPath, kind: cmdTransfer, listing: verb})
 }
 
 // takeListing returns the listing the engine is about to carry, once.

@@ -31,7 +31,7 @@ func (c *control) fixReply(to *command, code int, line []byte) (reply, bool) {
 	case to.swallow:
 		return reply{}, true // code 0: nothing goes out
 	case to.fix != nil:
-		if fixed, fixedText := to.fix(code, string(line)); fixed != 0 {
+		if fixed, fixedText := to.fix(code); fixed != 0 {
 			return reply{fixed, fixedText}, true
 		}
 	}

@@ -79,7 +79,6 @@ func (e localError) Unwrap() error { return e.err }
 // netErr wraps an error of the data connection; other errors (the file's,
 // the size limit) pass unchanged.
 func netErr(err error) error {
-	var opErr *net.OpError
 	if err == nil {
 		return nil
 	}
@@ -88,8 +87,13 @@ func netErr(err error) error {
 		return le.err
 	}
 
+	// sendfile(2) reports the file's read error (EIO) as the connection's.
+	if errors.Is(err, syscall.EIO) {
+		return err
+	}
+
 	// A splice into the file reports a reset socket as the file's write error.
-	if errors.As(err, &opErr) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+	if _, isOp := errors.AsType[*net.OpError](err); isOp || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, os.ErrDeadlineExceeded) {
 		return &dataConnError{cause: err}
 	}
@@ -213,6 +217,16 @@ func (t *transfer) writeTo(w io.Writer) (int64, error) {
 		return t.copyOut(w)
 	}
 
+	// A bare *os.File goes to the connection as it is, which sendfile(2)
+	// needs; its read errors are told apart by their errno (netErr). Any
+	// other file is read through fileReader, which keeps its errors apart.
+	var src io.Reader = t.file
+	var fr *fileReader
+	if _, bare := t.file.(*os.File); !bare {
+		fr = &fileReader{r: t.file}
+		src = fr
+	}
+
 	var total int64
 	chunk := int64(startChunk)
 
@@ -222,15 +236,14 @@ func (t *transfer) writeTo(w io.Writer) (int64, error) {
 		}
 
 		began := time.Now()
-		src := &fileReader{r: t.file}
 		n, err := rf.ReadFrom(&io.LimitedReader{R: src, N: chunk})
 		total += n
 		t.moved(n)
 
-		if src.err != nil {
+		if fr != nil && fr.err != nil {
 			// The connection's ReadFrom reports the file's own error as
 			// its own (a *net.OpError): it is a local error, not the peer's.
-			return total, localError{src.err}
+			return total, localError{fr.err}
 		}
 
 		if err != nil || n < chunk {

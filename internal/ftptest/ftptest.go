@@ -31,22 +31,22 @@ import (
 type Ctl struct {
 	Conn net.Conn        // the connection under Text, for deadlines, resets and TLS
 	Text *textproto.Conn // lines and replies
-	t    *testing.T
+	t    testing.TB
 }
 
 // Dial opens a control connection to addr, from local address from when
 // non-nil, and reads the greeting.
-func Dial(t *testing.T, addr string, from net.Addr) *Ctl {
-	t.Helper()
+func Dial(tb testing.TB, addr string, from net.Addr) *Ctl {
+	tb.Helper()
 
 	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: from}
 
-	conn, err := d.DialContext(t.Context(), "tcp", addr)
+	conn, err := d.DialContext(tb.Context(), "tcp", addr)
 	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
+		tb.Fatalf("dial %s: %v", addr, err)
 	}
 
-	c := NewCtl(t, conn)
+	c := NewCtl(tb, conn)
 	c.Expect(220)
 
 	return c
@@ -55,12 +55,12 @@ func Dial(t *testing.T, addr string, from net.Addr) *Ctl {
 // NewCtl wraps conn, closed when the test ends. Every read and write on it
 // must be done within 30 s, so a server that stops answering fails the test
 // instead of hanging it.
-func NewCtl(t *testing.T, conn net.Conn) *Ctl {
-	t.Helper()
+func NewCtl(tb testing.TB, conn net.Conn) *Ctl {
+	tb.Helper()
 
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	c := &Ctl{Conn: conn, Text: textproto.NewConn(conn), t: t}
-	t.Cleanup(func() { _ = c.Text.Close() })
+	c := &Ctl{Conn: conn, Text: textproto.NewConn(conn), t: tb}
+	tb.Cleanup(func() { _ = c.Text.Close() })
 
 	return c
 }
