@@ -14,12 +14,14 @@ type TLSMode int
 const (
 	// TLSOff offers no TLS: AUTH TLS is refused.
 	TLSOff TLSMode = iota
-	// TLSExplicit allows a client to upgrade with AUTH TLS.
+	// TLSExplicit allows a client to upgrade with AUTH TLS. Password accounts
+	// must (auth.Accounts.NeedsTLS), anonymous need not.
 	TLSExplicit
 	// TLSRequired refuses any login, anonymous included, on a control connection without TLS,
 	// and any transfer on a data connection without it.
 	TLSRequired
-	// TLSImplicit speaks TLS from the first byte on the control port.
+	// TLSImplicit speaks TLS from the first byte on the control port, and
+	// protects data connections until the client sends PROT C.
 	TLSImplicit
 )
 

@@ -20,8 +20,8 @@ import (
 	"wharf/vfs"
 )
 
-// ErrTLSOff is what GetTLSConfig returns when TLS is off; the engine then
-// refuses AUTH TLS and leaves it out of FEAT.
+// ErrTLSOff is what GetTLSConfig returns when TLS is off. The engine never
+// acts on it: the control connection answers AUTH, PROT and FEAT itself.
 var ErrTLSOff = errors.New("TLS is not enabled on this server")
 
 // shutdownPoll is how often Shutdown looks for sessions that became idle.
