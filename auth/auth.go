@@ -64,6 +64,10 @@ type Options struct {
 	AnonymousUploadDir string
 	// AnonymousMaxUpload caps one anonymous upload, in bytes; 0 means unlimited.
 	AnonymousMaxUpload int64
+	// AnonymousWorldReadableOnly shows anonymous sessions only what others may
+	// read on disk: a file without the other-read bit, or below a folder
+	// without other-read and other-execute, is neither listed nor served.
+	AnonymousWorldReadableOnly bool
 	// AnonymousDownloadLimit and AnonymousUploadLimit cap each anonymous
 	// session, in bytes per second; 0 means unlimited.
 	AnonymousDownloadLimit, AnonymousUploadLimit int64
@@ -90,6 +94,9 @@ type Account struct {
 	// uploads ("" = none); MaxUpload caps one upload in bytes (0 = no cap).
 	UploadDir string
 	MaxUpload int64
+	// WorldReadableOnly, for anonymous sessions, hides what others may not
+	// read on disk (Options.AnonymousWorldReadableOnly).
+	WorldReadableOnly bool
 	// DownloadLimit and UploadLimit cap the session in bytes per second (0 = unlimited).
 	DownloadLimit, UploadLimit int64
 	// NeedsTLS is what Accounts.NeedsTLS answers for the account: the session
@@ -208,15 +215,16 @@ func (a *Accounts) Authenticate(name, password string) (Account, error) {
 		}
 
 		return Account{
-			Name:          "anonymous",
-			Home:          a.opts.AnonymousRoot,
-			Access:        ReadOnly,
-			Anonymous:     true,
-			Password:      password,
-			UploadDir:     a.opts.AnonymousUploadDir,
-			MaxUpload:     a.opts.AnonymousMaxUpload,
-			DownloadLimit: a.opts.AnonymousDownloadLimit,
-			UploadLimit:   a.opts.AnonymousUploadLimit,
+			Name:              "anonymous",
+			Home:              a.opts.AnonymousRoot,
+			Access:            ReadOnly,
+			Anonymous:         true,
+			Password:          password,
+			UploadDir:         a.opts.AnonymousUploadDir,
+			MaxUpload:         a.opts.AnonymousMaxUpload,
+			WorldReadableOnly: a.opts.AnonymousWorldReadableOnly,
+			DownloadLimit:     a.opts.AnonymousDownloadLimit,
+			UploadLimit:       a.opts.AnonymousUploadLimit,
 		}, nil
 	}
 

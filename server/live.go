@@ -78,6 +78,9 @@ type Reload struct {
 	TLSCertFile, TLSKeyFile string
 	// PublicHost is the IPv4 address PASV replies announce ("" = the local address).
 	PublicHost string
+	// Banner and LoginMessage are the 220 greeting and the anonymous 230 text
+	// (banner_file and login_message_file read again).
+	Banner, LoginMessage string
 }
 
 // Reload applies r, or changes nothing and returns an error if the new
@@ -99,6 +102,7 @@ func (s *Server) Reload(r Reload) error {
 
 	s.accounts.Store(r.Accounts)
 	s.pasvIP.public.Store(&r.PublicHost)
+	s.texts.Store(&texts{banner: r.Banner, login: r.LoginMessage})
 	s.buckets.set(r.Bandwidth)
 	s.bans.setOptions(r.Ban)
 

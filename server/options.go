@@ -64,6 +64,60 @@ type Root interface {
 // or a key prefix in an object store). atomic asks for atomic uploads.
 type Storage func(home string, atomic bool) (Root, error)
 
+// SymlinkMode is how listings show a symbolic link.
+type SymlinkMode int
+
+const (
+	// SymlinksAsLinks lists a link whose target the session may see as a link
+	// ("name -> target", MLSD type=OS.unix=slink:target); other links are not
+	// listed at all. Downloads and CWD through a link still work.
+	SymlinksAsLinks SymlinkMode = iota
+	// SymlinksAsTargets lists a link as what it points to, under its own
+	// name, for clients that cannot handle links (rclone).
+	SymlinksAsTargets
+)
+
+// String returns the name used in the configuration file.
+func (m SymlinkMode) String() string {
+	switch m {
+	case SymlinksAsLinks:
+		return "links"
+	case SymlinksAsTargets:
+		return "targets"
+	default:
+		return fmt.Sprintf("SymlinkMode(%d)", int(m))
+	}
+}
+
+// ParseSymlinkMode reads a symlink mode as written in the configuration file.
+func ParseSymlinkMode(s string) (SymlinkMode, error) {
+	for _, m := range []SymlinkMode{SymlinksAsLinks, SymlinksAsTargets} {
+		if m.String() == s {
+			return m, nil
+		}
+	}
+
+	return SymlinksAsLinks, fmt.Errorf("%q is not a symlinks mode (links or targets)", s)
+}
+
+// Listing is how listings show the tree.
+type Listing struct {
+	// Symlinks is how symbolic links are listed.
+	Symlinks SymlinkMode
+	// Hide are name patterns (path.Match, on one path element) left out of
+	// listings but still served by their exact name.
+	Hide []string
+	// Deny are name patterns neither listed, served nor created by uploads
+	// (550 as if missing), on any path element: rsync's temporary names by
+	// default.
+	Deny []string
+	// MessageFile is the name of the file whose lines precede the 250 reply to
+	// a CWD into its folder (".message"); "" shows none.
+	MessageFile string
+	// Recursive allows LIST -R.
+	Recursive bool
+}
+
 // Options are the server's settings, already validated by the caller.
 type Options struct {
 	// Listen is the control connection's address, host:port.
@@ -79,8 +133,13 @@ type Options struct {
 	IdleTimeout time.Duration
 	// MaxClients and MaxClientsPerIP cap the control connections, in all and per client address.
 	MaxClients, MaxClientsPerIP int
-	// Banner is the 220 greeting, also shown by STAT.
+	// Banner is the 220 greeting, one line or several (banner_file).
 	Banner string
+	// LoginMessage is the text of an anonymous login's 230 reply, one line or
+	// several; "" is wharf's own.
+	LoginMessage string
+	// Listing is how listings show the tree (the [listing] table).
+	Listing Listing
 	// ASCIIConversion converts line endings in TYPE A transfers as RFC 959 says.
 	ASCIIConversion bool
 	// AtomicUploads makes a fresh STOR write a hidden temporary file renamed into place on success.

@@ -48,6 +48,7 @@ type Server struct {
 	logins    *loginSlots
 	dirs      *dirCache
 	roots     *rootCache
+	texts     atomic.Pointer[texts] // the greeting and the anonymous login message, reloadable
 	draining  atomic.Bool
 	finished  sync.Once
 	transfers atomic.Int64 // file transfers open in the whole server
@@ -65,6 +66,11 @@ var (
 	_ ftpserver.MainDriverExtensionPostAuthMessage = (*Server)(nil)
 	_ ftpserver.MainDriverExtensionQuitMessage     = (*Server)(nil)
 )
+
+// texts are the operator's messages, replaced whole by a reload.
+type texts struct {
+	banner, login string
+}
 
 // New prepares a server; nothing listens until Listen.
 func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error) {
@@ -89,6 +95,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 	s.cut, s.cutAll = context.WithCancel(context.Background())
 
 	s.accounts.Store(accounts)
+	s.texts.Store(&texts{banner: opts.Banner, login: opts.LoginMessage})
 	s.metrics = newMetrics(func() float64 { return float64(s.bans.count()) })
 	s.buckets.set(opts.Bandwidth)
 
@@ -379,7 +386,7 @@ func (s *Server) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 		si.logger().Debug("session opened")
 	}
 
-	return s.opts.Banner, nil
+	return s.texts.Load().banner, nil
 }
 
 var errNotGated = errors.New("connection did not come through the gate")
@@ -477,6 +484,10 @@ func (s *Server) PostAuthMessage(cc ftpserver.ClientContext, _ string, authErr e
 
 	if acct := si.acct(); !acct.Anonymous {
 		return fmt.Sprintf("User %s logged in, %s access.", acct.Name, acct.Access)
+	}
+
+	if msg := s.texts.Load().login; msg != "" {
+		return msg
 	}
 
 	return "Anonymous access granted, restrictions apply."

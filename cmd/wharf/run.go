@@ -337,12 +337,14 @@ func reload(src config.Sources, running config.Config, srv *server.Server, log *
 	}
 
 	if err := srv.Reload(server.Reload{
-		Accounts:    accounts,
-		Bandwidth:   opts.Bandwidth,
-		Ban:         opts.Ban,
-		TLSCertFile: opts.TLSCertFile,
-		TLSKeyFile:  opts.TLSKeyFile,
-		PublicHost:  opts.PublicHost,
+		Accounts:     accounts,
+		Bandwidth:    opts.Bandwidth,
+		Ban:          opts.Ban,
+		TLSCertFile:  opts.TLSCertFile,
+		TLSKeyFile:   opts.TLSKeyFile,
+		PublicHost:   opts.PublicHost,
+		Banner:       opts.Banner,
+		LoginMessage: opts.LoginMessage,
 	}); err != nil {
 		refused(err)
 
