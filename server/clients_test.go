@@ -152,7 +152,9 @@ def abort_downloads(ftp, name):
     return out
 
 def mlsd(ftp, folder):
-    return {name: facts for name, facts in ftp.mlsd(folder, facts=["type", "size"])}
+    # The cdir and pdir entries are the listing's title (RFC 3659, 7.5.1): a script skips them.
+    return {name: facts for name, facts in ftp.mlsd(folder, facts=["type", "size"])
+            if facts.get("type") not in ("cdir", "pdir")}
 
 def sha256(ftp, name):
     h = hashlib.sha256()

@@ -28,9 +28,10 @@ type protoState struct {
 	facts     factSet
 	needTLS   bool // the account logged in must use TLS for its data (auth.Account.NeedsTLS)
 	listing   *listRequest
-	unique    string // STOU's name while it is stored
-	dataReady bool   // a PASV, EPSV, PORT or EPRT the engine accepted and no transfer used (under control.mu)
-	dataProt  byte   // prot when that data connection was prepared (under control.mu)
+	shown     map[string]bool // folders whose message this session was shown
+	unique    string          // STOU's name while it is stored
+	dataReady bool            // a PASV, EPSV, PORT or EPRT the engine accepted and no transfer used (under control.mu)
+	dataProt  byte            // prot when that data connection was prepared (under control.mu)
 }
 
 // verbSpec is how wharf handles one command verb.
@@ -97,10 +98,10 @@ var verbs = map[string]verbSpec{
 	"ABOR": {handle: pass(cmdSpecial)},
 
 	// Files and folders.
-	"CWD":  {handle: pass(cmdSync)},
-	"XCWD": {handle: pass(cmdSync)},
-	"CDUP": {handle: pass(cmdSync)},
-	"XCUP": {handle: rename("CDUP")},
+	"CWD":  {handle: (*control).cwd},
+	"XCWD": {handle: (*control).cwd},
+	"CDUP": {handle: (*control).cwd},
+	"XCUP": {handle: (*control).cwd},
 	"PWD":  {handle: pass(cmdSync)},
 	"XPWD": {handle: pass(cmdSync)},
 	"MKD":  {handle: pass(cmdSync)},
@@ -142,13 +143,6 @@ var verbs = map[string]verbSpec{
 func pass(kind cmdKind) func(c *control, verb, arg string) {
 	return func(c *control, verb, arg string) {
 		c.forward(&command{verb: verb, arg: arg, kind: kind})
-	}
-}
-
-// rename forwards the command as another verb (XCUP is CDUP, RFC 775).
-func rename(to string) func(c *control, verb, arg string) {
-	return func(c *control, _, arg string) {
-		c.forward(&command{verb: to, arg: arg})
 	}
 }
 
@@ -601,6 +595,95 @@ func (c *control) stou(_, arg string) {
 		},
 		after: func(int) { c.proto.unique = "" },
 	})
+}
+
+// maxMessage bounds a folder's message file: what is read of it, and its lines.
+const (
+	maxMessage      = 4 << 10
+	maxMessageLines = 64
+)
+
+// cwd forwards CWD and CDUP (XCWD, XCUP: RFC 775), and shows the new
+// folder's message file ([listing] message_file, ".message") before the 250
+// reply, as vsftpd and ProFTPD do: once per folder and session.
+func (c *control) cwd(verb, arg string) {
+	target := c.abs(arg)
+	if verb == "CDUP" || verb == "XCUP" {
+		verb, arg, target = "CDUP", "", path.Dir(c.si.cc.Path())
+	}
+
+	cmd := &command{verb: verb, arg: arg}
+	if lines := c.message(target); lines != "" {
+		cmd.fix = func(code int) (int, string) {
+			if code != 250 {
+				return 0, ""
+			}
+
+			c.proto.shown[target] = true
+
+			return 250, lines + "\n" + "Directory changed to " + target + "."
+		}
+	}
+
+	c.forward(cmd)
+}
+
+// message is folder dir's message file, as the middle of a 250 reply: every
+// line after the first starts "250-" (so none can end the reply early),
+// control characters taken out, at most maxMessageLines lines of
+// maxMessage bytes. It is "" when there is none, it was shown already, or
+// the session may not read it.
+func (c *control) message(dir string) string {
+	name := c.srv.opts.Listing.MessageFile
+	if name == "" || c.proto.shown[dir] {
+		return ""
+	}
+
+	if c.proto.shown == nil {
+		c.proto.shown = map[string]bool{}
+	}
+
+	if len(c.proto.shown) >= 256 {
+		return "" // a session that walks thousands of folders sees the first ones'
+	}
+
+	f, err := c.si.drv().Open(path.Join(dir, name))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+
+	data, _ := io.ReadAll(io.LimitReader(f, maxMessage))
+	text := strings.TrimRight(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n")
+	if strings.TrimSpace(text) == "" {
+		return ""
+	}
+
+	var lines []string
+	for i, line := range strings.Split(text, "\n") {
+		if i == maxMessageLines {
+			break
+		}
+
+		line = strings.Map(func(r rune) rune {
+			switch {
+			case r == '\t':
+				return ' '
+			case r < 0x20 || r == 0x7f:
+				return -1
+			}
+
+			return r
+		}, line)
+
+		if i > 0 {
+			line = "250-" + line
+		}
+
+		lines = append(lines, line)
+	}
+
+	return strings.Join(lines, "\n")
 }
 
 // rnfr refuses a rename at RNFR for accounts that may not rename: the

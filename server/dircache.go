@@ -29,8 +29,12 @@ type dirCache struct {
 	now     func() time.Time
 }
 
-// dirKey names a folder as a session sees it: its root (home) and its virtual path.
-type dirKey struct{ home, dir string }
+// dirKey names a folder as a session sees it: its root (home), its virtual
+// path, and whether the session sees only what is world-readable (anonymous).
+type dirKey struct {
+	home, dir     string
+	worldReadable bool
+}
 
 type cachedDir struct {
 	list    []os.FileInfo // sorted, never changed once cached

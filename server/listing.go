@@ -54,10 +54,12 @@ var _ ftpserver.ClientDriverExtensionFileList = (*session)(nil)
 
 // listRequest is one LIST, NLST, MLSD or STAT <path>.
 type listRequest struct {
-	verb  string  // LIST, NLST or MLSD
-	arg   string  // the path as the client gave it, options removed
-	path  string  // the absolute virtual path
-	facts factSet // MLSD's facts (OPTS MLST)
+	verb      string  // LIST, NLST or MLSD
+	arg       string  // the path as the client gave it, options removed
+	path      string  // the absolute virtual path
+	facts     factSet // MLSD's facts (OPTS MLST)
+	all       bool    // -a: dotfiles too (LIST, NLST, STAT)
+	recursive bool    // -R, where [listing] recursive allows it (LIST, STAT)
 }
 
 // list answers LIST, NLST and MLSD: wharf formats the listing, the engine
@@ -69,12 +71,16 @@ func (c *control) list(verb, arg string) {
 
 	c.waitTransfer()
 
+	req := &listRequest{verb: verb, arg: arg, facts: c.proto.facts}
 	if verb != "MLSD" {
-		arg = listArgs(arg)
+		req.arg, req.all, req.recursive = listArgs(arg)
+		req.recursive = req.recursive && verb == "LIST" && c.srv.opts.Listing.Recursive
 	}
 
+	req.path = c.abs(req.arg)
+
 	c.mu.Lock()
-	c.proto.listing = &listRequest{verb: verb, arg: arg, path: c.abs(arg), facts: c.proto.facts}
+	c.proto.listing = req
 	c.mu.Unlock()
 
 	c.forward(&command{verb: "RETR", arg: listingPath, kind: cmdTransfer, listing: verb})
@@ -91,18 +97,21 @@ func (c *control) takeListing() *listRequest {
 	return req
 }
 
-// listArgs removes ls options ("-la", "-a") from a LIST, NLST or STAT argument.
-func listArgs(arg string) string {
+// listArgs takes ls options ("-la", "-a", "-lR") off a LIST, NLST or STAT
+// argument, and reports -a (dotfiles too) and -R (recursive).
+func listArgs(arg string) (rest string, all, recursive bool) {
 	for strings.HasPrefix(arg, "-") {
-		opt, rest, _ := strings.Cut(arg, " ")
+		opt, after, _ := strings.Cut(arg, " ")
 		if strings.Trim(opt[1:], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
 			break
 		}
 
-		arg = strings.TrimLeft(rest, " ")
+		all = all || strings.ContainsAny(opt, "aA")
+		recursive = recursive || strings.Contains(opt, "R")
+		arg = strings.TrimLeft(after, " ")
 	}
 
-	return arg
+	return arg, all, recursive
 }
 
 // mlst answers MLST (RFC 3659, 7): the facts of one file or folder, named as asked.
@@ -127,8 +136,10 @@ func (c *control) mlst(_, arg string) {
 // statPath answers STAT <path>: a LIST on the control connection (RFC 959,
 // 4.1.3), 213 for a file and 212 for a folder.
 func (c *control) statPath(arg string) {
-	arg = listArgs(arg)
-	req := &listRequest{verb: "LIST", arg: arg, path: c.abs(arg)}
+	req := &listRequest{verb: "LIST"}
+	req.arg, req.all, req.recursive = listArgs(arg)
+	req.recursive = req.recursive && c.srv.opts.Listing.Recursive
+	req.path = c.abs(req.arg)
 
 	entries, single, err := c.si.drv().listEntries(req)
 	if err != nil {
@@ -137,7 +148,7 @@ func (c *control) statPath(arg string) {
 		return
 	}
 
-	code, now := "212", time.Now()
+	code := "212"
 	if single {
 		code = "213"
 	}
@@ -147,12 +158,13 @@ func (c *control) statPath(arg string) {
 
 	c.hold()
 	c.out = append(c.out, code+"-Status of "+req.path+":\r\n"...)
-	for _, fi := range entries {
-		if listable(fi.Name()) {
-			c.out = append(c.out, lsLine(fi, now)+"\r\n"...)
-			if len(c.out) >= holdCap {
-				c.flushLocked()
-			}
+
+	l := c.si.drv().newListing(req, entries, single)
+	for l.fill() {
+		c.out = append(c.out, l.buf...)
+		l.buf = l.buf[:0]
+		if len(c.out) >= holdCap {
+			c.flushLocked()
 		}
 	}
 
@@ -187,7 +199,7 @@ func (s *session) listEntries(req *listRequest) (entries []os.FileInfo, single b
 
 	if !st.IsDir() {
 		if req.verb == "MLSD" {
-			return nil, false, &fs.PathError{Op: "list", Path: req.path, Err: errNotDirectory}
+			return nil, false, &fs.PathError{Op: "list", Path: req.path, Err: errMLSDFile}
 		}
 
 		return []os.FileInfo{st}, true, nil
@@ -210,7 +222,7 @@ func (s *session) readDir(dir, pattern string, namesOnly bool) ([]os.FileInfo, e
 	}
 	defer f.Close()
 
-	key := dirKey{home: s.account.Home, dir: path.Clean(path.Join("/", dir))}
+	key := dirKey{home: s.account.Home, dir: path.Clean(path.Join("/", dir)), worldReadable: s.account.WorldReadableOnly}
 	var modTime time.Time
 	if st, err := f.Stat(); err == nil {
 		modTime = st.ModTime()
@@ -286,7 +298,12 @@ func (s *session) openListing(req *listRequest) (ftpserver.FileTransfer, error) 
 		return nil, err
 	}
 
-	l := &listing{sess: s, entries: entries, dataTimeout: s.srv.opts.DataTimeout, now: time.Now()}
+	return s.newListing(req, entries, single), nil
+}
+
+// newListing formats req's entries as its command wants them.
+func (s *session) newListing(req *listRequest, entries []os.FileInfo, single bool) *listing {
+	l := &listing{sess: s, req: req, entries: entries, dataTimeout: s.srv.opts.DataTimeout, now: time.Now()}
 
 	switch req.verb {
 	case "NLST":
@@ -308,23 +325,111 @@ func (s *session) openListing(req *listRequest) (ftpserver.FileTransfer, error) 
 		}
 	case "MLSD":
 		l.line = func(fi os.FileInfo) string { return s.facts(fi, req.facts) + " " + fi.Name() }
+		l.entries = append(s.mlsdTitles(req), entries...)
 	default:
 		l.line = func(fi os.FileInfo) string { return lsLine(fi, l.now) }
 	}
 
-	return l, nil
+	if req.recursive && !single {
+		l.dir, l.subdirs = req.path, s.subdirs(req.path, entries)
+		l.header = true
+	}
+
+	return l
+}
+
+// mlsdTitles are the entries RFC 3659 (7.5.1) names for the listed folder
+// itself (type=cdir, ".") and its parent (type=pdir, ".."), as ProFTPD and
+// pure-ftpd send them: clients take them for the listing's title.
+func (s *session) mlsdTitles(req *listRequest) []os.FileInfo {
+	var out []os.FileInfo
+	if st, err := s.Fs.Stat(req.path); err == nil {
+		out = append(out, title{FileInfo: st, name: ".", kind: "cdir"})
+	}
+
+	if req.path != "/" {
+		if st, err := s.Fs.Stat(path.Dir(req.path)); err == nil {
+			out = append(out, title{FileInfo: st, name: "..", kind: "pdir"})
+		}
+	}
+
+	return out
+}
+
+// title is a folder as an MLSD title entry.
+type title struct {
+	os.FileInfo
+	name, kind string
+}
+
+func (t title) Name() string { return t.name }
+
+// shown reports whether an entry goes into req's listing: names with a line
+// break never, hidden names ([listing] hide) never, dotfiles in LIST, NLST
+// and STAT only with -a (as ls and vsftpd do; MLSD, for machines, lists them).
+func (s *session) shown(fi os.FileInfo, req *listRequest) bool {
+	name := fi.Name()
+	if strings.ContainsAny(name, "\r\n") {
+		return false
+	}
+
+	if _, ok := fi.(title); ok {
+		return true
+	}
+
+	if strings.HasPrefix(name, ".") && !req.all && req.verb != "MLSD" {
+		return false
+	}
+
+	for _, pattern := range s.srv.opts.Listing.Hide {
+		if ok, _ := path.Match(pattern, name); ok {
+			return false
+		}
+	}
+
+	return true
+}
+
+// subdirs are the folders below dir to list recursively (LIST -R), in order:
+// never through a link, and never one listed already (a folder reached twice
+// by its device and inode), so a link loop ends.
+func (s *session) subdirs(dir string, entries []os.FileInfo) []string {
+	var out []string
+	for _, fi := range entries {
+		if fi.IsDir() && fi.Mode()&fs.ModeSymlink == 0 {
+			if _, isLink := fi.(linkInfo); !isLink {
+				out = append(out, path.Join(dir, fi.Name()))
+			}
+		}
+	}
+
+	return out
+}
+
+// linkInfo is a symbolic link listed as a link: vfs gives its target as the
+// client sees it (never a disk path).
+type linkInfo interface {
+	LinkTarget() string
 }
 
 // listing is a formatted listing, read by the engine like a file: lines are
-// made as the data connection takes them.
+// made as the data connection takes them. A recursive listing (LIST -R)
+// reads its folders one after another, as ls -lR prints them.
 type listing struct {
 	sess        *session
+	req         *listRequest
 	entries     []os.FileInfo
 	line        func(os.FileInfo) string
 	next        int
 	buf         []byte
 	dataTimeout time.Duration
 	now         time.Time
+
+	dir     string   // the folder being listed, for LIST -R
+	subdirs []string // the folders still to list, for LIST -R
+	header  bool     // the next lines start with dir's "name:" header
+	listed  int      // entries listed so far, against max_list_entries
+	seen    map[string]bool
 }
 
 var (
@@ -340,16 +445,101 @@ func (l *listing) TransferError(err error) {
 
 // fill formats the next lines into buf; it reports false at the end.
 func (l *listing) fill() bool {
-	for len(l.buf) < listChunk && l.next < len(l.entries) {
-		fi := l.entries[l.next]
-		l.next++
+	for len(l.buf) < listChunk {
+		if l.header {
+			if l.dir != l.req.path {
+				l.buf = append(l.buf, "\r\n"...)
+			}
 
-		if listable(fi.Name()) {
-			l.buf = append(l.buf, l.line(fi)+"\r\n"...)
+			l.buf = append(l.buf, l.dir+":\r\n"...)
+			l.header = false
+		}
+
+		if l.next < len(l.entries) {
+			fi := l.entries[l.next]
+			l.next++
+			l.listed++
+
+			if l.sess.shown(fi, l.req) {
+				l.buf = append(l.buf, l.line(fi)+"\r\n"...)
+			}
+
+			continue
+		}
+
+		if !l.descend() {
+			break
 		}
 	}
 
 	return len(l.buf) > 0
+}
+
+// descend moves a recursive listing to its next folder; it reports false
+// when none is left, or max_list_entries entries were listed.
+func (l *listing) descend() bool {
+	limit := l.sess.srv.opts.MaxListEntries
+	for len(l.subdirs) > 0 && (limit <= 0 || l.listed < limit) {
+		dir := l.subdirs[0]
+		l.subdirs = l.subdirs[1:]
+
+		if !l.first(dir) {
+			continue
+		}
+
+		entries, err := l.sess.readDir(dir, "", false)
+		if err != nil {
+			continue
+		}
+
+		l.dir, l.entries, l.next, l.header = dir, entries, 0, true
+		// Depth first, as ls -lR: this folder's subfolders come next.
+		l.subdirs = append(l.sess.subdirs(dir, entries), l.subdirs...)
+
+		return true
+	}
+
+	return false
+}
+
+// first reports whether folder dir is listed for the first time (by device
+// and inode, where the file system gives them).
+func (l *listing) first(dir string) bool {
+	st, err := l.sess.Fs.Stat(dir)
+	if err != nil {
+		return false
+	}
+
+	id, ok := fileID(st)
+	if !ok {
+		return true
+	}
+
+	if l.seen == nil {
+		l.seen = map[string]bool{}
+		if top, err := l.sess.Fs.Stat(l.req.path); err == nil {
+			if topID, ok := fileID(top); ok {
+				l.seen[topID] = true
+			}
+		}
+	}
+
+	if l.seen[id] {
+		return false
+	}
+
+	l.seen[id] = true
+
+	return true
+}
+
+// fileID is a file's device and inode, where the file system has them.
+func fileID(fi os.FileInfo) (string, bool) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fmt.Sprintf("%x:%x", st.Dev, st.Ino), true
+	}
+
+	return "", false
 }
 
 func (l *listing) Read(p []byte) (int, error) {
@@ -405,12 +595,6 @@ func (l *listing) Close() error {
 
 var errListingResume = errors.New("a listing cannot be resumed")
 
-// listable reports whether a name can be sent in a listing: a line break in
-// it would end the line early.
-func listable(name string) bool {
-	return !strings.ContainsAny(name, "\r\n")
-}
-
 // lsLine formats one entry as "ls -l" does, which is what clients parse
 // from LIST: ls's mode letters, and the year instead of the time for dates
 // more than six months old or in the future.
@@ -420,7 +604,12 @@ func lsLine(fi os.FileInfo, now time.Time) string {
 		date = "Jan _2  2006"
 	}
 
-	return fmt.Sprintf("%s 1 ftp ftp %12d %s %s", lsMode(fi.Mode()), fi.Size(), fi.ModTime().Format(date), fi.Name())
+	name := fi.Name()
+	if link, ok := fi.(linkInfo); ok {
+		name += " -> " + link.LinkTarget()
+	}
+
+	return fmt.Sprintf("%s 1 ftp ftp %12d %s %s", lsMode(fi.Mode()), fi.Size(), fi.ModTime().Format(date), name)
 }
 
 // lsMode is a mode as "ls -l" prints it: "drwxr-sr-t".
@@ -536,11 +725,7 @@ func (s *session) facts(fi os.FileInfo, set factSet) string {
 	var b strings.Builder
 
 	if set&factType != 0 {
-		if fi.IsDir() {
-			b.WriteString("Type=dir;")
-		} else {
-			b.WriteString("Type=file;")
-		}
+		b.WriteString("Type=" + typeFact(fi) + ";")
 	}
 
 	if set&factSize != 0 {
@@ -564,6 +749,24 @@ func (s *session) facts(fi os.FileInfo, set factSet) string {
 	}
 
 	return b.String()
+}
+
+// typeFact is an entry's type fact (RFC 3659, 7.5.1): file, dir, cdir and
+// pdir for an MLSD's titles, OS.unix=slink:<target> for a link (as pure-ftpd
+// and ProFTPD write it).
+func typeFact(fi os.FileInfo) string {
+	switch t := fi.(type) {
+	case title:
+		return t.kind
+	case linkInfo:
+		return "OS.unix=slink:" + t.LinkTarget()
+	}
+
+	if fi.IsDir() {
+		return "dir"
+	}
+
+	return "file"
 }
 
 // perm is the MLSx "perm" fact (RFC 3659, 7.5.5) for what the account may do.

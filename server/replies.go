@@ -90,6 +90,8 @@ func (c *control) fixTransfer(to *command, code int, text string) (reply, bool) 
 	case to.err == nil || !strings.HasPrefix(text, "Could not"):
 		// Not the driver's refusal: the engine's own 426 for ABOR, for one.
 		return reply{}, false
+	case errors.Is(to.err, errMLSDFile):
+		return reply{501, describe(to.err)}, true // RFC 3659, 7
 	case listing != 0:
 		return reply{listing, describe(to.err)}, true
 	default:
@@ -153,6 +155,8 @@ func reason(err error) string {
 		return "is a folder"
 	case errors.Is(err, errNotDirectory):
 		return "not a folder"
+	case errors.Is(err, errMLSDFile):
+		return "not a folder: MLSD lists folders, MLST describes a file"
 	case errors.Is(err, syscall.ENOTEMPTY):
 		return "folder not empty"
 	case errors.As(err, &errno):

@@ -24,6 +24,7 @@ var (
 	errRestBeyondEnd = errors.New("restart offset is beyond the end of the file")
 	errIsDirectory   = errors.New("is a directory")
 	errNotDirectory  = errors.New("not a directory")
+	errMLSDFile      = errors.New("MLSD of a file")
 )
 
 // session is what AuthUser returns: the logged-in user's filesystem, plus the

@@ -1016,3 +1016,110 @@ func TestTricklingClientIsIdle(t *testing.T) {
 		t.Fatalf("the trickling client was closed after %v, want about idle_timeout (1s)", took)
 	}
 }
+
+// TestFolderMessages: a folder's .message precedes the 250 reply to CWD into
+// it, once per session, in lines no client can mistake for the reply's end.
+func TestFolderMessages(t *testing.T) {
+	t.Parallel()
+
+	f, root := anonFixture(t)
+	f.opts.Listing.MessageFile = ".message"
+	writeFile(t, filepath.Join(root, "pub", ".message"), []byte("This mirror syncs at :00.\r\n250 not the end\n\x1b[31mred\x1b[0m\n"))
+	ts := startServer(t, f)
+
+	c := ts.raw(t)
+	c.Login("anonymous", "x")
+
+	// textproto takes the "250-" off each line: the line "250 not the end"
+	// went out as "250-250 not the end", so the reply did not end there.
+	msg := c.Must(250, "CWD /pub")
+	want := "This mirror syncs at :00.\n250 not the end\n[31mred[0m\nDirectory changed to /pub."
+	if msg != want {
+		t.Fatalf("CWD /pub: %q, want %q", msg, want)
+	}
+
+	c.Must(250, "CDUP")
+	if msg := c.Must(250, "CWD pub"); strings.Contains(msg, "mirror") {
+		t.Fatalf("the message was shown twice: %q", msg)
+	}
+
+	if msg := c.Must(250, "CWD /"); strings.Contains(msg, "\n") {
+		t.Fatalf("a folder without a message: %q", msg)
+	}
+}
+
+// TestListingOptions: dotfiles only with -a (MLSD lists them), hidden names
+// left out of every listing yet served by name, LIST -R where allowed, and
+// MLSD's title entries.
+func TestListingOptions(t *testing.T) {
+	t.Parallel()
+
+	f, root := anonFixture(t)
+	f.opts.Listing = Listing{Hide: []string{"*.key"}, Recursive: true}
+	writeFile(t, filepath.Join(root, "d", ".dot"), []byte("dot"))
+	writeFile(t, filepath.Join(root, "d", "a.txt"), []byte("a"))
+	writeFile(t, filepath.Join(root, "d", "secret.key"), []byte("key"))
+	writeFile(t, filepath.Join(root, "d", "sub", "b.txt"), []byte("b"))
+	ts := startServer(t, f)
+
+	c := ts.raw(t)
+	c.Login("anonymous", "x")
+
+	list := func(cmd string) []string {
+		t.Helper()
+
+		data := c.DialPasv()
+		c.Must(150, "%s", cmd)
+		got := strings.TrimSuffix(string(readAllFrom(t, data)), "\r\n")
+		c.Expect(226)
+
+		return strings.Split(got, "\r\n")
+	}
+
+	if got := list("NLST /d"); strings.Join(got, ",") != "/d/a.txt,/d/sub" {
+		t.Errorf("NLST /d: %q, want a.txt and sub (no dotfile, no hidden name)", got)
+	}
+
+	if got := list("NLST -a /d"); strings.Join(got, ",") != "/d/.dot,/d/a.txt,/d/sub" {
+		t.Errorf("NLST -a /d: %q", got)
+	}
+
+	var names []string
+	for _, line := range list("MLSD /d") {
+		facts, name, _ := strings.Cut(line, " ")
+		names = append(names, name)
+		if name == "." && !strings.Contains(facts, "Type=cdir;") || name == ".." && !strings.Contains(facts, "Type=pdir;") {
+			t.Errorf("MLSD title %q: %q", name, facts)
+		}
+	}
+
+	if strings.Join(names, ",") != ".,..,.dot,a.txt,sub" {
+		t.Errorf("MLSD /d: %q, want the titles, the dotfile, no hidden name", names)
+	}
+
+	recursive := strings.Join(list("LIST -R /d"), "\n")
+	for _, want := range []string{"/d:\n", "a.txt\n", "\n\n/d/sub:\n", "b.txt"} {
+		if !strings.Contains(recursive, want) {
+			t.Errorf("LIST -R /d lacks %q:\n%s", want, recursive)
+		}
+	}
+
+	if got := ftptest.Sum(retrRaw(t, c, "/d/secret.key")); got != ftptest.Sum([]byte("key")) {
+		t.Error("a hidden name is not served by its name")
+	}
+
+	c.DialPasv()
+	c.Must(501, "MLSD /d/a.txt")
+}
+
+// retrRaw downloads name over PASV with the raw client.
+func retrRaw(t *testing.T, c *ftptest.Ctl, name string) []byte {
+	t.Helper()
+
+	data := c.DialPasv()
+	c.Must(150, "RETR %s", name)
+	got := readAllFrom(t, data)
+	c.Expect(226)
+
+	return got
+}
