@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"wharf/auth"
+	"wharf/server"
 )
 
 // Config is the whole configuration file. The comments give each key's
@@ -21,6 +22,7 @@ type Config struct {
 	MaxClients      int      `toml:"max_clients"`        // 1000, >= 1
 	MaxClientsPerIP int      `toml:"max_clients_per_ip"` // 16, >= 1
 	Banner          string   `toml:"banner"`             // "wharf ready"; one line
+	BannerFile      string   `toml:"banner_file"`        // "": a text file whose lines are the 220 greeting, instead of banner
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`   // 30s, >= 0
 	ASCIIConversion bool     `toml:"ascii_conversion"`   // true
 	UploadMode      string   `toml:"upload_mode"`        // "atomic": atomic | direct
@@ -36,11 +38,17 @@ type Config struct {
 	Ban       Ban       `toml:"ban"`
 	Admin     Admin     `toml:"admin"`
 	Storage   Storage   `toml:"storage"`
+	Listing   Listing   `toml:"listing"`
 	Users     []User    `toml:"users"` // the file's [[users]], then users_file's
 
 	// PublicIP is public_host resolved to an IPv4 address by Validate
 	// ("" when public_host is empty). It is not a key of the file.
 	PublicIP string `toml:"-"`
+
+	// BannerText is the text of banner_file as Validate read and checked it,
+	// with its line ends made "\n" ("" when banner_file is empty). It is not
+	// a key of the file; see Greeting.
+	BannerText string `toml:"-"`
 }
 
 // Log is the [log] table.
@@ -73,6 +81,19 @@ type Anonymous struct {
 	// no uploads. When enabled it must exist, without ".." or a leading "/".
 	UploadDir     string `toml:"upload_dir"`      // ""
 	MaxUploadSize Size   `toml:"max_upload_size"` // 100MiB; 0 = unlimited
+
+	// LoginMessageFile is a text file whose lines are the 230 reply to an
+	// anonymous login, checked like banner_file. "" keeps wharf's own text.
+	LoginMessageFile string `toml:"login_message_file"` // ""
+
+	// WorldReadableOnly hides from anonymous sessions what others may not
+	// read on disk. S3 objects have no mode bits: with the s3 backend it
+	// has no effect, whatever its value.
+	WorldReadableOnly bool `toml:"world_readable_only"` // true
+
+	// LoginMessageText is the text of login_message_file as Validate read
+	// and checked it ("" when none). It is not a key of the file.
+	LoginMessageText string `toml:"-"`
 }
 
 // Bandwidth is the [bandwidth] table: limits in bytes per second, 0 for
@@ -115,6 +136,51 @@ type Storage struct {
 	AccessKey string `toml:"access_key"` // ""
 	SecretKey string `toml:"secret_key"` // ""
 	PathStyle bool   `toml:"path_style"` // false: bucket in the host name; true: in the path (MinIO, Ceph)
+}
+
+// Listing is the [listing] table: how listings show the tree, and which
+// names are hidden or refused. Patterns use Go's path.Match syntax and match
+// one name (a path element), never a path.
+type Listing struct {
+	Symlinks    SymlinkMode `toml:"symlinks"`     // "links": links | targets
+	Hide        []string    `toml:"hide"`         // []: not listed, still served by exact name
+	Deny        []string    `toml:"deny"`         // rsync's temporary names (DefaultDeny): neither listed, served nor uploaded
+	MessageFile string      `toml:"message_file"` // ".message": a name, not a path; "" shows no message on CWD
+	Recursive   bool        `toml:"recursive"`    // false: true allows LIST -R
+}
+
+// DefaultDeny returns listing.deny's default, rsync's temporary names: the
+// ".~tmp~" folder of rsync --delay-updates, and the ".name.XXXXXX" file
+// rsync writes before renaming it to name.
+func DefaultDeny() []string {
+	return []string{".~tmp~", ".*.??????"}
+}
+
+// SymlinkMode is listing.symlinks, decoded from its name ("links" or
+// "targets") once, into the server's type.
+type SymlinkMode server.SymlinkMode
+
+// UnmarshalText reads a mode as written in the file.
+func (m *SymlinkMode) UnmarshalText(text []byte) error {
+	v, err := server.ParseSymlinkMode(string(text))
+	if err != nil {
+		return err
+	}
+
+	*m = SymlinkMode(v)
+
+	return nil
+}
+
+// MarshalText writes the mode the way UnmarshalText reads it. It fails for
+// a value that names no mode, which only a Config built in code can hold.
+func (m SymlinkMode) MarshalText() ([]byte, error) {
+	v := server.SymlinkMode(m)
+	if _, err := server.ParseSymlinkMode(v.String()); err != nil {
+		return nil, err
+	}
+
+	return []byte(v.String()), nil
 }
 
 // S3 reports whether the files live in an S3-compatible bucket.
@@ -162,9 +228,16 @@ func Default() Config {
 		LoginTimeout:    Duration{time.Minute},
 		Log:             Log{Level: "info", Format: "console"},
 		TLS:             TLS{Mode: "off"},
-		Anonymous:       Anonymous{Enabled: true, Root: "./public", MaxUploadSize: Size{100 << 20}},
-		Ban:             Ban{MaxFailures: 5, Window: Duration{10 * time.Minute}, Duration: Duration{time.Hour}},
-		Storage:         Storage{Backend: "disk", Region: "us-east-1"},
+		Anonymous: Anonymous{
+			Enabled: true, Root: "./public", MaxUploadSize: Size{100 << 20}, WorldReadableOnly: true,
+		},
+		Ban:     Ban{MaxFailures: 5, Window: Duration{10 * time.Minute}, Duration: Duration{time.Hour}},
+		Storage: Storage{Backend: "disk", Region: "us-east-1"},
+		Listing: Listing{
+			// hide is empty, not nil, so that check-config -print shows it.
+			Symlinks: SymlinkMode(server.SymlinksAsLinks), Hide: []string{}, Deny: DefaultDeny(),
+			MessageFile: ".message",
+		},
 	}
 }
 
@@ -231,6 +304,16 @@ func assemble(in input, r resolver, validate bool) (Config, []string, error) {
 	}
 
 	return c, unknown, nil
+}
+
+// Greeting returns the text of the 220 greeting: banner_file's, as Validate
+// read it, when banner_file is set, else banner.
+func (c Config) Greeting() string {
+	if c.BannerFile != "" {
+		return c.BannerText
+	}
+
+	return c.Banner
 }
 
 // PassiveRange returns the first and last port of passive_ports.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"wharf/auth"
 	"wharf/internal/ftptest"
+	"wharf/server"
 )
 
 // testHash is a bcrypt hash of "change-me".
@@ -91,6 +93,17 @@ func makeFixtures(t *testing.T) {
 		"key.pem":           key,
 		"other-key.pem":     otherKey,
 		"more-users.toml":   []byte("[[users]]\nname = \"dave\"\npassword = \"" + testHash + "\"\nhome = \"home/carol\"\n"),
+		// Texts for banner_file and login_message_file: CR LF ends are made LF, trailing newlines dropped.
+		"banner.txt":      []byte("Welcome to the mirror.\r\n  220 lines are fine when indented.\r\n\r\nSyncs at :00.\r\n\r\n"),
+		"login.txt":       []byte("Be nice.\n2024-01-01: a date is not a reply code.\n"),
+		"reply-code.txt":  []byte("Welcome\n220 x\n"),
+		"reply-dash.txt":  []byte("Welcome\n230-more\n"),
+		"reply-alone.txt": []byte("211\n"),
+		"nul.txt":         []byte("a\x00b\n"),
+		"bare-cr.txt":     []byte("one\rtwo\n"),
+		"blank.txt":       []byte("\r\n\n"),
+		"too-big.txt":     bytes.Repeat([]byte("x"), maxMessage+1),
+		"just-enough.txt": bytes.Repeat([]byte("x"), maxMessage),
 	}
 	for name, data := range files {
 		if err := os.WriteFile(name, data, 0o600); err != nil {
@@ -174,7 +187,8 @@ func TestFileSetsEveryKey(t *testing.T) {
 		IdleTimeout:     Duration{90 * time.Minute},
 		MaxClients:      5,
 		MaxClientsPerIP: 10,
-		Banner:          "hello, FTP",
+		Banner:          "wharf ready",
+		BannerFile:      "banner.txt",
 		ShutdownTimeout: Duration{0},
 		ASCIIConversion: false,
 		UploadMode:      "direct",
@@ -185,10 +199,11 @@ func TestFileSetsEveryKey(t *testing.T) {
 		Log:             Log{Level: "debug", Format: "json", TransferLog: "logs/xferlog", File: "logs/wharf.log"},
 		TLS:             TLS{Mode: "required", CertFile: "cert.pem", KeyFile: "key.pem", ClearTextAccounts: true},
 		Anonymous: Anonymous{
-			Enabled:       false,
-			Root:          "does-not-matter-when-disabled",
-			UploadDir:     "/not-checked/../when-disabled",
-			MaxUploadSize: Size{3 << 29},
+			Enabled:          false,
+			Root:             "does-not-matter-when-disabled",
+			UploadDir:        "/not-checked/../when-disabled",
+			MaxUploadSize:    Size{3 << 29},
+			LoginMessageFile: "not-read-when-disabled.txt",
 		},
 		Bandwidth: Bandwidth{
 			TotalDownload:   Size{10_000_000},
@@ -202,6 +217,10 @@ func TestFileSetsEveryKey(t *testing.T) {
 			Backend: "s3", Endpoint: "http://127.0.0.1:9000", Region: "eu-west-3", Bucket: "wharf-files",
 			Prefix: "mirror/", AccessKey: "AKIAEXAMPLE", SecretKey: "s3cr3t", PathStyle: true,
 		},
+		Listing: Listing{
+			Symlinks: SymlinkMode(server.SymlinksAsTargets), Hide: []string{"*.tmp", "[Rr][Ee][Aa][Dd][Mm][Ee]*"},
+			Deny: []string{".~tmp~", ".*.??????", `\*`}, MessageFile: "README.mirror", Recursive: true,
+		},
 		Users: []User{
 			{
 				Name: "alice", Password: hash, Home: "home/alice", Access: "read-write", TLS: auth.TLSRequired,
@@ -211,7 +230,8 @@ func TestFileSetsEveryKey(t *testing.T) {
 			{Name: "carol", Password: hash, Home: "home/carol"},
 			{Name: "dave", Password: hash, Home: "home/carol", file: "more-users.toml"},
 		},
-		PublicIP: "192.0.2.10",
+		PublicIP:   "192.0.2.10",
+		BannerText: "Welcome to the mirror.\n  220 lines are fine when indented.\n\nSyncs at :00.",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse(full.toml) =\n%+v\nwant\n%+v", got, want)
@@ -338,6 +358,54 @@ func setsKey(text, dotted string, commented bool) bool {
 	}
 
 	return false
+}
+
+// Validation reads banner_file and login_message_file, with LF line ends and
+// without trailing newlines, and reads them again each time; Greeting prefers
+// banner_file's text to banner.
+func TestMessageFiles(t *testing.T) {
+	t.Parallel()
+
+	dir := t.TempDir()
+	banner := filepath.Join(dir, "banner.txt")
+	login := filepath.Join(dir, "login.txt")
+	writeTOML(t, banner, "Welcome to the mirror.\r\nSyncs at :00.\r\n")
+	writeTOML(t, login, "Be nice.\n\n")
+
+	c := Default()
+	c.Anonymous.Root = dir
+	if got := c.Greeting(); got != "wharf ready" {
+		t.Errorf("Greeting() without banner_file = %q, want banner's", got)
+	}
+
+	c.BannerFile, c.Anonymous.LoginMessageFile = banner, login
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Greeting(), "Welcome to the mirror.\nSyncs at :00."; got != want {
+		t.Errorf("Greeting() = %q, want %q", got, want)
+	}
+	if got, want := c.Anonymous.LoginMessageText, "Be nice."; got != want {
+		t.Errorf("LoginMessageText = %q, want %q", got, want)
+	}
+
+	writeTOML(t, banner, "Moved to ftp2.example.org.\n")
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Greeting(), "Moved to ftp2.example.org."; got != want {
+		t.Errorf("Greeting() after the file changed = %q, want %q", got, want)
+	}
+
+	writeTOML(t, banner, "Welcome\n220 ready\n")
+	err := c.Validate()
+	if want := fmt.Sprintf("banner_file %q: line 2: %q starts like a reply code", banner, "220 ready"); err == nil ||
+		!strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Validate() with a reply line = %v, want it to start with %q", err, want)
+	}
+	if c.BannerText != "" {
+		t.Errorf("BannerText = %q after a refused file, want none", c.BannerText)
+	}
 }
 
 func TestDefaultServesPublic(t *testing.T) {

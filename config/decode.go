@@ -311,6 +311,8 @@ func describeType(t reflect.Type) string {
 		return "an array of tables"
 	case k == reflect.Slice && t.Elem().Kind() == reflect.Int:
 		return "an array of integers"
+	case k == reflect.Slice && t.Elem().Kind() == reflect.String:
+		return "an array of strings"
 	default:
 		return t.String()
 	}

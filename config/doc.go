@@ -15,9 +15,10 @@
 //
 // [Sources] layers the environment and command-line flags over the file:
 // every scalar key can be set by WHARF_ and its path in capitals
-// (WHARF_LISTEN, WHARF_LOG_LEVEL, WHARF_PASSIVE_PORTS="50000-50100"),
-// WHARF_CONFIG names the file when -config is absent, and the flags -listen,
-// -public-host and -log-level win over everything. storage.access_key and
+// (WHARF_LISTEN, WHARF_LOG_LEVEL, WHARF_PASSIVE_PORTS="50000-50100",
+// WHARF_LISTING_HIDE="*.tmp,README*"), WHARF_CONFIG names the file when
+// -config is absent, and the flags -listen, -public-host and -log-level win
+// over everything. storage.access_key and
 // storage.secret_key can be read from the files named by
 // WHARF_STORAGE_ACCESS_KEY_FILE and WHARF_STORAGE_SECRET_KEY_FILE, and
 // users_file names a file of more [[users]]. Problems name the variable or
@@ -25,10 +26,14 @@
 // warning. The package reads no environment itself: the caller passes it.
 //
 // Relative paths (anonymous.root, users' homes, the TLS files, the transfer
-// log, the log file, users_file) are relative to the process's working
-// directory, as in vsftpd; they are kept as written. anonymous.upload_dir is
-// relative to anonymous.root. With [storage] backend = "s3", anonymous.root
-// and the homes are key prefixes in the bucket instead, and need not exist.
+// log, the log file, users_file, banner_file, anonymous.login_message_file)
+// are relative to the process's working directory, as in vsftpd; they are
+// kept as written. anonymous.upload_dir is relative to anonymous.root. With
+// [storage] backend = "s3", anonymous.root and the homes are key prefixes in
+// the bucket instead, and need not exist. Validate reads the texts of
+// banner_file and anonymous.login_message_file into [Config.BannerText] and
+// [Anonymous.LoginMessageText], so loading the configuration again (SIGHUP)
+// reads them again.
 //
 // Only cmd/wharf imports this package; it hands the other packages plain
 // options built from the checked Config.

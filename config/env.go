@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"fmt"
 	"maps"
 	"net"
@@ -14,8 +15,10 @@ import (
 
 // Environment variables. Every scalar key has one: WHARF_ and the key's
 // path in capitals with "_" for ".", such as WHARF_LOG_LEVEL for log.level
-// (see envName). [[users]] is not a scalar: users_file is the way to give
-// accounts without the main file.
+// (see envName). The two lists count as scalars: passive_ports is written
+// "50000-50100", listing.hide and listing.deny "a,b" (see splitList).
+// [[users]] is not a scalar: users_file is the way to give accounts without
+// the main file.
 const (
 	envPrefix = "WHARF_"
 	// envConfig names the configuration file when -config is absent.
@@ -248,7 +251,10 @@ func applyFlags(c *Config, flags map[string]string, p *problems) {
 	}
 }
 
-var intsType = reflect.TypeFor[[]int]()
+var (
+	intsType    = reflect.TypeFor[[]int]()
+	stringsType = reflect.TypeFor[[]string]()
+)
 
 // setText sets a scalar field from text, as the environment and flags give
 // it. On error the field keeps its value; the error starts with the text.
@@ -281,6 +287,21 @@ func setText(field reflect.Value, text string) error {
 		field.Set(reflect.ValueOf([]int{lo, hi}))
 
 		return nil
+	case stringsType: // listing.hide, listing.deny
+		field.Set(reflect.ValueOf(splitList(text)))
+
+		return nil
+	}
+
+	// A type that reads its own text, such as listing.symlinks.
+	if u, ok := reflect.TypeAssert[encoding.TextUnmarshaler](reflect.New(field.Type())); ok {
+		if err := u.UnmarshalText([]byte(text)); err != nil {
+			return err // it starts with the text
+		}
+
+		field.Set(reflect.ValueOf(u).Elem())
+
+		return nil
 	}
 
 	switch field.Kind() { //nolint:exhaustive // the kinds of Config's scalar fields; default refuses the rest
@@ -305,6 +326,22 @@ func setText(field reflect.Value, text string) error {
 	}
 
 	return nil
+}
+
+// splitList reads a list of strings written "a,b,c", each item without the
+// spaces around it: listing.deny=".~tmp~, .*.??????". An empty text is the
+// empty list. An empty item is kept, for validation to name its index.
+func splitList(text string) []string {
+	if strings.TrimSpace(text) == "" {
+		return []string{}
+	}
+
+	items := strings.Split(text, ",")
+	for i, item := range items {
+		items[i] = strings.TrimSpace(item)
+	}
+
+	return items
 }
 
 // parsePortRange reads "50000-50100". The range itself (order, bounds) is

@@ -15,6 +15,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"wharf/auth"
+	"wharf/server"
 )
 
 // served returns a temp folder to serve anonymously, and the env entry
@@ -66,6 +67,18 @@ func TestEnvSetsEveryType(t *testing.T) {
 			c.Storage = Storage{Backend: "s3", Endpoint: "http://127.0.0.1:9000", Region: "eu-west-3", Bucket: "files",
 				Prefix: "ftp/", AccessKey: "AK", SecretKey: "SK", PathStyle: true}
 		}},
+		{"a symlinks mode", []string{"WHARF_LISTING_SYMLINKS=targets"}, func(c *Config) {
+			c.Listing.Symlinks = SymlinkMode(server.SymlinksAsTargets)
+		}},
+		{"a list of patterns, comma-separated", []string{"WHARF_LISTING_HIDE=*.tmp, README* ,[a-z]?"}, func(c *Config) {
+			c.Listing.Hide = []string{"*.tmp", "README*", "[a-z]?"}
+		}},
+		{"an empty list replaces the defaults", []string{"WHARF_LISTING_DENY="}, func(c *Config) { c.Listing.Deny = []string{} }},
+		{"the other [listing] and [anonymous] keys", []string{
+			"WHARF_LISTING_MESSAGE_FILE=", "WHARF_LISTING_RECURSIVE=true", "WHARF_ANONYMOUS_WORLD_READABLE_ONLY=false",
+		}, func(c *Config) {
+			c.Listing.MessageFile, c.Listing.Recursive, c.Anonymous.WorldReadableOnly = "", true, false
+		}},
 		{"a later entry wins", []string{"WHARF_MAX_CLIENTS=7", "WHARF_MAX_CLIENTS=8"}, func(c *Config) { c.MaxClients = 8 }},
 		{"other variables are ignored", []string{"PATH=/bin", "wharf_listen=nope", "HOME"}, func(*Config) {}},
 	}
@@ -110,6 +123,13 @@ func TestEnvBadValuesNameTheVariable(t *testing.T) {
 		{"WHARF_MAX_CLIENTS=0", `WHARF_MAX_CLIENTS: max_clients: must be at least 1, got 0`},
 		{"WHARF_LOG_LEVEL=loud", `WHARF_LOG_LEVEL: log.level: "loud" is not one of debug, info, warn, error`},
 		{"WHARF_ANONYMOUS_ROOT=/does/not/exist", `WHARF_ANONYMOUS_ROOT: anonymous.root "/does/not/exist": no such directory`},
+		{"WHARF_LISTING_SYMLINKS=both", `WHARF_LISTING_SYMLINKS: "both" is not a symlinks mode (links or targets)`},
+		{"WHARF_LISTING_DENY=.~tmp~,,a/b", "WHARF_LISTING_DENY: listing.deny[1]: empty pattern\n" +
+			`WHARF_LISTING_DENY: listing.deny[2]: "a/b": a pattern matches one name, so it can't hold "/"`},
+		{"WHARF_LISTING_MESSAGE_FILE=a/.message",
+			`WHARF_LISTING_MESSAGE_FILE: listing.message_file: "a/.message": a file name, not a path (no "/"): it is looked for in each folder`},
+		{"WHARF_BANNER_FILE=/does/not/exist",
+			`WHARF_BANNER_FILE: banner_file "/does/not/exist": open /does/not/exist: no such file or directory`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env+" is refused", func(t *testing.T) {
@@ -635,7 +655,9 @@ func TestEveryScalarKeyHasAVariable(t *testing.T) {
 		"WHARF_LISTEN", "WHARF_PUBLIC_HOST", "WHARF_PASSIVE_PORTS", "WHARF_ACTIVE_MODE", "WHARF_IDLE_TIMEOUT",
 		"WHARF_MAX_CLIENTS", "WHARF_TLS_MODE", "WHARF_TLS_CERT_FILE", "WHARF_TLS_CLEAR_TEXT_ACCOUNTS", "WHARF_ANONYMOUS_ROOT",
 		"WHARF_ANONYMOUS_MAX_UPLOAD_SIZE", "WHARF_LOG_FORMAT", "WHARF_ADMIN_LISTEN", "WHARF_BANDWIDTH_TOTAL_DOWNLOAD",
-		"WHARF_BAN_MAX_FAILURES", "WHARF_STORAGE_BACKEND", "WHARF_USERS_FILE",
+		"WHARF_BAN_MAX_FAILURES", "WHARF_STORAGE_BACKEND", "WHARF_USERS_FILE", "WHARF_BANNER_FILE",
+		"WHARF_ANONYMOUS_LOGIN_MESSAGE_FILE", "WHARF_ANONYMOUS_WORLD_READABLE_ONLY", "WHARF_LISTING_SYMLINKS",
+		"WHARF_LISTING_HIDE", "WHARF_LISTING_DENY", "WHARF_LISTING_MESSAGE_FILE", "WHARF_LISTING_RECURSIVE",
 	} {
 		if _, ok := set[name]; !ok {
 			t.Errorf("no variable %s", name)
@@ -652,6 +674,7 @@ func FuzzEnv(f *testing.F) {
 	f.Add("WHARF_PASSIVE_PORTS=-\nWHARF_PASSIVE_PORTS=99999999999999999999-1\nWHARF_BANDWIDTH_TOTAL_UPLOAD=1.5")
 	f.Add("WHARF_STORAGE_BACKEND=s3\nWHARF_STORAGE_BUCKET=b\nWHARF_STORAGE_ENDPOINT=http://[::1\nWHARF_ANONYMOUS_ROOT=/pub")
 	f.Add("WHARF_=\n=WHARF_\nWHARF_X\nWHARF_PUBLIC_HOST=::1")
+	f.Add("WHARF_LISTING_HIDE=*,[,\\\nWHARF_LISTING_DENY=\nWHARF_LISTING_SYMLINKS=targets\nWHARF_LISTING_MESSAGE_FILE=..")
 
 	f.Fuzz(func(t *testing.T, text string) {
 		env := map[string]string{}

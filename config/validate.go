@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -68,6 +69,14 @@ func (c *Config) validate(p *problems, r resolver) {
 	if strings.ContainsAny(c.Banner, "\r\n") {
 		p.addf("banner", "must be one line (no CR or LF): it is sent in the 220 reply")
 	}
+	c.BannerText = ""
+	if c.BannerFile != "" {
+		if c.Banner != Default().Banner {
+			// One of them would silently win.
+			p.addf("banner_file", "set together with banner %q: keep one (banner_file replaces banner)", c.Banner)
+		}
+		c.BannerText = readMessage(p, "banner_file", c.BannerFile, 220)
+	}
 	if c.ShutdownTimeout.Duration < 0 {
 		p.addf("shutdown_timeout", "must not be negative, got %s", c.ShutdownTimeout)
 	}
@@ -100,6 +109,7 @@ func (c *Config) validate(p *problems, r resolver) {
 	c.TLS.check(p)
 	c.Storage.check(p)
 	c.Anonymous.check(p, c.Storage.S3())
+	c.Listing.check(p)
 	if !c.Anonymous.Enabled && len(c.Users) == 0 {
 		p.addf("anonymous.enabled", "false and there are no [[users]]: nobody could log in")
 	}
@@ -268,12 +278,19 @@ func checkDir(p *problems, key, path string) bool {
 	return false
 }
 
-// check validates [anonymous]. Nothing in it is used, so nothing is checked,
-// when anonymous logins are disabled. With s3, root is a key prefix that
-// need not exist, and the drop box is refused: it relies on the local disk.
-func (a Anonymous) check(p *problems, s3 bool) {
+// check validates [anonymous] and reads login_message_file into
+// LoginMessageText. Nothing in it is used, so nothing is checked, when
+// anonymous logins are disabled. With s3, root is a key prefix that need not
+// exist, and the drop box is refused: it relies on the local disk.
+// world_readable_only is a bool, always valid: with s3 it has no effect.
+func (a *Anonymous) check(p *problems, s3 bool) {
+	a.LoginMessageText = ""
 	if !a.Enabled {
 		return
+	}
+
+	if a.LoginMessageFile != "" {
+		a.LoginMessageText = readMessage(p, "anonymous.login_message_file", a.LoginMessageFile, 230)
 	}
 
 	switch {
@@ -292,6 +309,118 @@ func (a Anonymous) check(p *problems, s3 bool) {
 	}
 
 	checkSize(p, "anonymous.max_upload_size", a.MaxUploadSize)
+}
+
+// maxMessage is the most bytes a banner_file or login_message_file may hold.
+const maxMessage = 4 << 10
+
+// readMessage reads the text file at path, named by key, that becomes the
+// text of a reply with code (220, 230), and returns it with its line ends
+// made "\n" and its trailing newlines dropped. It reports a problem and
+// returns "" if the file can't be read, is empty or larger than maxMessage,
+// holds a NUL or a CR that does not end a line, or has a line that starts like
+// a reply code: three digits then a space, "-" or nothing. The engine writes
+// each line after "220-", but STAT shows the banner as it is, and a line such
+// as "220 x" there would end or break the reply for the client (RFC 959, 4.2:
+// a line that begins with three digits must be padded).
+func readMessage(p *problems, key, path string, code int) string {
+	key = fmt.Sprintf("%s %q", key, path)
+
+	data, err := readRegularMax(path, maxMessage)
+	if err != nil {
+		p.add(key, err)
+
+		return ""
+	}
+
+	text := strings.TrimRight(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n")
+	if text == "" {
+		p.addf(key, "is empty: leave the key out (or \"\") for the default text")
+
+		return ""
+	}
+
+	n := 0
+	for line := range strings.Lines(text) {
+		n++
+		if err := checkMessageLine(strings.TrimSuffix(line, "\n"), code); err != nil {
+			p.addf(key, "line %d: %w", n, err)
+
+			return ""
+		}
+	}
+
+	return text
+}
+
+// checkMessageLine accepts a line of a reply's text (see readMessage).
+func checkMessageLine(line string, code int) error {
+	switch {
+	case strings.ContainsRune(line, 0):
+		return errors.New("holds a NUL byte")
+	case strings.ContainsRune(line, '\r'):
+		return errors.New("holds a CR that does not end the line (lines end with LF or CR LF)")
+	case startsLikeReply(line):
+		return fmt.Errorf("%q starts like a reply code (three digits then a space, \"-\" or nothing), "+
+			"which would end or break the %d reply: indent it or reword it", line, code)
+	default:
+		return nil
+	}
+}
+
+// startsLikeReply reports whether line begins as a reply line of RFC 959
+// does: three digits, then a space, "-" or the end of the line.
+func startsLikeReply(line string) bool {
+	if len(line) < 3 || strings.IndexFunc(line[:3], func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+		return false
+	}
+
+	return len(line) == 3 || line[3] == ' ' || line[3] == '-'
+}
+
+// check validates [listing]: the symlinks mode (only a Config built in code
+// can hold a bad one), every hide and deny pattern, and message_file.
+func (l Listing) check(p *problems) {
+	if _, err := l.Symlinks.MarshalText(); err != nil {
+		p.add("listing.symlinks", err)
+	}
+
+	checkPatterns(p, "listing.hide", l.Hide)
+	checkPatterns(p, "listing.deny", l.Deny)
+
+	switch name := l.MessageFile; {
+	case strings.Contains(name, "/"):
+		p.addf("listing.message_file", "%q: a file name, not a path (no \"/\"): it is looked for in each folder", name)
+	case name == "." || name == "..":
+		p.addf("listing.message_file", "%q: a file name, not a folder", name)
+	case strings.ContainsFunc(name, unicode.IsControl):
+		p.addf("listing.message_file", "%q: has a control character", name)
+	}
+}
+
+// checkPatterns accepts name patterns in path.Match's syntax, each reported
+// by key and index (listing.hide[2]). A pattern matches one name, so a "/"
+// would make it match nothing.
+func checkPatterns(p *problems, key string, patterns []string) {
+	for i, pattern := range patterns {
+		k := fmt.Sprintf("%s[%d]", key, i)
+
+		if pattern == "" {
+			p.addf(k, "empty pattern")
+
+			continue
+		}
+
+		if strings.Contains(pattern, "/") {
+			p.addf(k, "%q: a pattern matches one name, so it can't hold \"/\"", pattern)
+
+			continue
+		}
+
+		if _, err := path.Match(pattern, ""); err != nil {
+			p.addf(k, "%q: %w (the syntax is Go's path.Match: * ? [a-z] [^a-z] and \\ to escape)", pattern, err)
+		}
+	}
 }
 
 // checkPrefix accepts a key prefix that names a home in a bucket with s3,
@@ -489,6 +618,12 @@ func readPEM(p *problems, key, path, mode string) []byte {
 // readRegular reads a regular file, refusing devices and pipes such as
 // /dev/zero that would never end.
 func readRegular(path string) ([]byte, error) {
+	return readRegularMax(path, -1)
+}
+
+// readRegularMax reads a regular file like readRegular, and refuses one
+// larger than limit bytes unless limit is negative.
+func readRegularMax(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -504,7 +639,21 @@ func readRegular(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%q is not a regular file", path)
 	}
 
-	return io.ReadAll(f)
+	if limit < 0 {
+		return io.ReadAll(f)
+	}
+
+	// The size may change while the file is read: read one byte past limit to tell.
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+
+	return data, nil
 }
 
 // checkUsers validates [[users]], from the main file and from users_file.
@@ -657,10 +806,10 @@ func (p *problems) setBy(key, name string) {
 
 // source names where key's value came from: the variable or flag that set
 // it, else the file. key may carry more after the key itself, as in
-// `anonymous.root "pub"` or `users_file: ...`.
+// `anonymous.root "pub"`, `users_file: ...` or `listing.hide[2]`.
 func (p *problems) source(key string) string {
 	for k, name := range p.origin {
-		if key == k || strings.HasPrefix(key, k+" ") || strings.HasPrefix(key, k+":") {
+		if key == k || strings.HasPrefix(key, k+" ") || strings.HasPrefix(key, k+":") || strings.HasPrefix(key, k+"[") {
 			return name
 		}
 	}

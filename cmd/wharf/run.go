@@ -360,8 +360,9 @@ func reload(src config.Sources, running config.Config, srv *server.Server, log *
 // config.toml.example: reload true when a reload (SIGHUP) applies a change
 // (reload rebuilds the accounts, which carry anonymous.*, users_file,
 // [[users]] and tls.clear_text_accounts, and hands the server the bandwidth,
-// the bans, the certificate and public_host), false when the change waits for
-// a restart. [[users]] is one key. TestReloadKeysClassifyEveryKey walks
+// the bans, the certificate, public_host, the greeting and the login
+// message), false when the change waits for a restart. server.Reload does
+// not carry the listing options, so [listing] waits for a restart. [[users]] is one key. TestReloadKeysClassifyEveryKey walks
 // config.Config by reflection, so a new key can't be left out.
 var reloadKeys = []struct {
 	key    string
@@ -374,7 +375,8 @@ var reloadKeys = []struct {
 	{"idle_timeout", false},
 	{"max_clients", false},
 	{"max_clients_per_ip", false},
-	{"banner", false},
+	{"banner", true},
+	{"banner_file", true},       // read again by every reload
 	{"shutdown_timeout", false}, // serve keeps the value it started with
 	{"ascii_conversion", false},
 	{"upload_mode", false},
@@ -394,6 +396,8 @@ var reloadKeys = []struct {
 	{"anonymous.root", true},
 	{"anonymous.upload_dir", true},
 	{"anonymous.max_upload_size", true},
+	{"anonymous.login_message_file", true},  // read again by every reload
+	{"anonymous.world_readable_only", true}, // for logins after the reload
 	{"bandwidth.total_download", true},
 	{"bandwidth.total_upload", true},
 	{"bandwidth.session_download", true},
@@ -411,6 +415,11 @@ var reloadKeys = []struct {
 	{"storage.access_key", false},
 	{"storage.secret_key", false},
 	{"storage.path_style", false},
+	{"listing.symlinks", false},
+	{"listing.hide", false},
+	{"listing.deny", false},
+	{"listing.message_file", false},
+	{"listing.recursive", false},
 	{"users", true}, // each user's tls included, for logins after the reload
 }
 
