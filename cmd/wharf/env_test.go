@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -212,6 +213,7 @@ func TestCheckConfigPrint(t *testing.T) {
 		"WHARF_STORAGE_ACCESS_KEY=AKIAEXAMPLE",
 		"WHARF_STORAGE_SECRET_KEY_FILE=" + secret,
 		"WHARF_TLS_CLEAR_TEXT_ACCOUNTS=true",
+		"WHARF_LISTING_HIDE=*.tmp, README*",
 		"WHARF_BOGUS=1",
 	}
 
@@ -244,6 +246,18 @@ func TestCheckConfigPrint(t *testing.T) {
 			Password string `toml:"password"`
 			TLS      string `toml:"tls"`
 		} `toml:"users"`
+		BannerFile *string `toml:"banner_file"`
+		Anonymous  struct {
+			LoginMessageFile  *string `toml:"login_message_file"`
+			WorldReadableOnly *bool   `toml:"world_readable_only"`
+		} `toml:"anonymous"`
+		Listing struct {
+			Symlinks    string   `toml:"symlinks"`
+			Hide        []string `toml:"hide"`
+			Deny        []string `toml:"deny"`
+			MessageFile string   `toml:"message_file"`
+			Recursive   *bool    `toml:"recursive"`
+		} `toml:"listing"`
 	}
 	if _, err := toml.Decode(out.String(), &got); err != nil {
 		t.Fatalf("output is not TOML: %v\n%s", err, out.String())
@@ -262,6 +276,19 @@ func TestCheckConfigPrint(t *testing.T) {
 	}
 	if !got.TLS.ClearTextAccounts {
 		t.Errorf("tls.clear_text_accounts = false, want true from WHARF_TLS_CLEAR_TEXT_ACCOUNTS:\n%s", out.String())
+	}
+
+	// The keys of issue 11, with their defaults but for hide, from the environment.
+	l := got.Listing
+	if l.Symlinks != "links" || !slices.Equal(l.Hide, []string{"*.tmp", "README*"}) ||
+		!slices.Equal(l.Deny, []string{".~tmp~", ".*.??????"}) || l.MessageFile != ".message" ||
+		l.Recursive == nil || *l.Recursive {
+		t.Errorf("[listing] = %+v, want the defaults with hide from WHARF_LISTING_HIDE:\n%s", l, out.String())
+	}
+	if a := got.Anonymous; got.BannerFile == nil || *got.BannerFile != "" || a.LoginMessageFile == nil ||
+		*a.LoginMessageFile != "" || a.WorldReadableOnly == nil || !*a.WorldReadableOnly {
+		t.Errorf("banner_file, anonymous.login_message_file and world_readable_only not shown with their defaults:\n%s",
+			out.String())
 	}
 
 	if !strings.Contains(errOut.String(), "unknown environment variable WHARF_BOGUS") {

@@ -50,9 +50,10 @@ Usage:
 
 Environment: every key but [[users]] can be set as WHARF_ and its path in
 capitals, such as WHARF_LISTEN, WHARF_PUBLIC_HOST, WHARF_LOG_FORMAT=json,
-WHARF_PASSIVE_PORTS=50000-50100 or WHARF_ANONYMOUS_ROOT. WHARF_CONFIG names the
-file when -config is absent. Flags win over the environment, which wins over
-the file. Secrets: WHARF_STORAGE_ACCESS_KEY_FILE, WHARF_STORAGE_SECRET_KEY_FILE.
+WHARF_PASSIVE_PORTS=50000-50100, WHARF_LISTING_HIDE=*.tmp,README* (a list,
+comma-separated) or WHARF_ANONYMOUS_ROOT. WHARF_CONFIG names the file when
+-config is absent. Flags win over the environment, which wins over the file.
+Secrets: WHARF_STORAGE_ACCESS_KEY_FILE, WHARF_STORAGE_SECRET_KEY_FILE.
 
 Flags (-flag and --flag both work):
 `
@@ -307,9 +308,12 @@ func shutdownNow(srv *server.Server) {
 }
 
 // reload loads the configuration again from src, the same file, users_file,
-// environment and flags (public_host is looked up again), and applies what
-// can change while sessions run: accounts, bandwidth, bans, the TLS
-// certificate and the address PASV announces. A configuration that does not validate changes nothing.
+// environment and flags (public_host is looked up again, banner_file and
+// login_message_file are read again), and applies what can change while
+// sessions run: accounts, bandwidth, bans, the TLS certificate, the address
+// PASV announces, the greeting and the anonymous login message. A
+// configuration that does not validate, a broken banner_file included,
+// changes nothing.
 func reload(src config.Sources, running config.Config, srv *server.Server, log *zap.Logger) {
 	refused := func(err error) {
 		log.Error("reload refused, keeping the running configuration", zap.String("file", src.Path()), zap.Error(err))
@@ -527,13 +531,15 @@ func adminSessions(in []server.SessionSnapshot) []admin.Session {
 
 func accountOptions(cfg config.Config) auth.Options {
 	opts := auth.Options{
-		Anonymous:              cfg.Anonymous.Enabled,
-		AnonymousRoot:          cfg.Anonymous.Root,
-		AnonymousUploadDir:     cfg.Anonymous.UploadDir,
-		AnonymousMaxUpload:     cfg.Anonymous.MaxUploadSize.Bytes,
-		AnonymousDownloadLimit: cfg.Bandwidth.SessionDownload.Bytes,
-		AnonymousUploadLimit:   cfg.Bandwidth.SessionUpload.Bytes,
-		ClearTextAccounts:      cfg.TLS.ClearTextAccounts,
+		Anonymous:          cfg.Anonymous.Enabled,
+		AnonymousRoot:      cfg.Anonymous.Root,
+		AnonymousUploadDir: cfg.Anonymous.UploadDir,
+		AnonymousMaxUpload: cfg.Anonymous.MaxUploadSize.Bytes,
+		// S3 objects have no mode bits: the key has no effect there.
+		AnonymousWorldReadableOnly: cfg.Anonymous.WorldReadableOnly && !cfg.Storage.S3(),
+		AnonymousDownloadLimit:     cfg.Bandwidth.SessionDownload.Bytes,
+		AnonymousUploadLimit:       cfg.Bandwidth.SessionUpload.Bytes,
+		ClearTextAccounts:          cfg.TLS.ClearTextAccounts,
 	}
 
 	for _, u := range cfg.Users {
@@ -568,7 +574,8 @@ func serverOptions(cfg config.Config) (server.Options, error) {
 		IdleTimeout:      cfg.IdleTimeout.Duration,
 		MaxClients:       cfg.MaxClients,
 		MaxClientsPerIP:  cfg.MaxClientsPerIP,
-		Banner:           cfg.Banner,
+		Banner:           cfg.Greeting(),
+		LoginMessage:     cfg.Anonymous.LoginMessageText,
 		ASCIIConversion:  cfg.ASCIIConversion,
 		AtomicUploads:    cfg.UploadMode != "direct",
 		TLSMode:          mode,
@@ -588,6 +595,13 @@ func serverOptions(cfg config.Config) (server.Options, error) {
 			MaxFailures: cfg.Ban.MaxFailures,
 			Window:      cfg.Ban.Window.Duration,
 			Duration:    cfg.Ban.Duration.Duration,
+		},
+		Listing: server.Listing{
+			Symlinks:    server.SymlinkMode(cfg.Listing.Symlinks),
+			Hide:        cfg.Listing.Hide,
+			Deny:        cfg.Listing.Deny,
+			MessageFile: cfg.Listing.MessageFile,
+			Recursive:   cfg.Listing.Recursive,
 		},
 	}, nil
 }
