@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -30,6 +31,17 @@ const alnum6 = "[A-Za-z0-9][A-Za-z0-9][A-Za-z0-9][A-Za-z0-9][A-Za-z0-9][A-Za-z0-
 // slice.
 func DefaultDeny() []string {
 	return []string{".~tmp~", ".?*." + alnum6}
+}
+
+// checkPatterns returns an error naming the first malformed pattern.
+func checkPatterns(patterns []string) error {
+	for _, p := range patterns {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("deny pattern %q: %w", p, err)
+		}
+	}
+
+	return nil
 }
 
 // matcher is a list of path.Match patterns, each matched against one element

@@ -6,18 +6,56 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"strings"
 )
 
+// Link is how a folder's Readdir shows a symbolic link with
+// Options.ShowLinks: its Mode has fs.ModeSymlink and the link's own
+// permission bits (0777 on Linux, as ls -l shows), its Size is the length of
+// LinkTarget, and its ModTime is the link's own. Only links that lead
+// somewhere the session may see are listed, so the server can show
+// "name -> target" (LIST) and "type=OS.unix=slink:target" (MLSD) for every
+// Link it gets.
+type Link interface {
+	fs.FileInfo
+	// LinkTarget returns the target as the client sees it: the link's own
+	// text when it is relative ("1.2.3", "../pub/x"), or the virtual path
+	// ("/pub/x") of an absolute link into the root's folder on disk. Never a
+	// disk path.
+	LinkTarget() string
+	// TargetIsDir reports whether the link leads to a folder.
+	TargetIsDir() bool
+}
+
+// linkInfo is a Link: the link's lstat(2) info, where it leads, and what that is.
+type linkInfo struct {
+	fs.FileInfo
+	target string
+	dir    bool
+}
+
+var _ Link = linkInfo{}
+
+// Size returns the length of the target as the client sees it.
+func (l linkInfo) Size() int64 { return int64(len(l.target)) }
+
+// LinkTarget returns the target as the client sees it.
+func (l linkInfo) LinkTarget() string { return l.target }
+
+// TargetIsDir reports whether the link leads to a folder.
+func (l linkInfo) TargetIsDir() bool { return l.dir }
+
 // dir is a directory opened for reading (LIST, NLST, MLSD, STAT). Its
-// listings hide in-progress uploads and show a symbolic link that stays inside
-// the root as its target, under the link's name, so clients can enter or
-// download through it. Every error names the virtual path.
+// listings leave out denied names (in-progress uploads, Options.Deny), links
+// that lead nowhere the session may see, and with WorldReadable private
+// files; a folder that others may not list lists as empty. A link is shown as
+// a Link (Options.ShowLinks) or as its target under its own name. Every error
+// names the virtual path.
 type dir struct {
 	NoBytes
-	f   *os.File // named with the disk path: never let its errors through
-	fs  *Fs
-	rel string // name for os.Root
+	f    *os.File // named with the disk path: never let its errors through
+	fs   *Fs
+	rel  string // real path for os.Root, with no symbolic link in it
+	shut bool   // WorldReadable and others may not list it: it lists as empty
 }
 
 // Name returns the virtual path of the directory.
@@ -25,51 +63,99 @@ func (d *dir) Name() string { return d.Path }
 
 // Readdir returns up to n entries (all if n <= 0), like os.File.Readdir.
 func (d *dir) Readdir(n int) ([]fs.FileInfo, error) {
-	var out []fs.FileInfo
-	for {
-		infos, err := d.f.Readdir(n)
-		for _, info := range infos {
-			if strings.HasPrefix(info.Name(), TempPrefix) {
-				continue
-			}
-			out = append(out, d.follow(info))
-		}
-		// With n > 0, a batch made only of hidden entries must not look like the end.
-		if err != nil || n <= 0 || len(out) > 0 {
-			return out, d.err("readdir", err)
-		}
+	if d.shut {
+		return nil, nothingLeft(n)
 	}
+	out, err := readKept(n, d.f.Readdir, d.entry)
+
+	return out, d.err("readdir", err)
 }
 
-// follow returns info, or for a symbolic link whose target is inside the root
-// the target's info under the link's name. A link that escapes or dangles is
-// returned as the link itself.
-func (d *dir) follow(info fs.FileInfo) fs.FileInfo {
-	if info.Mode()&fs.ModeSymlink == 0 {
-		return info
+// entry returns how the listing shows info, or false to leave it out.
+func (d *dir) entry(info fs.FileInfo) (fs.FileInfo, bool) {
+	name := info.Name()
+	switch {
+	case d.fs.denied(name):
+		return nil, false
+	case info.Mode()&fs.ModeSymlink != 0:
+		return d.link(info)
+	case d.fs.private(info):
+		return nil, false
 	}
-	target, err := d.fs.root.Stat(path.Join(d.rel, info.Name()))
+
+	return info, true
+}
+
+// link returns how the listing shows the symbolic link of lstat(2) info
+// info, or false if it does not lead somewhere the session may see.
+func (d *dir) link(info fs.FileInfo) (fs.FileInfo, bool) {
+	rel := path.Join(d.rel, info.Name())
+	text, err := d.fs.root.Readlink(rel)
 	if err != nil {
-		return info
+		return nil, false
+	}
+	shown, inside := d.fs.linkTarget(text)
+	if !inside {
+		return nil, false
+	}
+	pl, err := d.fs.lookup(rel, follow)
+	if err != nil {
+		return nil, false
+	}
+	pl.close()
+	if !d.fs.showLinks {
+		return rename(pl.info, info.Name()), true
+	}
+	if path.IsAbs(shown) {
+		shown = path.Clean(shown)
 	}
 
-	return rename(target, info.Name())
+	return linkInfo{FileInfo: info, target: shown, dir: pl.info.IsDir()}, true
 }
 
-// Readdirnames returns up to n names (all if n <= 0), like os.File.Readdirnames.
+// Readdirnames returns up to n names (all if n <= 0), like
+// os.File.Readdirnames. It reads the entry types the folder stores, so it
+// looks at an entry only for a link, or with WorldReadable for a file.
 func (d *dir) Readdirnames(n int) ([]string, error) {
-	var out []string
-	for {
-		names, err := d.f.Readdirnames(n)
-		for _, name := range names {
-			if !strings.HasPrefix(name, TempPrefix) {
-				out = append(out, name)
-			}
-		}
-		if err != nil || n <= 0 || len(out) > 0 {
-			return out, d.err("readdir", err)
-		}
+	if d.shut {
+		return nil, nothingLeft(n)
 	}
+	entries, err := readKept(n, d.f.ReadDir, func(e fs.DirEntry) (fs.DirEntry, bool) {
+		return e, d.listed(e)
+	})
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+
+	return names, d.err("readdir", err)
+}
+
+// listed reports whether Readdir would show the entry e.
+func (d *dir) listed(e fs.DirEntry) bool {
+	if d.fs.denied(e.Name()) {
+		return false
+	}
+	if e.Type()&fs.ModeSymlink == 0 && (!d.fs.worldReadable || e.IsDir()) {
+		return true
+	}
+	info, err := e.Info()
+	if err != nil {
+		return false
+	}
+	_, ok := d.entry(info)
+
+	return ok
+}
+
+// nothingLeft is what reading an exhausted folder returns: io.EOF when asked
+// for n > 0 entries, as os.File does.
+func nothingLeft(n int) error {
+	if n > 0 {
+		return io.EOF
+	}
+
+	return nil
 }
 
 // Stat returns the directory's info under its virtual base name.

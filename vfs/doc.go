@@ -3,13 +3,29 @@
 //
 // # Confinement
 //
-// Fs is built on os.Root (os.OpenRoot). Every lookup walks the path one
-// element at a time with openat(2), so "..", absolute names and symbolic links
-// that lead outside the directory fail instead of being followed. A link whose
-// target stays inside works as the client expects ("latest -> 2.4.1" lists as
-// a directory and can be entered). os.Root treats every absolute link target
-// as an escape, even one that names a path inside the root; such links are
-// listed but cannot be followed.
+// Fs is built on os.Root (os.OpenRoot), so nothing a name or a symbolic link
+// says can reach outside the directory. On top of it, Fs walks every path
+// itself, one element at a time (lookup.go), to decide what the session may
+// see: it follows symbolic links by their text, a relative one from its
+// folder, an absolute one only if it names a path inside the root's folder on
+// disk ("/srv/ftp/pub/x" is "/pub/x"; os.Root alone would refuse it), and it
+// checks each element it meets against the rules below. A link whose target
+// stays inside works as the client expects ("latest -> 2.4.1" can be
+// entered, and downloads through it work); a link that dangles, leaves the
+// root or leads to something the session may not see is not listed, and
+// using it fails with fs.ErrNotExist, as for a missing name (550).
+//
+// # What the session sees
+//
+// Listings show a link as what it leads to, under its own name, or with
+// Options.ShowLinks as a Link ("name -> target", with the target as the
+// client sees it), so that mirroring clients recreate links instead of
+// copying a tree twice or looping through "self -> .". Options.Deny hides
+// names (rsync's temporary ones: DefaultDeny) from listings, lookups and
+// uploads; names of in-progress uploads (TempPrefix) are always hidden. Deny
+// does the same for other backends. WorldReadable is a per-session view for
+// anonymous users that hides what others may not read on disk, by mode bits,
+// whatever user wharf runs as, and through every alias.
 //
 // # Errors are replies
 //
@@ -34,6 +50,7 @@
 // in place. Atomic mode replaces only a file that could be overwritten in
 // place, so chmod a-w still protects it, and the new file keeps the old one's
 // permission bits. New files get at most 0o644: an upload is never executable.
+// An upload to a symbolic link writes its target, in place or atomically.
 //
 // # Speed
 //

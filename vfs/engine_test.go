@@ -177,7 +177,8 @@ func TestEngineRepliesNeverShowTheDiskPath(t *testing.T) {
 		{"RETR /pub/a.txt", 550}, // seek fails: the reply names the file
 		{"CWD /evil", 550},
 		{"CWD /latest", 250},
-		{"CWD ../abs", 550},
+		{"CWD ../abs", 250}, // absolute, into the root's own folder on disk
+		{"CWD /evilrel", 550},
 		{"CWD /", 250},
 		{"SIZE readme", 213},
 		{"SIZE evilfile", 550},
@@ -240,7 +241,7 @@ func TestEngineTransfers(t *testing.T) {
 		fields := strings.Fields(line)
 		types[fields[len(fields)-1]] = line[0]
 	}
-	for name, want := range map[string]byte{"latest": 'd', "readme": '-', "evil": 'L', "pub": 'd'} {
+	for name, want := range map[string]byte{"latest": 'd', "readme": '-', "evil": 0, "pub": 'd'} { // evil leaves the root: not listed
 		if types[name] != want {
 			t.Errorf("LIST shows %s as %q, want %q", name, types[name], want)
 		}

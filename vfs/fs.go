@@ -1,20 +1,25 @@
 package vfs
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
 )
 
-// TempPrefix starts the names of in-progress atomic uploads. Such names never
-// appear in Readdir / Readdirnames results, and Stat/Open/OpenFile/Rename/
-// Remove/Chmod/Chtimes/Mkdir of a name with an element that starts with it fail
+// TempPrefix starts the names of in-progress atomic uploads. Such names are
+// always denied, as if Options.Deny held "TempPrefix*": they never appear in
+// Readdir / Readdirnames results, and Stat/Open/OpenFile/Rename/Remove/Chmod/
+// Chtimes/Mkdir of a name with an element that starts with it fail
 // (fs.ErrNotExist for lookups; ftpserver.ErrFileNameNotAllowed when creating).
 const TempPrefix = ".wharf-upload-"
 
@@ -26,15 +31,38 @@ type Options struct {
 	// connection or I/O error), Close removes the temporary file instead and the target is untouched.
 	// Opening without O_TRUNC (REST+STOR resume, APPE with O_APPEND) writes in place, as clients expect.
 	Atomic bool
+	// ShowLinks makes a folder's Readdir show a symbolic link as a link: a
+	// Link whose Mode has fs.ModeSymlink and whose LinkTarget is the target as
+	// the client sees it. The zero value, false, shows a link as what it
+	// leads to, under the link's name (a link to a folder lists as a folder).
+	// Either way, a link that dangles, leaves the root or leads to something
+	// the session may not see is not listed, and Stat, Open and OpenFile
+	// follow links that lead somewhere the session may see (RETR, SIZE, CWD
+	// through "latest -> 1.2.3").
+	ShowLinks bool
+	// Deny are path.Match patterns matched against each element of a path; a
+	// path one of whose elements matches is neither listed nor served (as if
+	// missing, fs.ErrNotExist) and cannot be created
+	// (ftpserver.ErrFileNameNotAllowed), nor reached through a symbolic link.
+	// DefaultDeny returns rsync's temporary names. Names starting with
+	// TempPrefix are always denied. Open refuses a malformed pattern.
+	Deny []string
 }
 
 // Fs is an afero.Fs confined to one directory with os.Root: "/" is that
 // directory, and neither "..", absolute paths nor symbolic links can reach
 // anything outside it. Names are virtual paths; a relative name is taken
-// relative to "/". Fs is safe for concurrent use.
+// relative to "/". Every name is looked up one element at a time under the
+// rules of Options (and of WorldReadable), symbolic links included. Fs is safe
+// for concurrent use.
 type Fs struct {
-	root   *os.Root
-	atomic bool
+	root          *os.Root
+	atomic        bool
+	showLinks     bool
+	deny          matcher
+	disk          [][]string // the root's folder on disk, as given and with links resolved, for absolute link targets
+	worldReadable bool
+	view          bool // made by WorldReadable: the os.Root belongs to another Fs
 }
 
 var _ afero.Fs = (*Fs)(nil)
@@ -44,18 +72,67 @@ const writeFlags = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREATE | os.O_TR
 
 // Open returns the Fs rooted at the directory dir.
 func Open(dir string, opts Options) (*Fs, error) {
+	if err := checkPatterns(opts.Deny); err != nil {
+		return nil, err
+	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open root directory: %w", err)
 	}
 
-	return &Fs{root: root, atomic: opts.Atomic}, nil
+	return &Fs{
+		root:      root,
+		atomic:    opts.Atomic,
+		showLinks: opts.ShowLinks,
+		deny:      matcher(slices.Clone(opts.Deny)),
+		disk:      diskPaths(dir),
+	}, nil
+}
+
+// diskPaths returns the elements of the absolute paths that name dir: as
+// given and with its symbolic links resolved ("/srv/ftp" and "/data/ftp").
+func diskPaths(dir string) [][]string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil
+	}
+	paths := [][]string{elements(filepath.ToSlash(abs))}
+	if resolved, err := filepath.EvalSymlinks(abs); err == nil && resolved != abs {
+		paths = append(paths, elements(filepath.ToSlash(resolved)))
+	}
+
+	return paths
+}
+
+// WorldReadable returns a view of f that shows only what others may read on
+// disk, for anonymous sessions (vsftpd's anon_world_readable_only): a file
+// without the other-read bit (mode&0o004), and anything below a folder
+// without both other-read and other-execute (mode&0o005), is neither listed
+// nor served, as if missing (fs.ErrNotExist). Such a folder itself is listed
+// and can be entered, but lists as empty. The rule reads mode bits, not
+// access(2), so it holds whatever user wharf runs as, root included, and it
+// holds through every alias: lookups resolve symbolic links themselves and
+// check every folder really passed through, so a link into a private folder
+// neither lists nor serves what is inside. The root's own bits are not
+// checked. A new name may still be created in a folder others may not list
+// (an upload folder of mode 0733, with DropBox). The view shares f's os.Root
+// and options; closing it does nothing, f still owns the root. Policies
+// compose as usual: DropBox(f.WorldReadable(), "/incoming").
+func (f *Fs) WorldReadable() *Fs {
+	v := *f
+	v.worldReadable, v.view = true, true
+
+	return &v
 }
 
 // Close closes the os.Root; call it when no session uses it any more. Files already
 // open stay usable, but an atomic upload closed after Fs can no longer be
-// renamed into place or cleaned up.
+// renamed into place or cleaned up. Closing a view (WorldReadable) does nothing.
 func (f *Fs) Close() error {
+	if f.view {
+		return nil
+	}
+
 	return f.root.Close()
 }
 
@@ -74,12 +151,6 @@ func clean(name string) (virtual, rel string) {
 	return virtual, virtual[1:]
 }
 
-// hidden reports whether an element of the cleaned virtual path p names an
-// in-progress upload.
-func hidden(p string) bool {
-	return strings.Contains(p, "/"+TempPrefix)
-}
-
 // Create creates or truncates the named file for reading and writing, as
 // OpenFile(name, O_RDWR|O_CREATE|O_TRUNC, 0o666) does.
 func (f *Fs) Create(name string) (afero.File, error) {
@@ -93,29 +164,38 @@ func (f *Fs) Open(name string) (afero.File, error) {
 
 // OpenFile opens the named file. Reading a regular file returns the bare
 // *os.File (with the virtual path as its name), so downloads keep the
-// sendfile(2) path; reading a directory returns a file whose Readdir hides
-// in-progress uploads and follows symbolic links that stay inside the root.
-// Writing creates new files with at most the permissions 0o644 (never
-// executable) and, with Options.Atomic and O_CREATE|O_TRUNC, goes through a
-// temporary file (see Options). O_CREATE|O_EXCL creates a new file only, and
-// never replaces one, atomic uploads included (createNew: STOU).
+// sendfile(2) path; reading a directory returns a file whose Readdir shows
+// what the session may see (see Options.ShowLinks, Options.Deny and
+// WorldReadable). Writing creates new files with at most the permissions
+// 0o644 (never executable) and, with Options.Atomic and O_CREATE|O_TRUNC,
+// goes through a temporary file (see Options). O_CREATE|O_EXCL creates a new
+// file only, and never replaces one, atomic uploads included (createNew:
+// STOU). Writing through a symbolic link writes its target, in place or
+// atomically.
 func (f *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
-	virtual, rel := clean(name)
-	writing := flag&writeFlags != 0
-	if hidden(virtual) {
+	virtual, _ := clean(name)
+	switch {
+	case f.deniedPath(virtual):
 		return nil, hiddenError("open", virtual, flag&os.O_CREATE != 0)
+	case flag&writeFlags == 0:
+		return f.openRead(virtual)
+	case flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL:
+		return f.createNew(virtual, flag, perm)
 	}
-	if !writing {
-		return f.openRead(virtual, rel)
+	how := follow
+	if flag&os.O_CREATE != 0 {
+		how |= create
 	}
-	if flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL {
-		return f.createNew(name, flag, perm)
+	pl, err := f.lookup(virtual, how)
+	if err != nil {
+		return nil, pathError("open", virtual, err)
 	}
-	if f.atomic && flag&(os.O_CREATE|os.O_TRUNC) == os.O_CREATE|os.O_TRUNC && flag&(os.O_APPEND|os.O_EXCL) == 0 {
-		return f.openUpload(virtual, rel, flag, perm, false)
+	defer pl.close()
+	if f.atomic && flag&(os.O_CREATE|os.O_TRUNC) == os.O_CREATE|os.O_TRUNC && flag&os.O_APPEND == 0 {
+		return f.openUpload(virtual, pl.rel, flag, perm, false)
 	}
 
-	return f.openWrite(virtual, rel, flag, perm)
+	return f.openWrite(virtual, pl, flag, perm)
 }
 
 // createNew opens name for an upload that may only create a new file, never
@@ -126,30 +206,48 @@ func (f *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, erro
 // the name was taken meanwhile, so of two concurrent uploads to one new name
 // exactly one lands and the other's Close returns fs.ErrExist.
 func (f *Fs) createNew(name string, flag int, perm os.FileMode) (afero.File, error) {
-	virtual, rel := clean(name)
-	if hidden(virtual) {
+	virtual, _ := clean(name)
+	if f.deniedPath(virtual) {
 		return nil, hiddenError("open", virtual, true)
 	}
+	pl, err := f.lookup(virtual, create)
+	if err == nil && pl.info != nil {
+		pl.close()
+		err = fs.ErrExist
+	}
+	if err != nil {
+		return nil, pathError("open", virtual, err)
+	}
+	defer pl.close()
 	flag = flag&(os.O_WRONLY|os.O_RDWR) | os.O_CREATE | os.O_EXCL
 	if f.atomic {
-		return f.openUpload(virtual, rel, flag, perm, true)
+		return f.openUpload(virtual, pl.rel, flag, perm, true)
 	}
 
-	return f.openWrite(virtual, rel, flag, perm)
+	return f.openWrite(virtual, pl, flag, perm)
 }
 
 // openRead opens a regular file or a directory for reading.
-func (f *Fs) openRead(virtual, rel string) (afero.File, error) {
+func (f *Fs) openRead(virtual string) (afero.File, error) {
+	pl, err := f.lookup(virtual, follow)
+	if err != nil {
+		return nil, pathError("open", virtual, err)
+	}
+	defer pl.close()
 	// O_NONBLOCK keeps a fifo from blocking the open; it is refused below.
-	osf, err := f.root.OpenFile(rel, os.O_RDONLY|nonblock, 0)
+	osf, err := pl.parent.OpenFile(pl.name, os.O_RDONLY|nonblock, 0)
 	if err != nil {
 		return nil, pathError("open", virtual, err)
 	}
 	info, err := osf.Stat()
-	if err == nil && info.IsDir() {
-		return &dir{NoBytes: NoBytes{Path: virtual}, f: osf, fs: f, rel: rel}, nil
-	}
-	if err == nil && !info.Mode().IsRegular() {
+	switch {
+	case err != nil:
+	case info.IsDir():
+		shut := f.worldReadable && pl.rel != "." && info.Mode().Perm()&0o005 != 0o005
+		return &dir{NoBytes: NoBytes{Path: virtual}, f: osf, fs: f, rel: pl.rel, shut: shut}, nil
+	case f.private(info): // changed since the lookup
+		err = fs.ErrNotExist
+	case !info.Mode().IsRegular():
 		err = errNotRegular
 	}
 	if err != nil {
@@ -165,9 +263,9 @@ func (f *Fs) openRead(virtual, rel string) (afero.File, error) {
 	return osf, nil
 }
 
-// openWrite opens a regular file for writing in place.
-func (f *Fs) openWrite(virtual, rel string, flag int, perm os.FileMode) (afero.File, error) {
-	osf, err := f.root.OpenFile(rel, flag|nonblock, perm&filePerm)
+// openWrite opens the regular file at pl for writing in place.
+func (f *Fs) openWrite(virtual string, pl *place, flag int, perm os.FileMode) (afero.File, error) {
+	osf, err := pl.parent.OpenFile(pl.name, flag|nonblock, perm&filePerm)
 	if err != nil {
 		return nil, pathError("open", virtual, err)
 	}
@@ -190,25 +288,53 @@ func (f *Fs) openWrite(virtual, rel string, flag int, perm os.FileMode) (afero.F
 
 // Mkdir creates the named directory.
 func (f *Fs) Mkdir(name string, perm os.FileMode) error {
-	virtual, rel := clean(name)
-	if hidden(virtual) {
+	virtual, _ := clean(name)
+	if f.deniedPath(virtual) {
 		return hiddenError("mkdir", virtual, true)
 	}
-	if err := f.root.Mkdir(rel, perm.Perm()); err != nil {
+	pl, err := f.lookup(virtual, create)
+	if err == nil {
+		defer pl.close()
+		err = pl.parent.Mkdir(pl.name, perm.Perm())
+	}
+	if err != nil {
 		return pathError("mkdir", virtual, err)
 	}
 
 	return nil
 }
 
-// MkdirAll creates the named directory and any missing parents.
+// MkdirAll creates the named directory and any missing parents. It looks up
+// each parent in turn, so it costs O(depth²), where other calls cost O(depth).
 func (f *Fs) MkdirAll(name string, perm os.FileMode) error {
-	virtual, rel := clean(name)
-	if hidden(virtual) {
+	virtual, _ := clean(name)
+	if f.deniedPath(virtual) {
 		return hiddenError("mkdir", virtual, true)
 	}
-	if err := f.root.MkdirAll(rel, perm.Perm()); err != nil {
-		return pathError("mkdir", virtual, err)
+	elems := elements(virtual)
+	for i := range elems {
+		if err := f.mkdirOne("/"+strings.Join(elems[:i+1], "/"), perm); err != nil {
+			return pathError("mkdir", virtual, err)
+		}
+	}
+
+	return nil
+}
+
+// mkdirOne makes the folder virtual unless it is one already (MkdirAll).
+func (f *Fs) mkdirOne(virtual string, perm os.FileMode) error {
+	pl, err := f.lookup(virtual, follow|create)
+	if err != nil {
+		return err
+	}
+	defer pl.close()
+	switch {
+	case pl.info == nil:
+		if err := pl.parent.Mkdir(pl.name, perm.Perm()); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	case !pl.info.IsDir():
+		return syscall.ENOTDIR
 	}
 
 	return nil
@@ -217,14 +343,19 @@ func (f *Fs) MkdirAll(name string, perm os.FileMode) error {
 // Remove removes the named file or empty directory. A symbolic link is removed
 // itself, not its target. "/" cannot be removed.
 func (f *Fs) Remove(name string) error {
-	virtual, rel := clean(name)
+	virtual, _ := clean(name)
 	switch {
 	case virtual == "/":
 		return pathError("remove", virtual, fs.ErrPermission)
-	case hidden(virtual):
+	case f.deniedPath(virtual):
 		return hiddenError("remove", virtual, false)
 	}
-	if err := f.root.Remove(rel); err != nil {
+	pl, err := f.lookup(virtual, 0)
+	if err == nil {
+		defer pl.close()
+		err = pl.parent.Remove(pl.name)
+	}
+	if err != nil {
 		return pathError("remove", virtual, err)
 	}
 
@@ -233,37 +364,46 @@ func (f *Fs) Remove(name string) error {
 
 // RemoveAll removes the named path and everything below it, staying inside the
 // root. Like os.RemoveAll it returns nil if the path does not exist, which
-// includes the names of in-progress uploads.
+// includes denied names and everything the session may not see.
 func (f *Fs) RemoveAll(name string) error {
-	virtual, rel := clean(name)
+	virtual, _ := clean(name)
 	switch {
 	case virtual == "/":
 		return pathError("remove", virtual, fs.ErrPermission)
-	case hidden(virtual):
+	case f.deniedPath(virtual):
 		return nil
 	}
-	if err := f.root.RemoveAll(rel); err != nil {
+	pl, err := f.lookup(virtual, 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err == nil:
+		defer pl.close()
+		err = pl.parent.RemoveAll(pl.name)
+	}
+	if err != nil {
 		return pathError("remove", virtual, err)
 	}
 
 	return nil
 }
 
-// Rename renames oldname to newname inside the root. The error, an
+// Rename renames oldname to newname inside the root. A symbolic link is
+// renamed itself, and one at newname is replaced. The error, an
 // *os.LinkError, names both virtual paths.
 func (f *Fs) Rename(oldname, newname string) error {
-	oldVirtual, oldRel := clean(oldname)
-	newVirtual, newRel := clean(newname)
+	oldVirtual, _ := clean(oldname)
+	newVirtual, _ := clean(newname)
 	var err error
 	switch {
 	case oldVirtual == "/" || newVirtual == "/":
 		err = fs.ErrPermission
-	case hidden(oldVirtual):
+	case f.deniedPath(oldVirtual):
 		err = fs.ErrNotExist
-	case hidden(newVirtual):
+	case f.deniedPath(newVirtual):
 		err = ftpserver.ErrFileNameNotAllowed
 	default:
-		err = f.root.Rename(oldRel, newRel)
+		err = f.rename(oldVirtual, newVirtual)
 	}
 	if err != nil {
 		return &os.LinkError{Op: "rename", Old: oldVirtual, New: newVirtual, Err: cause(err)}
@@ -272,29 +412,51 @@ func (f *Fs) Rename(oldname, newname string) error {
 	return nil
 }
 
+// rename moves the entry at oldVirtual to newVirtual.
+func (f *Fs) rename(oldVirtual, newVirtual string) error {
+	from, err := f.lookup(oldVirtual, 0)
+	if err != nil {
+		return err
+	}
+	defer from.close()
+	to, err := f.lookup(newVirtual, create)
+	if err != nil {
+		return err
+	}
+	defer to.close()
+
+	return f.root.Rename(from.rel, to.rel)
+}
+
 // Stat returns the FileInfo of the named file, following symbolic links that
-// stay inside the root; the info carries the name asked for ("latest", not its
-// target's name, and "/" for the root).
+// lead somewhere the session may see; the info carries the name asked for
+// ("latest", not its target's name, and "/" for the root).
 func (f *Fs) Stat(name string) (os.FileInfo, error) {
-	virtual, rel := clean(name)
-	if hidden(virtual) {
+	virtual, _ := clean(name)
+	if f.deniedPath(virtual) {
 		return nil, hiddenError("stat", virtual, false)
 	}
-	info, err := f.root.Stat(rel)
+	pl, err := f.lookup(virtual, follow)
 	if err != nil {
 		return nil, pathError("stat", virtual, err)
 	}
+	pl.close()
 
-	return rename(info, path.Base(virtual)), nil
+	return rename(pl.info, path.Base(virtual)), nil
 }
 
 // Chmod changes the permission bits (mode & 0o777) of the named file.
 func (f *Fs) Chmod(name string, mode os.FileMode) error {
-	virtual, rel := clean(name)
-	if hidden(virtual) {
+	virtual, _ := clean(name)
+	if f.deniedPath(virtual) {
 		return hiddenError("chmod", virtual, false)
 	}
-	if err := f.root.Chmod(rel, mode.Perm()); err != nil {
+	pl, err := f.lookup(virtual, follow)
+	if err == nil {
+		defer pl.close()
+		err = pl.parent.Chmod(pl.name, mode.Perm())
+	}
+	if err != nil {
 		return pathError("chmod", virtual, err)
 	}
 
@@ -310,11 +472,16 @@ func (f *Fs) Chown(name string, _, _ int) error {
 
 // Chtimes changes the access and modification times of the named file (MFMT).
 func (f *Fs) Chtimes(name string, atime, mtime time.Time) error {
-	virtual, rel := clean(name)
-	if hidden(virtual) {
+	virtual, _ := clean(name)
+	if f.deniedPath(virtual) {
 		return hiddenError("chtimes", virtual, false)
 	}
-	if err := f.root.Chtimes(rel, atime, mtime); err != nil {
+	pl, err := f.lookup(virtual, follow)
+	if err == nil {
+		defer pl.close()
+		err = pl.parent.Chtimes(pl.name, atime, mtime)
+	}
+	if err != nil {
 		return pathError("chtimes", virtual, err)
 	}
 
