@@ -2,7 +2,10 @@ package vfs
 
 import (
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +16,9 @@ import (
 // FuzzResolve runs every operation on arbitrary names, resolved against the
 // working directory /pub of a sandbox with in-root and escaping links, and
 // checks that nothing outside the root was read into an error, changed or
-// created.
+// created. First it looks the name up as an anonymous session of a mirror
+// would (checkMirror), and checks that no lookup or listing reaches a denied
+// or private name.
 func FuzzResolve(f *testing.F) {
 	for _, seed := range []string{
 		"", "/", ".", "..", "../..", "../../..", "pub/", "pub//a.txt/", "-la", "a.txt",
@@ -22,11 +27,15 @@ func FuzzResolve(f *testing.F) {
 		"abs/a.txt", "latest/../../outside", "/latest/file.iso", "readme", "dangling",
 		"a\x00b", "a\rb", "a\nb", "x\r\nDELE a.txt", TempPrefix + "0123456789abcdef",
 		strings.Repeat("a/", 100), strings.Repeat("x", 5000), strings.Repeat("../", 100) + "outside",
+		"/peek", "../peekdir/secret.iso", "/self/private/secret.iso", "up/private.txt", "latest/../../privlink",
+		"/tmplink", "../tmpdir/x", ".~tmp~", "/.big.iso.Ab12Cd", ".file.tar.gz.a1B2c3", "up/self/up/escape",
+		"loop1", "/abs", strings.Repeat("../self/", 50) + "private.txt",
 	} {
 		f.Add(seed, false)
 		f.Add(seed, true)
 	}
 	f.Fuzz(func(t *testing.T, name string, atomic bool) {
+		checkMirror(t, name, atomic)
 		sb := newSandbox(t)
 		fsys := Resolve(sb.open(t, Options{Atomic: atomic}), func() string { return "/pub" })
 		check := func(err error) {
@@ -68,4 +77,70 @@ func FuzzResolve(f *testing.F) {
 		check(fsys.RemoveAll(name))
 		sb.checkOutside(t)
 	})
+}
+
+// checkMirror looks name up in /pub of a mirror tree (newMirror) as an
+// anonymous session sees it: read-only, world-readable only, rsync's names
+// denied, links shown as links or not. Whatever Stat, Open, Readdir and
+// Readdirnames return must not be, show or lead to a private or denied file,
+// nor name a disk path.
+func checkMirror(t *testing.T, name string, showLinks bool) {
+	t.Helper()
+	sb := newMirror(t)
+	var secrets []fs.FileInfo // what the session must never reach
+	for _, p := range []string{"private.txt", "private/secret.iso", ".~tmp~", ".~tmp~/x", ".big.iso.Ab12Cd", "pub/.file.tar.gz.a1B2c3", "../outside/secret.txt"} {
+		info, err := os.Stat(filepath.Join(sb.root, filepath.FromSlash(p)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, info)
+	}
+	secret := func(info fs.FileInfo) bool {
+		return slices.ContainsFunc(secrets, func(s fs.FileInfo) bool { return os.SameFile(s, info) })
+	}
+	deny := matcher(DefaultDeny())
+	fsys := Resolve(ReadOnly(sb.open(t, mirrorOpts(showLinks)).WorldReadable()), func() string { return "/pub" })
+	check := func(err error) {
+		t.Helper()
+		if !strings.Contains(name, sb.base) {
+			sb.checkErrText(t, err)
+		}
+	}
+
+	info, err := fsys.Stat(name)
+	check(err)
+	if err == nil && secret(info) {
+		t.Fatalf("Stat(%q) reached a private or denied file", name)
+	}
+	file, err := fsys.Open(name)
+	check(err)
+	if err != nil {
+		return
+	}
+	defer file.Close()
+	if b, err := io.ReadAll(file); err == nil && (string(b) == "private" || string(b) == "partial" || string(b) == "secret") {
+		t.Fatalf("Open(%q) read %q", name, b)
+	}
+	infos, err := file.Readdir(-1)
+	check(err)
+	for _, info := range infos {
+		if deny.match(info.Name()) || strings.HasPrefix(info.Name(), TempPrefix) {
+			t.Fatalf("Readdir(%q) lists the denied %s", name, info.Name())
+		}
+		if l, ok := info.(Link); ok && strings.Contains(l.LinkTarget(), sb.base) {
+			t.Fatalf("Readdir(%q) shows the disk path %s", name, l.LinkTarget())
+		}
+		if _, ok := info.(Link); !ok && secret(info) {
+			t.Fatalf("Readdir(%q) lists the private or denied %s", name, info.Name())
+		}
+	}
+	if _, err := file.Seek(0, io.SeekStart); err == nil {
+		names, err := file.Readdirnames(-1)
+		check(err)
+		for _, n := range names {
+			if deny.match(n) || n == "private.txt" || n == "peek" || n == "privlink" || n == "tmplink" {
+				t.Fatalf("Readdirnames(%q) lists %s", name, n)
+			}
+		}
+	}
 }
