@@ -8,6 +8,7 @@ import (
 
 	"wharf/auth"
 	"wharf/server"
+	"wharf/vfs"
 )
 
 // Config is the whole configuration file. The comments give each key's
@@ -149,11 +150,11 @@ type Listing struct {
 	Recursive   bool        `toml:"recursive"`    // false: true allows LIST -R
 }
 
-// DefaultDeny returns listing.deny's default, rsync's temporary names: the
-// ".~tmp~" folder of rsync --delay-updates, and the ".name.XXXXXX" file
-// rsync writes before renaming it to name.
+// DefaultDeny returns listing.deny's default, rsync's temporary names
+// (vfs.DefaultDeny): the ".~tmp~" folder of rsync --delay-updates, and the
+// ".name.XXXXXX" file rsync writes before renaming it to name.
 func DefaultDeny() []string {
-	return []string{".~tmp~", ".*.??????"}
+	return vfs.DefaultDeny()
 }
 
 // SymlinkMode is listing.symlinks, decoded from its name ("links" or

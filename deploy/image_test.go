@@ -127,9 +127,9 @@ func TestImage(t *testing.T) {
 		t.Fatal(logsOf(ctx, name, err))
 	}
 
-	entries, err := c.List("/")
-	if err != nil || len(entries) != 1 || entries[0].Name != "release.bin" {
-		t.Fatalf("listing: %v, %v", entries, err)
+	entries := ftptest.List(t, c, "/")
+	if len(entries) != 1 || entries[0].Name != "release.bin" {
+		t.Fatalf("listing: %v", entries)
 	}
 
 	got := ftptest.Retr(t, c, "/release.bin")

@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jlaffaye/ftp"
-
 	"wharf/auth"
+	"wharf/internal/ftptest"
 )
 
 func TestMatch(t *testing.T) {
@@ -97,13 +96,7 @@ func TestListingPatternsAndCap(t *testing.T) {
 
 	t.Run("a listing stops at max_list_entries", func(t *testing.T) {
 		c := ts.dial(t, "anonymous", "x")
-		listed, err := c.List("/iso")
-		if err != nil {
-			t.Fatal(err)
-		}
-
-		// MLSD's title entries (cdir ".", pdir "..") are not in the count.
-		entries := slices.DeleteFunc(listed, func(e *ftp.Entry) bool { return e.Name == "." || e.Name == ".." })
+		entries := ftptest.List(t, c, "/iso")
 		if len(entries) != 40 {
 			t.Fatalf("got %d entries, want 40", len(entries))
 		}

@@ -272,16 +272,24 @@ func (s *Server) driver(si *sessionInfo, v *verifiedLogin) *session {
 	}
 
 	disk, onDisk := v.root.(*vfs.Fs)
+	root := v.root
+
+	// Anonymous sessions see only what everyone may read on disk (their own
+	// view of the shared root); an object store has no mode bits.
+	if onDisk && v.acct.WorldReadableOnly {
+		disk = disk.WorldReadable()
+		root = disk
+	}
 
 	switch acct := v.acct; {
 	case acct.Anonymous && acct.UploadDir != "" && onDisk:
 		sess.Fs = vfs.Resolve(vfs.DropBox(disk, path.Join("/", acct.UploadDir)), si.cc.Path)
 	case acct.Access == auth.ReadOnly:
-		sess.Fs = vfs.Resolve(vfs.ReadOnly(v.root), si.cc.Path)
+		sess.Fs = vfs.Resolve(vfs.ReadOnly(root), si.cc.Path)
 	case acct.Access == auth.WriteOnly:
-		sess.Fs = vfs.Resolve(vfs.WriteOnly(v.root), si.cc.Path)
+		sess.Fs = vfs.Resolve(vfs.WriteOnly(root), si.cc.Path)
 	default:
-		sess.Fs = vfs.Resolve(v.root, si.cc.Path)
+		sess.Fs = vfs.Resolve(root, si.cc.Path)
 	}
 
 	return sess

@@ -13,6 +13,7 @@ import (
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/afero"
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 
@@ -463,13 +464,30 @@ func (s *Server) openRoot(home string) (Root, func() error, error) {
 			return nil, nil, err
 		}
 
+		if len(s.opts.Listing.Deny) > 0 {
+			return deniedRoot{Fs: vfs.Deny(root, s.opts.Listing.Deny), root: root}, root.Close, nil
+		}
+
 		return root, root.Close, nil
 	}
 
 	return s.roots.acquire(home, func(dir string) (Root, error) {
-		return vfs.Open(dir, vfs.Options{Atomic: s.opts.AtomicUploads})
+		return vfs.Open(dir, vfs.Options{
+			Atomic:    s.opts.AtomicUploads,
+			ShowLinks: s.opts.Listing.Symlinks == SymlinksAsLinks,
+			Deny:      s.opts.Listing.Deny,
+		})
 	})
 }
+
+// deniedRoot is an object store's root behind [listing] deny: the disk's
+// vfs.Fs applies deny itself, other storage through vfs.Deny.
+type deniedRoot struct {
+	afero.Fs
+	root Root
+}
+
+func (d deniedRoot) Close() error { return d.root.Close() }
 
 // PostAuthMessage is the text of the reply to PASS.
 func (s *Server) PostAuthMessage(cc ftpserver.ClientContext, _ string, authErr error) string {

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"wharf/internal/ftptest"
+	"wharf/vfs"
 )
 
 // started is a run() serving in the background.
@@ -139,7 +140,10 @@ func TestRunFromTheEnvironmentOnly(t *testing.T) {
 	dir := t.TempDir()
 	dirs := mkdirs(t, dir, "pub", "alice")
 	pub, home := dirs[0], dirs[1]
-	writeFile(t, pub, "hello.txt", "hello")
+	// Published for everyone: anonymous users see only what others may read.
+	if err := os.Chmod(writeFile(t, pub, "hello.txt", "hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	users := writeFile(t, dir, "users.toml", userTOML(t, "alice", "pw", home))
 
 	env := []string{
@@ -281,7 +285,7 @@ func TestCheckConfigPrint(t *testing.T) {
 	// The keys of issue 11, with their defaults but for hide, from the environment.
 	l := got.Listing
 	if l.Symlinks != "links" || !slices.Equal(l.Hide, []string{"*.tmp", "README*"}) ||
-		!slices.Equal(l.Deny, []string{".~tmp~", ".*.??????"}) || l.MessageFile != ".message" ||
+		!slices.Equal(l.Deny, vfs.DefaultDeny()) || l.MessageFile != ".message" ||
 		l.Recursive == nil || *l.Recursive {
 		t.Errorf("[listing] = %+v, want the defaults with hide from WHARF_LISTING_HIDE:\n%s", l, out.String())
 	}

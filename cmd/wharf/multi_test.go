@@ -118,9 +118,9 @@ func TestTwoProcessesShareABucket(t *testing.T) {
 	}
 
 	down := ftptest.Login(t, two, "alice", "alice-pw")
-	entries, err := down.List("/")
-	if err != nil || len(entries) != 1 || entries[0].Name != "shared.bin" || entries[0].Size != uint64(len(payload)) {
-		t.Fatalf("the second process lists %v, %v", entries, err)
+	entries := ftptest.List(t, down, "/")
+	if len(entries) != 1 || entries[0].Name != "shared.bin" || entries[0].Size != uint64(len(payload)) {
+		t.Fatalf("the second process lists %v", entries)
 	}
 
 	got := ftptest.Retr(t, down, "/shared.bin")

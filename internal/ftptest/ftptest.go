@@ -19,6 +19,7 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -311,4 +312,18 @@ func CertFiles(t *testing.T) (certFile, keyFile string) {
 	}
 
 	return certFile, keyFile
+}
+
+// List lists folder with the library client (MLSD where the server offers
+// it), without MLSD's title entries ("." of type cdir, ".." of type pdir,
+// RFC 3659 7.5.1), as a script that copies a folder leaves them out.
+func List(tb testing.TB, c *ftp.ServerConn, folder string) []*ftp.Entry {
+	tb.Helper()
+
+	entries, err := c.List(folder)
+	if err != nil {
+		tb.Fatalf("LIST %s: %v", folder, err)
+	}
+
+	return slices.DeleteFunc(entries, func(e *ftp.Entry) bool { return e.Name == "." || e.Name == ".." })
 }

@@ -182,10 +182,7 @@ func TestAnonymousListAndDownload(t *testing.T) {
 			t.Parallel()
 			for _, user := range []string{"anonymous", "ftp"} {
 				c := w.dial(t, user, tc.opts...)
-				entries, err := c.List("/")
-				if err != nil {
-					t.Fatalf("LIST: %v", err)
-				}
+				entries := ftptest.List(t, c, "/")
 				got := map[string]*ftp.Entry{}
 				for _, e := range entries {
 					got[e.Name] = e
@@ -537,10 +534,7 @@ func TestTwoInstancesOneBucket(t *testing.T) {
 	}
 
 	cb := b.dial(t, "alice")
-	entries, err := cb.List("/shared")
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := ftptest.List(t, cb, "/shared")
 	if len(entries) != 1 || entries[0].Name != "data.bin" || entries[0].Size != uint64(len(payload)) {
 		t.Fatalf("B lists %v", entries)
 	}
