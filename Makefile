@@ -27,7 +27,7 @@ public/README.txt:
 	@printf 'This is wharf, serving ./public read-only.\nPut files in ./public to publish them; see README.md to add accounts and TLS.\n' > $@
 
 ## test: the whole test suite with the race detector, then each Go benchmark once as a smoke test
-## (needs curl, lftp, wget, python3, chromium, podman and a MinIO, which .ci/run installs and starts)
+## (needs curl, lftp, wget, rclone, python3, chromium, podman and a MinIO, which .ci/run installs and starts)
 test:
 	$(GO) test -race -count=1 -timeout 10m ./...
 	$(GO) test -run '^$$' -bench . -benchtime=1x -count=1 ./...

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 )
 
 // Link is how a folder's Readdir shows a symbolic link with
@@ -104,6 +105,12 @@ func (d *dir) link(info fs.FileInfo) (fs.FileInfo, bool) {
 	}
 	pl.close()
 	if !d.fs.showLinks {
+		// Shown as its target, a link to this folder or one above it would
+		// be an endless tree to a client that walks it (self -> .): left out.
+		if pl.info.IsDir() && d.under(pl.rel) {
+			return nil, false
+		}
+
 		return rename(pl.info, info.Name()), true
 	}
 	if path.IsAbs(shown) {
@@ -111,6 +118,18 @@ func (d *dir) link(info fs.FileInfo) (fs.FileInfo, bool) {
 	}
 
 	return linkInfo{FileInfo: info, target: shown, dir: pl.info.IsDir()}, true
+}
+
+// under reports whether this folder is the folder at real path target (a
+// path of Fs.root with no link in it), or below it.
+func (d *dir) under(target string) bool {
+	here, err := d.fs.lookup(d.rel, follow)
+	if err != nil {
+		return false
+	}
+	defer here.close()
+
+	return target == "." || here.rel == target || strings.HasPrefix(here.rel, target+"/")
 }
 
 // Readdirnames returns up to n names (all if n <= 0), like
