@@ -123,11 +123,17 @@ func (c *control) mlst(_, arg string) {
 		shown = c.si.cc.Path()
 	}
 
-	fi, err := c.si.drv().stat(c.abs(arg))
+	target := c.abs(arg)
+
+	fi, err := c.si.drv().stat(target)
 	if err != nil {
 		c.answer(550, describe(err))
 
 		return
+	}
+
+	if link := c.si.drv().link(target); link != nil {
+		fi = link // the object named is the link itself
 	}
 
 	c.answer(250, "Listing "+shown+"\n "+c.si.drv().facts(fi, c.proto.facts)+" "+shown+"\nEnd.")
@@ -404,6 +410,27 @@ func (s *session) subdirs(dir string, entries []os.FileInfo) []string {
 	}
 
 	return out
+}
+
+// link returns name as its folder's listing shows it, when that is a link
+// (Stat follows links; the listing, through the cache, knows them).
+func (s *session) link(name string) os.FileInfo {
+	if name == "/" || s.srv.opts.Listing.Symlinks != SymlinksAsLinks {
+		return nil
+	}
+
+	entries, err := s.readDir(path.Dir(name), "", false)
+	if err != nil {
+		return nil
+	}
+
+	for _, fi := range entries {
+		if _, ok := fi.(linkInfo); ok && fi.Name() == path.Base(name) {
+			return fi
+		}
+	}
+
+	return nil
 }
 
 // linkInfo is a symbolic link listed as a link: vfs gives its target as the

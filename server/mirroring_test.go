@@ -327,3 +327,109 @@ print(json.dumps({"facts": facts, "lines": lines}))
 	}
 
 }
+
+// TestMirrorVisibility: every command agrees on what the session may see.
+// A denied name, a private file, a file in a private folder, and links that
+// dangle or leave the root are missing for LIST, NLST, MLSD, MLST, STAT, SIZE,
+// MDTM, RETR, CWD and patterns alike; a hidden name is missing from listings
+// only; MLST names a link as a link.
+func TestMirrorVisibility(t *testing.T) {
+	t.Parallel()
+
+	root, _ := mirrorTree(t)
+	ts := mirrorServer(t, root, SymlinksAsLinks)
+	c := ts.raw(t)
+	c.Login("anonymous", "guest")
+
+	for _, name := range []string{"/.pkg.tar.gz.Ab12Cd", "/.~tmp~/pkg.tar.gz", "/private.txt", "/secret/draft.txt",
+		"/into-secret", "/dangling", "/escape"} {
+		for _, cmd := range []string{"SIZE", "MDTM", "MLST", "RETR"} {
+			if code, msg := c.Cmd("%s %s", cmd, name); code != 550 || !strings.Contains(msg, "No such file or folder") {
+				t.Errorf("%s %s: %d %q, want 550 as if missing", cmd, name, code, msg)
+			}
+		}
+
+		if code, _ := c.Cmd("STAT %s", name); code != 450 {
+			t.Errorf("STAT %s: %d, want 450", name, code)
+		}
+	}
+
+	c.Must(550, "CWD /.~tmp~")
+	c.Must(250, "CWD /secret") // the private folder itself is there, empty
+	if msg := c.Must(212, "STAT -a /secret"); strings.Contains(msg, "draft") {
+		t.Errorf("STAT of the private folder shows %q", msg)
+	}
+	c.Must(250, "CWD /")
+
+	for _, cmd := range []string{"NLST -a /", "NLST -a /*", "LIST -a /", "MLSD /"} {
+		data := c.DialPasv()
+		c.Must(150, "%s", cmd)
+		listing := string(readAllFrom(t, data))
+		c.Expect(226)
+
+		for _, unseen := range []string{".pkg.tar.gz", ".~tmp~", "private.txt", "draft.txt", "into-secret", "dangling", "escape"} {
+			if strings.Contains(listing, unseen) {
+				t.Errorf("%s shows %s:\n%s", cmd, unseen, listing)
+			}
+		}
+	}
+
+	if msg := c.Must(250, "MLST /latest"); !strings.Contains(msg, "Type=OS.unix=slink:1.2.3;") {
+		t.Errorf("MLST /latest: %q, want the link", msg)
+	}
+
+	// Through the link, the folder is served.
+	if got := retrRaw(t, c, "/latest/pkg.tar.gz"); string(got) != "release 1.2.3\n" {
+		t.Errorf("RETR through a link: %q", got)
+	}
+}
+
+// TestMessagesReachClients: a multi-line greeting (banner_file), login
+// message and folder message are read by Python's ftplib, curl and lftp,
+// which go on as usual.
+func TestMessagesReachClients(t *testing.T) {
+	t.Parallel()
+
+	python, curl, lftp := needTool(t, "python3"), needTool(t, "curl"), needTool(t, "lftp")
+
+	f, root := anonFixture(t)
+	f.opts.Banner = "Welcome to the mirror.\nIt syncs at :00."
+	f.opts.LoginMessage = "Be nice.\nUse a mirror near you."
+	f.opts.Listing.MessageFile = ".message"
+	writeFile(t, filepath.Join(root, "pub", ".message"), []byte("Releases live here.\n250 still the message\n"))
+	ts := startServer(t, f)
+	host, port, _ := strings.Cut(ts.addr, ":")
+
+	script := `
+import ftplib, json, sys
+ftp = ftplib.FTP()
+welcome = ftp.connect(sys.argv[1], int(sys.argv[2]), timeout=10)
+login = ftp.login()
+cwd = ftp.cwd("/pub")
+names = ftp.nlst()
+ftp.quit()
+print(json.dumps({"welcome": welcome, "login": login, "cwd": cwd, "names": names}))
+`
+	var got map[string]any
+	if err := json.Unmarshal(runTool(t, python, "-c", script, host, port), &got); err != nil {
+		t.Fatal(err)
+	}
+
+	for key, want := range map[string]string{"welcome": "It syncs at :00.", "login": "Use a mirror near you.", "cwd": "Releases live here."} {
+		if text, _ := got[key].(string); !strings.Contains(text, want) {
+			t.Errorf("ftplib's %s reply %q lacks %q", key, text, want)
+		}
+	}
+
+	if names, _ := got["names"].([]any); len(names) != 4 {
+		t.Errorf("ftplib's NLST after the message: %v", got["names"])
+	}
+
+	if out := string(runTool(t, curl, "-s", "ftp://"+ts.addr+"/pub/")); !strings.Contains(out, "big.bin") {
+		t.Errorf("curl's listing after the messages: %q", out)
+	}
+
+	if out := string(runTool(t, lftp, "-c", "set net:max-retries 1; open -u anonymous,guest ftp://"+ts.addr+"; cd /pub; cls")); !strings.Contains(out, "big.bin") {
+		t.Errorf("lftp's listing after the messages: %q", out)
+	}
+}
