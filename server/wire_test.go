@@ -1123,3 +1123,51 @@ func retrRaw(t *testing.T, c *ftptest.Ctl, name string) []byte {
 
 	return got
 }
+
+// TestRecursiveListingIsBoundedAndOptional: LIST -R lists nothing below the
+// folder unless [listing] recursive allows it, and stops at max_list_entries.
+func TestRecursiveListingIsBoundedAndOptional(t *testing.T) {
+	t.Parallel()
+
+	for _, tc := range []struct {
+		name      string
+		recursive bool
+		limit     int
+		want      []string // substrings the listing must have
+		not       []string // and must not
+	}{
+		{"off by default", false, 0, []string{"a.txt", "sub"}, []string{"/d:", "b.txt"}},
+		{"bounded by max_list_entries", true, 3, []string{"/d:", "a.txt"}, []string{"/d/sub/deeper:", "c.txt"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+
+			f, root := anonFixture(t)
+			f.opts.Listing.Recursive = tc.recursive
+			f.opts.MaxListEntries = tc.limit
+			writeFile(t, filepath.Join(root, "d", "a.txt"), []byte("a"))
+			writeFile(t, filepath.Join(root, "d", "sub", "b.txt"), []byte("b"))
+			writeFile(t, filepath.Join(root, "d", "sub", "deeper", "c.txt"), []byte("c"))
+			ts := startServer(t, f)
+
+			c := ts.raw(t)
+			c.Login("anonymous", "x")
+			data := c.DialPasv()
+			c.Must(150, "LIST -R /d")
+			listing := string(readAllFrom(t, data))
+			c.Expect(226)
+
+			for _, want := range tc.want {
+				if !strings.Contains(listing, want) {
+					t.Errorf("LIST -R lacks %q:\n%s", want, listing)
+				}
+			}
+
+			for _, not := range tc.not {
+				if strings.Contains(listing, not) {
+					t.Errorf("LIST -R has %q:\n%s", not, listing)
+				}
+			}
+		})
+	}
+}
