@@ -43,6 +43,12 @@ type Options struct {
 	Sessions func() []Session      // snapshot for /sessions
 	Healthy  func() bool           // /healthz
 	Ready    func() (bool, string) // /readyz: ready, and the reason when not
+	// Token, when set, must come as "Authorization: Bearer <token>" on every
+	// path but /healthz and /readyz ([admin] token_file).
+	Token string
+	// Hosts are the names the Host header may carry besides an IP address
+	// (a DNS-rebinding page names its own host, which is refused).
+	Hosts []string
 }
 
 // The admin listener's HTTP timeouts. The write timeout leaves room for

@@ -97,6 +97,8 @@ type Account struct {
 	// WorldReadableOnly, for anonymous sessions, hides what others may not
 	// read on disk (Options.AnonymousWorldReadableOnly).
 	WorldReadableOnly bool
+	// Overwrite, for a write-only account, allows replacing existing files (User.Overwrite).
+	Overwrite bool
 	// DownloadLimit and UploadLimit cap the session in bytes per second (0 = unlimited).
 	DownloadLimit, UploadLimit int64
 	// NeedsTLS is what Accounts.NeedsTLS answers for the account: the session

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -11,6 +12,8 @@ import (
 type BanOptions struct {
 	MaxFailures      int
 	Window, Duration time.Duration
+	// Allow are networks never banned ([ban] allow).
+	Allow []netip.Prefix
 }
 
 // maxBanEntries bounds each of the ban list's tables, so an attacker with

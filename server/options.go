@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/spf13/afero"
@@ -167,4 +168,40 @@ type Options struct {
 	// Storage opens each session's files; nil means the local disk, confined
 	// with os.Root (vfs.Open). The anonymous drop box needs the local disk.
 	Storage Storage
+
+	// MaxListingMemory bounds the memory that listings in flight hold, in
+	// bytes, all sessions together (max_listing_memory); 0 means no bound.
+	MaxListingMemory int64
+	// RequireSessionReuse refuses a TLS data connection that does not resume
+	// the control connection's TLS session (vsftpd's require_ssl_reuse).
+	RequireSessionReuse bool
+	// DropBox bounds the anonymous drop box (upload_dir) as a whole and per
+	// client address; the zero value bounds nothing.
+	DropBox DropBoxLimits
+	// IPv6Prefix is the prefix length by which IPv6 client addresses are
+	// counted, for bans and max_clients_per_ip ([ban] ipv6_prefix); 0 or 128
+	// counts each address.
+	IPv6Prefix int
+	// AccessAllow and AccessDeny are the client networks admitted and refused
+	// before the greeting (421): a client in AccessDeny is refused; with
+	// AccessAllow set, so is every client outside it.
+	AccessAllow, AccessDeny []netip.Prefix
+	// UploadResumeWindow is how long an interrupted upload of an account stays
+	// resumable (REST + STOR, APPE) before its hidden part is removed; 0
+	// discards interrupted uploads at once, as before.
+	UploadResumeWindow time.Duration
+}
+
+// DropBoxLimits bound the anonymous drop box. A zero field is no limit.
+type DropBoxLimits struct {
+	// Quota is the total size of upload_dir, in bytes (upload_quota).
+	Quota int64
+	// MaxFiles is the number of files and folders in upload_dir (upload_max_files).
+	MaxFiles int
+	// MaxDepth is how deep folders may nest below upload_dir (upload_max_depth).
+	MaxDepth int
+	// FilesPerMinute and BytesPerHour bound one client address (upload_rate,
+	// upload_bytes_per_hour).
+	FilesPerMinute int
+	BytesPerHour   int64
 }
