@@ -51,6 +51,9 @@ type User struct {
 	DownloadLimit, UploadLimit int64
 	// TLS is whether the user must use TLS where the server offers it (see NeedsTLS).
 	TLS TLSRule
+	// Overwrite lets a write-only account replace or append to files that
+	// exist ([[users]] overwrite); without it write-only means create-only.
+	Overwrite bool
 }
 
 // Options lists the accounts that may log in.
@@ -268,6 +271,7 @@ func (a *Accounts) account(u User) Account {
 		DownloadLimit: u.DownloadLimit,
 		UploadLimit:   u.UploadLimit,
 		NeedsTLS:      a.needsTLS(u.TLS),
+		Overwrite:     u.Overwrite,
 	}
 }
 
