@@ -392,6 +392,10 @@ func TestPythonFTPTLS(t *testing.T) {
 	f, home := userFixture(t, auth.ReadWrite)
 	f.opts.TLSMode = TLSExplicit
 	f.opts.TLSCertFile, f.opts.TLSKeyFile = ftptest.CertFiles(t)
+	// Python's ftplib does not resume the control session on data
+	// connections: it needs [tls] require_session_reuse = false
+	// (TestDataTLSMustResumeSession checks the default refuses it).
+	f.opts.RequireSessionReuse = false
 	ts := startServer(t, f)
 	writeHuge(t, filepath.Join(home, "huge.bin"))
 	host, port, _ := net.SplitHostPort(ts.addr)
@@ -577,6 +581,7 @@ func TestLftpMirrorTLS(t *testing.T) {
 	f := fixture{opts: defaultOptions(), anon: root}
 	f.opts.TLSMode = TLSExplicit
 	f.opts.TLSCertFile, f.opts.TLSKeyFile = ftptest.CertFiles(t)
+	f.opts.RequireSessionReuse = true // lftp resumes the control session
 	ts := startServer(t, f)
 
 	dest := filepath.Join(t.TempDir(), "mirror")

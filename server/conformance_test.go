@@ -192,6 +192,7 @@ func startConformanceServers(t *testing.T) conformanceServers {
 		f.users = []auth.User{{Name: "alice", PasswordHash: testHash, Home: makeTree(t), Access: auth.ReadWrite}}
 		if mode != TLSOff {
 			f.opts.TLSMode = mode
+			f.opts.RequireSessionReuse = true // the default of [tls] require_session_reuse
 			f.opts.TLSCertFile, f.opts.TLSKeyFile = ftptest.CertFiles(t)
 		}
 
@@ -213,15 +214,7 @@ func (cs conformanceServers) dial(t *testing.T, mode connMode) *ftptest.Ctl {
 	case modeExplicit:
 		return startTLS(t, cs.explicit.raw(t))
 	case modeImplicit:
-		conn, err := tls.Dial("tcp", cs.implicit.addr, clientTLS())
-		if err != nil {
-			t.Fatalf("dial implicit TLS: %v", err)
-		}
-
-		c := ftptest.NewCtl(t, conn)
-		c.Expect(220)
-
-		return c
+		return implicitCtl(t, cs.implicit)
 	}
 
 	t.Fatalf("unknown mode %q", mode)
@@ -234,12 +227,16 @@ func startTLS(t *testing.T, c *ftptest.Ctl) *ftptest.Ctl {
 	t.Helper()
 
 	c.Must(234, "AUTH TLS")
-	tc := tls.Client(c.Conn, clientTLS())
+	cfg := clientTLS()
+	tc := tls.Client(c.Conn, cfg)
 	if err := tc.Handshake(); err != nil {
 		t.Fatalf("TLS handshake: %v", err)
 	}
 
-	return ftptest.NewCtl(t, tc)
+	c = ftptest.NewCtl(t, tc)
+	c.TLS = cfg
+
+	return c
 }
 
 // TestConformance drives every case through a raw client against a real

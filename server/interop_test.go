@@ -57,6 +57,7 @@ func interopServer(t *testing.T, mode TLSMode) (*testServer, string, string) {
 
 	if mode != TLSOff {
 		f.opts.TLSMode = mode
+		f.opts.RequireSessionReuse = true // the default of [tls] require_session_reuse
 		f.opts.TLSCertFile, f.opts.TLSKeyFile = ftptest.CertFiles(t)
 	}
 

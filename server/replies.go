@@ -78,6 +78,8 @@ func (c *control) fixTransfer(to *command, code int, text string) (reply, bool) 
 	case strings.HasPrefix(text, "Issue during transfer"):
 		var dce *dataConnError
 		switch err := to.err; {
+		case errors.Is(err, errNoSessionReuse):
+			return reply{522, "Data connection refused: it must resume the control connection's TLS session (tell your client to reuse TLS sessions)."}, true
 		case errors.As(err, &dce):
 			return reply{426, "Connection closed; transfer aborted: " + dce.Error() + "."}, true
 		case errors.Is(err, ftpserver.ErrStorageExceeded):

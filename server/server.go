@@ -31,30 +31,31 @@ const shutdownPoll = 20 * time.Millisecond
 // Server is wharf's FTP server: the engine's MainDriver, plus the listener
 // gate, the session registry and the transfer log.
 type Server struct {
-	opts      Options
-	accounts  atomic.Pointer[auth.Accounts]
-	cert      atomic.Pointer[tls.Certificate]
-	log       *zap.Logger
-	ftp       *ftpserver.FtpServer
-	tls       *tls.Config // nil when TLS is off; one shared config so data connections resume the control session
-	gate      *gate
-	xfer      *transferLog
-	bans      *banList
-	metrics   *metrics
-	buckets   sharedBuckets
-	listings  chan struct{} // one token per directory listing running
-	stopWatch func()        // stops the stall watchdog
-	pasv      *passivePorts
-	pasvIP    *pasvAddress
-	logins    *loginSlots
-	dirs      *dirCache
-	roots     *rootCache
-	texts     atomic.Pointer[texts] // the greeting and the anonymous login message, reloadable
-	draining  atomic.Bool
-	finished  sync.Once
-	transfers atomic.Int64 // file transfers open in the whole server
-	cut       context.Context
-	cutAll    context.CancelFunc // ends bandwidth waits when Shutdown cuts transfers
+	opts       Options
+	accounts   atomic.Pointer[auth.Accounts]
+	cert       atomic.Pointer[tls.Certificate]
+	log        *zap.Logger
+	ftp        *ftpserver.FtpServer
+	tls        *tls.Config // the control connections'; nil when TLS is off
+	tlsConfigs *tlsConfigs // the control and data connections' configurations; nil when TLS is off
+	gate       *gate
+	xfer       *transferLog
+	bans       *banList
+	metrics    *metrics
+	buckets    sharedBuckets
+	listings   chan struct{} // one token per directory listing running
+	stopWatch  func()        // stops the stall watchdog
+	pasv       *passivePorts
+	pasvIP     *pasvAddress
+	logins     *loginSlots
+	dirs       *dirCache
+	roots      *rootCache
+	texts      atomic.Pointer[texts] // the greeting and the anonymous login message, reloadable
+	draining   atomic.Bool
+	finished   sync.Once
+	transfers  atomic.Int64 // file transfers open in the whole server
+	cut        context.Context
+	cutAll     context.CancelFunc // ends bandwidth waits when Shutdown cuts transfers
 
 	mu       sync.Mutex
 	sessions map[uint32]*sessionInfo
@@ -119,6 +120,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 				return s.cert.Load(), nil
 			},
 		}
+		s.tlsConfigs = newTLSConfigs(s.tls, opts.RequireSessionReuse)
 	}
 
 	if opts.TransferLog != "" {
@@ -300,6 +302,10 @@ func (s *Server) finish(cut error) error {
 	s.finished.Do(func() {
 		s.roots.close()
 
+		if s.tlsConfigs != nil {
+			s.tlsConfigs.stop()
+		}
+
 		if s.xfer != nil {
 			if err := s.xfer.Close(); err != nil {
 				s.log.Error("close transfer log", zap.Error(err))
@@ -346,15 +352,18 @@ func (s *Server) GetSettings() (*ftpserver.Settings, error) {
 	return st, nil
 }
 
-// GetTLSConfig returns the one shared TLS configuration, for control and data
-// connections alike: sharing it is what lets a data connection resume the
-// control connection's TLS session, which FileZilla insists on.
+// GetTLSConfig returns the data connections' TLS configuration. It shares
+// the control connections' session ticket keys, which is what lets a data
+// connection resume the control connection's TLS session (FileZilla insists
+// on it; with RequireSessionReuse, wharf does too).
 func (s *Server) GetTLSConfig() (*tls.Config, error) {
 	if s.tls == nil {
 		return nil, ErrTLSOff
 	}
 
-	return s.tls, nil
+	// The engine asks only for data connections: the control connection's
+	// TLS is wharf's own.
+	return s.tlsConfigs.data, nil
 }
 
 // ClientConnected registers a new control connection and returns the greeting.

@@ -18,6 +18,7 @@ func tlsFixture(t *testing.T, mode TLSMode) fixture {
 
 	f, _ := anonFixture(t)
 	f.opts.TLSMode = mode
+	f.opts.RequireSessionReuse = true // the default of [tls] require_session_reuse
 	f.opts.TLSCertFile, f.opts.TLSKeyFile = ftptest.CertFiles(t)
 
 	return f

@@ -117,12 +117,14 @@ func fixtureWith(t *testing.T, mode TLSMode) fixture {
 func implicitCtl(t *testing.T, ts *testServer) *ftptest.Ctl {
 	t.Helper()
 
-	conn, err := tls.Dial("tcp", ts.addr, clientTLS())
+	cfg := clientTLS()
+	conn, err := tls.Dial("tcp", ts.addr, cfg)
 	if err != nil {
 		t.Fatalf("dial implicit TLS: %v", err)
 	}
 
 	c := ftptest.NewCtl(t, conn)
+	c.TLS = cfg
 	c.Expect(220)
 
 	return c
@@ -172,7 +174,7 @@ func TestRequiredModeSendsNothingInClear(t *testing.T) {
 		raw := c.DialPasv()
 		c.Must(150, "LIST /")
 
-		data := tls.Client(raw, clientTLS())
+		data := tls.Client(raw, c.TLS)
 		if got := readAllFrom(t, data); !strings.Contains(string(got), "README.txt") {
 			t.Fatalf("listing over TLS: %q", got)
 		}
@@ -336,7 +338,7 @@ func TestDataConnectionBreaks(t *testing.T) {
 
 					var data net.Conn = raw
 					if m.secure {
-						tc := tls.Client(raw, clientTLS())
+						tc := tls.Client(raw, c.TLS)
 						if err := tc.Handshake(); err != nil {
 							t.Fatalf("data TLS handshake: %v", err)
 						}
@@ -461,7 +463,7 @@ func openData(t *testing.T, c *ftptest.Ctl, m breakMode, cmd string) (net.Conn, 
 		return raw, msg
 	}
 
-	tc := tls.Client(raw, clientTLS())
+	tc := tls.Client(raw, c.TLS)
 	if err := tc.Handshake(); err != nil {
 		t.Fatalf("data TLS handshake: %v", err)
 	}
@@ -1170,4 +1172,83 @@ func TestRecursiveListingIsBoundedAndOptional(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDataTLSMustResumeSession: with [tls] require_session_reuse (the
+// default), a TLS data connection made with a fresh handshake is refused
+// (522): a stranger behind the client's address cannot take the data. The
+// control connection's own client, resuming its session, is served; Python's
+// ftplib, which does not resume, is refused.
+func TestDataTLSMustResumeSession(t *testing.T) {
+	t.Parallel()
+
+	for _, m := range breakModes[1:] {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+
+			f := tlsFixture(t, m.tls)
+			ts := startServer(t, f)
+
+			var c *ftptest.Ctl
+			if m.tls == TLSImplicit {
+				c = implicitCtl(t, ts)
+			} else {
+				c = startTLS(t, ts.raw(t))
+			}
+			c.Login("anonymous", "x")
+			c.Must(200, "PROT P")
+
+			// The client that made the control connection resumes its session.
+			data, _ := openData(t, c, m, "RETR /README.txt")
+			if got := readAllFrom(t, data); string(got) != "hello from wharf\n" {
+				t.Fatalf("resumed: got %q", got)
+			}
+			c.Expect(226)
+
+			// A fresh handshake: what a thief who connects first would do.
+			raw := c.DialPasv()
+			c.Must(150, "RETR /README.txt")
+			thief := tls.Client(raw, clientTLS())
+			_ = thief.SetDeadline(time.Now().Add(5 * time.Second))
+			if got, err := io.ReadAll(thief); err == nil || len(got) > 0 {
+				t.Fatalf("a fresh handshake got %d bytes (%v)", len(got), err)
+			}
+
+			if code, msg := c.Read(); code != 522 || !strings.Contains(msg, "resume") {
+				t.Fatalf("a fresh handshake: got %d %q, want 522 saying why", code, msg)
+			}
+
+			c.Must(200, "NOOP")
+		})
+	}
+
+	t.Run("Python's ftplib is refused", func(t *testing.T) {
+		t.Parallel()
+
+		python := needTool(t, "python3")
+		ts := startServer(t, tlsFixture(t, TLSExplicit))
+		host, port, _ := net.SplitHostPort(ts.addr)
+
+		out := runTool(t, python, "-c", `
+import ftplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+ftp = ftplib.FTP_TLS(context=ctx)
+ftp.connect(sys.argv[1], int(sys.argv[2]), timeout=10)
+ftp.login()
+ftp.prot_p()
+try:
+    ftp.retrbinary("RETR /README.txt", lambda b: None)
+    print("served")
+except ftplib.all_errors:
+    # The data connection's handshake failed (a TLS alert); the reason
+    # comes on the control connection.
+    try:
+        ftp.getresp()
+    except ftplib.error_perm as reply:
+        print("refused", reply)
+`, host, port)
+		if !strings.HasPrefix(string(out), "refused 522") {
+			t.Fatalf("Python's ftplib: %q, want refused with 522", out)
+		}
+	})
 }

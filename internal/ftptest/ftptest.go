@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -32,7 +33,10 @@ import (
 type Ctl struct {
 	Conn net.Conn        // the connection under Text, for deadlines, resets and TLS
 	Text *textproto.Conn // lines and replies
-	t    testing.TB
+	// TLS is the configuration of the control connection's TLS, when it has
+	// one: data connections made with it resume the control session.
+	TLS *tls.Config
+	t   testing.TB
 }
 
 // Dial opens a control connection to addr, from local address from when
