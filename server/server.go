@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/exp/zapslog"
 
 	"wharf/auth"
+	"wharf/internal/logsafe"
 	"wharf/vfs"
 )
 
@@ -79,6 +80,9 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 	if opts.DataConnectionTimeout == 0 {
 		opts.DataConnectionTimeout = 30 * time.Second
 	}
+
+	// Client-supplied text reaches the log escaped, whoever built the logger.
+	log = log.WithOptions(logsafe.Wrap())
 
 	s := &Server{
 		opts:     opts,

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 	"unicode"
+
+	"wharf/internal/logsafe"
 )
 
 // transferLog writes the xferlog format of wu-ftpd, ProFTPD and vsftpd, one
@@ -115,14 +117,15 @@ func (r xferRecord) format() string {
 		status)
 }
 
-// field makes s safe as one space-separated field: blanks and control
-// characters become underscores.
+// field makes s safe as one space-separated field: controls, bidi marks and
+// line separators are escaped (logsafe), then the remaining blanks become
+// underscores.
 func field(s string) string {
 	return strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
+		if unicode.IsSpace(r) {
 			return '_'
 		}
 
 		return r
-	}, s)
+	}, logsafe.String(s))
 }

@@ -23,6 +23,7 @@ import (
 	"wharf/admin"
 	"wharf/auth"
 	"wharf/config"
+	"wharf/internal/logsafe"
 	"wharf/server"
 )
 
@@ -628,7 +629,9 @@ func newLogger(c config.Log, out zapcore.WriteSyncer) (*zap.Logger, error) {
 		enc = zapcore.NewConsoleEncoder(encCfg)
 	}
 
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(out), level)), nil
+	// Client-supplied text (user names, paths, verbs) is escaped in every
+	// line, so it cannot forge or hide log lines (logsafe).
+	return zap.New(logsafe.Core(zapcore.NewCore(enc, zapcore.AddSync(out), level))), nil
 }
 
 // checkConfig validates the configuration in effect (the file, the
