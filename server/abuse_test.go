@@ -208,3 +208,55 @@ func TestStalledTransfersAreCut(t *testing.T) {
 		})
 	}
 }
+
+// Before login, unknown, premature and over-long command lines are answered
+// and counted: the tenth closes the connection with 421, only the first three
+// are logged (with a short prefix of what was sent), then one summary line.
+// After login they close nothing.
+func TestJunkBeforeLoginClosesTheConnection(t *testing.T) {
+	t.Parallel()
+
+	f, _ := anonFixture(t)
+	ts := startServer(t, f)
+
+	c := ts.raw(t)
+	long := strings.Repeat("X", 4000)
+	for i := range maxJunk - 1 {
+		switch i % 3 {
+		case 0:
+			c.Must(500, "%s garbage", long)
+		case 1:
+			c.Must(530, "RETR %s", long)
+		default:
+			c.Must(500, "%s", strings.Repeat("Y", maxCommandLine+10))
+		}
+	}
+
+	c.Must(331, "USER anonymous") // known verbs are not junk
+	c.Must(421, "BOGUS")
+
+	if code, msg, err := c.Text.ReadResponse(0); err == nil {
+		t.Errorf("after 421 the connection is still open: %d %s", code, msg)
+	}
+
+	logged := ts.logs.FilterMessageSnippet("before login")
+	if n := logged.Len(); n != junkLogLines+1 {
+		t.Errorf("%d log lines about junk, want %d: %v", n, junkLogLines+1, logged.All())
+	}
+
+	for _, e := range logged.All() {
+		for _, f := range e.Context {
+			if len(f.String) > junkLogBytes+3 {
+				t.Errorf("a log line carries %d bytes of the client's: %q", len(f.String), f.String)
+			}
+		}
+	}
+
+	d := ts.raw(t)
+	d.Login("anonymous", "x")
+	for range maxJunk + 2 {
+		d.Must(500, "BOGUS")
+	}
+
+	d.Must(200, "NOOP")
+}

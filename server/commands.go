@@ -21,6 +21,7 @@ import (
 type protoState struct {
 	user      string // the name USER gave; "" before USER or after a refusal
 	failures  int    // failed passwords on this connection
+	junk      int    // unknown, malformed or premature commands before login
 	pbsz      bool   // PBSZ sent after AUTH (RFC 4217, 9)
 	prot      byte   // the data protection level: 'C' or 'P'
 	epsvAll   bool   // EPSV ALL: only EPSV from now on (RFC 2428, 4)
@@ -158,6 +159,10 @@ func notImplemented(c *control, verb, _ string) {
 // handle runs one client line.
 func (c *control) handle(line []byte) {
 	if len(line) > maxCommandLine {
+		if c.junkBeforeLogin("command line too long before login", "") {
+			return
+		}
+
 		c.answer(500, "Command line too long.")
 
 		return
@@ -169,8 +174,12 @@ func (c *control) handle(line []byte) {
 
 	spec, ok := verbs[verb]
 	if !ok {
+		if c.junkBeforeLogin("unknown command before login", verb) {
+			return
+		}
+
 		if c.srv.log.Core().Enabled(zap.DebugLevel) {
-			c.si.logger().Debug("unknown command", zap.String("verb", truncate(verb, 16)))
+			c.si.logger().Debug("unknown command", zap.String("verb", truncate(verb, junkLogBytes)))
 		}
 		c.answer(500, "Unknown command.")
 
@@ -178,12 +187,55 @@ func (c *control) handle(line []byte) {
 	}
 
 	if !spec.open && !c.si.loggedIn() {
+		if c.junkBeforeLogin("command before login", verb) {
+			return
+		}
+
 		c.answer(530, "Please log in with USER and PASS first.")
 
 		return
 	}
 
 	spec.handle(c, verb, arg)
+}
+
+// Before login, a client that sends what no login needs (unknown verbs,
+// over-long lines, commands that need a login) is answered and counted; the
+// maxJunk-th such line closes the connection, so a flood costs the sender a
+// reconnect every few lines rather than the server's log a line each. Only
+// the first junkLogLines are logged, each with at most junkLogBytes of the
+// client's bytes, and the close with one summary line.
+const (
+	maxJunk      = 10
+	junkLogLines = 3
+	junkLogBytes = 16
+)
+
+// junkBeforeLogin counts a line refused before login, logging it within the
+// bounds above; it reports true when it closed the connection (the caller
+// answers nothing more). After login it counts nothing.
+func (c *control) junkBeforeLogin(what, verb string) bool {
+	if c.si.loggedIn() {
+		return false
+	}
+
+	c.proto.junk++
+	if c.proto.junk <= junkLogLines {
+		if verb == "" {
+			c.si.logger().Info(what)
+		} else {
+			c.si.logger().Info(what, zap.String("verb", truncate(verb, junkLogBytes)))
+		}
+	}
+
+	if c.proto.junk < maxJunk {
+		return false
+	}
+
+	c.si.logger().Warn("too many unknown or premature commands before login, closing", zap.Int("commands", c.proto.junk))
+	c.closeAfter(421, "Too many unknown commands before login: closing the connection.")
+
+	return true
 }
 
 // telnet removes Telnet commands from a line (RFC 959, 4.1.3: clients send

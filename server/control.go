@@ -250,7 +250,10 @@ func (c *control) take(p []byte) bool {
 	if len(c.in) > maxCommandLine && bytes.IndexByte(c.in, '\n') < 0 {
 		c.in = nil
 		c.skipping = true
-		c.answer(500, "Command line too long.")
+
+		if !c.junkBeforeLogin("command line too long before login", "") {
+			c.answer(500, "Command line too long.")
+		}
 
 		return true
 	}
