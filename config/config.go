@@ -32,15 +32,23 @@ type Config struct {
 	LoginTimeout    Duration `toml:"login_timeout"`      // 60s, > 0: a session not logged in by then is closed
 	UsersFile       string   `toml:"users_file"`         // "": a TOML file of [[users]] tables, appended to Users
 
-	Log       Log       `toml:"log"`
-	TLS       TLS       `toml:"tls"`
-	Anonymous Anonymous `toml:"anonymous"`
-	Bandwidth Bandwidth `toml:"bandwidth"`
-	Ban       Ban       `toml:"ban"`
-	Admin     Admin     `toml:"admin"`
-	Storage   Storage   `toml:"storage"`
-	Listing   Listing   `toml:"listing"`
-	Users     []User    `toml:"users"` // the file's [[users]], then users_file's
+	// MaxListingMemory bounds the memory held by listings in flight, all
+	// sessions together; a listing that would pass it waits or is refused.
+	MaxListingMemory Size `toml:"max_listing_memory"` // 256MiB; 0 = no bound
+	// UploadResumeWindow is how long an account's interrupted upload stays
+	// resumable, hidden and bound to that account and name.
+	UploadResumeWindow Duration `toml:"upload_resume_window"` // 24h, >= 0; 0 turns resuming off
+
+	Log       Log         `toml:"log"`
+	TLS       TLS         `toml:"tls"`
+	Anonymous Anonymous   `toml:"anonymous"`
+	Bandwidth Bandwidth   `toml:"bandwidth"`
+	Ban       Ban         `toml:"ban"`
+	Access    AccessLists `toml:"access"`
+	Admin     Admin       `toml:"admin"`
+	Storage   Storage     `toml:"storage"`
+	Listing   Listing     `toml:"listing"`
+	Users     []User      `toml:"users"` // the file's [[users]], then users_file's
 
 	// PublicIP is public_host resolved to an IPv4 address by Validate
 	// ("" when public_host is empty). It is not a key of the file.
@@ -70,6 +78,12 @@ type TLS struct {
 	// explicit and implicit mode, where by default they must use it. A user's
 	// own tls key overrides it. Legal but without effect in modes off and required.
 	ClearTextAccounts bool `toml:"clear_text_accounts"` // false
+
+	// RequireSessionReuse refuses a TLS data connection that does not resume
+	// the control connection's TLS session, so a stranger behind the same
+	// address can't take a transfer (vsftpd's require_ssl_reuse). Python's
+	// ftplib and rclone don't resume; false lets them in.
+	RequireSessionReuse bool `toml:"require_session_reuse"` // true
 }
 
 // Anonymous is the [anonymous] table.
@@ -92,6 +106,17 @@ type Anonymous struct {
 	// has no effect, whatever its value.
 	WorldReadableOnly bool `toml:"world_readable_only"` // true
 
+	// The drop box's limits, used only with UploadDir set; 0 is no limit.
+	// UploadQuota and UploadMaxFiles bound UploadDir as a whole (bytes;
+	// files and folders), UploadMaxDepth the nesting of folders below it.
+	// UploadRate (files per minute) and UploadBytesPerHour bound each client
+	// address.
+	UploadQuota        Size `toml:"upload_quota"`          // 10GiB
+	UploadMaxFiles     int  `toml:"upload_max_files"`      // 10000, >= 0
+	UploadMaxDepth     int  `toml:"upload_max_depth"`      // 8, >= 0
+	UploadRate         int  `toml:"upload_rate"`           // 60, >= 0
+	UploadBytesPerHour Size `toml:"upload_bytes_per_hour"` // 2GiB
+
 	// LoginMessageText is the text of login_message_file as Validate read
 	// and checked it ("" when none). It is not a key of the file.
 	LoginMessageText string `toml:"-"`
@@ -108,11 +133,23 @@ type Bandwidth struct {
 }
 
 // Ban is the [ban] table: an IP address with MaxFailures failed logins within
-// Window is refused for Duration.
+// Window is refused for Duration. IPv6 addresses count by their first
+// IPv6Prefix bits, for bans and max_clients_per_ip alike: one IPv6 host
+// usually holds a whole /64.
 type Ban struct {
-	MaxFailures int      `toml:"max_failures"` // 5, >= 0; 0 turns banning off
-	Window      Duration `toml:"window"`       // 10m, > 0 when max_failures > 0
-	Duration    Duration `toml:"duration"`     // 1h, > 0 when max_failures > 0
+	MaxFailures int       `toml:"max_failures"` // 5, >= 0; 0 turns banning off
+	Window      Duration  `toml:"window"`       // 10m, > 0 when max_failures > 0
+	Duration    Duration  `toml:"duration"`     // 1h, > 0 when max_failures > 0
+	IPv6Prefix  int       `toml:"ipv6_prefix"`  // 64: 1 to 128
+	Allow       []Network `toml:"allow"`        // []: networks never banned
+}
+
+// AccessLists is the [access] table: client networks refused (421) before
+// the greeting. Deny wins; with Allow not empty, every client outside it is
+// refused too.
+type AccessLists struct {
+	Allow []Network `toml:"allow"` // []: everyone
+	Deny  []Network `toml:"deny"`  // []: no one
 }
 
 // Admin is the [admin] table: the HTTP listener for /metrics, /healthz,
@@ -120,6 +157,17 @@ type Ban struct {
 type Admin struct {
 	Listen string `toml:"listen"` // "": off; else host:port, not the FTP listen address
 	Pprof  bool   `toml:"pprof"`  // false: serve net/http/pprof on the admin listener
+
+	// TokenFile holds the bearer token every request but /healthz and
+	// /readyz must send; read only when Listen is set.
+	TokenFile string `toml:"token_file"` // "": no token
+	// Hosts are the names a request's Host header may carry besides an IP
+	// address (or localhost): a DNS-rebinding page names its own host.
+	Hosts []string `toml:"hosts"` // []
+
+	// Token is the content of TokenFile, trimmed, as Validate read and
+	// checked it ("" when none). It is not a key of the file.
+	Token string `toml:"-"`
 }
 
 // Storage is the [storage] table: where the files served live. With "disk",
@@ -204,6 +252,10 @@ type User struct {
 	SessionDownload *Size `toml:"session_download"`
 	SessionUpload   *Size `toml:"session_upload"`
 
+	// Overwrite lets a write-only account replace or append to files that
+	// exist; without it write-only means create-only.
+	Overwrite bool `toml:"overwrite"` // false
+
 	// file is the users_file the entry came from; "" for the main file.
 	// Messages about the entry name that file.
 	file string
@@ -227,15 +279,24 @@ func Default() Config {
 		DataTimeout:     Duration{5 * time.Minute},
 		MaxListEntries:  100000,
 		LoginTimeout:    Duration{time.Minute},
-		Log:             Log{Level: "info", Format: "console"},
-		TLS:             TLS{Mode: "off"},
+		// The lists below are empty, not nil, so that check-config -print shows them.
+		MaxListingMemory:   Size{256 << 20},
+		UploadResumeWindow: Duration{24 * time.Hour},
+		Log:                Log{Level: "info", Format: "console"},
+		TLS:                TLS{Mode: "off", RequireSessionReuse: true},
 		Anonymous: Anonymous{
 			Enabled: true, Root: "./public", MaxUploadSize: Size{100 << 20}, WorldReadableOnly: true,
+			UploadQuota: Size{10 << 30}, UploadMaxFiles: 10000, UploadMaxDepth: 8, UploadRate: 60,
+			UploadBytesPerHour: Size{2 << 30},
 		},
-		Ban:     Ban{MaxFailures: 5, Window: Duration{10 * time.Minute}, Duration: Duration{time.Hour}},
+		Ban: Ban{
+			MaxFailures: 5, Window: Duration{10 * time.Minute}, Duration: Duration{time.Hour},
+			IPv6Prefix: 64, Allow: []Network{},
+		},
+		Access:  AccessLists{Allow: []Network{}, Deny: []Network{}},
+		Admin:   Admin{Hosts: []string{}},
 		Storage: Storage{Backend: "disk", Region: "us-east-1"},
 		Listing: Listing{
-			// hide is empty, not nil, so that check-config -print shows it.
 			Symlinks: SymlinkMode(server.SymlinksAsLinks), Hide: []string{}, Deny: DefaultDeny(),
 			MessageFile: ".message",
 		},

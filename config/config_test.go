@@ -104,6 +104,11 @@ func makeFixtures(t *testing.T) {
 		"blank.txt":       []byte("\r\n\n"),
 		"too-big.txt":     bytes.Repeat([]byte("x"), maxMessage+1),
 		"just-enough.txt": bytes.Repeat([]byte("x"), maxMessage),
+		// Tokens for admin.token_file: white space around is dropped.
+		"admin.token":  []byte("  0123456789abcdef0123\n"),
+		"short.token":  []byte("0123456789abcde\n"),
+		"empty.token":  []byte(" \r\n"),
+		"spaced.token": []byte("0123456789 abcdef0123\n"),
 	}
 	for name, data := range files {
 		if err := os.WriteFile(name, data, 0o600); err != nil {
@@ -180,30 +185,36 @@ func TestFileSetsEveryKey(t *testing.T) {
 
 	hash := testHash
 	want := Config{
-		Listen:          "127.0.0.1:0",
-		PublicHost:      "192.0.2.10",
-		PassivePorts:    []int{40000, 40000},
-		ActiveMode:      false,
-		IdleTimeout:     Duration{90 * time.Minute},
-		MaxClients:      5,
-		MaxClientsPerIP: 10,
-		Banner:          "wharf ready",
-		BannerFile:      "banner.txt",
-		ShutdownTimeout: Duration{0},
-		ASCIIConversion: false,
-		UploadMode:      "direct",
-		DataTimeout:     Duration{30 * time.Second},
-		MaxListEntries:  500,
-		LoginTimeout:    Duration{10 * time.Second},
-		UsersFile:       "more-users.toml",
-		Log:             Log{Level: "debug", Format: "json", TransferLog: "logs/xferlog", File: "logs/wharf.log"},
-		TLS:             TLS{Mode: "required", CertFile: "cert.pem", KeyFile: "key.pem", ClearTextAccounts: true},
+		Listen:             "127.0.0.1:0",
+		PublicHost:         "192.0.2.10",
+		PassivePorts:       []int{40000, 40000},
+		ActiveMode:         false,
+		IdleTimeout:        Duration{90 * time.Minute},
+		MaxClients:         5,
+		MaxClientsPerIP:    10,
+		Banner:             "wharf ready",
+		BannerFile:         "banner.txt",
+		ShutdownTimeout:    Duration{0},
+		ASCIIConversion:    false,
+		UploadMode:         "direct",
+		DataTimeout:        Duration{30 * time.Second},
+		MaxListEntries:     500,
+		LoginTimeout:       Duration{10 * time.Second},
+		UsersFile:          "more-users.toml",
+		MaxListingMemory:   Size{64 << 20},
+		UploadResumeWindow: Duration{time.Hour},
+		Log:                Log{Level: "debug", Format: "json", TransferLog: "logs/xferlog", File: "logs/wharf.log"},
+		TLS:                TLS{Mode: "required", CertFile: "cert.pem", KeyFile: "key.pem", ClearTextAccounts: true},
 		Anonymous: Anonymous{
-			Enabled:          false,
-			Root:             "does-not-matter-when-disabled",
-			UploadDir:        "/not-checked/../when-disabled",
-			MaxUploadSize:    Size{3 << 29},
-			LoginMessageFile: "not-read-when-disabled.txt",
+			Enabled:            false,
+			Root:               "does-not-matter-when-disabled",
+			UploadDir:          "/not-checked/../when-disabled",
+			MaxUploadSize:      Size{3 << 29},
+			LoginMessageFile:   "not-read-when-disabled.txt",
+			UploadQuota:        Size{1e9},
+			UploadMaxFiles:     100,
+			UploadMaxDepth:     2,
+			UploadBytesPerHour: Size{500 << 20},
 		},
 		Bandwidth: Bandwidth{
 			TotalDownload:   Size{10_000_000},
@@ -211,8 +222,18 @@ func TestFileSetsEveryKey(t *testing.T) {
 			SessionDownload: Size{512 << 10},
 			SessionUpload:   Size{1},
 		},
-		Ban:   Ban{MaxFailures: 3, Window: Duration{time.Minute}, Duration: Duration{24 * time.Hour}},
-		Admin: Admin{Listen: "127.0.0.1:9090", Pprof: true},
+		Ban: Ban{
+			MaxFailures: 3, Window: Duration{time.Minute}, Duration: Duration{24 * time.Hour}, IPv6Prefix: 56,
+			Allow: []Network{mustNetwork(t, "192.0.2.0/24"), mustNetwork(t, "2001:db8::7/128")},
+		},
+		Access: AccessLists{
+			Allow: []Network{mustNetwork(t, "0.0.0.0/0"), mustNetwork(t, "2001:db8::/32")},
+			Deny:  []Network{mustNetwork(t, "203.0.113.9/32"), mustNetwork(t, "198.51.100.0/24")},
+		},
+		Admin: Admin{
+			Listen: "127.0.0.1:9090", Pprof: true, TokenFile: "admin.token",
+			Hosts: []string{"wharf-admin.example", "Admin.Internal."}, Token: "0123456789abcdef0123",
+		},
 		Storage: Storage{
 			Backend: "s3", Endpoint: "http://127.0.0.1:9000", Region: "eu-west-3", Bucket: "wharf-files",
 			Prefix: "mirror/", AccessKey: "AKIAEXAMPLE", SecretKey: "s3cr3t", PathStyle: true,
@@ -226,7 +247,7 @@ func TestFileSetsEveryKey(t *testing.T) {
 				Name: "alice", Password: hash, Home: "home/alice", Access: "read-write", TLS: auth.TLSRequired,
 				SessionDownload: &Size{2 << 20}, SessionUpload: &Size{0},
 			},
-			{Name: "bob", Password: hash, Home: "./home/bob/", Access: "write-only", SessionUpload: &Size{4096}},
+			{Name: "bob", Password: hash, Home: "./home/bob/", Access: "write-only", SessionUpload: &Size{4096}, Overwrite: true},
 			{Name: "carol", Password: hash, Home: "home/carol"},
 			{Name: "dave", Password: hash, Home: "home/carol", file: "more-users.toml"},
 		},
@@ -253,6 +274,18 @@ func TestFileSetsEveryKey(t *testing.T) {
 	if lo, hi := got.PassiveRange(); lo != 40000 || hi != 40000 {
 		t.Errorf("PassiveRange() = %d, %d, want 40000, 40000", lo, hi)
 	}
+}
+
+// mustNetwork parses a network written as a CIDR.
+func mustNetwork(t *testing.T, s string) Network {
+	t.Helper()
+
+	n, err := ParseNetwork(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return n
 }
 
 // TestExample loads config.toml.example with its /srv/ftp folders moved to a
@@ -321,7 +354,7 @@ func tomlKeys(t reflect.Type, table string) []string {
 		switch {
 		case isTableType(f.Type):
 			keys = append(keys, tomlKeys(f.Type, key)...)
-		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+		case isArrayOfTablesType(f.Type):
 			keys = append(keys, tomlKeys(f.Type.Elem(), key)...)
 		default:
 			keys = append(keys, key)

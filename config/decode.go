@@ -106,8 +106,10 @@ func (d *decoder) table(t map[string]toml.Primitive, dst reflect.Value, s scope)
 		switch {
 		case isTableType(field.Type()):
 			d.subtable(prim, field, s.key(key))
-		case field.Kind() == reflect.Slice && field.Type().Elem().Kind() == reflect.Struct:
+		case isArrayOfTablesType(field.Type()):
 			d.array(prim, field, key)
+		case isTextArrayType(field.Type()):
+			d.textArray(prim, field, s.key(key))
 		default:
 			d.value(prim, field, s.key(key))
 		}
@@ -179,6 +181,50 @@ func (d *decoder) value(prim toml.Primitive, dst reflect.Value, path string) {
 	}
 
 	dst.Set(v.Elem())
+}
+
+// textArray decodes an array of strings into dst, a slice of a type that
+// reads itself from text (see isTextArrayType), and names each bad item by
+// its index: `ban.allow[2]: "10.0.0.300" is not an IP address or network`.
+// With any bad item, dst keeps its value.
+func (d *decoder) textArray(prim toml.Primitive, dst reflect.Value, path string) {
+	items, ok := d.raw(prim).([]any)
+	if !ok {
+		d.p.addf(path, "want %s, got %s", describeType(dst.Type()), describeValue(d.raw(prim)))
+
+		return
+	}
+
+	out := reflect.MakeSlice(dst.Type(), len(items), len(items))
+	bad := false
+
+	for i, item := range items {
+		key := fmt.Sprintf("%s[%d]", path, i)
+
+		s, isString := item.(string)
+		if !isString {
+			d.p.addf(key, "want a string, got %s", describeValue(item))
+			bad = true
+
+			continue
+		}
+
+		if err := unmarshalItem(out.Index(i), s); err != nil {
+			d.p.add(key, err)
+			bad = true
+		}
+	}
+
+	if !bad {
+		dst.Set(out)
+	}
+}
+
+// unmarshalItem sets v, an item of a text array, from its text.
+func unmarshalItem(v reflect.Value, text string) error {
+	u, _ := reflect.TypeAssert[encoding.TextUnmarshaler](v.Addr()) // isTextArrayType checked it
+
+	return u.UnmarshalText([]byte(text))
 }
 
 // typeError explains why prim does not fit a Go value of type want, in TOML
@@ -259,14 +305,28 @@ func isArrayOfTables(v any) bool {
 }
 
 var (
-	durationType = reflect.TypeFor[Duration]()
-	sizeType     = reflect.TypeFor[Size]()
+	durationType      = reflect.TypeFor[Duration]()
+	sizeType          = reflect.TypeFor[Size]()
+	textUnmarshalType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
 // isTableType reports whether a field of type t holds a TOML table such as
 // [log]. Duration and Size are structs, but hold a single value.
 func isTableType(t reflect.Type) bool {
 	return t.Kind() == reflect.Struct && t != durationType && t != sizeType
+}
+
+// isArrayOfTablesType reports whether a field of type t holds an array of
+// tables such as [[users]]: a slice of structs that are not read from text.
+func isArrayOfTablesType(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct && !isTextArrayType(t)
+}
+
+// isTextArrayType reports whether a field of type t holds an array of
+// strings, each read into a value that parses itself, such as ban.allow's
+// networks. A plain []string is not one: its items need no parsing.
+func isTextArrayType(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && reflect.PointerTo(t.Elem()).Implements(textUnmarshalType)
 }
 
 // tomlKey returns the key of a struct field from its toml tag, or "" for none.
@@ -307,12 +367,12 @@ func describeType(t reflect.Type) string {
 		return "a boolean (true or false)"
 	case k == reflect.Struct:
 		return "a table"
-	case k == reflect.Slice && t.Elem().Kind() == reflect.Struct:
+	case isTextArrayType(t) || (k == reflect.Slice && t.Elem().Kind() == reflect.String):
+		return "an array of strings"
+	case isArrayOfTablesType(t):
 		return "an array of tables"
 	case k == reflect.Slice && t.Elem().Kind() == reflect.Int:
 		return "an array of integers"
-	case k == reflect.Slice && t.Elem().Kind() == reflect.String:
-		return "an array of strings"
 	default:
 		return t.String()
 	}

@@ -26,14 +26,16 @@
 // warning. The package reads no environment itself: the caller passes it.
 //
 // Relative paths (anonymous.root, users' homes, the TLS files, the transfer
-// log, the log file, users_file, banner_file, anonymous.login_message_file)
-// are relative to the process's working directory, as in vsftpd; they are
+// log, the log file, users_file, banner_file, anonymous.login_message_file,
+// admin.token_file) are relative to the process's working directory, as in vsftpd; they are
 // kept as written. anonymous.upload_dir is relative to anonymous.root. With
 // [storage] backend = "s3", anonymous.root and the homes are key prefixes in
 // the bucket instead, and need not exist. Validate reads the texts of
 // banner_file and anonymous.login_message_file into [Config.BannerText] and
-// [Anonymous.LoginMessageText], so loading the configuration again (SIGHUP)
-// reads them again.
+// [Anonymous.LoginMessageText], and the token of admin.token_file into
+// [Admin.Token], so loading the configuration again (SIGHUP) reads them
+// again. Lists of networks ([ban] allow, [access] allow and deny) are
+// decoded once into [Network] values, each bad item named by its index.
 //
 // Only cmd/wharf imports this package; it hands the other packages plain
 // options built from the checked Config.

@@ -156,7 +156,7 @@ func settings(c *Config) map[string]setting {
 			switch {
 			case isTableType(f.Type()):
 				walk(f, key)
-			case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct:
+			case isArrayOfTablesType(f.Type()):
 				// An array of tables ([[users]]): not a scalar.
 			default:
 				m[envName(key)] = setting{key: key, field: f}
@@ -184,7 +184,7 @@ func applyEnv(c *Config, env map[string]string, p *problems) []string {
 
 		if s, ok := set[name]; ok {
 			p.setBy(s.key, name)
-			if err := setText(s.field, value); err != nil {
+			if err := setText(s.field, s.key, value); err != nil {
 				p.addBare(name, s.key, err)
 			}
 
@@ -245,7 +245,7 @@ func applyFlags(c *Config, flags map[string]string, p *problems) {
 		}
 
 		p.setBy(key, name)
-		if err := setText(s.field, flags[key]); err != nil {
+		if err := setText(s.field, key, flags[key]); err != nil {
 			p.addBare(name, key, err)
 		}
 	}
@@ -256,9 +256,11 @@ var (
 	stringsType = reflect.TypeFor[[]string]()
 )
 
-// setText sets a scalar field from text, as the environment and flags give
-// it. On error the field keeps its value; the error starts with the text.
-func setText(field reflect.Value, text string) error {
+// setText sets the scalar field of key from text, as the environment and
+// flags give it. On error the field keeps its value; the error starts with
+// the text, or for an item of a list with the key and its index
+// (`ban.allow[1]: "x" is not an IP address or network`).
+func setText(field reflect.Value, key, text string) error {
 	switch field.Type() {
 	case durationType:
 		d, err := time.ParseDuration(text)
@@ -287,8 +289,23 @@ func setText(field reflect.Value, text string) error {
 		field.Set(reflect.ValueOf([]int{lo, hi}))
 
 		return nil
-	case stringsType: // listing.hide, listing.deny
+	case stringsType: // listing.hide, listing.deny, admin.hosts
 		field.Set(reflect.ValueOf(splitList(text)))
+
+		return nil
+	}
+
+	if isTextArrayType(field.Type()) { // ban.allow, access.allow, access.deny
+		items := splitList(text)
+		out := reflect.MakeSlice(field.Type(), len(items), len(items))
+
+		for i, item := range items {
+			if err := unmarshalItem(out.Index(i), item); err != nil {
+				return fmt.Errorf("%s[%d]: %w", key, i, err)
+			}
+		}
+
+		field.Set(out)
 
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -79,6 +80,26 @@ func TestEnvSetsEveryType(t *testing.T) {
 		}, func(c *Config) {
 			c.Listing.MessageFile, c.Listing.Recursive, c.Anonymous.WorldReadableOnly = "", true, false
 		}},
+		{"a list of networks, comma-separated", []string{
+			"WHARF_BAN_ALLOW=192.0.2.0/24, 2001:db8::7", "WHARF_ACCESS_ALLOW=10.0.0.0/8", "WHARF_ACCESS_DENY=10.9.9.9",
+		}, func(c *Config) {
+			c.Ban.Allow = []Network{{netip.MustParsePrefix("192.0.2.0/24")}, {netip.MustParsePrefix("2001:db8::7/128")}}
+			c.Access.Allow = []Network{{netip.MustParsePrefix("10.0.0.0/8")}}
+			c.Access.Deny = []Network{{netip.MustParsePrefix("10.9.9.9/32")}}
+		}},
+		{"an empty list of networks", []string{"WHARF_BAN_ALLOW="}, func(c *Config) { c.Ban.Allow = []Network{} }},
+		{"the keys of issue 12", []string{
+			"WHARF_MAX_LISTING_MEMORY=1GiB", "WHARF_UPLOAD_RESUME_WINDOW=0s", "WHARF_TLS_REQUIRE_SESSION_REUSE=false",
+			"WHARF_ANONYMOUS_UPLOAD_QUOTA=1TB", "WHARF_ANONYMOUS_UPLOAD_MAX_FILES=5", "WHARF_ANONYMOUS_UPLOAD_MAX_DEPTH=0",
+			"WHARF_ANONYMOUS_UPLOAD_RATE=6", "WHARF_ANONYMOUS_UPLOAD_BYTES_PER_HOUR=0", "WHARF_BAN_IPV6_PREFIX=48",
+			"WHARF_ADMIN_HOSTS=wharf.internal,wharf.example",
+		}, func(c *Config) {
+			c.MaxListingMemory, c.UploadResumeWindow, c.TLS.RequireSessionReuse = Size{1 << 30}, Duration{0}, false
+			c.Anonymous.UploadQuota, c.Anonymous.UploadMaxFiles, c.Anonymous.UploadMaxDepth = Size{1e12}, 5, 0
+			c.Anonymous.UploadRate, c.Anonymous.UploadBytesPerHour = 6, Size{0}
+			c.Ban.IPv6Prefix = 48
+			c.Admin.Hosts = []string{"wharf.internal", "wharf.example"}
+		}},
 		{"a later entry wins", []string{"WHARF_MAX_CLIENTS=7", "WHARF_MAX_CLIENTS=8"}, func(c *Config) { c.MaxClients = 8 }},
 		{"other variables are ignored", []string{"PATH=/bin", "wharf_listen=nope", "HOME"}, func(*Config) {}},
 	}
@@ -130,13 +151,23 @@ func TestEnvBadValuesNameTheVariable(t *testing.T) {
 			`WHARF_LISTING_MESSAGE_FILE: listing.message_file: "a/.message": a file name, not a path (no "/"): it is looked for in each folder`},
 		{"WHARF_BANNER_FILE=/does/not/exist",
 			`WHARF_BANNER_FILE: banner_file "/does/not/exist": open /does/not/exist: no such file or directory`},
+		{"WHARF_BAN_ALLOW=10.0.0.0/8,nope", `WHARF_BAN_ALLOW: ban.allow[1]: "nope" is not an IP address or network ` +
+			`(write it like "192.0.2.0/24", "2001:db8::/32" or "192.0.2.7")`},
+		{"WHARF_ACCESS_DENY=192.0.2.0/24,", `WHARF_ACCESS_DENY: access.deny[1]: "" is not an IP address or network ` +
+			`(write it like "192.0.2.0/24", "2001:db8::/32" or "192.0.2.7")`},
+		{"WHARF_BAN_IPV6_PREFIX=0", "WHARF_BAN_IPV6_PREFIX: ban.ipv6_prefix: must be from 1 to 128 " +
+			"(64 counts a /64, what one host usually gets; 128 counts each address), got 0"},
+		{"WHARF_ANONYMOUS_UPLOAD_RATE=-1", "WHARF_ANONYMOUS_UPLOAD_RATE: anonymous.upload_rate: must not be negative (0 is no limit), got -1"},
+		{"WHARF_UPLOAD_RESUME_WINDOW=24", `WHARF_UPLOAD_RESUME_WINDOW: "24": want a duration such as "15m"`},
+		{"WHARF_ADMIN_TOKEN_FILE=/does/not/exist", "WHARF_ADMIN_TOKEN_FILE: admin.token_file \"/does/not/exist\": " +
+			"open /does/not/exist: no such file or directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env+" is refused", func(t *testing.T) {
 			t.Parallel()
 
 			_, root := served(t)
-			_, _, err := LoadEnv("", []string{root, tt.env})
+			_, _, err := LoadEnv("", []string{root, "WHARF_ADMIN_LISTEN=127.0.0.1:0", tt.env})
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("LoadEnv(%q) = %v, want %q", tt.env, err, tt.want)
 			}
@@ -324,6 +355,41 @@ func TestSecretFiles(t *testing.T) {
 				t.Errorf("keys = %q, %q; want %q, %q", c.Storage.AccessKey, c.Storage.SecretKey, tt.wantAccess, tt.wantSecret)
 			}
 		})
+	}
+}
+
+// The admin token comes from the file named by WHARF_ADMIN_TOKEN_FILE (a
+// path, not a secret read through _FILE), trimmed, once the listener is on.
+func TestAdminTokenFromTheEnvironment(t *testing.T) {
+	t.Parallel()
+
+	dir, root := served(t)
+	token := filepath.Join(dir, "admin.token")
+	writeTOML(t, token, "\t0123456789abcdef-token \n")
+
+	c, unknown, err := LoadEnv("", []string{root, "WHARF_ADMIN_TOKEN_FILE=" + token})
+	if err != nil || len(unknown) != 0 {
+		t.Fatalf("LoadEnv() = %v, unknown %q", err, unknown)
+	}
+	if c.Admin.TokenFile != token || c.Admin.Token != "" {
+		t.Errorf("without admin.listen: token_file, token = %q, %q; want the path and no token (not read)",
+			c.Admin.TokenFile, c.Admin.Token)
+	}
+
+	c, _, err = LoadEnv("", []string{root, "WHARF_ADMIN_TOKEN_FILE=" + token, "WHARF_ADMIN_LISTEN=127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Admin.Token != "0123456789abcdef-token" {
+		t.Errorf("token = %q, want the file's, trimmed", c.Admin.Token)
+	}
+
+	var printed bytes.Buffer
+	if err := c.WriteTOML(&printed); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(printed.String(), "0123456789abcdef") {
+		t.Errorf("the printed configuration shows the token:\n%s", printed.String())
 	}
 }
 

@@ -92,6 +92,10 @@ func (c *Config) validate(p *problems, r resolver) {
 	if c.LoginTimeout.Duration <= 0 {
 		p.addf("login_timeout", "must be more than 0, got %s", c.LoginTimeout)
 	}
+	checkSize(p, "max_listing_memory", c.MaxListingMemory)
+	if c.UploadResumeWindow.Duration < 0 {
+		p.addf("upload_resume_window", `must not be negative ("0s" turns resuming off), got %s`, c.UploadResumeWindow)
+	}
 
 	if err := oneOf(c.Log.Level, "debug", "info", "warn", "error"); err != nil {
 		p.add("log.level", err)
@@ -120,15 +124,9 @@ func (c *Config) validate(p *problems, r resolver) {
 	checkSize(p, "bandwidth.session_upload", c.Bandwidth.SessionUpload)
 
 	c.Ban.check(p)
-
-	if c.Admin.Listen != "" {
-		if err := checkListen(c.Admin.Listen); err != nil {
-			p.add("admin.listen", err)
-		} else if sameListener(c.Admin.Listen, c.Listen) {
-			p.addf("admin.listen", "%q overlaps listen %q: the admin listener needs a port of its own",
-				c.Admin.Listen, c.Listen)
-		}
-	}
+	checkNetworks(p, "access.allow", c.Access.Allow)
+	checkNetworks(p, "access.deny", c.Access.Deny)
+	c.Admin.check(p, c.Listen)
 
 	checkUsers(p, c.Users, c.Storage.S3(), c.TLS.Mode)
 }
@@ -309,6 +307,18 @@ func (a *Anonymous) check(p *problems, s3 bool) {
 	}
 
 	checkSize(p, "anonymous.max_upload_size", a.MaxUploadSize)
+	checkSize(p, "anonymous.upload_quota", a.UploadQuota)
+	checkSize(p, "anonymous.upload_bytes_per_hour", a.UploadBytesPerHour)
+	checkCount(p, "anonymous.upload_max_files", a.UploadMaxFiles)
+	checkCount(p, "anonymous.upload_max_depth", a.UploadMaxDepth)
+	checkCount(p, "anonymous.upload_rate", a.UploadRate)
+}
+
+// checkCount refuses a negative limit; 0 is no limit.
+func checkCount(p *problems, key string, n int) {
+	if n < 0 {
+		p.addf(key, "must not be negative (0 is no limit), got %d", n)
+	}
 }
 
 // maxMessage is the most bytes a banner_file or login_message_file may hold.
@@ -557,6 +567,14 @@ func checkSize(p *problems, key string, s Size) {
 }
 
 func (b Ban) check(p *problems) {
+	// Checked whatever max_failures is: max_clients_per_ip counts by it too.
+	if b.IPv6Prefix < 1 || b.IPv6Prefix > 128 {
+		p.addf("ban.ipv6_prefix", "must be from 1 to 128 (64 counts a /64, what one host usually gets; "+
+			"128 counts each address), got %d", b.IPv6Prefix)
+	}
+
+	checkNetworks(p, "ban.allow", b.Allow)
+
 	if b.MaxFailures < 0 {
 		p.addf("ban.max_failures", "must not be negative (0 turns banning off), got %d", b.MaxFailures)
 	}
@@ -570,6 +588,99 @@ func (b Ban) check(p *problems) {
 	}
 	if b.Duration.Duration <= 0 {
 		p.addf("ban.duration", "must be more than 0 when ban.max_failures is set, got %s", b.Duration)
+	}
+}
+
+// check validates [admin] and reads token_file into Token. Nothing in it is
+// used, so nothing is checked, when the listener is off. listen is the FTP
+// listen address, which the admin listener must not share.
+func (a *Admin) check(p *problems, listen string) {
+	a.Token = ""
+	if a.Listen == "" {
+		return
+	}
+
+	if err := checkListen(a.Listen); err != nil {
+		p.add("admin.listen", err)
+	} else if sameListener(a.Listen, listen) {
+		p.addf("admin.listen", "%q overlaps listen %q: the admin listener needs a port of its own", a.Listen, listen)
+	}
+
+	if a.TokenFile != "" {
+		a.Token = readToken(p, a.TokenFile)
+	}
+
+	for i, h := range a.Hosts {
+		if err := checkHostName(h); err != nil {
+			p.add(fmt.Sprintf("admin.hosts[%d]", i), err)
+		}
+	}
+}
+
+// minToken is the fewest characters an admin token may have: 16 random
+// characters of hex are 64 bits, beyond guessing over HTTP.
+const minToken = 16
+
+// maxTokenFile is the most bytes admin.token_file may hold.
+const maxTokenFile = 4 << 10
+
+// readToken reads the admin token from path, without the white space around
+// it. It reports a problem and returns "" if the file can't be read, or the
+// token is shorter than minToken or holds what an Authorization header
+// can't carry as it is (a space, a control or a non-ASCII character).
+func readToken(p *problems, path string) string {
+	key := fmt.Sprintf("admin.token_file %q", path)
+
+	data, err := readRegularMax(path, maxTokenFile)
+	if err != nil {
+		p.add(key, err)
+
+		return ""
+	}
+
+	token := strings.TrimSpace(string(data))
+
+	switch {
+	case token == "":
+		p.addf(key, "is empty: write a token of at least %d characters in it, such as the output of "+
+			"`openssl rand -hex 32`, or leave admin.token_file out", minToken)
+	case strings.IndexFunc(token, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
+		p.addf(key, "the token holds a space, a control or a non-ASCII character, which an Authorization "+
+			"header can't carry: use letters, digits and punctuation, such as the output of `openssl rand -hex 32`")
+	case len(token) < minToken:
+		p.addf(key, "the token has %d characters, fewer than %d: use a longer one, such as the output of "+
+			"`openssl rand -hex 32`", len(token), minToken)
+	default:
+		return token
+	}
+
+	return ""
+}
+
+// hostName is a DNS name as a Host header carries it, optionally ending in a dot.
+var hostName = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?$`)
+
+// checkHostName accepts an item of admin.hosts: a host name, without a
+// port. An IP address is accepted too, though the Host check lets every
+// address in anyway.
+func checkHostName(h string) error {
+	_, ipErr := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
+	name, port, portErr := net.SplitHostPort(h)
+	if _, err := strconv.Atoi(port); err != nil {
+		portErr = err
+	}
+
+	switch {
+	case h == "":
+		return errors.New("empty name")
+	case ipErr == nil:
+		return nil
+	case portErr == nil && hostName.MatchString(name):
+		return fmt.Errorf("%q: write the name without a port (any port is accepted)", h)
+	case !hostName.MatchString(h):
+		return fmt.Errorf("%q is not a host name (letters, digits, \"-\" and \".\")", h)
+	default:
+		return nil
 	}
 }
 
@@ -732,6 +843,12 @@ func checkUsers(p *problems, users []User, s3 bool, tlsMode string) {
 		}
 		if u.SessionUpload != nil {
 			checkSize(q, label+": session_upload", *u.SessionUpload)
+		}
+
+		// overwrite loosens write-only, and read-write replaces files anyway;
+		// on a read-only account (an empty access is one) it can't be meant.
+		if _, err := auth.ParseAccess(u.Access); u.Overwrite && (u.Access == "" || err == nil && u.AccessLevel() == auth.ReadOnly) {
+			q.addf(label+": overwrite", `true, but access is "read-only": this account can't write at all`)
 		}
 
 		if q != p {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -77,6 +78,10 @@ func TestNeedRestart(t *testing.T) {
 	cur.ShutdownTimeout = config.Duration{Duration: time.Second}
 	cur.Log.Level = "debug"
 	cur.TLS.Mode = "explicit"
+	cur.TLS.RequireSessionReuse = false
+	cur.Anonymous.UploadRate = 1
+	cur.Access.Deny = []config.Network{{Prefix: netip.MustParsePrefix("192.0.2.0/24")}}
+	cur.Admin.TokenFile = "admin.token"
 	cur.Storage.Bucket = "files"
 
 	// Applied by the reload.
@@ -85,9 +90,13 @@ func TestNeedRestart(t *testing.T) {
 	cur.TLS.ClearTextAccounts = true
 	cur.Anonymous.Root = "/srv/ftp"
 	cur.Ban.MaxFailures = 1
+	cur.Ban.Allow = []config.Network{{Prefix: netip.MustParsePrefix("192.0.2.7/32")}}
 	cur.Users = []config.User{{Name: "alice", TLS: auth.TLSRequired}}
 
-	want := []string{"listen", "shutdown_timeout", "log.level", "tls.mode", "storage.bucket"}
+	want := []string{
+		"listen", "shutdown_timeout", "log.level", "tls.mode", "tls.require_session_reuse", "anonymous.upload_rate",
+		"access.deny", "admin.token_file", "storage.bucket",
+	}
 	if got := needRestart(old, cur); !slices.Equal(got, want) {
 		t.Errorf("needRestart() = %q, want %q", got, want)
 	}

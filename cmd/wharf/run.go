@@ -309,12 +309,12 @@ func shutdownNow(srv *server.Server) {
 }
 
 // reload loads the configuration again from src, the same file, users_file,
-// environment and flags (public_host is looked up again, banner_file and
-// login_message_file are read again), and applies what can change while
-// sessions run: accounts, bandwidth, bans, the TLS certificate, the address
-// PASV announces, the greeting and the anonymous login message. A
-// configuration that does not validate, a broken banner_file included,
-// changes nothing.
+// environment and flags (public_host is looked up again, banner_file,
+// login_message_file and admin.token_file are read again), and applies what
+// can change while sessions run: accounts, bandwidth, bans and their allow
+// list, the TLS certificate, the address PASV announces, the greeting and
+// the anonymous login message. A configuration that does not validate, a
+// broken banner_file included, changes nothing.
 func reload(src config.Sources, running config.Config, srv *server.Server, log *zap.Logger) {
 	refused := func(err error) {
 		log.Error("reload refused, keeping the running configuration", zap.String("file", src.Path()), zap.Error(err))
@@ -363,12 +363,16 @@ func reload(src config.Sources, running config.Config, srv *server.Server, log *
 
 // reloadKeys classifies every key of the configuration, in the order of
 // config.toml.example: reload true when a reload (SIGHUP) applies a change
-// (reload rebuilds the accounts, which carry anonymous.*, users_file,
-// [[users]] and tls.clear_text_accounts, and hands the server the bandwidth,
-// the bans, the certificate, public_host, the greeting and the login
-// message), false when the change waits for a restart. server.Reload does
-// not carry the listing options, so [listing] waits for a restart. [[users]] is one key. TestReloadKeysClassifyEveryKey walks
-// config.Config by reflection, so a new key can't be left out.
+// (reload rebuilds the accounts, which carry anonymous.* but the drop-box
+// limits, users_file, [[users]] and tls.clear_text_accounts, and hands the
+// server the bandwidth, the bans with their allow list, the certificate,
+// public_host, the greeting and the login message), false when the change
+// waits for a restart. server.Reload carries none of the other server
+// options: [listing], the drop-box limits, [access], ban.ipv6_prefix,
+// max_listing_memory, upload_resume_window and tls.require_session_reuse wait
+// for a restart, and so does [admin], whose listener starts once. [[users]]
+// is one key. TestReloadKeysClassifyEveryKey walks config.Config by
+// reflection, so a new key can't be left out.
 var reloadKeys = []struct {
 	key    string
 	reload bool
@@ -389,6 +393,8 @@ var reloadKeys = []struct {
 	{"max_list_entries", false},
 	{"login_timeout", false},
 	{"users_file", true},
+	{"max_listing_memory", false},
+	{"upload_resume_window", false},
 	{"log.level", false},
 	{"log.format", false},
 	{"log.transfer_log", false},
@@ -397,12 +403,18 @@ var reloadKeys = []struct {
 	{"tls.cert_file", true},
 	{"tls.key_file", true},
 	{"tls.clear_text_accounts", true}, // for logins after the reload
+	{"tls.require_session_reuse", false},
 	{"anonymous.enabled", true},
 	{"anonymous.root", true},
 	{"anonymous.upload_dir", true},
 	{"anonymous.max_upload_size", true},
 	{"anonymous.login_message_file", true},  // read again by every reload
 	{"anonymous.world_readable_only", true}, // for logins after the reload
+	{"anonymous.upload_quota", false},       // the drop-box limits are server options
+	{"anonymous.upload_max_files", false},
+	{"anonymous.upload_max_depth", false},
+	{"anonymous.upload_rate", false},
+	{"anonymous.upload_bytes_per_hour", false},
 	{"bandwidth.total_download", true},
 	{"bandwidth.total_upload", true},
 	{"bandwidth.session_download", true},
@@ -410,8 +422,14 @@ var reloadKeys = []struct {
 	{"ban.max_failures", true},
 	{"ban.window", true},
 	{"ban.duration", true},
+	{"ban.ipv6_prefix", false}, // a server option beside BanOptions: bans and max_clients_per_ip count by it
+	{"ban.allow", true},
+	{"access.allow", false},
+	{"access.deny", false},
 	{"admin.listen", false},
 	{"admin.pprof", false},
+	{"admin.token_file", false}, // read again by a reload, but the admin listener keeps its token
+	{"admin.hosts", false},
 	{"storage.backend", false},
 	{"storage.endpoint", false},
 	{"storage.region", false},
@@ -477,6 +495,8 @@ func startAdmin(c config.Admin, srv *server.Server, log *zap.Logger) (*admin.Ser
 	adm := admin.New(admin.Options{
 		Listen:   c.Listen,
 		Pprof:    c.Pprof,
+		Token:    c.Token,
+		Hosts:    c.Hosts,
 		Gatherer: srv.Registry(),
 		Sessions: func() []admin.Session { return adminSessions(srv.Sessions()) },
 		Healthy:  srv.Accepting,
@@ -552,6 +572,7 @@ func accountOptions(cfg config.Config) auth.Options {
 			DownloadLimit: u.DownloadLimit(cfg),
 			UploadLimit:   u.UploadLimit(cfg),
 			TLS:           u.TLS,
+			Overwrite:     u.Overwrite,
 		})
 	}
 
@@ -567,25 +588,38 @@ func serverOptions(cfg config.Config) (server.Options, error) {
 	lo, hi := cfg.PassiveRange()
 
 	return server.Options{
-		Listen:           cfg.Listen,
-		PublicHost:       cfg.PublicIP,
-		PassivePortStart: lo,
-		PassivePortEnd:   hi,
-		ActiveMode:       cfg.ActiveMode,
-		IdleTimeout:      cfg.IdleTimeout.Duration,
-		MaxClients:       cfg.MaxClients,
-		MaxClientsPerIP:  cfg.MaxClientsPerIP,
-		Banner:           cfg.Greeting(),
-		LoginMessage:     cfg.Anonymous.LoginMessageText,
-		ASCIIConversion:  cfg.ASCIIConversion,
-		AtomicUploads:    cfg.UploadMode != "direct",
-		TLSMode:          mode,
-		TLSCertFile:      cfg.TLS.CertFile,
-		TLSKeyFile:       cfg.TLS.KeyFile,
-		TransferLog:      cfg.Log.TransferLog,
-		DataTimeout:      cfg.DataTimeout.Duration,
-		MaxListEntries:   cfg.MaxListEntries,
-		LoginTimeout:     cfg.LoginTimeout.Duration,
+		Listen:              cfg.Listen,
+		PublicHost:          cfg.PublicIP,
+		PassivePortStart:    lo,
+		PassivePortEnd:      hi,
+		ActiveMode:          cfg.ActiveMode,
+		IdleTimeout:         cfg.IdleTimeout.Duration,
+		MaxClients:          cfg.MaxClients,
+		MaxClientsPerIP:     cfg.MaxClientsPerIP,
+		Banner:              cfg.Greeting(),
+		LoginMessage:        cfg.Anonymous.LoginMessageText,
+		ASCIIConversion:     cfg.ASCIIConversion,
+		AtomicUploads:       cfg.UploadMode != "direct",
+		TLSMode:             mode,
+		TLSCertFile:         cfg.TLS.CertFile,
+		TLSKeyFile:          cfg.TLS.KeyFile,
+		TransferLog:         cfg.Log.TransferLog,
+		DataTimeout:         cfg.DataTimeout.Duration,
+		MaxListEntries:      cfg.MaxListEntries,
+		LoginTimeout:        cfg.LoginTimeout.Duration,
+		MaxListingMemory:    cfg.MaxListingMemory.Bytes,
+		UploadResumeWindow:  cfg.UploadResumeWindow.Duration,
+		RequireSessionReuse: cfg.TLS.RequireSessionReuse,
+		DropBox: server.DropBoxLimits{
+			Quota:          cfg.Anonymous.UploadQuota.Bytes,
+			MaxFiles:       cfg.Anonymous.UploadMaxFiles,
+			MaxDepth:       cfg.Anonymous.UploadMaxDepth,
+			FilesPerMinute: cfg.Anonymous.UploadRate,
+			BytesPerHour:   cfg.Anonymous.UploadBytesPerHour.Bytes,
+		},
+		IPv6Prefix:  cfg.Ban.IPv6Prefix,
+		AccessAllow: config.Prefixes(cfg.Access.Allow),
+		AccessDeny:  config.Prefixes(cfg.Access.Deny),
 		Bandwidth: server.Bandwidth{
 			TotalDownload:   cfg.Bandwidth.TotalDownload.Bytes,
 			TotalUpload:     cfg.Bandwidth.TotalUpload.Bytes,
@@ -596,6 +630,7 @@ func serverOptions(cfg config.Config) (server.Options, error) {
 			MaxFailures: cfg.Ban.MaxFailures,
 			Window:      cfg.Ban.Window.Duration,
 			Duration:    cfg.Ban.Duration.Duration,
+			Allow:       config.Prefixes(cfg.Ban.Allow),
 		},
 		Listing: server.Listing{
 			Symlinks:    server.SymlinkMode(cfg.Listing.Symlinks),
