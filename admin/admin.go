@@ -114,9 +114,9 @@ func (s *Server) Listen() error {
 	s.ln = ln
 	s.log.Info("admin listening", zap.String("address", ln.Addr().String()), zap.Bool("pprof", s.opts.Pprof))
 
-	if a, ok := ln.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() {
-		s.log.Warn("admin listener is not on a loopback address: anyone who reaches it sees sessions and metrics",
-			zap.String("address", a.String()))
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() && s.opts.Token == "" {
+		s.log.Warn("admin listener is not on a loopback address and has no token: anyone who reaches it sees "+
+			"sessions and metrics (set [admin] token_file)", zap.String("address", a.String()))
 	}
 
 	return nil

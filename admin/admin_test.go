@@ -52,12 +52,27 @@ func testOptions() Options {
 	}
 }
 
+// testHost is the Host header of the requests that get sends: an address,
+// as a client that dials the listener by its address sends (httptest's
+// default, example.com, is a name the Host check refuses).
+const testHost = "127.0.0.1:9121"
+
 // get sends one request through the handler and returns the response.
 func get(t *testing.T, h http.Handler, method, target string) (*http.Response, string) {
 	t.Helper()
 
+	req := httptest.NewRequest(method, target, nil)
+	req.Host = testHost
+
+	return send(t, h, req)
+}
+
+// send sends req through the handler and returns the response.
+func send(t *testing.T, h http.Handler, req *http.Request) (*http.Response, string) {
+	t.Helper()
+
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
+	h.ServeHTTP(rec, req)
 	res := rec.Result()
 	t.Cleanup(func() { _ = res.Body.Close() })
 

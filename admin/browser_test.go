@@ -3,6 +3,9 @@ package admin
 import (
 	"bytes"
 	"context"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -35,16 +38,52 @@ func attr(tag, name string) string {
 	return ""
 }
 
+// The page works in a browser on a listener without a token, and on one
+// with a token through a proxy that adds the Authorization header, which is
+// how README says to show it in a browser.
 func TestStatusPageInBrowser(t *testing.T) {
 	t.Parallel()
 
 	browser := findBrowser(t)
 
+	t.Run("without a token", func(t *testing.T) {
+		t.Parallel()
+
+		polls, sessions := pollingSessions()
+		base := startServer(t, Options{Sessions: sessions}, zap.NewNop())
+		checkStatusPage(t, browser, base, polls)
+	})
+
+	t.Run("with a token, through a proxy that adds it", func(t *testing.T) {
+		t.Parallel()
+
+		polls, sessions := pollingSessions()
+		base := startServer(t, Options{Sessions: sessions, Token: testToken}, zap.NewNop())
+
+		target, err := url.Parse(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Header.Set("Authorization", "Bearer "+testToken)
+		}})
+		t.Cleanup(proxy.Close)
+
+		checkStatusPage(t, browser, proxy.URL, polls)
+	})
+}
+
+// pollingSessions returns sessions for Options.Sessions, and the count of
+// its calls.
+func pollingSessions() (*atomic.Int64, func() []Session) {
 	// Each poll of /sessions sees the download 256 KiB further along.
 	var polls atomic.Int64
 
 	since := time.Now().Add(-3 * time.Minute)
-	sessions := func() []Session {
+
+	return &polls, func() []Session {
 		n := polls.Add(1)
 
 		return []Session{
@@ -56,8 +95,12 @@ func TestStatusPageInBrowser(t *testing.T) {
 			{ID: 43, User: "<b>mallory</b>", ClientIP: "192.0.2.9", Since: since, Command: "NOOP"},
 		}
 	}
+}
 
-	base := startServer(t, Options{Sessions: sessions}, zap.NewNop())
+// checkStatusPage loads the page at base in a headless browser and checks
+// what it shows, and that it kept polling /sessions (polls counts the calls).
+func checkStatusPage(t *testing.T, browser, base string, polls *atomic.Int64) {
+	t.Helper()
 
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()

@@ -1,6 +1,5 @@
 // Package admin is wharf's operator listener: a small HTTP server, off unless
-// [admin] listen is set, that is meant for a loopback address because it has
-// no authentication.
+// [admin] listen is set, meant for a loopback address unless it has a token.
 //
 // It serves:
 //   - /metrics: the Prometheus text exposition of the Gatherer it is given
@@ -14,6 +13,17 @@
 //   - /debug/pprof/: net/http/pprof, only when Options.Pprof is set.
 //
 // Every route answers GET and HEAD only (405 otherwise); any other path is 404.
+//
+// Every path but /healthz and /readyz is guarded twice. The Host header must
+// be an IP address, localhost or one of Options.Hosts (any port), else 421
+// (400 when there is none): a DNS-rebinding page, loaded in an operator's
+// browser from a name its owner points at the listener's address, sends its
+// own name and is refused, so it can't read /sessions. With Options.Token,
+// the request must also carry "Authorization: Bearer <token>", else 401 with
+// "WWW-Authenticate: Bearer". The token travels in a header only, never in a
+// cookie or a URL: the browser then holds no credential that a page from
+// elsewhere could make it send, and the token lands in no history or log. A
+// browser shows the status page through a proxy that adds the header.
 // The package keeps no state of its own: the FTP server owns the sessions and
 // the registry, and hands admin functions that read them.
 package admin
