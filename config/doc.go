@@ -37,6 +37,10 @@
 // again. Lists of networks ([ban] allow, [access] allow and deny) are
 // decoded once into [Network] values, each bad item named by its index.
 //
+// [Config.LooseFiles] lists the files holding secrets (the TLS key,
+// users_file, admin.token_file, the main file when it holds [[users]]) that
+// others may read or change, for a warning: they don't stop start-up.
+//
 // Only cmd/wharf imports this package; it hands the other packages plain
 // options built from the checked Config.
 package config

@@ -38,7 +38,8 @@ const passiveSample = 10
 // binds them for PASV) and connects back to each through public_host, from
 // this machine. It prints one line per check, OK, NOTE, WARN or PROBLEM with
 // what to fix, and fails when it found a PROBLEM. WARN lines are about
-// choices that are right for some setups (a LAN, a test) and wrong for others.
+// choices that are right for some setups (a LAN, a test) and wrong for others,
+// and about secret files that others may read or change (config.LooseFiles).
 func doctor(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("wharf doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -70,6 +71,10 @@ func doctor(ctx context.Context, args, env []string, stdout, stderr io.Writer) e
 	}
 
 	r.ok("%s is valid", configName(src))
+
+	for _, f := range cfg.LooseFiles(src.Path()) {
+		r.warn("%s", f)
+	}
 
 	if cfg.Storage.S3() {
 		if _, err := openStorage(ctx, cfg.Storage, env, zap.NewNop()); err != nil {

@@ -37,8 +37,9 @@ Usage:
         serve; without a file, serve ./public anonymously, read-only, on 0.0.0.0:2121
         (-optional-config FILE reads FILE only if it exists: the container image uses it)
   wharf check-config [-config FILE] [-print]
-        validate the configuration and print every problem; -print shows the
-        configuration in effect (file, environment, flags) with secrets redacted
+        validate the configuration and print every problem, and warn about
+        secret files others can read; -print shows the configuration in
+        effect (file, environment, flags) with secrets redacted
   wharf healthcheck [-config FILE] [-addr HOST:PORT]
         exit 0 if the server answers 220 within 5s (for a container HEALTHCHECK)
   wharf doctor [-config FILE]
@@ -207,6 +208,8 @@ func serve(ctx context.Context, cfg config.Config, src config.Sources, unknown [
 		log.Warn("unknown environment variable", zap.String("name", name))
 	}
 
+	warnLooseFiles(log, cfg, src)
+
 	// An idle session holds little but buffers; a lower GC target keeps the
 	// heap close to what is live (about 18 KiB per idle session instead of 22
 	// at Go's default of 100). GOGC in the environment still decides.
@@ -358,6 +361,18 @@ func reload(src config.Sources, running config.Config, srv *server.Server, log *
 
 	for _, key := range needRestart(running, cfg) {
 		log.Warn("changed key takes effect only after a restart", zap.String("key", key))
+	}
+
+	warnLooseFiles(log, cfg, src)
+}
+
+// warnLooseFiles logs a warning for each file holding a secret that others
+// may read or change (see config.LooseFiles): wharf runs, but anyone on the
+// machine could read the TLS key or the password hashes, or add an account.
+func warnLooseFiles(log *zap.Logger, cfg config.Config, src config.Sources) {
+	for _, f := range cfg.LooseFiles(src.Path()) {
+		log.Warn("secret file open to others", zap.String("key", f.Key), zap.String("path", f.Path),
+			zap.String("mode", fmt.Sprintf("%04o", f.Mode)), zap.String("fix", f.Fix()))
 	}
 }
 
@@ -671,7 +686,9 @@ func newLogger(c config.Log, out zapcore.WriteSyncer) (*zap.Logger, error) {
 
 // checkConfig validates the configuration in effect (the file, the
 // environment, the flags) and prints every problem, or with -print the
-// configuration itself, secrets redacted.
+// configuration itself, secrets redacted. It warns, on stderr, about the
+// unknown WHARF_* variables and the secret files that others may read or
+// change (config.LooseFiles), without failing.
 func checkConfig(args, env []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("wharf check-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -701,6 +718,10 @@ func checkConfig(args, env []string, stdout, stderr io.Writer) error {
 		}
 
 		return fmt.Errorf("configuration has %d problem(s)", len(problems))
+	}
+
+	for _, f := range cfg.LooseFiles(src.Path()) {
+		fmt.Fprintf(stderr, "wharf: warning: %s\n", f)
 	}
 
 	if *printConfig {
