@@ -847,7 +847,7 @@ func checkUsers(p *problems, users []User, s3 bool, tlsMode string) {
 
 		// overwrite loosens write-only, and read-write replaces files anyway;
 		// on a read-only account (an empty access is one) it can't be meant.
-		if _, err := auth.ParseAccess(u.Access); u.Overwrite && (u.Access == "" || err == nil && u.AccessLevel() == auth.ReadOnly) {
+		if readOnly := u.Access == "" || u.Access == "read-only"; u.Overwrite && readOnly {
 			q.addf(label+": overwrite", `true, but access is "read-only": this account can't write at all`)
 		}
 
