@@ -62,7 +62,12 @@
 //
 // ReadOnly and WriteOnly are small decorators that refuse whole classes of
 // operations with errors wrapping fs.ErrPermission; Resolve interprets names
-// relative to a session's working directory. DropBox is ReadOnly except in one
+// relative to a session's working directory. WriteOnly means create-only: an
+// upload never replaces, appends to or resumes a file that exists (553,
+// ErrCreateOnly), and Stat shows folders but no file the session did not
+// create itself, so that SIZE, MDTM, MLST, STAT and LIST answer alike for a
+// file and for a missing name. WriteOnlyOverwrite lets an account replace
+// files. DropBox is ReadOnly except in one
 // upload folder, where anonymous users may create new files and folders but
 // not read, list or change anything there. Its uploads never replace a file:
 // an atomic one is committed with a hard link (link(2) fails if the name is

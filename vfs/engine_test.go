@@ -289,8 +289,51 @@ func TestEngineWriteOnlyStoresButNeitherListsNorReads(t *testing.T) {
 	c.expect(450, "LIST /pub")
 	c.expect(550, "RETR /pub/drop.txt")
 	c.expect(550, "DELE /pub/drop.txt")
-	c.expect(213, "SIZE /pub/drop.txt")
+	c.expect(213, "SIZE /pub/drop.txt") // the session's own upload
+	for _, cmd := range []string{"STOR /pub/drop.txt", "APPE /pub/drop.txt", "STOR /pub/a.txt", "APPE /pub/a.txt"} {
+		c.data().Close()
+		if msg := c.expect(553, "%s", cmd); !strings.Contains(msg, "exists") {
+			t.Errorf("%s replies %q, want it to say the file exists", cmd, msg)
+		}
+	}
+	c.expect(350, "REST 3")
+	c.data().Close()
+	c.expect(553, "STOR /pub/a.txt")
+	for _, cmd := range []string{"SIZE", "MDTM", "MLST", "STAT", "LIST"} {
+		var replies []string
+		for _, name := range []string{"/pub/a.txt", "/pub/missing.txt"} {
+			if cmd == "LIST" {
+				c.data().Close()
+			}
+			code, msg := c.cmd("%s %s", cmd, name)
+			replies = append(replies, fmt.Sprintf("%d %s", code, strings.ReplaceAll(msg, name, "NAME")))
+		}
+		if replies[0] != replies[1] || replies[0][0] == '2' {
+			t.Errorf("%s of a file and of a missing name: %q, want one refusal", cmd, replies)
+		}
+	}
 	if got := diskFile(t, filepath.Join(sb.root, "pub", "drop.txt")); got != "dropped" {
 		t.Errorf("drop.txt = %q", got)
+	}
+	if got := diskFile(t, filepath.Join(sb.root, "pub", "a.txt")); got != "hello" {
+		t.Errorf("a.txt = %q", got)
+	}
+}
+
+func TestEngineWriteOnlyOverwriteReplacesAndAppends(t *testing.T) {
+	t.Parallel()
+	sb := newSandbox(t)
+	c := login(t, sb, startEngine(t, WriteOnlyOverwrite(sb.open(t, Options{Atomic: true}))))
+	for _, step := range []struct{ cmd, data string }{{"STOR /pub/a.txt", "replaced"}, {"APPE /pub/a.txt", "+more"}} {
+		conn := c.data()
+		c.expect(150, "%s", step.cmd)
+		_, _ = io.WriteString(conn, step.data)
+		_ = conn.Close()
+		c.expect226()
+	}
+	c.expect(213, "SIZE /pub/a.txt")
+	c.expect(450, "LIST /pub")
+	if got := diskFile(t, filepath.Join(sb.root, "pub", "a.txt")); got != "replaced+more" {
+		t.Errorf("a.txt = %q", got)
 	}
 }

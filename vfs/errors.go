@@ -15,9 +15,17 @@ var (
 	ErrReadOnly = fmt.Errorf("%w: read-only access", fs.ErrPermission)
 	// ErrWriteOnly is the cause of every read, listing or change that WriteOnly refuses.
 	ErrWriteOnly = fmt.Errorf("%w: write-only access", fs.ErrPermission)
+	// ErrCreateOnly is the cause of every write to an existing file that
+	// WriteOnly refuses (STOR over a file, APPE to it, REST then STOR). It
+	// wraps ftpserver.ErrFileNameNotAllowed, so the client reads 553; on a
+	// name that exists the error also wraps fs.ErrExist.
+	ErrCreateOnly = fmt.Errorf("%w: write-only access creates new files only", ftpserver.ErrFileNameNotAllowed)
 	// ErrDropBox is the cause of every read, listing or change below a DropBox
 	// folder other than creating a new file or folder.
 	ErrDropBox = fmt.Errorf("%w: upload-only folder", fs.ErrPermission)
+
+	// errCreateOnlyExists is ErrCreateOnly for a name that exists.
+	errCreateOnlyExists = fmt.Errorf("%w: %w", ErrCreateOnly, fs.ErrExist)
 
 	// errNotRegular refuses to open fifos, sockets and devices: a fifo would block the session.
 	errNotRegular = errors.New("not a regular file")
