@@ -74,24 +74,53 @@ type level struct {
 // session sees. Something renamed between the lookup and its use is outside
 // what it can promise, which only matters to whoever can write the tree.
 func (f *Fs) lookup(p string, how lookupFlags) (*place, error) {
+	return f.walk(p, how, nil)
+}
+
+// walk is lookup. If at is not nil, walk also tells it where the path really
+// leads as it goes: it calls at with the real path (as in place.rel) of the
+// folder that the elements of p taken so far lead to, links in them
+// followed, before it takes each next element of p, and, if it fails, with
+// the real path of the folder where it stopped. DropBox uses it to know
+// whether a path gets into the drop box on disk (Fs.reachesBox).
+func (f *Fs) walk(p string, how lookupFlags, at func(rel string)) (*place, error) {
 	stack := []level{{dir: f.root}}
-	closeAll := func() {
+	here := func() string {
+		names := make([]string, 0, len(stack))
+		for _, l := range stack[1:] {
+			names = append(names, l.name)
+		}
+		if len(names) == 0 {
+			return "."
+		}
+
+		return strings.Join(names, "/")
+	}
+	fail := func(err error) (*place, error) {
+		if at != nil {
+			at(here())
+		}
 		for _, l := range stack[1:] {
 			_ = l.dir.Close()
 		}
+
+		return nil, err
 	}
 	todo := elements(p)
+	ofPath := len(todo) // the elements of p not taken yet, at the end of todo
 	links := 0
 	for len(todo) > 0 {
+		if at != nil && len(todo) == ofPath {
+			at(here()) // no link's target is left to walk
+		}
 		elem := todo[0]
 		todo = todo[1:]
+		ofPath = min(ofPath, len(todo))
 		last := len(todo) == 0
 		top := stack[len(stack)-1]
 		if elem == ".." {
 			if len(stack) == 1 || top.shut {
-				closeAll()
-
-				return nil, fs.ErrNotExist // leaves the root, or looks inside a private folder
+				return fail(fs.ErrNotExist) // leaves the root, or looks inside a private folder
 			}
 			_ = top.dir.Close()
 			stack = stack[:len(stack)-1]
@@ -99,9 +128,7 @@ func (f *Fs) lookup(p string, how lookupFlags) (*place, error) {
 			continue
 		}
 		if f.denied(elem) {
-			closeAll()
-
-			return nil, fs.ErrNotExist
+			return fail(fs.ErrNotExist)
 		}
 		info, err := top.dir.Lstat(elem)
 		newName := last && how&create != 0
@@ -109,29 +136,23 @@ func (f *Fs) lookup(p string, how lookupFlags) (*place, error) {
 		case newName && errors.Is(err, fs.ErrNotExist):
 			return f.found(stack, elem, nil), nil
 		case top.shut && err == nil && newName:
-			closeAll()
-
-			return nil, fs.ErrExist
+			return fail(fs.ErrExist)
 		case top.shut:
-			closeAll()
-
-			return nil, fs.ErrNotExist
+			return fail(fs.ErrNotExist)
 		case err != nil:
-			closeAll()
-
-			return nil, err
+			return fail(err)
 		}
 		if info.Mode()&fs.ModeSymlink != 0 && (!last || how&follow != 0) {
 			links++
 			text, err := top.dir.Readlink(elem)
 			target, inside := f.linkTarget(text)
 			if err != nil || !inside || links > maxLinks {
-				closeAll()
-
-				return nil, fs.ErrNotExist
+				return fail(fs.ErrNotExist)
 			}
 			if path.IsAbs(target) {
-				closeAll()
+				for _, l := range stack[1:] {
+					_ = l.dir.Close()
+				}
 				stack = stack[:1]
 			}
 			todo = append(elements(target), todo...)
@@ -139,26 +160,21 @@ func (f *Fs) lookup(p string, how lookupFlags) (*place, error) {
 			continue
 		}
 		if f.private(info) {
-			closeAll()
 			if newName {
-				return nil, fs.ErrExist
+				return fail(fs.ErrExist)
 			}
 
-			return nil, fs.ErrNotExist
+			return fail(fs.ErrNotExist)
 		}
 		if last {
 			return f.found(stack, elem, info), nil
 		}
 		if !info.IsDir() {
-			closeAll()
-
-			return nil, syscall.ENOTDIR
+			return fail(syscall.ENOTDIR)
 		}
 		sub, err := top.dir.OpenRoot(elem)
 		if err != nil {
-			closeAll()
-
-			return nil, err
+			return fail(err)
 		}
 		stack = append(stack, level{dir: sub, name: elem, shut: f.worldReadable && info.Mode().Perm()&0o005 != 0o005})
 	}
@@ -166,9 +182,7 @@ func (f *Fs) lookup(p string, how lookupFlags) (*place, error) {
 	// The path ends on a folder already open: the root, or one reached by "..".
 	info, err := stack[len(stack)-1].dir.Stat(".")
 	if err != nil {
-		closeAll()
-
-		return nil, err
+		return fail(err)
 	}
 	if len(stack) == 1 {
 		return &place{parent: f.root, name: ".", rel: ".", info: info}, nil
