@@ -47,16 +47,18 @@ func (l linkInfo) TargetIsDir() bool { return l.dir }
 
 // dir is a directory opened for reading (LIST, NLST, MLSD, STAT). Its
 // listings leave out denied names (in-progress uploads, Options.Deny), links
-// that lead nowhere the session may see, and with WorldReadable private
-// files; a folder that others may not list lists as empty. A link is shown as
-// a Link (Options.ShowLinks) or as its target under its own name. Every error
-// names the virtual path.
+// that lead nowhere the session may see, with WorldReadable private files,
+// and with DropBox links into the drop box and the box's folder under any
+// name but its own; a folder that others may not list lists as empty. A link
+// is shown as a Link (Options.ShowLinks) or as its target under its own name.
+// Every error names the virtual path.
 type dir struct {
 	NoBytes
 	f    *os.File // named with the disk path: never let its errors through
 	fs   *Fs
 	rel  string // real path for os.Root, with no symbolic link in it
 	shut bool   // WorldReadable and others may not list it: it lists as empty
+	box  string // with DropBox, the box's real path (Fs.boxPath); "" if none
 }
 
 // Name returns the virtual path of the directory.
@@ -82,9 +84,18 @@ func (d *dir) entry(info fs.FileInfo) (fs.FileInfo, bool) {
 		return d.link(info)
 	case d.fs.private(info):
 		return nil, false
+	case info.IsDir() && d.intoBox(name, path.Join(d.rel, name)):
+		return nil, false
 	}
 
 	return info, true
+}
+
+// intoBox reports whether the entry name, whose real path is rel, is the drop
+// box or inside it, listed under a name other than the box's own: an alias
+// that would show what the box hides.
+func (d *dir) intoBox(name, rel string) bool {
+	return d.box != "" && within(rel, d.box) && path.Join(d.Path, name) != d.fs.box
 }
 
 // link returns how the listing shows the symbolic link of lstat(2) info
@@ -104,6 +115,9 @@ func (d *dir) link(info fs.FileInfo) (fs.FileInfo, bool) {
 		return nil, false
 	}
 	pl.close()
+	if d.intoBox(info.Name(), pl.rel) {
+		return nil, false
+	}
 	if !d.fs.showLinks {
 		// Shown as its target, a link to this folder or one above it would
 		// be an endless tree to a client that walks it (self -> .): left out.
@@ -152,10 +166,12 @@ func (d *dir) Readdirnames(n int) ([]string, error) {
 
 // listed reports whether Readdir would show the entry e.
 func (d *dir) listed(e fs.DirEntry) bool {
-	if d.fs.denied(e.Name()) {
+	switch {
+	case d.fs.denied(e.Name()):
 		return false
-	}
-	if e.Type()&fs.ModeSymlink == 0 && (!d.fs.worldReadable || e.IsDir()) {
+	case e.IsDir():
+		return !d.intoBox(e.Name(), path.Join(d.rel, e.Name()))
+	case e.Type()&fs.ModeSymlink == 0 && !d.fs.worldReadable:
 		return true
 	}
 	info, err := e.Info()

@@ -67,9 +67,14 @@
 // ErrCreateOnly), and Stat shows folders but no file the session did not
 // create itself, so that SIZE, MDTM, MLST, STAT and LIST answer alike for a
 // file and for a missing name. WriteOnlyOverwrite lets an account replace
-// files. DropBox is ReadOnly except in one
-// upload folder, where anonymous users may create new files and folders but
-// not read, list or change anything there. Its uploads never replace a file:
-// an atomic one is committed with a hard link (link(2) fails if the name is
-// taken, where rename(2) would replace it), a direct one opened with O_EXCL.
+// files.
+//
+// DropBox is ReadOnly except in one upload folder, where anonymous users may
+// create new files and folders but not read, list or change anything there.
+// Its uploads never replace a file: an atomic one is committed with a hard
+// link (link(2) fails if the name is taken, where rename(2) would replace
+// it), a direct one opened with O_EXCL. The folder is found by where it is
+// on disk, not by its name: a path that gets into it through a symbolic link
+// elsewhere ("link-to-incoming -> incoming") is as if missing, and listings
+// leave such links out.
 package vfs

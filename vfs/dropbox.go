@@ -32,18 +32,27 @@ import (
 //     refused: os.Root follows links that stay inside the root, so
 //     "/incoming/pub-link/x" could otherwise land outside the box.
 //
+// The box is where dir really is on disk, not a name: a path elsewhere that
+// really leads into it ("/link-to-incoming/x" with link-to-incoming ->
+// incoming, an absolute link, "/pub/up/incoming" with up -> ..), or only
+// gets as far as somewhere inside it before it fails, is as if missing
+// (fs.ErrNotExist) to Stat, Open and OpenFile for reading, and listings leave
+// out such links, and the box's folder under any name other than dir.
+//
 // Refusals below dir are *fs.PathError values whose Err is ErrDropBox.
 // Elsewhere DropBox behaves exactly like ReadOnly(fsys). Names are cleaned
 // again, so "/incoming/../pub" is outside and "/incoming-old" is not below
-// "/incoming".
+// "/incoming". The result is a view of fsys: it shares fsys's os.Root.
 func DropBox(fsys *Fs, dir string) afero.Fs {
 	dir, _ = clean(dir)
+	v := *fsys
+	v.box, v.view = dir, true
 
-	return dropBox{fs: fsys, ro: readOnly{fs: fsys}, dir: dir}
+	return dropBox{fs: &v, ro: readOnly{fs: &v}, dir: dir}
 }
 
 type dropBox struct {
-	fs  *Fs
+	fs  *Fs      // fsys, knowing where the box is
 	ro  readOnly // what happens outside dir
 	dir string   // clean virtual path
 }
@@ -78,6 +87,64 @@ func (db dropBox) throughLink(p string) bool {
 	return false
 }
 
+// boxPath returns the drop box's real path (a path of Fs.root with no
+// symbolic link in it), or "" if f is no drop box or its folder is missing.
+// It is looked up on every call: an operator may move the folder.
+func (f *Fs) boxPath() string {
+	if f.box == "" {
+		return ""
+	}
+	all := *f
+	all.worldReadable = false
+	pl, err := all.lookup(f.box, follow)
+	if err != nil {
+		return ""
+	}
+	pl.close()
+	if !pl.info.IsDir() {
+		return ""
+	}
+
+	return pl.rel
+}
+
+// within reports whether the real path rel is the real path box or below it.
+func within(rel, box string) bool {
+	return box == "." || rel == box || strings.HasPrefix(rel, box+"/")
+}
+
+// reachesBox reports whether the clean virtual path p gets into the drop
+// box on disk: whether the real path that some first elements of p lead to,
+// links in them followed, is the box or below it (so "/link-to-incoming/x" and
+// "/link-to-incoming/topub/a.txt" do, "/viabox/a.txt" with viabox ->
+// incoming/../pub does not), or p's walk stops there. Mode bits are not
+// looked at: this is about places, not about what the session sees. The
+// cost is one lookup of the box and one of p.
+func (f *Fs) reachesBox(p string) bool {
+	box := f.boxPath()
+	if box == "" {
+		return false
+	}
+	all := *f
+	all.worldReadable = false
+	reached := false
+	pl, err := all.walk(p, follow|create, func(rel string) {
+		reached = reached || within(rel, box)
+	})
+	if err == nil {
+		pl.close()
+		reached = reached || within(pl.rel, box)
+	}
+
+	return reached
+}
+
+// aliasError is the error of op on p, which leads into the box from outside
+// dir: as if missing.
+func aliasError(op, p string) error {
+	return &fs.PathError{Op: op, Path: p, Err: fs.ErrNotExist}
+}
+
 func (db dropBox) Name() string { return db.fs.Name() }
 
 func (db dropBox) Create(name string) (afero.File, error) {
@@ -86,8 +153,11 @@ func (db dropBox) Create(name string) (afero.File, error) {
 
 func (db dropBox) Open(name string) (afero.File, error) {
 	p, in := db.in(name)
-	if in {
+	switch {
+	case in:
 		return nil, refuse("open", p, ErrDropBox)
+	case db.fs.reachesBox(p):
+		return nil, aliasError("open", p)
 	}
 
 	return db.ro.Open(p)
@@ -95,7 +165,11 @@ func (db dropBox) Open(name string) (afero.File, error) {
 
 func (db dropBox) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
 	p, in := db.in(name)
-	if !in {
+	switch {
+	case in:
+	case flag&writeFlags == 0 && db.fs.reachesBox(p):
+		return nil, aliasError("open", p)
+	default:
 		return db.ro.OpenFile(p, flag, perm)
 	}
 	const fresh = os.O_CREATE | os.O_TRUNC
@@ -108,7 +182,10 @@ func (db dropBox) OpenFile(name string, flag int, perm os.FileMode) (afero.File,
 
 func (db dropBox) Stat(name string) (os.FileInfo, error) {
 	p, in := db.in(name)
-	if !in {
+	switch {
+	case !in && db.fs.reachesBox(p):
+		return nil, aliasError("stat", p)
+	case !in:
 		return db.ro.Stat(p)
 	}
 	info, err := db.fs.Stat(p)

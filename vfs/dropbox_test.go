@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -473,4 +474,213 @@ func TestEngineDropBox(t *testing.T) {
 		t.Errorf("LIST / does not show the box: %q", lines)
 	}
 	sb.checkUntouched(t)
+}
+
+// newAliasSandbox returns a drop sandbox (see newDropSandbox) in which
+// everything may be read by others, so that only the drop box's own rules
+// can hide what is in it, with aliases of the box elsewhere:
+//
+//	base/root/link-to-incoming -> incoming             the box under another name
+//	base/root/abs-incoming     -> base/root/incoming   absolute
+//	base/root/pub/upload-link  -> ../incoming/old.txt  an upload under another name
+//	base/root/pub/sublink      -> ../incoming/sub      a folder in the box
+//	base/root/pub/up           -> ..                   the root, so /pub/up/incoming
+//	base/root/pub/dotdot       -> 2.4.1/../../incoming climbs into the box
+//	base/root/viabox           -> incoming/../pub      through the box and out again
+func newAliasSandbox(t *testing.T) sandbox {
+	t.Helper()
+	sb := newDropSandbox(t)
+	for name, mode := range map[string]fs.FileMode{
+		"pub": 0o755, "pub/a.txt": 0o644, "incoming": 0o755, "incoming/sub": 0o755, "incoming/old.txt": 0o644,
+	} {
+		if err := os.Chmod(filepath.Join(sb.root, filepath.FromSlash(name)), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, target := range map[string]string{
+		"link-to-incoming": "incoming",
+		"abs-incoming":     filepath.Join(sb.root, "incoming"),
+		"pub/upload-link":  "../incoming/old.txt",
+		"pub/sublink":      "../incoming/sub",
+		"pub/up":           "..",
+		"pub/dotdot":       "2.4.1/../../incoming",
+		"viabox":           "incoming/../pub",
+	} {
+		if err := os.Symlink(target, filepath.Join(sb.root, filepath.FromSlash(name))); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	return sb
+}
+
+// aliasViews are the file systems a drop box is tried on: the disk as it is,
+// the view of anonymous sessions, and either with links shown as links.
+func aliasViews() []struct {
+	name string
+	open func(*testing.T, sandbox) afero.Fs
+} {
+	var views []struct {
+		name string
+		open func(*testing.T, sandbox) afero.Fs
+	}
+	for _, showLinks := range []bool{false, true} {
+		for _, worldReadable := range []bool{false, true} {
+			name := fmt.Sprintf("links shown %t, world-readable view %t", showLinks, worldReadable)
+			views = append(views, struct {
+				name string
+				open func(*testing.T, sandbox) afero.Fs
+			}{name, func(t *testing.T, sb sandbox) afero.Fs {
+				t.Helper()
+
+				return DropBox(sb.view(t, Options{Atomic: true, ShowLinks: showLinks}, worldReadable), "/incoming")
+			}})
+		}
+	}
+
+	return views
+}
+
+func TestDropBoxAliasesShowNothing(t *testing.T) {
+	t.Parallel()
+	hidden := []string{
+		"/link-to-incoming", "/link-to-incoming/", "/link-to-incoming/old.txt", "/link-to-incoming/sub",
+		"/link-to-incoming/missing", "/link-to-incoming/old.txt/x", "/link-to-incoming/missing/x",
+		"/link-to-incoming/topub", "/link-to-incoming/topub/a.txt", "/link-to-incoming/sub/../old.txt",
+		"/abs-incoming", "/abs-incoming/old.txt", "/abs-incoming/sub",
+		"/pub/upload-link", "/pub/upload-link/x", "/pub/sublink", "/pub/sublink/missing",
+		"/pub/up/incoming", "/pub/up/incoming/old.txt", "/pub/up/link-to-incoming/old.txt",
+		"/pub/up/pub/up/abs-incoming/old.txt", "/pub/dotdot", "/pub/dotdot/old.txt", "/pub/dotdot/sub/x",
+	}
+	for _, view := range aliasViews() {
+		for _, name := range hidden {
+			t.Run(view.name+": "+name+" is as if missing", func(t *testing.T) {
+				t.Parallel()
+				sb := newAliasSandbox(t)
+				fsys := view.open(t, sb)
+				for op, err := range map[string]error{
+					"stat":               func() error { _, err := fsys.Stat(name); return err }(),
+					"open":               closeFile(fsys.Open(name)),
+					"openfile read-only": closeFile(fsys.OpenFile(name, os.O_RDONLY, 0)),
+				} {
+					sb.checkErrText(t, err)
+					if !errors.Is(err, fs.ErrNotExist) {
+						t.Errorf("%s: got %v, want %v", op, err, fs.ErrNotExist)
+					}
+				}
+				for op, err := range map[string]error{
+					"upload": storeAll(fsys, name+"-new", "x"),
+					"mkdir":  fsys.Mkdir(name+"-dir", 0o755),
+					"remove": fsys.Remove(name),
+				} {
+					if err == nil {
+						t.Errorf("%s: allowed", op)
+					}
+				}
+				sb.checkUntouched(t)
+			})
+		}
+	}
+}
+
+func TestReachesBox(t *testing.T) {
+	t.Parallel()
+	sb := newAliasSandbox(t)
+	if err := os.Symlink("../incoming/old.txt/x", filepath.Join(sb.root, "pub", "broken")); err != nil {
+		t.Fatal(err)
+	}
+	box := DropBox(sb.open(t, Options{}).WorldReadable(), "/incoming").(dropBox).fs
+	for name, want := range map[string]bool{
+		"/": false, "/pub": false, "/pub/a.txt": false, "/pub/missing": false, "/pub/a.txt/x": false,
+		"/incoming-evil/x": false, "/viabox": false, "/viabox/a.txt": false, "/pub/up/pub/a.txt": false,
+		"/incoming": true, "/incoming/old.txt": true, // reached by name too: DropBox asks only for other names
+		"/link-to-incoming": true, "/link-to-incoming/topub/a.txt": true, "/pub/upload-link": true,
+		"/pub/sublink/missing/x": true, "/pub/up/incoming": true, "/pub/dotdot/sub": true, "/abs-incoming/x": true,
+		"/pub/broken": true, // stops inside the box
+	} {
+		if got := box.reachesBox(name); got != want {
+			t.Errorf("reachesBox(%s) = %t, want %t", name, got, want)
+		}
+	}
+	if (&Fs{}).reachesBox("/incoming") {
+		t.Error("an Fs that is no drop box has one")
+	}
+}
+
+func TestDropBoxAliasesOutOfTheBoxStillWork(t *testing.T) {
+	t.Parallel()
+	for _, view := range aliasViews() {
+		t.Run(view.name, func(t *testing.T) {
+			t.Parallel()
+			sb := newAliasSandbox(t)
+			fsys := view.open(t, sb)
+			// Where a path really is decides: through the box and out is outside.
+			for _, name := range []string{"/pub/a.txt", "/viabox/a.txt", "/pub/up/pub/a.txt", "/abs/a.txt"} {
+				if got, err := readAll(fsys, name); err != nil || got != "hello" {
+					t.Errorf("%s: %q, %v", name, got, err)
+				}
+			}
+			for _, name := range []string{"/incoming", "/incoming/sub"} {
+				if info, err := fsys.Stat(name); err != nil || !info.IsDir() {
+					t.Errorf("stat %s: %v, %v; want the folder", name, info, err)
+				}
+			}
+		})
+	}
+}
+
+func TestDropBoxListingsLeaveOutAliases(t *testing.T) {
+	t.Parallel()
+	for _, view := range aliasViews() {
+		t.Run(view.name, func(t *testing.T) {
+			t.Parallel()
+			sb := newAliasSandbox(t)
+			fsys := view.open(t, sb)
+			for dir, want := range map[string]map[string]bool{
+				"/":       {"incoming": true, "pub": true, "viabox": true, "link-to-incoming": false, "abs-incoming": false},
+				"/pub":    {"a.txt": true, "upload-link": false, "sublink": false},
+				"/pub/up": {"pub": true, "incoming": false, "link-to-incoming": false, "abs-incoming": false},
+			} {
+				got := listing(t, fsys, dir)
+				for name, shown := range want {
+					if _, ok := got[name]; ok != shown {
+						t.Errorf("the listing of %s shows %s %t, want %t: %v", dir, name, ok, shown, got)
+					}
+				}
+			}
+			if got := listing(t, fsys, "/"); got["incoming"] != "d" {
+				t.Errorf("the box lists as %q, want a folder", got["incoming"])
+			}
+		})
+	}
+}
+
+func TestDropBoxUnderALinkStaysListedUnderItsName(t *testing.T) {
+	t.Parallel()
+	sb := newDropSandbox(t)
+	// The box is /incoming, a link to where the uploads really are.
+	if err := os.Rename(filepath.Join(sb.root, "incoming"), filepath.Join(sb.root, "pub", "uploads")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("pub/uploads", filepath.Join(sb.root, "incoming")); err != nil {
+		t.Fatal(err)
+	}
+	fsys := sb.dropBox(t, Options{ShowLinks: true})
+	if got := listing(t, fsys, "/"); got["incoming"] != "l pub/uploads d" {
+		t.Errorf("the box lists as %q, want the link", got["incoming"])
+	}
+	if got := listing(t, fsys, "/pub"); got["uploads"] != "" {
+		t.Errorf("the box's folder lists under another name as %q", got["uploads"])
+	}
+	for _, name := range []string{"/pub/uploads", "/pub/uploads/old.txt"} {
+		if _, err := fsys.Stat(name); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("stat %s: %v, want %v", name, err, fs.ErrNotExist)
+		}
+	}
+	if err := storeAll(fsys, "/incoming/new.txt", "new"); err != nil {
+		t.Fatal(err)
+	}
+	if got := diskFile(t, filepath.Join(sb.root, "pub", "uploads", "new.txt")); got != "new" {
+		t.Errorf("the upload holds %q", got)
+	}
 }

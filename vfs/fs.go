@@ -62,7 +62,8 @@ type Fs struct {
 	deny          matcher
 	disk          [][]string // the root's folder on disk, as given and with links resolved, for absolute link targets
 	worldReadable bool
-	view          bool // made by WorldReadable: the os.Root belongs to another Fs
+	box           string // made by DropBox: the drop box's virtual path, whose aliases listings leave out
+	view          bool   // made by WorldReadable or DropBox: the os.Root belongs to another Fs
 }
 
 var _ afero.Fs = (*Fs)(nil)
@@ -244,7 +245,7 @@ func (f *Fs) openRead(virtual string) (afero.File, error) {
 	case err != nil:
 	case info.IsDir():
 		shut := f.worldReadable && pl.rel != "." && info.Mode().Perm()&0o005 != 0o005
-		return &dir{NoBytes: NoBytes{Path: virtual}, f: osf, fs: f, rel: pl.rel, shut: shut}, nil
+		return &dir{NoBytes: NoBytes{Path: virtual}, f: osf, fs: f, rel: pl.rel, shut: shut, box: f.boxPath()}, nil
 	case f.private(info): // changed since the lookup
 		err = fs.ErrNotExist
 	case !info.Mode().IsRegular():
