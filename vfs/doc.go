@@ -73,8 +73,9 @@
 // create new files and folders but not read, list or change anything there.
 // Its uploads never replace a file: an atomic one is committed with a hard
 // link (link(2) fails if the name is taken, where rename(2) would replace
-// it), a direct one opened with O_EXCL. The folder is found by where it is
-// on disk, not by its name: a path that gets into it through a symbolic link
-// elsewhere ("link-to-incoming -> incoming") is as if missing, and listings
-// leave such links out.
+// it), a direct one opened with O_EXCL. They land with modes 0600 and 0700
+// (vsftpd's anon_umask = 077), unreadable to others until an operator moves
+// them. The folder is found by where it is on disk, not by its name: a path
+// that gets into it through a symbolic link elsewhere ("link-to-incoming ->
+// incoming") is as if missing, and listings leave such links out.
 package vfs

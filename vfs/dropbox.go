@@ -17,20 +17,24 @@ import (
 //
 // Below dir, dir itself included:
 //   - OpenFile for a fresh upload (STOR: O_CREATE|O_TRUNC) creates a new file,
-//     write-only. If the name is taken it fails with fs.ErrExist at open, or,
-//     for an atomic upload whose name was taken meanwhile, at Close, which
-//     then discards the data: of two concurrent uploads to one new name
-//     exactly one lands. Appends (APPE) and resumed uploads (REST then STOR,
-//     no O_TRUNC) are refused.
-//   - Mkdir and MkdirAll create folders, but none above dir.
+//     write-only, with mode 0600 at most (vsftpd's anon_umask = 077): it
+//     stays unreadable to others until an operator moves it. If the name is
+//     taken it fails with fs.ErrExist at open, or, for an atomic upload whose
+//     name was taken meanwhile, at Close, which then discards the data: of two
+//     concurrent uploads to one new name exactly one lands. Appends (APPE) and
+//     resumed uploads (REST then STOR, no O_TRUNC) are refused.
+//   - Mkdir and MkdirAll create folders, mode 0700 at most, but none above dir.
 //   - Stat shows folders, so that clients can enter them (CWD), and says
 //     fs.ErrNotExist for everything else, so uploads stay private.
 //   - Open and OpenFile for reading are refused: no download, no listing.
 //   - Remove, RemoveAll, Rename (with either name below dir), Chmod, Chown and
 //     Chtimes are refused.
-//   - Creating anything through an existing symbolic link below dir is
-//     refused: os.Root follows links that stay inside the root, so
+//   - Nothing is created, and no folder shown, through an existing symbolic
+//     link below dir: os.Root follows links that stay inside the root, so
 //     "/incoming/pub-link/x" could otherwise land outside the box.
+//   - Mode bits do not hide anything (WorldReadable): the rules above already
+//     decide what the session sees, and the 0700 folders uploads make must
+//     stay usable by the next upload.
 //
 // The box is where dir really is on disk, not a name: a path elsewhere that
 // really leads into it ("/link-to-incoming/x" with link-to-incoming ->
@@ -47,14 +51,23 @@ func DropBox(fsys *Fs, dir string) afero.Fs {
 	dir, _ = clean(dir)
 	v := *fsys
 	v.box, v.view = dir, true
+	in := v
+	in.worldReadable = false
 
-	return dropBox{fs: &v, ro: readOnly{fs: &v}, dir: dir}
+	return dropBox{fs: &v, inner: &in, ro: readOnly{fs: &v}, dir: dir}
 }
 
+// Modes of what the drop box creates: nothing others may read.
+const (
+	boxFilePerm fs.FileMode = 0o600
+	boxDirPerm  fs.FileMode = 0o700
+)
+
 type dropBox struct {
-	fs  *Fs      // fsys, knowing where the box is
-	ro  readOnly // what happens outside dir
-	dir string   // clean virtual path
+	fs    *Fs      // fsys, knowing the box: what the session sees outside dir
+	inner *Fs      // fs without WorldReadable: what happens below dir
+	ro    readOnly // what happens outside dir
+	dir   string   // clean virtual path
 }
 
 // in returns the clean virtual path of name and whether it is dir or below it.
@@ -177,7 +190,7 @@ func (db dropBox) OpenFile(name string, flag int, perm os.FileMode) (afero.File,
 		return nil, refuse("open", p, ErrDropBox)
 	}
 
-	return db.fs.createNew(p, flag&^os.O_RDWR|os.O_WRONLY, perm)
+	return db.inner.createNew(p, flag&^os.O_RDWR|os.O_WRONLY, perm&boxFilePerm)
 }
 
 func (db dropBox) Stat(name string) (os.FileInfo, error) {
@@ -187,8 +200,10 @@ func (db dropBox) Stat(name string) (os.FileInfo, error) {
 		return nil, aliasError("stat", p)
 	case !in:
 		return db.ro.Stat(p)
+	case db.throughLink(p):
+		return nil, &fs.PathError{Op: "stat", Path: p, Err: fs.ErrNotExist}
 	}
-	info, err := db.fs.Stat(p)
+	info, err := db.inner.Stat(p)
 	if err != nil || !info.IsDir() {
 		// Neither "is a file" nor "not a directory" may show what others uploaded.
 		return nil, &fs.PathError{Op: "stat", Path: p, Err: fs.ErrNotExist}
@@ -206,7 +221,7 @@ func (db dropBox) Mkdir(name string, perm os.FileMode) error {
 		return refuse("mkdir", p, ErrDropBox)
 	}
 
-	return db.fs.Mkdir(p, perm)
+	return db.inner.Mkdir(p, perm&boxDirPerm)
 }
 
 func (db dropBox) MkdirAll(name string, perm os.FileMode) error {
@@ -224,7 +239,7 @@ func (db dropBox) MkdirAll(name string, perm os.FileMode) error {
 		}
 	}
 
-	return db.fs.MkdirAll(p, perm)
+	return db.inner.MkdirAll(p, perm&boxDirPerm)
 }
 
 func (db dropBox) Remove(name string) error {

@@ -284,6 +284,8 @@ func TestDropBoxPolicy(t *testing.T) {
 		{"uploading through a link in the box is refused", openFile("/incoming/topub/x.txt", store), ErrDropBox},
 		{"making a folder through a link in the box is refused", mkdir("/incoming/topub/d"), ErrDropBox},
 		{"making nested folders through a link in the box is refused", mkdirAll("/incoming/topub/d/e"), ErrDropBox},
+		{"stat of a link in the box says it does not exist", stat("/incoming/topub"), fs.ErrNotExist},
+		{"stat through a link in the box says it does not exist", stat("/incoming/topub/2.4.1"), fs.ErrNotExist},
 		{"downloading through a link in the box is refused", func(fsys afero.Fs) error { return closeFile(fsys.Open("/incoming/topub/a.txt")) }, ErrDropBox},
 
 		// Everywhere else: read-only.
@@ -682,5 +684,84 @@ func TestDropBoxUnderALinkStaysListedUnderItsName(t *testing.T) {
 	}
 	if got := diskFile(t, filepath.Join(sb.root, "pub", "uploads", "new.txt")); got != "new" {
 		t.Errorf("the upload holds %q", got)
+	}
+}
+
+func TestDropBoxUploadsAreUnreadableToOthers(t *testing.T) {
+	t.Parallel()
+	for _, atomic := range []bool{false, true} {
+		t.Run(fmt.Sprintf("atomic %t", atomic), func(t *testing.T) {
+			t.Parallel()
+			sb := newDropSandbox(t)
+			fsys := sb.dropBox(t, Options{Atomic: atomic})
+			if err := fsys.Mkdir("/incoming/d", 0o777); err != nil {
+				t.Fatal(err)
+			}
+			if err := fsys.MkdirAll("/incoming/e/f", 0o777); err != nil {
+				t.Fatal(err)
+			}
+			f, err := fsys.OpenFile("/incoming/d/new.txt", store, 0o777)
+			if err := closeFile(f, err); err != nil {
+				t.Fatal(err)
+			}
+			// Mode bits, not access(2): the test means the same as root.
+			for name, want := range map[string]fs.FileMode{
+				"incoming/d": fs.ModeDir | 0o700, "incoming/e": fs.ModeDir | 0o700, "incoming/e/f": fs.ModeDir | 0o700,
+				"incoming/d/new.txt": 0o600,
+			} {
+				info, err := os.Lstat(filepath.Join(sb.root, filepath.FromSlash(name)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if info.Mode() != want {
+					t.Errorf("%s has mode %v, want %v", name, info.Mode(), want)
+				}
+			}
+		})
+	}
+}
+
+func TestDropBoxFoldersItMadeStayUsableInAWorldReadableView(t *testing.T) {
+	t.Parallel()
+	for _, boxMode := range []fs.FileMode{0o755, 0o733} {
+		t.Run(fmt.Sprintf("box %#o", boxMode), func(t *testing.T) {
+			t.Parallel()
+			sb := newDropSandbox(t)
+			if err := os.Chmod(filepath.Join(sb.root, "incoming"), boxMode); err != nil {
+				t.Fatal(err)
+			}
+			fsys := DropBox(sb.open(t, Options{Atomic: true}).WorldReadable(), "/incoming")
+			steps := []struct {
+				name string
+				err  error
+			}{
+				{"mkdir a", fsys.Mkdir("/incoming/a", 0o755)},
+				{"mkdir a/b", fsys.Mkdir("/incoming/a/b", 0o755)},
+				{"store a/b/x", storeAll(fsys, "/incoming/a/b/x", "x")},
+				{"store a/b/x again", func() error {
+					if err := storeAll(fsys, "/incoming/a/b/x", "y"); !errors.Is(err, fs.ErrExist) {
+						return fmt.Errorf("got %w, want %w", err, fs.ErrExist)
+					}
+
+					return nil
+				}()},
+				{"stat a/b", func() error { _, err := fsys.Stat("/incoming/a/b"); return err }()},
+				{"stat a/b/x is refused", func() error {
+					if _, err := fsys.Stat("/incoming/a/b/x"); !errors.Is(err, fs.ErrNotExist) {
+						return fmt.Errorf("got %w, want %w", err, fs.ErrNotExist)
+					}
+
+					return nil
+				}()},
+			}
+			for _, s := range steps {
+				if s.err != nil {
+					t.Errorf("%s: %v", s.name, s.err)
+				}
+			}
+			if got := diskFile(t, filepath.Join(sb.root, "incoming", "a", "b", "x")); got != "x" {
+				t.Errorf("x holds %q", got)
+			}
+		})
 	}
 }
