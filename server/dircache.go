@@ -30,10 +30,13 @@ type dirCache struct {
 }
 
 // dirKey names a folder as a session sees it: its root (home), its virtual
-// path, and whether the session sees only what is world-readable (anonymous).
+// path, whether the session sees only what is world-readable (anonymous),
+// and whether it is a drop-box session (anonymous with upload_dir, which
+// never sees the box or a link into it).
 type dirKey struct {
 	home, dir     string
 	worldReadable bool
+	dropBox       bool
 }
 
 type cachedDir struct {
@@ -95,15 +98,18 @@ func (c *dirCache) put(k dirKey, modTime time.Time, list []os.FileInfo) {
 	c.entries += len(list)
 }
 
-// forget drops the listing of the folder that holds name.
+// forget drops the listings of the folder that holds name, in every view.
 func (c *dirCache) forget(home, name string) {
-	k := dirKey{home: home, dir: path.Dir(name)}
-
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
-	if d := c.dirs[k]; d != nil {
-		c.dropLocked(k, d)
+	for _, world := range []bool{false, true} {
+		for _, box := range []bool{false, true} {
+			k := dirKey{home: home, dir: path.Dir(name), worldReadable: world, dropBox: box}
+			if d := c.dirs[k]; d != nil {
+				c.dropLocked(k, d)
+			}
+		}
 	}
 }
 

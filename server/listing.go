@@ -228,7 +228,10 @@ func (s *session) readDir(dir, pattern string, namesOnly bool) ([]os.FileInfo, e
 	}
 	defer f.Close()
 
-	key := dirKey{home: s.account.Home, dir: path.Clean(path.Join("/", dir)), worldReadable: s.account.WorldReadableOnly}
+	key := dirKey{
+		home: s.account.Home, dir: path.Clean(path.Join("/", dir)),
+		worldReadable: s.account.WorldReadableOnly, dropBox: s.account.Anonymous && s.account.UploadDir != "",
+	}
 	var modTime time.Time
 	if st, err := f.Stat(); err == nil {
 		modTime = st.ModTime()
@@ -764,7 +767,7 @@ func (s *session) facts(fi os.FileInfo, set factSet) string {
 	}
 
 	if set&factPerm != 0 {
-		b.WriteString("Perm=" + perm(s.account.Access, fi.IsDir()) + ";")
+		b.WriteString("Perm=" + perm(s.account.Access, s.account.Overwrite, fi.IsDir()) + ";")
 	}
 
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && set&factUnique != 0 {
@@ -797,7 +800,7 @@ func typeFact(fi os.FileInfo) string {
 }
 
 // perm is the MLSx "perm" fact (RFC 3659, 7.5.5) for what the account may do.
-func perm(access auth.Access, dir bool) string {
+func perm(access auth.Access, overwrite, dir bool) string {
 	switch {
 	case access == auth.ReadWrite && dir:
 		return "cdeflmp"
@@ -805,8 +808,10 @@ func perm(access auth.Access, dir bool) string {
 		return "adfrw"
 	case access == auth.WriteOnly && dir:
 		return "cem"
-	case access == auth.WriteOnly:
+	case access == auth.WriteOnly && overwrite:
 		return "aw"
+	case access == auth.WriteOnly:
+		return "" // create-only: nothing may be done to a file that exists
 	case dir:
 		return "el"
 	default:

@@ -286,7 +286,9 @@ func (s *Server) driver(si *sessionInfo, v *verifiedLogin) *session {
 		sess.Fs = vfs.Resolve(vfs.DropBox(disk, path.Join("/", acct.UploadDir)), si.cc.Path)
 	case acct.Access == auth.ReadOnly:
 		sess.Fs = vfs.Resolve(vfs.ReadOnly(root), si.cc.Path)
-	case acct.Access == auth.WriteOnly:
+	case acct.Access == auth.WriteOnly && acct.Overwrite:
+		sess.Fs = vfs.Resolve(vfs.WriteOnlyOverwrite(root), si.cc.Path)
+	case acct.Access == auth.WriteOnly: // create-only; made per session, it remembers the session's uploads
 		sess.Fs = vfs.Resolve(vfs.WriteOnly(root), si.cc.Path)
 	default:
 		sess.Fs = vfs.Resolve(root, si.cc.Path)

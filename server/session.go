@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"wharf/auth"
+	"wharf/vfs"
 )
 
 var (
@@ -82,11 +83,13 @@ func (s *session) getHandle(name string, flags int, offset int64) (ftpserver.Fil
 	write := flags&(os.O_WRONLY|os.O_RDWR) != 0
 	if write && offset > 0 {
 		st, err := s.stat(name)
-		if err != nil {
+		switch {
+		case errors.Is(err, vfs.ErrWriteOnly):
+			// Create-only: OpenFile refuses every resume alike (553),
+			// whether the name exists or not.
+		case err != nil:
 			return nil, err
-		}
-
-		if offset > st.Size() {
+		case offset > st.Size():
 			return nil, &fs.PathError{Op: "rest", Path: name, Err: errRestBeyondEnd}
 		}
 	}
