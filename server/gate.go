@@ -85,7 +85,7 @@ func (g *gate) Accept() (net.Conn, error) {
 		_ = conn.SetDeadline(time.Now().Add(g.first))
 		oobInline(conn)
 
-		gc := &gatedConn{Conn: conn, gate: g, ip: ip, remote: conn.RemoteAddr().String()}
+		gc := &gatedConn{Conn: conn, gate: g, ip: ip, key: addrKey(ip, g.srv.opts.IPv6Prefix), remote: conn.RemoteAddr().String()}
 		ctl := newControl(gc, g.srv, g.tlsConfig)
 
 		g.mu.Lock()
@@ -193,6 +193,7 @@ type gatedConn struct {
 	net.Conn
 	gate   *gate
 	ip     string // the client's address, as the per-address limit counts it
+	key    string // ip as per-address limits should count it (addrKey)
 	remote string // ip:port, as logs show it
 	once   sync.Once
 }
