@@ -1,7 +1,6 @@
 package server
 
 import (
-	"os"
 	"path"
 	"sync"
 	"time"
@@ -40,7 +39,7 @@ type dirKey struct {
 }
 
 type cachedDir struct {
-	list    []os.FileInfo // sorted, never changed once cached
+	list    *dirList // sorted, never changed once cached
 	modTime time.Time
 	at      time.Time
 }
@@ -51,7 +50,7 @@ func newDirCache() *dirCache {
 
 // get returns the cached listing of k if it is still valid for a folder
 // whose modification time is now modTime.
-func (c *dirCache) get(k dirKey, modTime time.Time) ([]os.FileInfo, bool) {
+func (c *dirCache) get(k dirKey, modTime time.Time) (*dirList, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
@@ -70,8 +69,8 @@ func (c *dirCache) get(k dirKey, modTime time.Time) ([]os.FileInfo, bool) {
 }
 
 // put caches list for k, making room by dropping the oldest listings.
-func (c *dirCache) put(k dirKey, modTime time.Time, list []os.FileInfo) {
-	if len(list) > dirCacheEntries {
+func (c *dirCache) put(k dirKey, modTime time.Time, list *dirList) {
+	if len(list.entries) > dirCacheEntries {
 		return
 	}
 
@@ -82,7 +81,7 @@ func (c *dirCache) put(k dirKey, modTime time.Time, list []os.FileInfo) {
 		c.dropLocked(k, old)
 	}
 
-	for c.entries+len(list) > dirCacheEntries {
+	for c.entries+len(list.entries) > dirCacheEntries {
 		var oldestKey dirKey
 		var oldest *cachedDir
 		for key, d := range c.dirs {
@@ -95,7 +94,7 @@ func (c *dirCache) put(k dirKey, modTime time.Time, list []os.FileInfo) {
 	}
 
 	c.dirs[k] = &cachedDir{list: list, modTime: modTime, at: c.now()}
-	c.entries += len(list)
+	c.entries += len(list.entries)
 }
 
 // forget drops the listings of the folder that holds name, in every view.
@@ -115,5 +114,5 @@ func (c *dirCache) forget(home, name string) {
 
 func (c *dirCache) dropLocked(k dirKey, d *cachedDir) {
 	delete(c.dirs, k)
-	c.entries -= len(d.list)
+	c.entries -= len(d.list.entries)
 }

@@ -14,10 +14,10 @@ func TestDirCache(t *testing.T) {
 	c.now = func() time.Time { return now }
 	mtime := now.Add(-time.Hour)
 	k := dirKey{home: "/srv/pub", dir: "/iso"}
-	list := []os.FileInfo{nameOnly("a"), nameOnly("b")}
+	list := &dirList{entries: make([]os.FileInfo, 2)}
 
 	c.put(k, mtime, list)
-	if got, ok := c.get(k, mtime); !ok || len(got) != 2 {
+	if got, ok := c.get(k, mtime); !ok || len(got.entries) != 2 {
 		t.Fatal("a fresh listing was not served")
 	}
 
@@ -41,7 +41,7 @@ func TestDirCache(t *testing.T) {
 		t.Fatalf("%d entries counted in an empty cache", c.entries)
 	}
 
-	big := make([]os.FileInfo, dirCacheEntries/2+1)
+	big := &dirList{entries: make([]os.FileInfo, dirCacheEntries/2+1)}
 	c.put(dirKey{dir: "/one"}, mtime, big)
 	c.put(dirKey{dir: "/two"}, mtime, big)
 	if c.entries > dirCacheEntries {

@@ -12,17 +12,20 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/spf13/afero"
 	"go.uber.org/zap"
 
 	"wharf/auth"
 )
 
-// listingWait is how long a listing waits for a free slot before giving up;
-// clients wait longer than this for a reply.
+// listingWait is how long a listing waits for a free slot, or for memory
+// under max_listing_memory, before it is refused with 450; clients wait
+// longer than this for a reply.
 const listingWait = 30 * time.Second
 
 // listingSlots bounds the directory reads running at once. A listing is held
@@ -147,15 +150,16 @@ func (c *control) statPath(arg string) {
 	req.recursive = req.recursive && c.srv.opts.Listing.Recursive
 	req.path = c.abs(req.arg)
 
-	entries, single, err := c.si.drv().listEntries(req)
+	l, err := c.si.drv().openListing(req)
 	if err != nil {
 		c.answer(450, describe(err))
 
 		return
 	}
+	defer l.Close()
 
 	code := "212"
-	if single {
+	if l.single {
 		code = "213"
 	}
 
@@ -165,12 +169,11 @@ func (c *control) statPath(arg string) {
 	c.hold()
 	c.out = append(c.out, code+"-Status of "+req.path+":\r\n"...)
 
-	l := c.si.drv().newListing(req, entries, single)
 	for l.fill() {
 		c.out = append(c.out, l.buf...)
 		l.buf = l.buf[:0]
 		if len(c.out) >= holdCap {
-			c.flushLocked()
+			c.flushListingLocked()
 		}
 	}
 
@@ -178,49 +181,43 @@ func (c *control) statPath(arg string) {
 	c.flushMaybe(false)
 }
 
+// flushListingLocked sends a piece of a STAT listing: a client that takes
+// none of it for data_timeout is given up, as a data connection would be.
+func (c *control) flushListingLocked() {
+	if timeout := c.srv.opts.DataTimeout; timeout > 0 && len(c.out) > 0 && c.werr == nil && !c.closed {
+		_ = c.gc.SetWriteDeadline(time.Now().Add(timeout))
+		if _, err := c.tr.Write(c.out); err != nil {
+			c.werr = err
+			c.si.logger().Warn("status listing stalled, closing session", zap.Duration("data_timeout", timeout))
+			go c.srv.closeSession(c.si, "status listing stalled")
+		}
+
+		c.out = c.out[:0]
+
+		return
+	}
+
+	c.flushLocked()
+}
+
 // ReadDir is the engine's listing hook. wharf's own listings do not use it;
 // it is kept so that any listing the engine makes is bounded the same way.
 func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
-	list, err := s.readDir(name, "", false)
-
-	return list, s.note(err)
-}
-
-// listEntries reads what req lists: a folder's entries, the entries matching
-// a pattern (LIST and NLST: "mget *.iso"), or one file. single reports the one file.
-func (s *session) listEntries(req *listRequest) (entries []os.FileInfo, single bool, err error) {
-	st, err := s.Fs.Stat(req.path)
+	list, err := s.loadDir(name)
 	if err != nil {
-		dir, base := path.Split(req.path)
-		if req.verb != "MLSD" && isPattern(base) && !isPattern(dir) && len(base) <= maxPattern {
-			if st, derr := s.Fs.Stat(dir); derr == nil && st.IsDir() {
-				entries, err = s.readDir(dir, base, req.verb == "NLST")
-
-				return entries, false, err
-			}
-		}
-
-		return nil, false, err
+		return nil, s.note(err)
 	}
+	defer s.srv.listMem.drop(list)
 
-	if !st.IsDir() {
-		if req.verb == "MLSD" {
-			return nil, false, &fs.PathError{Op: "list", Path: req.path, Err: errMLSDFile}
-		}
-
-		return []os.FileInfo{st}, true, nil
-	}
-
-	entries, err = s.readDir(req.path, "", req.verb == "NLST")
-
-	return entries, false, err
+	return slices.Clone(list.entries), nil // the engine may sort it; the cache's copy is shared
 }
 
-// readDir lists folder dir: at most max_list_entries entries read, a bounded
-// number of listings at once, through the listing cache. With pattern, only
-// the names matching it (one level of * and ?); with namesOnly, names alone,
-// with no stat per entry (NLST).
-func (s *session) readDir(dir, pattern string, namesOnly bool) ([]os.FileInfo, error) {
+// loadDir returns the listing of folder dir, held (listingMemory.hold) until
+// the caller drops it: from the listing cache, or read (at most
+// max_list_entries entries, a bounded number of folders read at once) and
+// then cached. Every LIST, NLST, MLSD and STAT of a folder, with a pattern or
+// not, shares it: a pattern is applied as the listing is sent.
+func (s *session) loadDir(dir string) (*dirList, error) {
 	// Opening the folder checks the session may list it, cache or not.
 	f, err := s.Open(dir)
 	if err != nil {
@@ -237,12 +234,12 @@ func (s *session) readDir(dir, pattern string, namesOnly bool) ([]os.FileInfo, e
 		modTime = st.ModTime()
 	}
 
-	if list, ok := s.srv.dirs.get(key, modTime); ok {
-		return filterList(list, pattern), nil
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), listingWait)
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.listingWait)
 	defer cancel()
+
+	if list, ok, err := s.cachedDir(ctx, key, modTime); ok || err != nil {
+		return list, err
+	}
 
 	select {
 	case s.srv.listings <- struct{}{}:
@@ -251,73 +248,143 @@ func (s *session) readDir(dir, pattern string, namesOnly bool) ([]os.FileInfo, e
 		return nil, &fs.PathError{Op: "list", Path: dir, Err: errListingsBusy}
 	}
 
+	// Whoever held the slot before may have just read this very folder: a
+	// crowd asking for one folder at once reads it once.
+	if list, ok, err := s.cachedDir(ctx, key, modTime); ok || err != nil {
+		return list, err
+	}
+
+	list, err := s.readList(ctx, f, dir)
+	if err != nil {
+		return nil, err
+	}
+
+	s.srv.dirs.put(key, modTime, list)
+
+	return list, nil
+}
+
+// cachedDir returns the cached listing of key, held, if there is one.
+func (s *session) cachedDir(ctx context.Context, key dirKey, modTime time.Time) (*dirList, bool, error) {
+	list, ok := s.srv.dirs.get(key, modTime)
+	if !ok {
+		return nil, false, nil
+	}
+
+	if err := s.srv.listMem.hold(ctx, list); err != nil {
+		return nil, false, &fs.PathError{Op: "list", Path: key.dir, Err: err}
+	}
+
+	return list, true, nil
+}
+
+// readList reads folder f, paying for its memory batch by batch.
+func (s *session) readList(ctx context.Context, f afero.File, dir string) (*dirList, error) {
+	list := &dirList{refs: 1}
 	limit := s.srv.opts.MaxListEntries
-	var out []os.FileInfo
-	read := 0 // entries read, matching or not: a pattern bounds the work too
 
-	for limit <= 0 || (len(out) < limit && read < limit) {
-		var batch []os.FileInfo
-		var err error
-
-		if namesOnly {
-			var names []string
-			names, err = f.Readdirnames(readBatch)
-			for _, n := range names {
-				batch = append(batch, nameOnly(n))
-			}
-		} else {
-			batch, err = f.Readdir(readBatch)
+	for limit <= 0 || len(list.entries) < limit {
+		batch, err := f.Readdir(readBatch)
+		if limit > 0 {
+			batch = batch[:min(len(batch), limit-len(list.entries))]
 		}
 
-		read += len(batch)
-
+		var n int64
 		for _, fi := range batch {
-			if pattern == "" || match(pattern, fi.Name()) {
-				out = append(out, fi)
-			}
+			n += entryBytes + int64(len(fi.Name()))
 		}
+
+		if merr := s.srv.listMem.acquire(ctx, n); merr != nil {
+			s.srv.listMem.release(list.bytes)
+
+			return nil, &fs.PathError{Op: "list", Path: dir, Err: merr}
+		}
+
+		list.bytes += n
+		list.entries = append(list.entries, batch...)
 
 		if errors.Is(err, io.EOF) || len(batch) == 0 {
 			break
 		}
 
 		if err != nil {
+			s.srv.listMem.release(list.bytes)
+
 			return nil, err
 		}
 	}
 
-	if limit > 0 && (len(out) >= limit || read >= limit) {
-		out = out[:min(len(out), limit)]
+	if limit > 0 && len(list.entries) >= limit {
 		s.logger().Warn("listing truncated", zap.String("path", dir), zap.Int("max_list_entries", limit))
 	}
 
-	slices.SortFunc(out, func(a, b os.FileInfo) int { return cmp.Compare(a.Name(), b.Name()) })
+	slices.SortFunc(list.entries, func(a, b os.FileInfo) int { return cmp.Compare(a.Name(), b.Name()) })
 
-	if pattern == "" && !namesOnly {
-		s.srv.dirs.put(key, modTime, out)
-	}
-
-	return out, nil
+	return list, nil
 }
 
-// openListing is the file the engine sends for a listing.
-func (s *session) openListing(req *listRequest) (ftpserver.FileTransfer, error) {
-	entries, single, err := s.listEntries(req)
+// openListing prepares what req lists, before the data connection opens, so
+// that a refusal (no such folder, no memory left) is the reply instead of 150:
+// a folder's entries (LIST and NLST with a pattern, "mget *.iso", keep those
+// that match as they are sent), or one file.
+func (s *session) openListing(req *listRequest) (*listing, error) {
+	l := &listing{sess: s, req: req, dataTimeout: s.srv.opts.DataTimeout, now: time.Now()}
+
+	dir := req.path
+	st, err := s.Fs.Stat(req.path)
+	switch {
+	case err != nil:
+		d, base := path.Split(req.path)
+		if req.verb == "MLSD" || !isPattern(base) || isPattern(d) || len(base) > maxPattern {
+			return nil, err
+		}
+
+		if dst, derr := s.Fs.Stat(d); derr != nil || !dst.IsDir() {
+			return nil, err
+		}
+
+		dir, l.pattern = d, base
+	case !st.IsDir() && req.verb == "MLSD":
+		return nil, &fs.PathError{Op: "list", Path: req.path, Err: errMLSDFile}
+	case !st.IsDir():
+		l.single, l.entries = true, []os.FileInfo{st}
+	}
+
+	if !l.single {
+		if l.held, err = s.loadDir(dir); err != nil {
+			return nil, err
+		}
+
+		l.entries = l.held.entries
+	}
+
+	s.formatAs(l)
+
+	return l, nil
+}
+
+// startListing opens the listing the engine is about to send, under the
+// watchdog's eye from now on, as a transfer is.
+func (s *session) startListing(req *listRequest) (*listing, error) {
+	l, err := s.openListing(req)
 	if err != nil {
 		return nil, err
 	}
 
-	return s.newListing(req, entries, single), nil
+	l.moved()
+	s.info.listing.Store(l)
+
+	return l, nil
 }
 
-// newListing formats req's entries as its command wants them.
-func (s *session) newListing(req *listRequest, entries []os.FileInfo, single bool) *listing {
-	l := &listing{sess: s, req: req, entries: entries, dataTimeout: s.srv.opts.DataTimeout, now: time.Now()}
+// formatAs sets how l's lines look for its command.
+func (s *session) formatAs(l *listing) {
+	req, single := l.req, l.single
 
 	switch req.verb {
 	case "NLST":
 		prefix := req.arg
-		if pattern := path.Base(req.arg); isPattern(pattern) && !single {
+		if l.pattern != "" {
 			prefix = path.Dir(req.arg)
 		}
 
@@ -334,17 +401,15 @@ func (s *session) newListing(req *listRequest, entries []os.FileInfo, single boo
 		}
 	case "MLSD":
 		l.line = func(fi os.FileInfo) string { return s.facts(fi, req.facts) + " " + fi.Name() }
-		l.entries = append(s.mlsdTitles(req), entries...)
+		l.titles = s.mlsdTitles(req)
 	default:
 		l.line = func(fi os.FileInfo) string { return lsLine(fi, l.now) }
 	}
 
 	if req.recursive && !single {
-		l.dir, l.subdirs = req.path, s.subdirs(req.path, entries)
+		l.dir, l.subdirs = req.path, s.subdirs(req.path, l.entries)
 		l.header = true
 	}
-
-	return l
 }
 
 // mlsdTitles are the entries RFC 3659 (7.5.1) names for the listed folder
@@ -422,12 +487,13 @@ func (s *session) link(name string) os.FileInfo {
 		return nil
 	}
 
-	entries, err := s.readDir(path.Dir(name), "", false)
+	list, err := s.loadDir(path.Dir(name))
 	if err != nil {
 		return nil
 	}
+	defer s.srv.listMem.drop(list)
 
-	for _, fi := range entries {
+	for _, fi := range list.entries {
 		if _, ok := fi.(linkInfo); ok && fi.Name() == path.Base(name) {
 			return fi
 		}
@@ -448,12 +514,20 @@ type linkInfo interface {
 type listing struct {
 	sess        *session
 	req         *listRequest
-	entries     []os.FileInfo
+	held        *dirList      // the folder listing this one holds, if any (listingMemory)
+	entries     []os.FileInfo // what is being listed: held's entries, or the one file
+	titles      []os.FileInfo // MLSD's cdir and pdir entries, sent first
+	pattern     string        // only the names that match (LIST and NLST "*.iso")
+	single      bool          // one file, not a folder
 	line        func(os.FileInfo) string
 	next        int
 	buf         []byte
 	dataTimeout time.Duration
 	now         time.Time
+
+	progress atomic.Int64 // unix nanoseconds of the last bytes taken, for the watchdog
+	stalled  atomic.Bool  // the session was closed for it
+	closed   atomic.Bool
 
 	dir     string   // the folder being listed, for LIST -R
 	subdirs []string // the folders still to list, for LIST -R
@@ -485,12 +559,19 @@ func (l *listing) fill() bool {
 			l.header = false
 		}
 
+		if len(l.titles) > 0 {
+			l.buf = append(l.buf, l.line(l.titles[0])+"\r\n"...)
+			l.titles = l.titles[1:]
+
+			continue
+		}
+
 		if l.next < len(l.entries) {
 			fi := l.entries[l.next]
 			l.next++
 			l.listed++
 
-			if l.sess.shown(fi, l.req) {
+			if (l.pattern == "" || match(l.pattern, fi.Name())) && l.sess.shown(fi, l.req) {
 				l.buf = append(l.buf, l.line(fi)+"\r\n"...)
 			}
 
@@ -517,14 +598,16 @@ func (l *listing) descend() bool {
 			continue
 		}
 
-		entries, err := l.sess.readDir(dir, "", false)
+		list, err := l.sess.loadDir(dir)
 		if err != nil {
 			continue
 		}
 
-		l.dir, l.entries, l.next, l.header = dir, entries, 0, true
+		l.sess.srv.listMem.drop(l.held)
+		l.held = list
+		l.dir, l.entries, l.next, l.header = dir, list.entries, 0, true
 		// Depth first, as ls -lR: this folder's subfolders come next.
-		l.subdirs = append(l.sess.subdirs(dir, entries), l.subdirs...)
+		l.subdirs = append(l.sess.subdirs(dir, list.entries), l.subdirs...)
 
 		return true
 	}
@@ -572,7 +655,11 @@ func fileID(fi os.FileInfo) (string, bool) {
 	return "", false
 }
 
+// Read serves the engine's own copy loop (ASCII mode), where no deadline
+// reaches the data connection: the watchdog cuts a stall (cutStalled).
 func (l *listing) Read(p []byte) (int, error) {
+	l.moved()
+
 	if len(l.buf) == 0 && !l.fill() {
 		return 0, io.EOF
 	}
@@ -582,6 +669,9 @@ func (l *listing) Read(p []byte) (int, error) {
 
 	return n, nil
 }
+
+// moved records progress: the data connection took what was given before.
+func (l *listing) moved() { l.progress.Store(time.Now().UnixNano()) }
 
 // WriteTo sends the listing, cutting a data connection that takes nothing
 // for data_timeout.
@@ -597,6 +687,7 @@ func (l *listing) WriteTo(w io.Writer) (int64, error) {
 		n, err := w.Write(l.buf)
 		total += int64(n)
 		l.buf = l.buf[n:]
+		l.moved()
 
 		if err != nil {
 			return total, netErr(err)
@@ -617,8 +708,16 @@ func (l *listing) Seek(offset int64, whence int) (int64, error) {
 	return 0, l.sess.note(errListingResume)
 }
 
+// Close gives back what the listing holds, at once: its part of
+// max_listing_memory, and its place in the watchdog's eye.
 func (l *listing) Close() error {
-	l.entries, l.buf = nil, nil
+	if l.closed.Swap(true) {
+		return nil
+	}
+
+	l.sess.srv.listMem.drop(l.held)
+	l.sess.info.listing.CompareAndSwap(l, nil)
+	l.held, l.entries, l.titles, l.buf = nil, nil, nil, nil
 
 	return nil
 }
@@ -837,35 +936,9 @@ func unixMode(m fs.FileMode) uint32 {
 	return bits
 }
 
-// filterList returns the entries of a cached listing that match pattern.
-func filterList(list []os.FileInfo, pattern string) []os.FileInfo {
-	if pattern == "" {
-		return list
-	}
-
-	var out []os.FileInfo
-	for _, fi := range list {
-		if match(pattern, fi.Name()) {
-			out = append(out, fi)
-		}
-	}
-
-	return out
-}
-
 func isPattern(s string) bool {
 	return strings.ContainsAny(s, "*?")
 }
-
-// nameOnly is a directory entry known by its name alone, for NLST.
-type nameOnly string
-
-func (n nameOnly) Name() string     { return string(n) }
-func (nameOnly) Size() int64        { return 0 }
-func (nameOnly) Mode() fs.FileMode  { return 0 }
-func (nameOnly) ModTime() time.Time { return time.Time{} }
-func (nameOnly) IsDir() bool        { return false }
-func (nameOnly) Sys() any           { return nil }
 
 // match reports whether name matches pattern, where * is any run of
 // characters and ? any one. Segments between stars are matched greedily

@@ -75,12 +75,17 @@ func TestListingPatternsAndCap(t *testing.T) {
 		writeFile(t, filepath.Join(root, "iso", fmt.Sprintf("disc-%02d.iso.sha256", i)), []byte("y"))
 	}
 
+	for i := range 15 {
+		writeFile(t, filepath.Join(root, "few", fmt.Sprintf("disc-%02d.iso", i)), []byte("x"))
+		writeFile(t, filepath.Join(root, "few", fmt.Sprintf("disc-%02d.iso.sha256", i)), []byte("y"))
+	}
+
 	f.opts.MaxListEntries = 40
 	ts := startServer(t, f)
 
 	t.Run("NLST of a pattern lists matching names relative to the folder", func(t *testing.T) {
 		c := ts.dial(t, "anonymous", "x")
-		if err := c.ChangeDir("/iso"); err != nil {
+		if err := c.ChangeDir("/few"); err != nil {
 			t.Fatal(err)
 		}
 
@@ -89,8 +94,25 @@ func TestListingPatternsAndCap(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		if len(names) != 30 || names[0] != "disc-00.iso" {
-			t.Fatalf("got %d names, first %q", len(names), names[0])
+		if len(names) != 15 || names[0] != "disc-00.iso" || names[14] != "disc-14.iso" {
+			t.Fatalf("got %d names: %v", len(names), names)
+		}
+
+		// Over max_list_entries entries, a pattern matches among the first
+		// max_list_entries the folder gives.
+		names, err = c.NameList("/iso/*.iso")
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		for _, n := range names {
+			if !strings.HasPrefix(n, "/iso/disc-") || !strings.HasSuffix(n, ".iso") {
+				t.Errorf("NLST /iso/*.iso gave %q", n)
+			}
+		}
+
+		if len(names) == 0 || len(names) > 30 || !slices.IsSorted(names) {
+			t.Errorf("NLST /iso/*.iso gave %d names, sorted: %v", len(names), slices.IsSorted(names))
 		}
 	})
 

@@ -94,6 +94,8 @@ func (c *control) fixTransfer(to *command, code int, text string) (reply, bool) 
 		return reply{}, false
 	case errors.Is(to.err, errMLSDFile):
 		return reply{501, describe(to.err)}, true // RFC 3659, 7
+	case listing != 0 && (errors.Is(to.err, errListingMemory) || errors.Is(to.err, errListingsBusy)):
+		return reply{450, describe(to.err)}, true // busy: try again later, MLSD too
 	case listing != 0:
 		return reply{listing, describe(to.err)}, true
 	default:

@@ -32,31 +32,33 @@ const shutdownPoll = 20 * time.Millisecond
 // Server is wharf's FTP server: the engine's MainDriver, plus the listener
 // gate, the session registry and the transfer log.
 type Server struct {
-	opts       Options
-	accounts   atomic.Pointer[auth.Accounts]
-	cert       atomic.Pointer[tls.Certificate]
-	log        *zap.Logger
-	ftp        *ftpserver.FtpServer
-	tls        *tls.Config // the control connections'; nil when TLS is off
-	tlsConfigs *tlsConfigs // the control and data connections' configurations; nil when TLS is off
-	gate       *gate
-	xfer       *transferLog
-	bans       *banList
-	metrics    *metrics
-	buckets    sharedBuckets
-	listings   chan struct{} // one token per directory listing running
-	stopWatch  func()        // stops the stall watchdog
-	pasv       *passivePorts
-	pasvIP     *pasvAddress
-	logins     *loginSlots
-	dirs       *dirCache
-	roots      *rootCache
-	texts      atomic.Pointer[texts] // the greeting and the anonymous login message, reloadable
-	draining   atomic.Bool
-	finished   sync.Once
-	transfers  atomic.Int64 // file transfers open in the whole server
-	cut        context.Context
-	cutAll     context.CancelFunc // ends bandwidth waits when Shutdown cuts transfers
+	opts        Options
+	accounts    atomic.Pointer[auth.Accounts]
+	cert        atomic.Pointer[tls.Certificate]
+	log         *zap.Logger
+	ftp         *ftpserver.FtpServer
+	tls         *tls.Config // the control connections'; nil when TLS is off
+	tlsConfigs  *tlsConfigs // the control and data connections' configurations; nil when TLS is off
+	gate        *gate
+	xfer        *transferLog
+	bans        *banList
+	metrics     *metrics
+	buckets     sharedBuckets
+	listings    chan struct{} // one token per directory read running
+	listMem     *listingMemory
+	listingWait time.Duration // listingWait; shorter in tests
+	stopWatch   func()        // stops the stall watchdog
+	pasv        *passivePorts
+	pasvIP      *pasvAddress
+	logins      *loginSlots
+	dirs        *dirCache
+	roots       *rootCache
+	texts       atomic.Pointer[texts] // the greeting and the anonymous login message, reloadable
+	draining    atomic.Bool
+	finished    sync.Once
+	transfers   atomic.Int64 // file transfers open in the whole server
+	cut         context.Context
+	cutAll      context.CancelFunc // ends bandwidth waits when Shutdown cuts transfers
 
 	mu       sync.Mutex
 	sessions map[uint32]*sessionInfo
@@ -85,16 +87,18 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 	log = log.WithOptions(logsafe.Wrap())
 
 	s := &Server{
-		opts:     opts,
-		log:      log.Named("server"),
-		sessions: make(map[uint32]*sessionInfo),
-		idle:     make(chan struct{}),
-		bans:     newBanList(opts.Ban),
-		listings: make(chan struct{}, listingSlots),
-		pasv:     newPassivePorts(opts.PassivePortStart, opts.PassivePortEnd),
-		roots:    newRootCache(rootReuse),
-		logins:   newLoginSlots(),
-		dirs:     newDirCache(),
+		opts:        opts,
+		log:         log.Named("server"),
+		sessions:    make(map[uint32]*sessionInfo),
+		idle:        make(chan struct{}),
+		bans:        newBanList(opts.Ban),
+		listings:    make(chan struct{}, listingSlots),
+		listMem:     newListingMemory(opts.MaxListingMemory),
+		listingWait: listingWait,
+		pasv:        newPassivePorts(opts.PassivePortStart, opts.PassivePortEnd),
+		roots:       newRootCache(rootReuse),
+		logins:      newLoginSlots(),
+		dirs:        newDirCache(),
 	}
 
 	s.pasvIP = newPasvAddress(opts.PublicHost, s.log)

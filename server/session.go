@@ -70,7 +70,7 @@ func (s *session) getHandle(name string, flags int, offset int64) (ftpserver.Fil
 
 	if name == listingPath {
 		if req := s.info.ctl.takeListing(); req != nil {
-			return s.openListing(req)
+			return s.startListing(req)
 		}
 	}
 

@@ -41,7 +41,8 @@ type sessionInfo struct {
 	state      atomic.Int32 // a connState
 	transfers  atomic.Int32 // file transfers running now
 	current    atomic.Pointer[transfer]
-	loginTimer *time.Timer // closes the session if it has not logged in in time
+	listing    atomic.Pointer[listing] // the listing being sent, for the watchdog
+	loginTimer *time.Timer             // closes the session if it has not logged in in time
 
 	mu       sync.Mutex
 	verified *verifiedLogin // checked by the control connection, for AuthUser

@@ -14,7 +14,7 @@ import (
 // zero-copy paths are also cut by their data connection's deadline; the
 // watchdog covers every path, ASCII mode included.
 func (s *Server) startWatchdog() func() {
-	every := min(time.Second, max(s.opts.DataTimeout/4, 10*time.Millisecond))
+	every := watchdogTick(s.opts.DataTimeout)
 	stop := make(chan struct{})
 
 	var wg sync.WaitGroup
@@ -38,20 +38,43 @@ func (s *Server) startWatchdog() func() {
 	}
 }
 
-// cutStalled closes every session whose transfer moved no byte for data_timeout.
+// watchdogTick is how often the watchdog looks: a stall is cut at most a
+// quarter of a second after data_timeout (a tenth of it, when it is short).
+func watchdogTick(timeout time.Duration) time.Duration {
+	return min(250*time.Millisecond, max(timeout/10, 10*time.Millisecond))
+}
+
+// cutStalled closes every session whose transfer or listing moved no byte
+// for data_timeout. Closing the session closes its data connection, which
+// ends the engine's copy and gives back what the transfer or listing held.
 func (s *Server) cutStalled(now time.Time) {
 	live, _ := s.live()
 	for _, si := range live {
-		t := si.current.Load()
-		if t == nil {
-			continue
+		if t := si.current.Load(); t != nil {
+			idle := now.Sub(time.Unix(0, t.progress.Load()))
+			if idle > s.opts.DataTimeout && t.stalled.CompareAndSwap(false, true) {
+				si.logger().Warn("transfer stalled, closing session", zap.String("path", t.path),
+					zap.Duration("data_timeout", s.opts.DataTimeout), zap.Int64("bytes", t.bytes.Load()))
+				s.closeSessionWith(si, "transfer stalled", 421, dataTimeoutText(s.opts.DataTimeout))
+			}
 		}
 
-		idle := now.Sub(time.Unix(0, t.progress.Load()))
-		if idle > s.opts.DataTimeout && t.stalled.CompareAndSwap(false, true) {
-			si.logger().Warn("transfer stalled, closing session", zap.String("path", t.path),
-				zap.Duration("data_timeout", s.opts.DataTimeout), zap.Int64("bytes", t.bytes.Load()))
-			s.closeSession(si, "transfer stalled")
+		if l := si.listing.Load(); l != nil {
+			idle := now.Sub(time.Unix(0, l.progress.Load()))
+			// One tick later than a transfer: on the zero-copy path the data
+			// connection's own deadline cuts the listing first, with 426,
+			// and the session goes on.
+			if idle > s.opts.DataTimeout+watchdogTick(s.opts.DataTimeout) && l.stalled.CompareAndSwap(false, true) {
+				si.logger().Warn("listing stalled, closing session", zap.String("verb", l.req.verb),
+					zap.String("path", l.req.path), zap.Duration("data_timeout", s.opts.DataTimeout))
+				s.closeSessionWith(si, "listing stalled", 421, dataTimeoutText(s.opts.DataTimeout))
+			}
 		}
 	}
+}
+
+// dataTimeoutText is the last reply of a session cut for a stalled data
+// connection (vsftpd: "421 Data timeout. Reconnect. Sorry.").
+func dataTimeoutText(timeout time.Duration) string {
+	return "Data timeout: nothing moved on the data connection for " + timeout.String() + "; closing the session."
 }
