@@ -115,6 +115,10 @@ func TestStalledListingsAreCut(t *testing.T) {
 
 			go func() {
 				name := verb + " " + mode
+				// A Fatal in here ends this goroutine only: the result still goes out.
+				r := result{name: name}
+				defer func() { results <- r }()
+
 				c := ts.raw(t)
 				c.Login("anonymous", "x")
 				c.Must(200, "TYPE I")
@@ -125,9 +129,9 @@ func TestStalledListingsAreCut(t *testing.T) {
 				stallListing(t, c, verb+" /big", mode == "active")
 				start := time.Now() // from 150 on, nothing is read
 
-				_ = c.Conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+				_ = c.Conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 				code, _, err := c.Text.ReadResponse(0)
-				results <- result{name: name, took: time.Since(start), code: code, err: err}
+				r.took, r.code, r.err = time.Since(start), code, err
 			}()
 		}
 	}
@@ -154,7 +158,10 @@ func TestStalledListingsAreCut(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	waitFor(t, func() bool { return ts.logs.FilterMessage("status listing stalled, closing session").Len() == 1 })
+	// Loose bounds: the machine may be busy with the other packages' tests.
+	ftptest.WaitFor(t, 20*time.Second, func() bool {
+		return ts.logs.FilterMessage("status listing stalled, closing session").Len() == 1
+	})
 
 	for range cases {
 		r := <-results
@@ -166,7 +173,7 @@ func TestStalledListingsAreCut(t *testing.T) {
 		// The clock starts at the last byte the kernel took, a little after
 		// 150 (slower under the race detector): the bound is loose here;
 		// make stress measures it.
-		if r.code != want || r.took < 900*time.Millisecond || r.took > 8*time.Second {
+		if r.code != want || r.took < 900*time.Millisecond || r.took > 12*time.Second {
 			t.Errorf("%s: got %d (%v) after %v, want %d after data_timeout (1s)", r.name, r.code, r.err, r.took, want)
 		}
 	}
