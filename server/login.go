@@ -283,7 +283,8 @@ func (s *Server) driver(si *sessionInfo, v *verifiedLogin) *session {
 
 	switch acct := v.acct; {
 	case acct.Anonymous && acct.UploadDir != "" && onDisk:
-		sess.Fs = vfs.Resolve(vfs.DropBox(disk, path.Join("/", acct.UploadDir)), si.cc.Path)
+		box := path.Join("/", acct.UploadDir)
+		sess.Fs = vfs.Resolve(s.dropBoxFs(si, v, vfs.DropBox(disk, box), box), si.cc.Path)
 	case acct.Access == auth.ReadOnly:
 		sess.Fs = vfs.Resolve(vfs.ReadOnly(root), si.cc.Path)
 	case acct.Access == auth.WriteOnly && acct.Overwrite:

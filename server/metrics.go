@@ -14,6 +14,7 @@ type metrics struct {
 	transferBytes     *prometheus.CounterVec
 	transferDuration  *prometheus.HistogramVec
 	refusedConnection *prometheus.CounterVec
+	refusedUploads    *prometheus.CounterVec
 
 	// The series of the transfer path, looked up once rather than per
 	// transfer: [0] downloads, [1] uploads.
@@ -50,10 +51,14 @@ func newMetrics(bans func() float64) *metrics {
 			Name: "wharf_refused_connections_total",
 			Help: "Connections refused before a session started, by reason (max_clients, max_clients_per_ip, banned).",
 		}, []string{"reason"}),
+		refusedUploads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_uploads_refused_total",
+			Help: "Drop-box uploads and folders refused or cut, by reason (quota, files, depth, rate, bytes, size).",
+		}, []string{"reason"}),
 	}
 
 	m.registry.MustRegister(
-		m.sessions, m.logins, m.transfers, m.transferBytes, m.transferDuration, m.refusedConnection,
+		m.sessions, m.logins, m.transfers, m.transferBytes, m.transferDuration, m.refusedConnection, m.refusedUploads,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wharf_bans",
 			Help: "Client addresses banned now for failed logins.",
@@ -78,6 +83,10 @@ func newMetrics(bans func() float64) *metrics {
 
 	for _, r := range []string{"max_clients", "max_clients_per_ip", "banned"} {
 		m.refusedConnection.WithLabelValues(r)
+	}
+
+	for _, r := range refusalReasons {
+		m.refusedUploads.WithLabelValues(r)
 	}
 
 	return m

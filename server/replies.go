@@ -40,6 +40,13 @@ func (c *control) fixReply(to *command, code int, line []byte) (reply, bool) {
 		return reply{}, false
 	}
 
+	// A drop-box limit (dropbox.go) carries its own code and words, whatever
+	// the engine made of it: 550 for MKD or a refused STOR, "Issue during
+	// transfer" for a cut upload.
+	if le, ok := errors.AsType[*limitError](to.err); ok {
+		return reply{le.code, le.text}, true
+	}
+
 	text := string(line)
 
 	switch {

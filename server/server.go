@@ -53,6 +53,7 @@ type Server struct {
 	logins      *loginSlots
 	dirs        *dirCache
 	roots       *rootCache
+	boxes       *dropBoxes
 	texts       atomic.Pointer[texts] // the greeting and the anonymous login message, reloadable
 	draining    atomic.Bool
 	finished    sync.Once
@@ -107,6 +108,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 	s.accounts.Store(accounts)
 	s.texts.Store(&texts{banner: opts.Banner, login: opts.LoginMessage})
 	s.metrics = newMetrics(func() float64 { return float64(s.bans.count()) })
+	s.boxes = newDropBoxes(opts.DropBox, s.log, s.metrics.refusedUploads)
 	s.buckets.set(opts.Bandwidth)
 
 	if opts.TLSMode != TLSOff {
