@@ -23,7 +23,8 @@
 //   - AuthUser takes the login the control connection checked when the client
 //     sent PASS (login.go: TLS, address slot, ban, password, home), and returns
 //     a session: the user's vfs filesystem plus the GetHandle, ReadDir,
-//     RemoveDir and Site extensions.
+//     RemoveDir and Site extensions. An anonymous drop box's filesystem is
+//     bounded as a whole and per client address (dropbox.go).
 //   - GetTLSConfig returns one shared *tls.Config, for the control connection
 //     and the data connections alike, so data connections resume the control
 //     connection's TLS session.

@@ -397,6 +397,19 @@ var engineProbes = map[string]func(t *testing.T){
 		c.Login("test", "test")
 		wantText(t, c, 211, "Connected to "+addr+" from ", "STAT")
 	},
+	"drop-box-limits": func(t *testing.T) {
+		// A storage limit: STOR gets 552, MKD 550 all the same.
+		c := engineLogin(t, engineOptions{refuseCreate: ftpserver.ErrStorageExceeded})
+		wantEngine(t, c, 550, "MKD full")
+		c.DialPasv()
+		wantEngine(t, c, 552, "STOR full.txt")
+
+		// Any other refusal, a rate for one, is 550: never 450.
+		c = engineLogin(t, engineOptions{refuseCreate: errEngineRate})
+		wantEngine(t, c, 550, "MKD slow")
+		c.DialPasv()
+		wantEngine(t, c, 550, "STOR slow.txt")
+	},
 	"internals": func(t *testing.T) {
 		c := engineLogin(t, engineOptions{})
 		wantText(t, c, 550, "Could not access file: driver error: calling GetHandle: open /missing.txt:", "RETR missing.txt")
@@ -469,6 +482,7 @@ type engineOptions struct {
 	refuse        string            // when set, ClientConnected refuses every session with it
 	writes        *atomic.Int64     // when set, counts Write calls on control connections
 	ipv6          bool              // listen on [::1] rather than 127.0.0.1
+	refuseCreate  error             // when set, MKD and every upload fail with it
 }
 
 var (
@@ -476,6 +490,7 @@ var (
 	errEngineTLSOff  = errors.New("TLS is off in this probe")
 	errEngineRefused = errors.New("session refused")
 	errEngineDisk    = errors.New("disk read failed")
+	errEngineRate    = errors.New("too many uploads")
 )
 
 // startEngine runs ftpserverlib on 127.0.0.1 (or ::1) with only the drivers
@@ -702,6 +717,10 @@ var (
 )
 
 func (c *engineClient) GetHandle(name string, flags int, _ int64) (ftpserver.FileTransfer, error) {
+	if c.opts.refuseCreate != nil && flags&os.O_CREATE != 0 {
+		return nil, c.opts.refuseCreate
+	}
+
 	f, err := c.OpenFile(name, flags, 0o644)
 	if err != nil {
 		return nil, err // as is: the engine wraps it
@@ -712,6 +731,14 @@ func (c *engineClient) GetHandle(name string, flags int, _ int64) (ftpserver.Fil
 	}
 
 	return f, nil
+}
+
+func (c *engineClient) Mkdir(name string, perm os.FileMode) error {
+	if c.opts.refuseCreate != nil {
+		return c.opts.refuseCreate
+	}
+
+	return c.Fs.Mkdir(name, perm) //nolint:wrapcheck // as is: the engine wraps it
 }
 
 func (c *engineClient) ReadDir(name string) ([]os.FileInfo, error) {
