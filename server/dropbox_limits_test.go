@@ -607,3 +607,68 @@ func TestDropBoxRatesForgetTheLeastRecentAddress(t *testing.T) {
 		t.Error("the address seen least recently is still remembered")
 	}
 }
+
+func TestDropBoxInterruptedUpload(t *testing.T) {
+	t.Parallel()
+
+	const quota = 1 << 20
+	room := quota - len("private")
+
+	for _, tc := range ftptest.Cuts() {
+		t.Run("atomic: an upload ended by "+tc.Name+" gives its bytes and its entry back", func(t *testing.T) {
+			t.Parallel()
+
+			lb := startLimitedBox(t, DropBoxLimits{Quota: quota, MaxFiles: 2}, true)
+			c := lb.anon(t, "127.0.0.1")
+			data := dataConn(t, c)
+			c.Must(150, "STOR /incoming/half.bin")
+
+			if _, err := data.Write(ftptest.RandomBytes(600 << 10)); err != nil {
+				t.Fatal(err)
+			}
+
+			time.Sleep(100 * time.Millisecond)
+			tc.Kill(c, data)
+			waitFor(t, func() bool { return len(lb.logs.FilterMessage("transfer incomplete").All()) == 1 })
+			lb.absent(t, "half.bin")
+
+			// The one entry left, and every byte of room, are there to take.
+			again := lb.anon(t, "127.0.0.1")
+			if code, text := stor(t, again, "/incoming/whole.bin", ftptest.RandomBytes(room)); code != 226 {
+				t.Fatalf("the whole room in the one entry left: got %d %q", code, text)
+			}
+		})
+	}
+
+	t.Run("direct: what an interrupted upload left in place still counts", func(t *testing.T) {
+		t.Parallel()
+
+		lb := startLimitedBox(t, DropBoxLimits{Quota: quota}, false)
+		c := lb.anon(t, "127.0.0.1")
+		data := dataConn(t, c)
+		c.Must(150, "STOR /incoming/half.bin")
+
+		if _, err := data.Write(ftptest.RandomBytes(600 << 10)); err != nil {
+			t.Fatal(err)
+		}
+
+		time.Sleep(100 * time.Millisecond)
+		_ = data.(*net.TCPConn).SetLinger(0)
+		_ = data.Close()
+		c.Expect(426)
+		waitFor(t, func() bool { return len(lb.logs.FilterMessage("transfer incomplete").All()) == 1 })
+
+		info, err := os.Stat(filepath.Join(lb.dir, "half.bin"))
+		if err != nil {
+			t.Fatalf("direct mode keeps what arrived: %v", err)
+		}
+
+		left := room - int(info.Size())
+		code, text := stor(t, c, "/incoming/rest.bin", ftptest.RandomBytes(left+1))
+		want(t, "a byte more than the room the partial file left", code, text, 552, fullReply)
+
+		if code, text := stor(t, c, "/incoming/rest.bin", ftptest.RandomBytes(left)); code != 226 {
+			t.Fatalf("the room the partial file left: got %d %q", code, text)
+		}
+	})
+}
