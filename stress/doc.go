@@ -1,6 +1,6 @@
-// Command stress proves that wharf holds under abuse (issue 4): it starts the
-// real wharf binary and attacks it, on loopback only, in ten bounded
-// scenarios, printing each figure next to the bound it must meet.
+// Command stress proves that wharf holds under abuse (issues 4 and 12): it
+// starts the real wharf binary and attacks it, on loopback only, in eleven
+// bounded scenarios, printing each figure next to the bound it must meet.
 //
 //	make stress                               # make build, then go run ./stress -wharf bin/wharf
 //	go run ./stress -wharf bin/wharf -run 1,4 # a subset, by number
@@ -78,6 +78,28 @@
 //     are mid-way when wharf gets SIGTERM: it must exit within
 //     shutdown_timeout (3 s) + 2 s, with status 0, leaving nothing under the
 //     uploads' names and no temporary file.
+//  11. stalled-listings: a folder of 100,000 empty files (hard links, with
+//     100-byte names so that even NLST's listing, 10 MB, is several times the
+//     2.8 MB that loopback buffers for a receiver that never reads). 20
+//     sessions from 127.0.0.2-3 each start LIST, NLST or MLSD of it (all 12
+//     combinations of command, passive or active, TYPE I or TYPE A) on a data
+//     connection whose SO_RCVBUF is set to 4 KiB before it connects or is
+//     accepted, and never read it; data_timeout is 2 s, max_listing_memory
+//     wharf's default 256 MiB. What wharf has written to a data connection is
+//     its socket's send queue plus the client socket's receive queue, read
+//     from /proc/net/tcp{,6} every 10 ms (established sockets only); the data
+//     "stopped" when that sum last grew, and each cut is timed from then to
+//     the 426 or 421 on the control connection, bound data_timeout ± 1 s. In
+//     TYPE I the reply must be 426 and the session must answer NOOP after it;
+//     in TYPE A it must be "421 Data timeout..." and the session closed.
+//     wharf's Go heap (go_memstats_heap_inuse_bytes, sampled every 100 ms)
+//     must peak under max_listing_memory + 32 MiB, and be back within 2 s of
+//     the last cut to its baseline (taken before the listings, least of three
+//     samples) + 8 MiB; the heap after a collection the suite forces
+//     (/debug/pprof/heap?gc=1, pprof on for this instance) is printed beside
+//     it, to tell what is still referenced from what is not yet collected.
+//     Meanwhile another address (127.0.0.4) lists a folder of 20 entries every
+//     200 ms: every listing must succeed; the worst latency is printed.
 //
 // Descriptor and goroutine baselines are taken after a warm-up that hands out
 // every passive port once: the engine keeps one shared listener (a descriptor
@@ -90,5 +112,5 @@
 //
 // The suite raises its RLIMIT_NOFILE to the hard limit, which wharf inherits,
 // and kills every wharf it started if it dies itself (Pdeathsig). The whole
-// run takes about a minute and a half on 2 cores.
+// run takes about two minutes on 2 cores.
 package main

@@ -21,7 +21,7 @@ import (
 // scenarioTimeout bounds one scenario, whatever happens.
 const scenarioTimeout = 4 * time.Minute
 
-// scenario is one numbered abuse case of issue 4.
+// scenario is one numbered abuse case of issue 4 (1-10) or issue 12 (11).
 type scenario struct {
 	num   int
 	name  string // short name, matched by -run as "<num>-<name>"
@@ -42,6 +42,7 @@ var scenarios = []scenario{
 	{8, "big-listing", "200,000 entries listed by 20 clients; pattern bombs", runBigListing},
 	{9, "stalls", "Stalled transfers (silent STOR, RETR never read)", runStalls},
 	{10, "sigterm", "SIGTERM with 50 transfers running", runSigterm},
+	{11, "stalled-listings", "20 stalled LIST/NLST/MLSD of 100,000 entries", runStalledListings},
 }
 
 // suite is what the scenarios share: the binary, a temporary folder, and

@@ -144,7 +144,7 @@ func writeMarkdown(path string, results []*result, m machine, total time.Duratio
 	b.WriteString("# wharf under abuse: current figures\n\n")
 	b.WriteString("Written by `make stress` (`go run ./stress -wharf bin/wharf`), which starts the real wharf binary and\n")
 	b.WriteString("attacks it on loopback only (127.0.0.1, and 127.0.0.2 and up as other client addresses). Each row is one\n")
-	b.WriteString("figure measured in that run and the bound it must meet; the bounds are those of issue 4. The package\n")
+	b.WriteString("figure measured in that run and the bound it must meet; the bounds are those of issues 4 and 12. The package\n")
 	b.WriteString("comment of `stress/doc.go` explains each scenario and how it measures.\n\n")
 	fmt.Fprintf(&b, "- Date: %s\n", m.date.Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- Machine: %d CPUs (nproc), %s, %s\n", m.cpus, m.model, m.kernel)

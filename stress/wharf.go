@@ -45,8 +45,10 @@ type settings struct {
 	maxFailures     int    // [ban] max_failures
 	passivePorts    int    // how many passive ports
 	maxListEntries  int    // 0: wharf's default
+	maxListingMem   string // max_listing_memory; "": wharf's default
 	sessionLimit    string // [bandwidth] session_download and session_upload; "" = unlimited
 	implicitTLS     bool
+	pprof           bool // [admin] pprof: /debug/pprof/heap?gc=1 lets the suite force a collection
 }
 
 // defaults are short timeouts and the production per-IP cap and ban threshold.
@@ -174,6 +176,10 @@ func (w *wharf) config(s *suite) (string, error) {
 		fmt.Fprintf(&b, "max_list_entries = %d\n", st.maxListEntries)
 	}
 
+	if st.maxListingMem != "" {
+		fmt.Fprintf(&b, "max_listing_memory = %q\n", st.maxListingMem)
+	}
+
 	fmt.Fprintf(&b, "\n[log]\nlevel = \"info\"\nformat = \"json\"\nfile = %q\n", filepath.Join(w.dir, "wharf.log"))
 
 	if st.implicitTLS {
@@ -192,7 +198,7 @@ func (w *wharf) config(s *suite) (string, error) {
 	}
 
 	fmt.Fprintf(&b, "\n[ban]\nmax_failures = %d\nwindow = \"10m\"\nduration = \"1h\"\n", st.maxFailures)
-	fmt.Fprintf(&b, "\n[admin]\nlisten = \"127.0.0.1:0\"\n")
+	fmt.Fprintf(&b, "\n[admin]\nlisten = \"127.0.0.1:0\"\npprof = %t\n", st.pprof)
 	fmt.Fprintf(&b, "\n[[users]]\nname = %q\npassword = %q\nhome = %q\naccess = \"read-write\"\n", aliceName, s.hash, w.home)
 
 	return b.String(), nil
@@ -440,6 +446,35 @@ func (w *wharf) memory() (rss, peak int64, err error) {
 	}
 
 	return rss, peak, nil
+}
+
+// heapInUse reads wharf's Go heap in use (go_memstats_heap_inuse_bytes).
+// With collect, it first makes wharf run a garbage collection, through
+// /debug/pprof/heap?gc=1 (settings.pprof): an idle Go program may not
+// collect for two minutes, so only then does the figure show what is live.
+func (w *wharf) heapInUse(ctx context.Context, collect bool) (int64, error) {
+	if collect {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.admin+"/debug/pprof/heap?gc=1", http.NoBody)
+		if err != nil {
+			return 0, err
+		}
+
+		resp, err := w.http.Do(req)
+		if err != nil {
+			return 0, err
+		}
+
+		readAllFrom(resp.Body)
+		_ = resp.Body.Close()
+
+		if resp.StatusCode != http.StatusOK {
+			return 0, fmt.Errorf("GET /debug/pprof/heap?gc=1: %s", resp.Status)
+		}
+	}
+
+	v, err := w.metric(ctx, "go_memstats_heap_inuse_bytes")
+
+	return int64(v), err
 }
 
 // warmPassive makes wharf open a listener on every port of its passive
