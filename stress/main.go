@@ -75,7 +75,7 @@ func run() (int, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: go run ./stress [flags]\n\nScenarios:\n")
 		for _, sc := range scenarios {
-			fmt.Fprintf(fs.Output(), "  %-18s %s\n", sc.id(), sc.title)
+			fmt.Fprintf(fs.Output(), "  %-20s %s\n", sc.id(), sc.title)
 		}
 
 		fmt.Fprintf(fs.Output(), "\nFlags:\n")
