@@ -86,12 +86,16 @@
 //     connection whose SO_RCVBUF is set to 4 KiB before it connects or is
 //     accepted, and never read it; data_timeout is 2 s, max_listing_memory
 //     wharf's default 256 MiB. What wharf has written to a data connection is
-//     its socket's send queue plus the client socket's receive queue, read
-//     from /proc/net/tcp{,6} every 10 ms (established sockets only); the data
-//     "stopped" when that sum last grew, and each cut is timed from then to
-//     the 426 or 421 on the control connection, bound data_timeout ± 1 s. In
-//     TYPE I the reply must be 426 and the session must answer NOOP after it;
-//     in TYPE A it must be "421 Data timeout..." and the session closed.
+//     its socket's send queue plus the client socket's receive queue, asked
+//     of the kernel every 10 ms through NETLINK_SOCK_DIAG as ss does
+//     (established sockets only); the data "stopped" when that sum last grew,
+//     and each cut is timed from then to the 426 or 421 on the control
+//     connection, bound data_timeout ± 1 s (wharf arms its deadline when a
+//     write starts, and the kernel may go on taking that write's bytes for a
+//     while, so a 426 can come a little under data_timeout after the data
+//     stopped). In TYPE I the reply must be 426 and the session must answer
+//     NOOP after it; in TYPE A it must be "421 Data timeout..." and the
+//     session closed.
 //     wharf's Go heap (go_memstats_heap_inuse_bytes, sampled every 100 ms)
 //     must peak under max_listing_memory + 32 MiB, and be back within 2 s of
 //     the last cut to its baseline (taken before the listings, least of three

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
+	"cmp"
 	"context"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -12,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -149,7 +146,13 @@ func runStalledListings(ctx context.Context, s *suite, r *result) error {
 		return err
 	}
 
-	tracker := newFlowTracker()
+	diag, err := openSockDiag()
+	if err != nil {
+		return err
+	}
+	defer diag.Close()
+
+	tracker := newFlowTracker(diag)
 	sampler := newHeapSampler(w)
 	by := newBystander(bystander)
 
@@ -172,6 +175,10 @@ func runStalledListings(ctx context.Context, s *suite, r *result) error {
 	}
 
 	wg.Wait()
+
+	if err := tracker.failure(); err != nil {
+		return err
+	}
 
 	// The heap after the cuts: polled until it is back, for heapBackWithin.
 	lastCut := time.Now()
@@ -415,9 +422,9 @@ func smallReceiveBuffer(_, _ string, rc syscall.RawConn) error {
 
 // flow is one data connection the client never reads: what wharf has
 // written to it is what its own socket has not yet sent (its send queue)
-// plus what the client's socket holds unread (its receive queue), both read
-// from /proc/net/tcp. When that stops growing, wharf's write is blocked:
-// the data stopped moving.
+// plus what the client's socket holds unread (its receive queue), both asked
+// of the kernel (sockDiag). When that stops growing, wharf's write is
+// blocked: the data stopped moving.
 type flow struct {
 	client, server netip.AddrPort
 
@@ -434,13 +441,16 @@ func (f *flow) last() (time.Time, int64) {
 	return f.grew, f.bytes
 }
 
-// flowTracker polls /proc/net/tcp every 10 ms for the flows added to it.
+// flowTracker polls the queues of the flows added to it every 10 ms.
 type flowTracker struct {
+	diag *sockDiag
+
 	mu    sync.Mutex
 	flows []*flow
+	err   error // the first failure to read queues
 }
 
-func newFlowTracker() *flowTracker { return &flowTracker{} }
+func newFlowTracker(diag *sockDiag) *flowTracker { return &flowTracker{diag: diag} }
 
 // add starts tracking data, from now.
 func (t *flowTracker) add(data *net.TCPConn) *flow {
@@ -474,20 +484,30 @@ func (t *flowTracker) run(ctx context.Context) {
 	}
 }
 
+// failure is the first error reading queues, if any.
+func (t *flowTracker) failure() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+
+	return t.err
+}
+
 // poll reads the queues once and moves each flow's last growth.
 func (t *flowTracker) poll() {
-	q, err := tcpQueues()
-	if err != nil {
-		return
-	}
-
-	now := time.Now()
-
 	t.mu.Lock()
 	defer t.mu.Unlock()
 
 	for _, f := range t.flows {
-		n := q[[2]netip.AddrPort{f.server, f.client}].tx + q[[2]netip.AddrPort{f.client, f.server}].rx
+		wharf, err1 := t.diag.queues(f.server, f.client)
+		client, err2 := t.diag.queues(f.client, f.server)
+		if err := errors.Join(err1, err2); err != nil {
+			t.err = cmp.Or(t.err, err)
+
+			continue
+		}
+
+		n := wharf.tx + client.rx
+		now := time.Now()
 
 		f.mu.Lock()
 		if n > f.bytes {
@@ -495,90 +515,6 @@ func (t *flowTracker) poll() {
 		}
 		f.mu.Unlock()
 	}
-}
-
-// queues are a TCP socket's send queue (bytes not yet acknowledged) and
-// receive queue (bytes not yet read).
-type queues struct{ tx, rx int64 }
-
-// tcpQueues reads /proc/net/tcp and /proc/net/tcp6: every established TCP
-// socket's queues, by its local and remote address (IPv4-mapped ones
-// unmapped, for a socket wharf opened as IPv6). Only established ones: a FIN
-// takes a sequence number, so a socket being closed shows one byte more.
-func tcpQueues() (map[[2]netip.AddrPort]queues, error) {
-	out := make(map[[2]netip.AddrPort]queues)
-
-	for _, path := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		if err := readQueues(path, out); err != nil {
-			return nil, err
-		}
-	}
-
-	return out, nil
-}
-
-func readQueues(path string, out map[[2]netip.AddrPort]queues) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-
-	sc := bufio.NewScanner(f)
-	sc.Scan() // the header
-
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 || fields[3] != "01" { // TCP_ESTABLISHED
-			continue
-		}
-
-		local, err1 := procAddr(fields[1])
-		remote, err2 := procAddr(fields[2])
-		txHex, rxHex, ok := strings.Cut(fields[4], ":")
-		if err1 != nil || err2 != nil || !ok {
-			continue
-		}
-
-		tx, err1 := strconv.ParseInt(txHex, 16, 64)
-		rx, err2 := strconv.ParseInt(rxHex, 16, 64)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-
-		out[[2]netip.AddrPort{local, remote}] = queues{tx: tx, rx: rx}
-	}
-
-	return sc.Err()
-}
-
-// procAddr parses "0100007F:1F90": the address as the kernel holds it in
-// memory (network order, printed as host-order 32-bit words: one for IPv4,
-// four for IPv6), the port in hex.
-func procAddr(s string) (netip.AddrPort, error) {
-	addrHex, portHex, ok := strings.Cut(s, ":")
-	if !ok || (len(addrHex) != 8 && len(addrHex) != 32) {
-		return netip.AddrPort{}, fmt.Errorf("not an address: %q", s)
-	}
-
-	raw, err := hex.DecodeString(addrHex)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-
-	port, err := strconv.ParseUint(portHex, 16, 16)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-
-	ip := make([]byte, len(raw))
-	for i := 0; i < len(raw); i += 4 {
-		binary.NativeEndian.PutUint32(ip[i:], binary.BigEndian.Uint32(raw[i:]))
-	}
-
-	addr, _ := netip.AddrFromSlice(ip)
-
-	return netip.AddrPortFrom(addr.Unmap(), uint16(port)), nil
 }
 
 // heapSampler records the highest Go heap in use seen while it runs.
