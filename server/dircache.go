@@ -24,7 +24,10 @@ const (
 type dirCache struct {
 	mu      sync.Mutex
 	dirs    map[dirKey]*cachedDir
+	reading map[dirKey]chan struct{} // folders being read now; closed when read
 	entries int
+	bytes   int64 // the memory the cached lists hold (dirList.bytes)
+	reads   int   // folders read so far (startRead handed out), for tests
 	now     func() time.Time
 }
 
@@ -45,7 +48,7 @@ type cachedDir struct {
 }
 
 func newDirCache() *dirCache {
-	return &dirCache{dirs: make(map[dirKey]*cachedDir), now: time.Now}
+	return &dirCache{dirs: make(map[dirKey]*cachedDir), reading: make(map[dirKey]chan struct{}), now: time.Now}
 }
 
 // get returns the cached listing of k if it is still valid for a folder
@@ -95,6 +98,7 @@ func (c *dirCache) put(k dirKey, modTime time.Time, list *dirList) {
 
 	c.dirs[k] = &cachedDir{list: list, modTime: modTime, at: c.now()}
 	c.entries += len(list.entries)
+	c.bytes += list.bytes
 }
 
 // forget drops the listings of the folder that holds name, in every view.
@@ -115,4 +119,44 @@ func (c *dirCache) forget(home, name string) {
 func (c *dirCache) dropLocked(k dirKey, d *cachedDir) {
 	delete(c.dirs, k)
 	c.entries -= len(d.list.entries)
+	c.bytes -= d.list.bytes
+}
+
+// startRead returns done when the caller is to read folder k (it must call
+// done once it has), or else wait, closed when the session reading k now is
+// done with it.
+func (c *dirCache) startRead(k dirKey) (wait <-chan struct{}, done func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	if ch, ok := c.reading[k]; ok {
+		return ch, nil
+	}
+
+	ch := make(chan struct{})
+	c.reading[k] = ch
+	c.reads++
+
+	return nil, func() {
+		c.mu.Lock()
+		delete(c.reading, k)
+		c.mu.Unlock()
+		close(ch)
+	}
+}
+
+// sweep drops the listings that expired, so that memory goes back when no
+// one lists their folders again; it returns the bytes the cache still holds.
+func (c *dirCache) sweep() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	now := c.now()
+	for k, d := range c.dirs {
+		if now.Sub(d.at) > dirCacheTTL {
+			c.dropLocked(k, d)
+		}
+	}
+
+	return c.bytes
 }

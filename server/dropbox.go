@@ -689,7 +689,7 @@ func (b *boxFs) refuse(p string, le *limitError, command bool) error {
 
 	if le.code == 450 && b.refusals.Add(1) >= maxRateRefusals && command {
 		log.Warn("too many uploads refused for a rate, closing", zap.Int("refusals", maxRateRefusals))
-		b.si.srv.closeSessionWith(b.si, "upload rate", 421, "Too many uploads from your address: closing the connection.")
+		b.si.srv.closeSessionWith(b.si, "upload rate", "Too many uploads from your address: closing the connection.")
 	}
 
 	return le

@@ -241,6 +241,12 @@ func (s *session) loadDir(dir string) (*dirList, error) {
 		return list, err
 	}
 
+	list, done, err := s.waitForReader(ctx, key, modTime)
+	if list != nil || err != nil {
+		return list, err
+	}
+	defer done()
+
 	select {
 	case s.srv.listings <- struct{}{}:
 		defer func() { <-s.srv.listings }()
@@ -248,13 +254,12 @@ func (s *session) loadDir(dir string) (*dirList, error) {
 		return nil, &fs.PathError{Op: "list", Path: dir, Err: errListingsBusy}
 	}
 
-	// Whoever held the slot before may have just read this very folder: a
-	// crowd asking for one folder at once reads it once.
-	if list, ok, err := s.cachedDir(ctx, key, modTime); ok || err != nil {
-		return list, err
+	// A read may have ended just before this one started.
+	if cached, ok, err := s.cachedDir(ctx, key, modTime); ok || err != nil {
+		return cached, err
 	}
 
-	list, err := s.readList(ctx, f, dir)
+	list, err = s.readList(ctx, f, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -262,6 +267,30 @@ func (s *session) loadDir(dir string) (*dirList, error) {
 	s.srv.dirs.put(key, modTime, list)
 
 	return list, nil
+}
+
+// waitForReader makes sure one session at a time reads folder key: a crowd
+// asking for one folder at once reads it once, and the others take it from
+// the cache. It returns the list when another session's read cached it, or
+// done (to call once read) when this session is to read.
+func (s *session) waitForReader(ctx context.Context, key dirKey, modTime time.Time) (*dirList, func(), error) {
+	for {
+		wait, done := s.srv.dirs.startRead(key)
+		if done != nil {
+			return nil, done, nil
+		}
+
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, nil, &fs.PathError{Op: "list", Path: key.dir, Err: errListingsBusy}
+		}
+
+		if list, ok, err := s.cachedDir(ctx, key, modTime); ok || err != nil {
+			return list, nil, err
+		}
+		// The other read failed, or its list was too large to cache: read.
+	}
 }
 
 // cachedDir returns the cached listing of key, held, if there is one.
@@ -278,15 +307,19 @@ func (s *session) cachedDir(ctx context.Context, key dirKey, modTime time.Time) 
 	return list, true, nil
 }
 
-// readList reads folder f, paying for its memory batch by batch.
+// readList reads folder f, paying for its memory batch by batch: it may wait
+// for memory before the first batch, holding none yet, but not after, so
+// that readers never wait for each other; a batch that does not fit then
+// fails the read (450, try again).
 func (s *session) readList(ctx context.Context, f afero.File, dir string) (*dirList, error) {
 	list := &dirList{refs: 1}
 	limit := s.srv.opts.MaxListEntries
+	truncated := false
 
-	for limit <= 0 || len(list.entries) < limit {
+	for {
 		batch, err := f.Readdir(readBatch)
-		if limit > 0 {
-			batch = batch[:min(len(batch), limit-len(list.entries))]
+		if limit > 0 && len(list.entries)+len(batch) > limit {
+			batch, truncated = batch[:limit-len(list.entries)], true
 		}
 
 		var n int64
@@ -294,7 +327,14 @@ func (s *session) readList(ctx context.Context, f afero.File, dir string) (*dirL
 			n += entryBytes + int64(len(fi.Name()))
 		}
 
-		if merr := s.srv.listMem.acquire(ctx, n); merr != nil {
+		var merr error
+		if list.bytes == 0 {
+			merr = s.srv.listMem.acquire(ctx, n)
+		} else {
+			merr = s.srv.listMem.grow(list.bytes, n)
+		}
+
+		if merr != nil {
 			s.srv.listMem.release(list.bytes)
 
 			return nil, &fs.PathError{Op: "list", Path: dir, Err: merr}
@@ -303,7 +343,7 @@ func (s *session) readList(ctx context.Context, f afero.File, dir string) (*dirL
 		list.bytes += n
 		list.entries = append(list.entries, batch...)
 
-		if errors.Is(err, io.EOF) || len(batch) == 0 {
+		if truncated || errors.Is(err, io.EOF) || len(batch) == 0 {
 			break
 		}
 
@@ -314,7 +354,7 @@ func (s *session) readList(ctx context.Context, f afero.File, dir string) (*dirL
 		}
 	}
 
-	if limit > 0 && len(list.entries) >= limit {
+	if truncated {
 		s.logger().Warn("listing truncated", zap.String("path", dir), zap.Int("max_list_entries", limit))
 	}
 
@@ -525,9 +565,10 @@ type listing struct {
 	dataTimeout time.Duration
 	now         time.Time
 
-	progress atomic.Int64 // unix nanoseconds of the last bytes taken, for the watchdog
-	stalled  atomic.Bool  // the session was closed for it
-	closed   atomic.Bool
+	progress  atomic.Int64 // unix nanoseconds of the last bytes taken, for the watchdog
+	deadlined atomic.Bool  // sent by WriteTo, under the data connection's own deadline
+	stalled   atomic.Bool  // the session was closed for it
+	closed    atomic.Bool
 
 	dir     string   // the folder being listed, for LIST -R
 	subdirs []string // the folders still to list, for LIST -R
@@ -682,6 +723,7 @@ func (l *listing) WriteTo(w io.Writer) (int64, error) {
 	for len(l.buf) > 0 || l.fill() {
 		if d, ok := w.(writeDeadliner); ok && l.dataTimeout > 0 {
 			_ = d.SetWriteDeadline(time.Now().Add(l.dataTimeout))
+			l.deadlined.Store(true)
 		}
 
 		n, err := w.Write(l.buf)

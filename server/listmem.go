@@ -4,13 +4,25 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime/debug"
 	"sync"
+	"time"
 )
 
 // entryBytes estimates the memory one listed entry holds besides its name:
 // the FileInfo (an os.fileStat with its syscall.Stat_t, about 200 bytes), the
 // wrappers vfs puts around it, and its slot in the slice.
 const entryBytes = 240
+
+// The listing janitor looks every janitorTick: it drops expired cached
+// listings, and when the listings' memory fell by freeAfter since it last
+// looked at its highest, it has the Go runtime collect and return the memory
+// at once. Without it, a crowd of cut listings leaves the heap at its peak
+// until something else allocates enough to start a collection.
+const (
+	janitorTick = 500 * time.Millisecond
+	freeAfter   = 16 << 20
+)
 
 var (
 	errListingMemory = errors.New("listings in progress hold all the memory allowed for them, try again")
@@ -31,12 +43,10 @@ type dirList struct {
 // listings in flight, all sessions together. A listing holds its part until
 // it is closed (sent, cut or refused), not only while its folder is read.
 type listingMemory struct {
-	mu      sync.Mutex
-	limit   int64         // 0 = no bound
-	used    int64         // bytes held
-	freed   chan struct{} // closed (and replaced) when bytes are given back
-	peak    int64
-	waiting int
+	mu    sync.Mutex
+	limit int64         // 0 = no bound
+	used  int64         // bytes held
+	freed chan struct{} // closed (and replaced) when bytes are given back
 }
 
 func newListingMemory(limit int64) *listingMemory {
@@ -64,7 +74,6 @@ func (m *listingMemory) acquireLocked(ctx context.Context, n int64) error {
 
 	for m.limit > 0 && m.used+n > m.limit {
 		freed := m.freed
-		m.waiting++
 		m.mu.Unlock()
 
 		select {
@@ -73,7 +82,6 @@ func (m *listingMemory) acquireLocked(ctx context.Context, n int64) error {
 		}
 
 		m.mu.Lock()
-		m.waiting--
 
 		if ctx.Err() != nil {
 			return errListingMemory
@@ -81,7 +89,25 @@ func (m *listingMemory) acquireLocked(ctx context.Context, n int64) error {
 	}
 
 	m.used += n
-	m.peak = max(m.peak, m.used)
+
+	return nil
+}
+
+// grow takes n more bytes for a list that holds already bytes, without
+// waiting: a reader that waited while holding memory could wait for another
+// that waits for it.
+func (m *listingMemory) grow(already, n int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	switch {
+	case m.limit > 0 && already+n > m.limit:
+		return errListingHuge
+	case m.limit > 0 && m.used+n > m.limit:
+		return errListingMemory
+	}
+
+	m.used += n
 
 	return nil
 }
@@ -141,4 +167,40 @@ func (m *listingMemory) inUse() int64 {
 	defer m.mu.Unlock()
 
 	return m.used
+}
+
+// startListingJanitor runs the janitor until the returned function is called
+// (it waits for the janitor to stop).
+func (s *Server) startListingJanitor() func() {
+	stop := make(chan struct{})
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		ticker := time.NewTicker(janitorTick)
+		defer ticker.Stop()
+
+		var high int64
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ticker.C:
+			}
+
+			// Cached and held lists overlap: the sum is an estimate, enough
+			// to see memory fall.
+			live := s.dirs.sweep() + s.listMem.inUse()
+			high = max(high, live)
+
+			if high-live >= freeAfter {
+				debug.FreeOSMemory()
+				high = live
+			}
+		}
+	})
+
+	return func() {
+		close(stop)
+		wg.Wait()
+	}
 }

@@ -47,7 +47,7 @@ type Server struct {
 	listings    chan struct{} // one token per directory read running
 	listMem     *listingMemory
 	listingWait time.Duration // listingWait; shorter in tests
-	stopWatch   func()        // stops the stall watchdog
+	stopWatch   func()        // stops the stall watchdog and the listing janitor
 	pasv        *passivePorts
 	pasvIP      *pasvAddress
 	logins      *loginSlots
@@ -176,9 +176,13 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("start FTP engine: %w", err)
 	}
 
+	stopJanitor := s.startListingJanitor()
+	stopWatch := func() {}
 	if s.opts.DataTimeout > 0 {
-		s.stopWatch = s.startWatchdog()
+		stopWatch = s.startWatchdog()
 	}
+
+	s.stopWatch = func() { stopWatch(); stopJanitor() }
 
 	s.log.Info("listening", zap.String("address", l.Addr().String()), zap.Stringer("tls", s.opts.TLSMode),
 		zap.Int("passive_start", s.opts.PassivePortStart), zap.Int("passive_end", s.opts.PassivePortEnd))

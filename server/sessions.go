@@ -220,14 +220,14 @@ func (s *Server) closeSession(si *sessionInfo, reason string) {
 }
 
 // closeSessionWith closes a session with a last reply (421, RFC 959, 4.2).
-func (s *Server) closeSessionWith(si *sessionInfo, reason string, code int, text string) {
+func (s *Server) closeSessionWith(si *sessionInfo, reason, text string) {
 	if si.stateNow() >= stateClosing {
 		return
 	}
 
 	si.setState(stateClosing)
 	si.logger().Info("closing session", zap.String("reason", reason))
-	si.ctl.closeWith(code, text)
+	si.ctl.closeWith(421, text)
 }
 
 // loginTimedOut closes a session that did not log in within login_timeout,
@@ -238,5 +238,5 @@ func (s *Server) loginTimedOut(si *sessionInfo) {
 	}
 
 	si.logger().Warn("login timeout", zap.Duration("login_timeout", s.opts.LoginTimeout))
-	s.closeSessionWith(si, "login timeout", 421, "Login timeout: closing control connection.")
+	s.closeSessionWith(si, "login timeout", "Login timeout: closing control connection.")
 }

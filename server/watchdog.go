@@ -55,19 +55,24 @@ func (s *Server) cutStalled(now time.Time) {
 			if idle > s.opts.DataTimeout && t.stalled.CompareAndSwap(false, true) {
 				si.logger().Warn("transfer stalled, closing session", zap.String("path", t.path),
 					zap.Duration("data_timeout", s.opts.DataTimeout), zap.Int64("bytes", t.bytes.Load()))
-				s.closeSessionWith(si, "transfer stalled", 421, dataTimeoutText(s.opts.DataTimeout))
+				s.closeSessionWith(si, "transfer stalled", dataTimeoutText(s.opts.DataTimeout))
 			}
 		}
 
 		if l := si.listing.Load(); l != nil {
 			idle := now.Sub(time.Unix(0, l.progress.Load()))
-			// One tick later than a transfer: on the zero-copy path the data
-			// connection's own deadline cuts the listing first, with 426,
-			// and the session goes on.
-			if idle > s.opts.DataTimeout+watchdogTick(s.opts.DataTimeout) && l.stalled.CompareAndSwap(false, true) {
+			// A listing sent under the data connection's own deadline is cut
+			// by it, with 426, and the session goes on: the watchdog only
+			// stands behind it, in case the cut itself gets stuck.
+			limit := s.opts.DataTimeout + watchdogTick(s.opts.DataTimeout)
+			if l.deadlined.Load() {
+				limit = 2 * s.opts.DataTimeout
+			}
+
+			if idle > limit && l.stalled.CompareAndSwap(false, true) {
 				si.logger().Warn("listing stalled, closing session", zap.String("verb", l.req.verb),
 					zap.String("path", l.req.path), zap.Duration("data_timeout", s.opts.DataTimeout))
-				s.closeSessionWith(si, "listing stalled", 421, dataTimeoutText(s.opts.DataTimeout))
+				s.closeSessionWith(si, "listing stalled", dataTimeoutText(s.opts.DataTimeout))
 			}
 		}
 	}
