@@ -106,7 +106,8 @@ func runTheftBounce(ctx context.Context, s *suite, r *result) error {
 
 	secret := make([]byte, 4<<20)
 	_, _ = rand.Read(secret)
-	if err := os.WriteFile(filepath.Join(w.pub, "secret.bin"), secret, 0o600); err != nil {
+	// Published (world-readable): anonymous sessions see nothing else.
+	if err := os.WriteFile(filepath.Join(w.pub, "secret.bin"), secret, 0o644); err != nil {
 		return err
 	}
 
