@@ -107,7 +107,7 @@ func runTheftBounce(ctx context.Context, s *suite, r *result) error {
 	secret := make([]byte, 4<<20)
 	_, _ = rand.Read(secret)
 	// Published (world-readable): anonymous sessions see nothing else.
-	if err := os.WriteFile(filepath.Join(w.pub, "secret.bin"), secret, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(w.pub, "secret.bin"), secret, 0o644); err != nil { //nolint:gosec // public, as anonymous sessions need
 		return err
 	}
 

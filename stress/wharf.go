@@ -103,7 +103,7 @@ func (s *suite) start(ctx context.Context, name string, st settings) (*wharf, er
 		}
 	}
 
-	if err := os.WriteFile(filepath.Join(w.pub, "hello.txt"), []byte("hello from wharf stress\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(w.pub, "hello.txt"), []byte("hello from wharf stress\n"), 0o644); err != nil { //nolint:gosec // public, as anonymous sessions need
 		return nil, err
 	}
 
