@@ -52,6 +52,19 @@
 // permission bits. New files get at most 0o644: an upload is never executable.
 // An upload to a symbolic link writes its target, in place or atomically.
 //
+// # Resumable uploads
+//
+// Resume gives an account a view in which an interrupted atomic upload is
+// not discarded but kept, hidden, as that account's part of the target: a
+// TempPrefix file in the target's folder whose name is a hash of the account
+// and the target, so that the same account finds it again after a reconnect
+// or a restart and nobody else can. Part reports its size (SIZE); OpenFile
+// without O_TRUNC continues it (APPE, or REST then STOR) and a clean Close
+// commits it atomically; a fresh upload replaces it; after its window it is
+// removed. Uploads is the process's record of the temporary files being
+// written, and every upload holds a flock(2) on its file, so that two
+// uploads never write one part.
+//
 // # Speed
 //
 // Downloads return a bare *os.File, so the library's io.Copy to the data

@@ -47,6 +47,11 @@ type Options struct {
 	// DefaultDeny returns rsync's temporary names. Names starting with
 	// TempPrefix are always denied. Open refuses a malformed pattern.
 	Deny []string
+	// Uploads is the process's bookkeeping of atomic uploads, shared by every
+	// Fs it opens, so that a reclaim (Reclaim) never removes an upload in
+	// progress and a part (Resume) has one writer at a time; nil gives the
+	// Fs its own.
+	Uploads *Uploads
 }
 
 // Fs is an afero.Fs confined to one directory with os.Root: "/" is that
@@ -62,8 +67,12 @@ type Fs struct {
 	deny          matcher
 	disk          [][]string // the root's folder on disk, as given and with links resolved, for absolute link targets
 	worldReadable bool
-	box           string // made by DropBox: the drop box's virtual path, whose aliases listings leave out
-	view          bool   // made by WorldReadable or DropBox: the os.Root belongs to another Fs
+	box           string        // made by DropBox: the drop box's virtual path, whose aliases listings leave out
+	view          bool          // made by WorldReadable, DropBox or Resume: the os.Root belongs to another Fs
+	dir           string        // the root's folder on disk, with links resolved: names files in uploads
+	uploads       *Uploads      // the process's atomic uploads (Options.Uploads)
+	owner         string        // with Resume: whose interrupted uploads are kept
+	window        time.Duration // with Resume: for how long
 }
 
 var _ afero.Fs = (*Fs)(nil)
@@ -81,12 +90,19 @@ func Open(dir string, opts Options) (*Fs, error) {
 		return nil, fmt.Errorf("open root directory: %w", err)
 	}
 
+	uploads := opts.Uploads
+	if uploads == nil {
+		uploads = NewUploads()
+	}
+
 	return &Fs{
 		root:      root,
 		atomic:    opts.Atomic,
 		showLinks: opts.ShowLinks,
 		deny:      matcher(slices.Clone(opts.Deny)),
 		disk:      diskPaths(dir),
+		dir:       resolvedDir(dir),
+		uploads:   uploads,
 	}, nil
 }
 
@@ -194,6 +210,11 @@ func (f *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, erro
 	defer pl.close()
 	if f.atomic && flag&(os.O_CREATE|os.O_TRUNC) == os.O_CREATE|os.O_TRUNC && flag&os.O_APPEND == 0 {
 		return f.openUpload(virtual, pl.rel, flag, perm, false)
+	}
+	if f.resumable() && flag&os.O_TRUNC == 0 {
+		if part, err := f.resumePart(virtual, pl, flag); !errors.Is(err, errNoPart) {
+			return part, err
+		}
 	}
 
 	return f.openWrite(virtual, pl, flag, perm)

@@ -101,10 +101,16 @@ func (f *file) err(err error) error {
 // goroutine that runs the transfer; the mutex makes them safe from any other.
 type upload struct {
 	file
-	fs        *Fs
-	temp      string // os.Root name of the temporary file
-	target    string // os.Root name of the target
-	noReplace bool   // commit with a hard link that fails if the target exists (Fs.createNew)
+	fs         *Fs
+	temp       string // os.Root name of the temporary file
+	target     string // os.Root name of the target
+	noReplace  bool   // commit with a hard link that fails if the target exists (Fs.createNew)
+	key        string // the temporary file's name in Fs.uploads, claimed until Close
+	part       bool   // the temporary file is its owner's part, kept if the transfer is interrupted (Fs.Resume)
+	resumed    bool   // the part was kept from an earlier upload, and this one continues it
+	from       int64  // with resumed, the part's size when it was opened
+	supersedes string // a one-off upload while another wrote the owner's part: that part, dropped when this one lands
+	kept       *keptPart
 
 	mu       sync.Mutex
 	failed   error // the first I/O error on the file, or else the transfer error
@@ -166,21 +172,12 @@ func (f *Fs) openUpload(virtual, rel string, flag int, perm os.FileMode, noRepla
 
 // createTemp creates the hidden temporary file of an atomic upload to virtual
 // with the permissions perm, exactly those of old if it replaces a file; see
-// upload.commit for noReplace.
+// upload.commit for noReplace. In a view that resumes uploads (Fs.Resume), a
+// fresh upload that may replace its target writes its owner's part instead.
 func (f *Fs) createTemp(virtual, rel string, flag int, perm os.FileMode, old fs.FileInfo, noReplace bool) (afero.File, error) {
 	flag = flag&(os.O_WRONLY|os.O_RDWR) | os.O_CREATE | os.O_EXCL
-	var (
-		temp string
-		osf  *os.File
-		err  error
-	)
-	for range 3 { // a name collision is all but impossible; retry a little anyway
-		temp = path.Join(path.Dir(rel), TempPrefix+randomHex())
-		osf, err = f.root.OpenFile(temp, flag, perm)
-		if !errors.Is(err, fs.ErrExist) {
-			break
-		}
-	}
+	wantPart := f.resumable() && !noReplace
+	temp, key, osf, part, err := f.openTemp(rel, flag, perm, wantPart)
 	if err != nil {
 		return nil, pathError("open", virtual, err)
 	}
@@ -189,6 +186,7 @@ func (f *Fs) createTemp(virtual, rel string, flag int, perm os.FileMode, old fs.
 		if err := osf.Chmod(perm); err != nil {
 			_ = osf.Close()
 			_ = f.root.Remove(temp)
+			f.uploads.release(key)
 
 			return nil, pathError("open", virtual, err)
 		}
@@ -196,11 +194,61 @@ func (f *Fs) createTemp(virtual, rel string, flag int, perm os.FileMode, old fs.
 	// reopen closes osf in every case.
 	if osf, err = reopen(osf, virtual); err != nil {
 		_ = f.root.Remove(temp)
+		f.uploads.release(key)
 
 		return nil, pathError("open", virtual, err)
 	}
 
-	return &upload{file: file{File: osf, name: virtual}, fs: f, temp: temp, target: rel, noReplace: noReplace}, nil
+	u := &upload{file: file{File: osf, name: virtual}, fs: f, temp: temp, target: rel, noReplace: noReplace, key: key, part: part}
+	if wantPart && !part {
+		u.supersedes = partPath(f.owner, rel)
+	}
+
+	return u, nil
+}
+
+// openTemp creates the temporary file of an atomic upload to rel: with
+// part, the owner's part of rel (Resume), replacing a kept one; else, or if
+// another upload is writing that part, a new name (TempPrefix and random
+// hex), and isPart is false. It claims the file's name in f.uploads first,
+// so that a reclaim never takes it, and holds its lock (tryLock) while the
+// file is open.
+func (f *Fs) openTemp(rel string, flag int, perm os.FileMode, part bool) (temp, key string, osf *os.File, isPart bool, err error) {
+	if part {
+		temp = partPath(f.owner, rel)
+		key = f.diskKey(temp)
+		if f.uploads.claim(key) {
+			osf, err = f.openPartFresh(temp, flag, perm)
+			if err == nil {
+				_ = tryLock(osf) // a new file: nobody else holds it
+
+				return temp, key, osf, true, nil
+			}
+			f.uploads.release(key)
+			if !errors.Is(err, ErrUploadBusy) {
+				return "", "", nil, false, err
+			}
+		}
+	}
+	for range 3 { // a name collision is all but impossible; retry a little anyway
+		temp = path.Join(path.Dir(rel), TempPrefix+randomHex())
+		key = f.diskKey(temp)
+		if f.uploads.claim(key) {
+			osf, err = f.root.OpenFile(temp, flag, perm)
+			if !errors.Is(err, fs.ErrExist) {
+				break
+			}
+			f.uploads.release(key)
+		}
+	}
+	if err != nil {
+		f.uploads.release(key)
+
+		return "", "", nil, false, err
+	}
+	_ = tryLock(osf) // a new file: nobody else holds it
+
+	return temp, key, osf, false, nil
 }
 
 // randomHex returns 16 random hex digits.
@@ -274,7 +322,8 @@ func (u *upload) Truncate(size int64) error {
 // Close ends the upload. After a clean transfer it syncs and closes the
 // temporary file and renames it over the target; if that fails, or after
 // TransferError or a write error, it removes the temporary file and the target
-// keeps its old content. It returns the write error, if any (so a full disk
+// keeps its old content (an interrupted part is kept instead: see
+// Fs.Resume). It returns the write error, if any (so a full disk
 // reports ftpserver.ErrStorageExceeded), and nil for a discarded transfer.
 // Later calls return the first call's result.
 func (u *upload) Close() error {
@@ -285,11 +334,23 @@ func (u *upload) Close() error {
 	}
 	u.closed = true
 	u.closeErr = u.finish()
+	u.fs.uploads.release(u.key)
+	switch {
+	case u.kept != nil:
+		u.fs.uploads.keep(u.key, *u.kept)
+	case u.part:
+		u.fs.uploads.forget(u.key) // committed or removed
+	case u.supersedes != "" && u.failed == nil && u.closeErr == nil:
+		u.fs.dropPart(u.supersedes)
+	}
 
 	return u.closeErr
 }
 
 func (u *upload) finish() error {
+	if u.failed != nil && u.keepable() {
+		return u.keep()
+	}
 	if u.failed != nil {
 		_ = u.File.Close()
 		if err := u.fs.root.Remove(u.temp); err != nil {
