@@ -52,7 +52,7 @@
 // permission bits. New files get at most 0o644: an upload is never executable.
 // An upload to a symbolic link writes its target, in place or atomically.
 //
-// # Resumable uploads
+// # Resumable uploads and leftovers
 //
 // Resume gives an account a view in which an interrupted atomic upload is
 // not discarded but kept, hidden, as that account's part of the target: a
@@ -63,7 +63,9 @@
 // commits it atomically; a fresh upload replaces it; after its window it is
 // removed. Uploads is the process's record of the temporary files being
 // written, and every upload holds a flock(2) on its file, so that two
-// uploads never write one part.
+// uploads never write one part, and Reclaim, which removes what a killed
+// wharf left behind and expired parts, never takes a file in use by this
+// process or another.
 //
 // # Speed
 //
