@@ -363,7 +363,9 @@ func (f *Fs) mkdirOne(virtual string, perm os.FileMode) error {
 }
 
 // Remove removes the named file or empty directory. A symbolic link is removed
-// itself, not its target. "/" cannot be removed.
+// itself, not its target. "/" cannot be removed. A folder that holds only
+// temporary upload files no upload is writing (an interrupted upload's part,
+// see Resume) looks empty to every client, and is removed with them.
 func (f *Fs) Remove(name string) error {
 	virtual, _ := clean(name)
 	switch {
@@ -376,6 +378,9 @@ func (f *Fs) Remove(name string) error {
 	if err == nil {
 		defer pl.close()
 		err = pl.parent.Remove(pl.name)
+		if (errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST)) && f.clearLeftovers(pl.rel) {
+			err = pl.parent.Remove(pl.name) // a folder that only hidden leftovers kept from being empty
+		}
 	}
 	if err != nil {
 		return pathError("remove", virtual, err)

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path"
@@ -168,4 +169,57 @@ func (u *Uploads) expireOne(root *os.Root, key string, p keptPart, now time.Time
 		}
 		u.forget(key)
 	}
+}
+
+// maxClear bounds the entries clearLeftovers reads: a folder holding more is
+// not one that only leftovers keep from being empty.
+const maxClear = 64
+
+// clearLeftovers removes the temporary upload files in the folder rel that
+// no upload is writing, and reports whether the folder held nothing else:
+// it is then empty, as every client already saw it, and can be removed
+// (RMD), though an interrupted upload's part was kept there (Resume).
+func (f *Fs) clearLeftovers(rel string) bool {
+	d, err := f.root.Open(rel)
+	if err != nil {
+		return false
+	}
+	defer d.Close()
+	entries, _ := d.ReadDir(maxClear + 1)
+	if len(entries) == 0 || len(entries) > maxClear {
+		return false
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), TempPrefix) {
+			return false
+		}
+	}
+	// Take every file first, so that one in use leaves all of them in place.
+	names := make([]string, 0, len(entries))
+	defer func() {
+		for _, name := range names {
+			f.uploads.release(f.diskKey(name))
+		}
+	}()
+	for _, e := range entries {
+		name := path.Join(rel, e.Name())
+		if !f.uploads.claim(f.diskKey(name)) {
+			return false // an upload of this process is landing here
+		}
+		names = append(names, name)
+		if osf, err := f.root.OpenFile(name, os.O_RDONLY|nonblock, 0); err == nil {
+			defer osf.Close() // holds the lock until the files are gone
+			if errors.Is(tryLock(osf), errLocked) {
+				return false // an upload of another process
+			}
+		}
+	}
+	for _, name := range names {
+		if err := f.root.Remove(name); err != nil {
+			return false
+		}
+		f.uploads.forget(f.diskKey(name))
+	}
+
+	return true
 }

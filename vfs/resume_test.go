@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -433,5 +434,40 @@ func TestResumeSurvivesARestart(t *testing.T) {
 	continueUpload(t, alice, "/pub/f.bin", appendTo, 7, 0, "after")
 	if got := diskFile(t, filepath.Join(sb.root, "pub", "f.bin")); got != "before after" {
 		t.Errorf("the target holds %q", got)
+	}
+}
+
+func TestRemoveAFolderThatOnlyPartsKeepFromBeingEmpty(t *testing.T) {
+	t.Parallel()
+	sb := newSandbox(t)
+	disk := sb.open(t, Options{Atomic: true})
+	alice := disk.Resume("alice", time.Hour)
+	interrupted(t, alice, "/pub/empty/a.bin", "part")
+	interrupted(t, disk.Resume("bob", time.Hour), "/pub/empty/b.bin", "part")
+
+	running := startUpload(t, alice, "/pub/empty/c.bin", "in flight")
+	if err := alice.Remove("/pub/empty"); !errors.Is(err, syscall.ENOTEMPTY) {
+		t.Errorf("RMD while an upload lands there: %v, want ENOTEMPTY", err)
+	}
+	running.(ftpserver.FileTransferError).TransferError(errors.New("connection reset"))
+	_ = running.Close()
+	if len(tempFiles(t, filepath.Join(sb.root, "pub", "empty"))) != 3 {
+		t.Fatal("want three parts")
+	}
+
+	if err := disk.Remove("/pub/empty"); err != nil {
+		t.Fatalf("RMD of a folder holding only parts: %v", err)
+	}
+	if exists(filepath.Join(sb.root, "pub", "empty")) {
+		t.Error("the folder is still there")
+	}
+
+	// A folder with something else in it is not empty, and keeps its parts.
+	interrupted(t, alice, "/pub/2.4.1/d.bin", "part")
+	if err := alice.Remove("/pub/2.4.1"); !errors.Is(err, syscall.ENOTEMPTY) {
+		t.Errorf("RMD of a folder with a file: %v, want ENOTEMPTY", err)
+	}
+	if got := partSize(t, alice, "/pub/2.4.1/d.bin"); got != 4 {
+		t.Errorf("the part is %d bytes, want 4", got)
 	}
 }
