@@ -112,7 +112,7 @@ var verbs = map[string]verbSpec{
 	"DELE": {handle: pass(cmdSync)},
 	"RNFR": {handle: (*control).rnfr},
 	"RNTO": {handle: pass(cmdSync)},
-	"SIZE": {handle: pass(cmdSync)},
+	"SIZE": {handle: (*control).size},
 	"MDTM": {handle: pass(cmdSync)},
 	"MFMT": {handle: pass(cmdSync)},
 	"SITE": {handle: pass(cmdSync)},

@@ -281,6 +281,10 @@ func (s *Server) driver(si *sessionInfo, v *verifiedLogin) *session {
 		root = disk
 	}
 
+	if parts := s.resumeView(v.acct, root); parts != nil {
+		disk, root, sess.parts = parts, parts, parts
+	}
+
 	switch acct := v.acct; {
 	case acct.Anonymous && acct.UploadDir != "" && onDisk:
 		box := path.Join("/", acct.UploadDir)

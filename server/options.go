@@ -187,8 +187,9 @@ type Options struct {
 	// AccessAllow set, so is every client outside it.
 	AccessAllow, AccessDeny []netip.Prefix
 	// UploadResumeWindow is how long an interrupted upload of an account stays
-	// resumable (REST + STOR, APPE) before its hidden part is removed; 0
-	// discards interrupted uploads at once, as before.
+	// resumable (REST + STOR, APPE) after its last byte before its hidden
+	// part is removed; 0 discards interrupted uploads at once, as before.
+	// Only atomic uploads on disk resume, and never anonymous ones (resume.go).
 	UploadResumeWindow time.Duration
 }
 

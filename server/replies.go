@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+
+	"wharf/vfs"
 )
 
 // fixReply corrects the engine's reply to cmd, given its first line: it
@@ -103,6 +105,8 @@ func (c *control) fixTransfer(to *command, code int, text string) (reply, bool) 
 		return reply{501, describe(to.err)}, true // RFC 3659, 7
 	case listing != 0 && (errors.Is(to.err, errListingMemory) || errors.Is(to.err, errListingsBusy)):
 		return reply{450, describe(to.err)}, true // busy: try again later, MLSD too
+	case errors.Is(to.err, vfs.ErrUploadBusy):
+		return reply{450, describe(to.err)}, true // RFC 959, 4.2: file busy, try again
 	case listing != 0:
 		return reply{listing, describe(to.err)}, true
 	default:

@@ -54,6 +54,7 @@ type Server struct {
 	dirs        *dirCache
 	roots       *rootCache
 	boxes       *dropBoxes
+	uploads     *vfs.Uploads          // every atomic upload on disk, for resuming (resume.go)
 	texts       atomic.Pointer[texts] // the greeting and the anonymous login message, reloadable
 	draining    atomic.Bool
 	finished    sync.Once
@@ -103,6 +104,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 	}
 
 	s.pasvIP = newPasvAddress(opts.PublicHost, s.log)
+	s.uploads = vfs.NewUploads()
 	s.cut, s.cutAll = context.WithCancel(context.Background())
 
 	s.accounts.Store(accounts)
@@ -499,6 +501,7 @@ func (s *Server) openRoot(home string) (Root, func() error, error) {
 			Atomic:    s.opts.AtomicUploads,
 			ShowLinks: s.opts.Listing.Symlinks == SymlinksAsLinks,
 			Deny:      s.opts.Listing.Deny,
+			Uploads:   s.uploads,
 		})
 	})
 }

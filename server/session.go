@@ -37,6 +37,7 @@ type session struct {
 	account  auth.Account
 	download *rate.Limiter // this session's own buckets; nil = unlimited
 	upload   *rate.Limiter
+	parts    *vfs.Fs // the account's resumable uploads (see resume.go); nil where uploads do not resume
 }
 
 var (
@@ -53,7 +54,8 @@ func (s *session) logger() sessionLog {
 
 // GetHandle opens a file for RETR (flags O_RDONLY), STOR or APPE. offset is
 // the REST point: an upload may not restart beyond the end of the existing
-// file (REST 1000000000000 + STOR would otherwise make a sparse terabyte).
+// file, or of the account's part of it (REST 1000000000000 + STOR would
+// otherwise make a sparse terabyte).
 func (s *session) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
 	t, err := s.getHandle(name, flags, offset)
 	if err != nil {
@@ -82,14 +84,14 @@ func (s *session) getHandle(name string, flags int, offset int64) (ftpserver.Fil
 
 	write := flags&(os.O_WRONLY|os.O_RDWR) != 0
 	if write && offset > 0 {
-		st, err := s.stat(name)
+		end, err := s.restEnd(name)
 		switch {
 		case errors.Is(err, vfs.ErrWriteOnly):
 			// Create-only: OpenFile refuses every resume alike (553),
 			// whether the name exists or not.
 		case err != nil:
 			return nil, err
-		case offset > st.Size():
+		case offset > end:
 			return nil, &fs.PathError{Op: "rest", Path: name, Err: errRestBeyondEnd}
 		}
 	}
@@ -107,6 +109,14 @@ func (s *session) getHandle(name string, flags int, offset int64) (ftpserver.Fil
 
 	if err != nil {
 		return nil, err
+	}
+
+	if write {
+		if offset, err = continuePart(f, flags, offset); err != nil {
+			_ = f.Close()
+
+			return nil, err
+		}
 	}
 
 	t := &transfer{

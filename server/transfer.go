@@ -431,7 +431,8 @@ func clearDeadline(c any) {
 }
 
 // TransferError records why the transfer did not complete and tells the file
-// (an atomic upload then discards its temporary file).
+// (an atomic upload then discards its temporary file, or keeps it as a part
+// to resume: resume.go).
 //
 // In TYPE A the engine copies through its own converter, so the error it
 // reports is the data connection's, even for the file's own read error (the
@@ -458,7 +459,8 @@ func (t *transfer) Close() error {
 	}
 
 	// An upload whose control connection is already gone did not end the way
-	// the client meant it to (its 226 could not even be sent): discard it.
+	// the client meant it to (its 226 could not even be sent): discard it, or
+	// keep it to resume where the account's uploads resume (resume.go).
 	if t.direction == "upload" && t.failure() == nil && t.sess.info.stateNow() >= stateClosing {
 		t.TransferError(errSessionGone)
 	}
