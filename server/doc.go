@@ -41,4 +41,8 @@
 // that ends a session; ClientDisconnected, and the last transfer's Close, let
 // go of its filesystem. Shutdown stops the listener, closes idle sessions,
 // waits for running transfers until its context ends, then closes the rest.
+//
+// An account's interrupted upload is kept to resume for upload_resume_window
+// (resume.go); what a killed wharf left on disk is reclaimed once per home
+// folder and process, in the background (reclaim.go).
 package server

@@ -104,6 +104,10 @@ func startServerWith(tb testing.TB, f fixture, ao auth.Options) *testServer {
 		tb.Fatalf("listen: %v", err)
 	}
 
+	// The reclaim of upload leftovers at start walks each home in the
+	// background: let it end, so that tests see a server at rest.
+	srv.reclaim.wait()
+
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
 

@@ -510,6 +510,19 @@ func TestResumeExpiredPartIsGone(t *testing.T) {
 
 		noTempFiles(t, home)
 	})
+
+	t.Run("by the sweep", func(t *testing.T) {
+		t.Parallel()
+
+		ts, home := resumeServer(t, 300*time.Millisecond)
+		cutUpload(t, ts, home, ftptest.RandomBytes(1<<20))
+		waitFor(t, func() bool { parts, _ := tempFilesIn(t, home); return len(parts) == 0 })
+
+		logged := ts.logs.FilterMessage("expired upload parts removed").All()
+		if len(logged) != 1 || logged[0].ContextMap()["files"] != int64(1) || logged[0].ContextMap()["bytes"] != int64(1<<20) {
+			t.Errorf("log lines: %v", logged)
+		}
+	})
 }
 
 // The parts of anonymous sessions, of a window of 0 and of a full disk are

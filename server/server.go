@@ -54,7 +54,8 @@ type Server struct {
 	dirs        *dirCache
 	roots       *rootCache
 	boxes       *dropBoxes
-	uploads     *vfs.Uploads          // every atomic upload on disk, for resuming (resume.go)
+	uploads     *vfs.Uploads // every atomic upload on disk, for resuming and reclaiming (resume.go, reclaim.go)
+	reclaim     *reclaimer
 	texts       atomic.Pointer[texts] // the greeting and the anonymous login message, reloadable
 	draining    atomic.Bool
 	finished    sync.Once
@@ -105,6 +106,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 
 	s.pasvIP = newPasvAddress(opts.PublicHost, s.log)
 	s.uploads = vfs.NewUploads()
+	s.reclaim = newReclaimer(s.log, s.uploads, s.partWindow())
 	s.cut, s.cutAll = context.WithCancel(context.Background())
 
 	s.accounts.Store(accounts)
@@ -185,6 +187,8 @@ func (s *Server) Listen() error {
 	}
 
 	s.stopWatch = func() { stopWatch(); stopJanitor() }
+
+	s.reclaimHomes()
 
 	s.log.Info("listening", zap.String("address", l.Addr().String()), zap.Stringer("tls", s.opts.TLSMode),
 		zap.Int("passive_start", s.opts.PassivePortStart), zap.Int("passive_end", s.opts.PassivePortEnd))
@@ -316,6 +320,7 @@ func (s *Server) finish(cut error) error {
 	s.cutAll()
 
 	s.finished.Do(func() {
+		s.reclaim.close()
 		s.roots.close()
 
 		if s.tlsConfigs != nil {
@@ -497,6 +502,8 @@ func (s *Server) openRoot(home string) (Root, func() error, error) {
 	}
 
 	return s.roots.acquire(home, func(dir string) (Root, error) {
+		s.reclaim.add(dir) // once per folder and process: see reclaimer
+
 		return vfs.Open(dir, vfs.Options{
 			Atomic:    s.opts.AtomicUploads,
 			ShowLinks: s.opts.Listing.Symlinks == SymlinksAsLinks,
