@@ -19,8 +19,9 @@ import (
 // of a file. A fresh STOR replaces the part. While one upload writes a part,
 // another upload of the same account to that name is refused with 450.
 //
-// Uploads do not resume for anonymous sessions, read-only accounts, with
-// upload_resume_window = 0, in direct mode (upload_mode = "direct": an
+// Uploads do not resume for anonymous sessions, read-only accounts,
+// create-only accounts (write-only without overwrite: they may not resume
+// anything, vfs.WriteOnly), with upload_resume_window = 0, in direct mode (upload_mode = "direct": an
 // upload is written in place, so REST and APPE already continue it), or on
 // an object store, whose multipart upload ends with its session.
 
@@ -28,7 +29,10 @@ import (
 // uploads for acct, or nil where its uploads do not resume.
 func (s *Server) resumeView(acct auth.Account, root Root) *vfs.Fs {
 	disk, onDisk := root.(*vfs.Fs)
-	if !onDisk || acct.Anonymous || acct.Access == auth.ReadOnly || !s.opts.AtomicUploads || s.opts.UploadResumeWindow <= 0 {
+	switch {
+	case !onDisk, acct.Anonymous, !s.opts.AtomicUploads, s.opts.UploadResumeWindow <= 0:
+		return nil
+	case acct.Access == auth.ReadOnly, acct.Access == auth.WriteOnly && !acct.Overwrite:
 		return nil
 	}
 

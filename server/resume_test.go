@@ -563,6 +563,18 @@ func TestResumeNotForEveryUpload(t *testing.T) {
 		noTempFiles(t, filepath.Join(root, "incoming"))
 	})
 
+	t.Run("a create-only account", func(t *testing.T) {
+		t.Parallel()
+
+		home := makeTree(t)
+		f := fixture{opts: defaultOptions(), users: []auth.User{{Name: "alice", PasswordHash: testHash, Home: home, Access: auth.WriteOnly}}}
+		f.opts.UploadResumeWindow = time.Hour
+		ts := startServer(t, f)
+		cutUpload(t, ts, home, ftptest.RandomBytes(1<<20))
+
+		noTempFiles(t, home)
+	})
+
 	t.Run("a full disk", func(t *testing.T) {
 		t.Parallel()
 
@@ -582,6 +594,33 @@ func TestResumeNotForEveryUpload(t *testing.T) {
 			t.Errorf("SIZE reports a part of %d bytes", size)
 		}
 	})
+}
+
+// A write-only account that may overwrite ([[users]] overwrite = true)
+// resumes as a read-write one does: SIZE of its part, then APPE.
+func TestResumeWriteOnlyOverwrite(t *testing.T) {
+	t.Parallel()
+
+	home := makeTree(t)
+	f := fixture{opts: defaultOptions(), users: []auth.User{{Name: "alice", PasswordHash: testHash, Home: home, Access: auth.WriteOnly, Overwrite: true}}}
+	f.opts.UploadResumeWindow = time.Hour
+	ts := startServer(t, f)
+	data := ftptest.RandomBytes(2 << 20)
+	cutUpload(t, ts, home, data[:1<<20])
+
+	c := ts.dial(t, "alice", testPassword)
+	if size, err := c.FileSize("/big.bin"); err != nil || size != 1<<20 {
+		t.Fatalf("SIZE: %d, %v; want the part's %d", size, err, 1<<20)
+	}
+
+	if err := c.Append("/big.bin", bytes.NewReader(data[1<<20:])); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := os.ReadFile(filepath.Join(home, "big.bin"))
+	if err != nil || ftptest.Sum(got) != ftptest.Sum(data) {
+		t.Fatalf("the resumed file differs from the original (%d bytes, %v)", len(got), err)
+	}
 }
 
 // A part outlives the server: after a restart, the same account resumes it.
