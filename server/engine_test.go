@@ -410,6 +410,12 @@ var engineProbes = map[string]func(t *testing.T){
 		c.DialPasv()
 		wantEngine(t, c, 550, "STOR slow.txt")
 	},
+	"upload-busy": func(t *testing.T) {
+		// A file busy with another upload is a refusal like any other: 550.
+		c := engineLogin(t, engineOptions{refuseCreate: errEngineBusy})
+		c.DialPasv()
+		wantEngine(t, c, 550, "APPE busy.txt")
+	},
 	"internals": func(t *testing.T) {
 		c := engineLogin(t, engineOptions{})
 		wantText(t, c, 550, "Could not access file: driver error: calling GetHandle: open /missing.txt:", "RETR missing.txt")
@@ -491,6 +497,7 @@ var (
 	errEngineRefused = errors.New("session refused")
 	errEngineDisk    = errors.New("disk read failed")
 	errEngineRate    = errors.New("too many uploads")
+	errEngineBusy    = errors.New("an upload to this name is in progress")
 )
 
 // startEngine runs ftpserverlib on 127.0.0.1 (or ::1) with only the drivers
