@@ -26,3 +26,27 @@ func addrKey(ip string, prefix int) string {
 
 	return p.String()
 }
+
+// parseIP reads a client address as allow and deny lists see it: an
+// IPv4-mapped IPv6 address as IPv4, without zone. Text that is not an address
+// gives the zero Addr, which no network holds.
+func parseIP(ip string) netip.Addr {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return netip.Addr{}
+	}
+
+	return a.Unmap().WithZone("")
+}
+
+// inNetworks reports whether one of nets holds a (config refuses networks
+// written as IPv4-mapped IPv6, so an unmapped address is all it takes).
+func inNetworks(a netip.Addr, nets []netip.Prefix) bool {
+	for _, n := range nets {
+		if n.Contains(a) {
+			return true
+		}
+	}
+
+	return false
+}

@@ -12,7 +12,9 @@ import (
 type BanOptions struct {
 	MaxFailures      int
 	Window, Duration time.Duration
-	// Allow are networks never banned ([ban] allow).
+	// Allow are networks never banned ([ban] allow): their failures are not
+	// counted, and a ban of their key (an IPv6 prefix they share) does not
+	// refuse them.
 	Allow []netip.Prefix
 }
 
@@ -22,7 +24,9 @@ type BanOptions struct {
 const maxBanEntries = 100_000
 
 // banList counts failed logins per address and bans addresses that fail too
-// often. It is safe for concurrent use.
+// often. Addresses are counted by their key (addrKey: an IPv6 address by its
+// prefix), and checked against the allow list by the address itself. It is
+// safe for concurrent use.
 type banList struct {
 	mu       sync.Mutex
 	opts     BanOptions
@@ -47,7 +51,8 @@ func newBanList(opts BanOptions) *banList {
 	}
 }
 
-// setOptions applies new settings (reload); existing bans keep their end.
+// setOptions applies new settings (reload); existing bans keep their end,
+// but refuse no address the new allow list holds.
 func (b *banList) setOptions(opts BanOptions) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -57,20 +62,56 @@ func (b *banList) setOptions(opts BanOptions) {
 		clear(b.failures)
 		clear(b.banned)
 	}
+
+	// Forget what the allow list now covers whole, so wharf_bans counts
+	// only bans that refuse someone.
+	for key := range b.banned {
+		if keyAllowed(key, opts.Allow) {
+			delete(b.banned, key)
+		}
+	}
+
+	for key := range b.failures {
+		if keyAllowed(key, opts.Allow) {
+			delete(b.failures, key)
+		}
+	}
 }
 
-// isBanned reports whether ip is banned now.
-func (b *banList) isBanned(ip string) bool {
+// keyAllowed reports whether every address counted as key (an address, or
+// an IPv6 prefix) is in one of the networks allow.
+func keyAllowed(key string, allow []netip.Prefix) bool {
+	p, err := netip.ParsePrefix(key)
+	if err != nil {
+		a, err := netip.ParseAddr(key)
+		if err != nil {
+			return false
+		}
+
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+
+	for _, n := range allow {
+		if n.Bits() <= p.Bits() && n.Contains(p.Addr()) {
+			return true
+		}
+	}
+
+	return false
+}
+
+// isBanned reports whether the client at ip, counted as key, is banned now.
+func (b *banList) isBanned(ip, key string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 
-	until, ok := b.banned[ip]
-	if !ok {
+	until, ok := b.banned[key]
+	if !ok || b.allowedLocked(ip) {
 		return false
 	}
 
 	if b.now().After(until) {
-		delete(b.banned, ip)
+		delete(b.banned, key)
 
 		return false
 	}
@@ -78,25 +119,30 @@ func (b *banList) isBanned(ip string) bool {
 	return true
 }
 
-// fail counts a failed login from ip and reports whether that banned it,
-// with the settings that applied.
-func (b *banList) fail(ip string) (bool, BanOptions) {
+func (b *banList) allowedLocked(ip string) bool {
+	return len(b.opts.Allow) > 0 && inNetworks(parseIP(ip), b.opts.Allow)
+}
+
+// fail counts a failed login from the client at ip, counted as key, and
+// reports whether that banned key, with the settings that applied. A failure
+// from an allowed address is not counted.
+func (b *banList) fail(ip, key string) (bool, BanOptions) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 
-	if b.opts.MaxFailures <= 0 {
+	if b.opts.MaxFailures <= 0 || b.allowedLocked(ip) {
 		return false, b.opts
 	}
 
 	now := b.now()
-	f := b.failures[ip]
+	f := b.failures[key]
 	if f == nil || now.Sub(f.first) > b.opts.Window {
 		if f == nil && len(b.failures) >= b.max {
 			b.evictFailures(now)
 		}
 
 		f = &failures{first: now}
-		b.failures[ip] = f
+		b.failures[key] = f
 	}
 
 	f.count++
@@ -104,13 +150,13 @@ func (b *banList) fail(ip string) (bool, BanOptions) {
 		return false, b.opts
 	}
 
-	delete(b.failures, ip)
+	delete(b.failures, key)
 
-	if _, ok := b.banned[ip]; !ok && len(b.banned) >= b.max {
+	if _, ok := b.banned[key]; !ok && len(b.banned) >= b.max {
 		b.evictBans(now)
 	}
 
-	b.banned[ip] = now.Add(b.opts.Duration)
+	b.banned[key] = now.Add(b.opts.Duration)
 
 	return true, b.opts
 }

@@ -24,8 +24,11 @@ const defaultFirstDeadline = 10 * time.Second
 const maxRefusing = 256
 
 // gate is the listener handed to the engine (Settings.Listener). It enforces
-// max_clients and max_clients_per_ip inside Accept, so a refused connection
-// gets its 421 and is closed without ever starting a session. Each admitted
+// [access], bans, max_clients and max_clients_per_ip inside Accept, so a
+// refused connection gets its 421 and is closed without ever starting a
+// session (and without a 220). Per-address limits count a client by its key
+// (addrKey: an IPv6 address by its ipv6_prefix); allow and deny lists look at
+// the address itself. Each admitted
 // connection is handed to the engine inside wharf's control layer (control),
 // which with implicit TLS wraps it in TLS from the first byte.
 type gate struct {
@@ -37,12 +40,15 @@ type gate struct {
 	first     time.Duration
 	refusing  chan struct{}
 	refusals  sync.WaitGroup
-	banned    func(ip string) bool // nil = no bans
-	refused   func(reason string)  // counts refusals; nil = none
+	banned    func(ip, key string) bool // nil = no bans
+	refused   func(reason string)       // counts refusals; nil = none
+	access    accessLists               // who may connect at all ([access])
+	ipv6      int                       // the prefix by which IPv6 clients count ([ban] ipv6_prefix)
+	logs      *logLimiter               // bounds the "connection refused" lines
 
 	mu    sync.Mutex
 	total int
-	perIP map[string]int
+	perIP map[string]int        // by key (addrKey)
 	conns map[net.Addr]*control // by the connection's own remote address value, for ClientConnected
 	srv   *Server
 }
@@ -72,8 +78,9 @@ func (g *gate) Accept() (net.Conn, error) {
 		}
 
 		ip := hostOf(conn.RemoteAddr())
-		if reason, msg := g.admit(ip); reason != "" {
-			g.log.Warn("connection refused", zap.String("remote", conn.RemoteAddr().String()), zap.String("reason", reason))
+		key, reason, msg := g.admit(ip)
+		if reason != "" {
+			g.logRefusal(conn.RemoteAddr().String(), ip, key, reason)
 			if g.refused != nil {
 				g.refused(reason)
 			}
@@ -85,7 +92,7 @@ func (g *gate) Accept() (net.Conn, error) {
 		_ = conn.SetDeadline(time.Now().Add(g.first))
 		oobInline(conn)
 
-		gc := &gatedConn{Conn: conn, gate: g, ip: ip, key: addrKey(ip, g.srv.opts.IPv6Prefix), remote: conn.RemoteAddr().String()}
+		gc := &gatedConn{Conn: conn, gate: g, ip: ip, key: key, remote: conn.RemoteAddr().String(), done: make(chan struct{})}
 		ctl := newControl(gc, g.srv, g.tlsConfig)
 
 		g.mu.Lock()
@@ -115,28 +122,56 @@ func oobInline(conn net.Conn) {
 	})
 }
 
-// admit counts a new connection from ip, or returns why it is refused:
-// a reason for logs and metrics, and the message the client reads.
-func (g *gate) admit(ip string) (reason, msg string) {
-	if g.banned != nil && g.banned(ip) {
-		return "banned", "your address is banned after too many failed logins, try again later"
+// admit counts a new connection from ip under its key, or returns why it is
+// refused: a reason for logs and metrics, and the message the client reads.
+// Deny and allow lists come first: a refused network learns nothing of bans
+// or limits.
+func (g *gate) admit(ip string) (key, reason, msg string) {
+	key = addrKey(ip, g.ipv6)
+
+	if !g.access.admits(parseIP(ip)) {
+		return key, "access", "this server does not accept connections from your address"
+	}
+
+	if g.banned != nil && g.banned(ip, key) {
+		return key, "banned", "your address is banned after too many failed logins, try again later"
 	}
 
 	g.mu.Lock()
 	defer g.mu.Unlock()
 
 	if g.maxTotal > 0 && g.total >= g.maxTotal {
-		return "max_clients", "too many connections to this server, try again later"
+		return key, "max_clients", "too many connections to this server, try again later"
 	}
 
-	if g.maxPerIP > 0 && g.perIP[ip] >= g.maxPerIP {
-		return "max_clients_per_ip", "too many connections from your address, try again later"
+	if g.maxPerIP > 0 && g.perIP[key] >= g.maxPerIP {
+		return key, "max_clients_per_ip", "too many connections from your address, try again later"
 	}
 
 	g.total++
-	g.perIP[ip]++
+	g.perIP[key]++
 
-	return "", ""
+	return key, "", ""
+}
+
+// logRefusal logs a refused connection, a few lines per reason at most
+// under a flood (see logLimiter), then how many more were refused.
+func (g *gate) logRefusal(remote, ip, key, reason string) {
+	summary := func(left int, since time.Time) {
+		g.log.Warn("more connections refused", zap.String("reason", reason), zap.Int("connections", left),
+			zap.Duration("duration", time.Since(since).Round(time.Millisecond)))
+	}
+
+	if !g.logs.allow("refused "+reason, summary) {
+		return
+	}
+
+	fields := []zap.Field{zap.String("remote", remote), zap.String("reason", reason)}
+	if key != ip {
+		fields = append(fields, zap.String("network", key))
+	}
+
+	g.log.Warn("connection refused", fields...)
 }
 
 func (g *gate) release(gc *gatedConn) {
@@ -146,8 +181,8 @@ func (g *gate) release(gc *gatedConn) {
 	delete(g.conns, gc.RemoteAddr())
 
 	g.total--
-	if g.perIP[gc.ip]--; g.perIP[gc.ip] <= 0 {
-		delete(g.perIP, gc.ip)
+	if g.perIP[gc.key]--; g.perIP[gc.key] <= 0 {
+		delete(g.perIP, gc.key)
 	}
 }
 
@@ -192,9 +227,10 @@ func (g *gate) lookup(remote net.Addr) *control {
 type gatedConn struct {
 	net.Conn
 	gate   *gate
-	ip     string // the client's address, as the per-address limit counts it
-	key    string // ip as per-address limits should count it (addrKey)
-	remote string // ip:port, as logs show it
+	ip     string        // the client's address, as logs and allow lists see it
+	key    string        // ip as per-address limits count it (addrKey)
+	remote string        // ip:port, as logs show it
+	done   chan struct{} // closed with the connection: ends a login's waits
 	once   sync.Once
 }
 
@@ -203,6 +239,7 @@ func (c *gatedConn) Close() error {
 	c.once.Do(func() {
 		c.gate.release(c)
 		err = c.Conn.Close()
+		close(c.done)
 	})
 
 	if errors.Is(err, net.ErrClosed) {

@@ -128,7 +128,8 @@ type loginAttempt struct {
 	user   string
 	pass   string
 	secure bool
-	ip     string
+	ip     string // the client's address
+	key    string // and as per-address limits count it (addrKey)
 
 	releaseSlot func()
 	acct        auth.Account
@@ -151,7 +152,7 @@ var loginSteps = []struct {
 
 // login runs the steps for user and pass.
 func (si *sessionInfo) login(user, pass string, secure bool) (*verifiedLogin, error) {
-	a := &loginAttempt{si: si, user: user, pass: pass, secure: secure, ip: si.ip()}
+	a := &loginAttempt{si: si, user: user, pass: pass, secure: secure, ip: si.ip(), key: si.key()}
 	defer func() {
 		if a.releaseSlot != nil {
 			a.releaseSlot()
@@ -188,14 +189,15 @@ func (a *loginAttempt) checkTLS() error {
 	return nil
 }
 
-// takeSlot lets one password check per address run at a time (see
-// loginSlots). Anonymous logins check no password.
+// takeSlot lets one password check per address (per key: an IPv6 client
+// by its prefix) run at a time (see loginSlots). Anonymous logins check no
+// password.
 func (a *loginAttempt) takeSlot() error {
 	if auth.IsAnonymousName(a.user) {
 		return nil
 	}
 
-	release, ok := a.si.srv.logins.acquire(a.ip)
+	release, ok := a.si.srv.logins.acquire(a.key)
 	if !ok {
 		a.log().Warn("login refused", zap.String("reason", "too many logins from this address at once"))
 		a.si.srv.metrics.logins.WithLabelValues("refused").Inc()
@@ -211,7 +213,7 @@ func (a *loginAttempt) takeSlot() error {
 // checkBan refuses a connection opened before its address was banned: it
 // gets no more bcrypt checks.
 func (a *loginAttempt) checkBan() error {
-	if a.si.srv.bans.isBanned(a.ip) {
+	if a.si.srv.bans.isBanned(a.ip, a.key) {
 		a.log().Warn("login refused", zap.String("reason", "address banned"))
 		a.si.srv.metrics.logins.WithLabelValues("refused").Inc()
 
@@ -236,7 +238,7 @@ func (a *loginAttempt) checkPassword() error {
 		if auth.IsAnonymousName(a.user) {
 			s.metrics.logins.WithLabelValues("failure").Inc()
 		} else {
-			s.loginFailed(a.log(), a.ip)
+			s.loginFailed(a.log(), a.ip, a.key)
 		}
 
 		return auth.ErrLoginIncorrect

@@ -8,14 +8,15 @@ import (
 // loginQueueWait is how long a login waits for its address's turn.
 const loginQueueWait = 3 * time.Second
 
-// loginSlots lets one login per client address check its password at a
-// time. A single address can then never hold more than one of the bcrypt
+// loginSlots lets one login per client address (per key: an IPv6 client
+// by its prefix, see addrKey) check its password at a time. A single address can then never hold more than one of the bcrypt
 // slots that all logins share, so one attacker cannot crowd out everyone
 // else; and its logins are checked strictly one after another, so the ban
 // that its max_failures-th failure sets is seen by the next one before any
 // more bcrypt work is done.
 type loginSlots struct {
 	mu    sync.Mutex
+	wait  time.Duration // loginQueueWait; shorter in tests
 	slots map[string]*loginSlot
 }
 
@@ -25,10 +26,10 @@ type loginSlot struct {
 }
 
 func newLoginSlots() *loginSlots {
-	return &loginSlots{slots: make(map[string]*loginSlot)}
+	return &loginSlots{wait: loginQueueWait, slots: make(map[string]*loginSlot)}
 }
 
-// acquire waits for ip's turn, up to loginQueueWait. It returns the release
+// acquire waits for ip's turn, up to l.wait. It returns the release
 // function, or false if the turn did not come.
 func (l *loginSlots) acquire(ip string) (func(), bool) {
 	l.mu.Lock()
@@ -38,9 +39,10 @@ func (l *loginSlots) acquire(ip string) (func(), bool) {
 		l.slots[ip] = slot
 	}
 	slot.waiters++
+	wait := l.wait
 	l.mu.Unlock()
 
-	timer := time.NewTimer(loginQueueWait)
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 
 	select {

@@ -49,7 +49,7 @@ func newMetrics(bans func() float64) *metrics {
 		}, []string{"direction"}),
 		refusedConnection: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_refused_connections_total",
-			Help: "Connections refused before a session started, by reason (max_clients, max_clients_per_ip, banned).",
+			Help: "Connections refused before a session started, by reason (access, banned, max_clients, max_clients_per_ip).",
 		}, []string{"reason"}),
 		refusedUploads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_uploads_refused_total",
@@ -81,7 +81,7 @@ func newMetrics(bans func() float64) *metrics {
 
 	m.loginOK = m.logins.WithLabelValues("success")
 
-	for _, r := range []string{"max_clients", "max_clients_per_ip", "banned"} {
+	for _, r := range []string{"access", "banned", "max_clients", "max_clients_per_ip"} {
 		m.refusedConnection.WithLabelValues(r)
 	}
 

@@ -51,6 +51,7 @@ type Server struct {
 	pasv        *passivePorts
 	pasvIP      *pasvAddress
 	logins      *loginSlots
+	floodLogs   *logLimiter // bounds the lines of events a client repeats at will
 	dirs        *dirCache
 	roots       *rootCache
 	boxes       *dropBoxes
@@ -101,6 +102,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		pasv:        newPassivePorts(opts.PassivePortStart, opts.PassivePortEnd),
 		roots:       newRootCache(rootReuse),
 		logins:      newLoginSlots(),
+		floodLogs:   newLogLimiter(logBurst, logWindow),
 		dirs:        newDirCache(),
 	}
 
@@ -169,6 +171,9 @@ func (s *Server) Listen() error {
 	s.gate = newGate(l, s.opts.MaxClients, s.opts.MaxClientsPerIP, implicit, s.log)
 	s.gate.srv = s
 	s.gate.banned = s.bans.isBanned
+	s.gate.access = accessLists{allow: s.opts.AccessAllow, deny: s.opts.AccessDeny}
+	s.gate.ipv6 = s.opts.IPv6Prefix
+	s.gate.logs = s.floodLogs
 	if s.opts.GreetingTimeout > 0 {
 		s.gate.first = s.opts.GreetingTimeout
 	}
@@ -311,6 +316,8 @@ func (s *Server) finish(cut error) error {
 	if s.gate != nil {
 		s.gate.refusals.Wait()
 	}
+
+	s.floodLogs.stop()
 
 	if s.stopWatch != nil {
 		s.stopWatch()
@@ -473,14 +480,19 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, _, _ string) (ftpserver.Cl
 	return sess, nil
 }
 
-// loginFailed counts a failed login against its address, banning it when
-// it failed too often. Anonymous logins never come here.
-func (s *Server) loginFailed(log sessionLog, ip string) {
+// loginFailed counts a failed login against its address (by its key: an
+// IPv6 address by its prefix), banning the key when it failed too often.
+// Anonymous logins never come here.
+func (s *Server) loginFailed(log sessionLog, ip, key string) {
 	s.metrics.logins.WithLabelValues("failure").Inc()
 
-	if banned, opts := s.bans.fail(ip); banned {
-		log.Warn("address banned", zap.String("ip", ip), zap.Int("failures", opts.MaxFailures),
-			zap.Duration("ban", opts.Duration))
+	if banned, opts := s.bans.fail(ip, key); banned {
+		fields := []zap.Field{zap.String("ip", ip), zap.Int("failures", opts.MaxFailures), zap.Duration("ban", opts.Duration)}
+		if key != ip {
+			fields = append(fields, zap.String("network", key))
+		}
+
+		log.Warn("address banned", fields...)
 	}
 }
 

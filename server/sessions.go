@@ -88,6 +88,11 @@ func (si *sessionInfo) ip() string {
 	return si.ctl.gc.ip
 }
 
+// key is the client's address as per-address limits count it (addrKey).
+func (si *sessionInfo) key() string {
+	return si.ctl.gc.key
+}
+
 // acct is the account logged in; the zero Account before login.
 func (si *sessionInfo) acct() auth.Account {
 	si.mu.Lock()
