@@ -21,7 +21,7 @@
 //   - ClientConnected registers the session and returns the 220 banner;
 //     ClientDisconnected unregisters it (the engine calls it for every session).
 //   - AuthUser takes the login the control connection checked when the client
-//     sent PASS (login.go: TLS, address slot, ban, password, home), and returns
+//     sent PASS (login.go: TLS, address slot, ban, account turn, password, home), and returns
 //     a session: the user's vfs filesystem plus the GetHandle, ReadDir,
 //     RemoveDir and Site extensions. An anonymous drop box's filesystem is
 //     bounded as a whole and per client address (dropbox.go).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"path"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -146,6 +147,7 @@ var loginSteps = []struct {
 	{"tls", (*loginAttempt).checkTLS},
 	{"address slot", (*loginAttempt).takeSlot},
 	{"ban", (*loginAttempt).checkBan},
+	{"account turn", (*loginAttempt).waitTurn},
 	{"password", (*loginAttempt).checkPassword},
 	{"home", (*loginAttempt).openHome},
 }
@@ -223,6 +225,51 @@ func (a *loginAttempt) checkBan() error {
 	return nil
 }
 
+// waitTurn waits for the account's turn to check a password (see
+// accountThrottle), for as long as the login may still take; a login whose
+// turn is further away is refused with ErrBusy (421) and checks nothing.
+// Anonymous logins check no password.
+func (a *loginAttempt) waitTurn() error {
+	if auth.IsAnonymousName(a.user) {
+		return nil
+	}
+
+	s := a.si.srv
+	limit := maxAccountWait
+	if lt := s.opts.LoginTimeout; lt > 0 {
+		limit = min(limit, lt-time.Since(a.si.since))
+	}
+
+	wait, ok := s.throttle.reserve(a.user, a.key, limit)
+	if !ok {
+		s.metrics.logins.WithLabelValues("refused").Inc()
+		summary := func(left int, since time.Time) {
+			s.log.Warn("more logins refused", zap.String("reason", "account throttled"), zap.Int("logins", left),
+				zap.Duration("duration", time.Since(since).Round(time.Millisecond)))
+		}
+		if s.floodLogs.allow("account throttled", summary) {
+			a.log().Warn("login refused", zap.String("reason", "account throttled"),
+				zap.Duration("wait", wait.Round(time.Millisecond)))
+		}
+
+		return auth.ErrBusy
+	}
+
+	if wait <= 0 {
+		return nil
+	}
+
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+
+	select {
+	case <-timer.C:
+		return nil
+	case <-a.si.ctl.gc.done:
+		return auth.ErrBusy // the connection closed meanwhile: nobody reads the reply
+	}
+}
+
 func (a *loginAttempt) checkPassword() error {
 	s := a.si.srv
 
@@ -245,6 +292,9 @@ func (a *loginAttempt) checkPassword() error {
 	}
 
 	a.acct = acct
+	if !acct.Anonymous {
+		s.throttle.succeeded(a.user, a.key)
+	}
 
 	return nil
 }

@@ -51,6 +51,7 @@ type Server struct {
 	pasv        *passivePorts
 	pasvIP      *pasvAddress
 	logins      *loginSlots
+	throttle    *accountThrottle
 	floodLogs   *logLimiter // bounds the lines of events a client repeats at will
 	dirs        *dirCache
 	roots       *rootCache
@@ -102,6 +103,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		pasv:        newPassivePorts(opts.PassivePortStart, opts.PassivePortEnd),
 		roots:       newRootCache(rootReuse),
 		logins:      newLoginSlots(),
+		throttle:    newAccountThrottle(accountCheckInterval),
 		floodLogs:   newLogLimiter(logBurst, logWindow),
 		dirs:        newDirCache(),
 	}
