@@ -39,10 +39,10 @@ func BenchmarkMatchPatternBomb(b *testing.B) {
 }
 
 func BenchmarkPassivePorts(b *testing.B) {
-	p := newPassivePorts(50000, 50100)
+	p := newPortCandidates(50000, 50100)
 
 	for b.Loop() {
-		p.FetchNext()
+		p.candidate()
 	}
 }
 

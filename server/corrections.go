@@ -52,6 +52,11 @@ var corrections = []correction{
 		"RFC 2428, 2 and 3", "TestConformance"},
 	{"pasv-ipv6", "PASV on an IPv6 control connection", "421 (which means closing) with an address error, without closing",
 		"502: use EPSV", "RFC 2428, 3; RFC 959, 4.2 for 421", "TestIPv6"},
+	{"pasv-bind", "PASV or EPSV", "listens on every interface (0.0.0.0:port, or :0); with multiplexing, each port " +
+		"used once listens until the server stops",
+		"the port listens on the listen address only (every interface only when that is 0.0.0.0 or ::), for one data " +
+			"connection from the session's address, and stops listening once it arrived",
+		"RFC 2577, 7 (port stealing): expose no more than the session needs", "TestPassiveListensOnListenAddress"},
 	{"epsv-all", "PASV, PORT or EPRT after EPSV ALL", "accepted: EPSV ALL is not remembered", "503",
 		"RFC 2428, 4", "TestConformance"},
 	{"no-data-connection", "RETR, STOR or LIST with no PASV or PORT", "550", "425", "RFC 959, 4.2 and 5.4",

@@ -28,8 +28,9 @@
 //   - GetTLSConfig returns one shared *tls.Config, for the control connection
 //     and the data connections alike, so data connections resume the control
 //     connection's TLS session.
-//   - WrapPassiveListener discards data connections left queued in a passive
-//     reservation that no transfer used.
+//   - WrapPassiveListener replaces the engine's passive listener (every
+//     interface) with wharf's, on the listen address, for one data connection
+//     from the session's address (passive.go).
 //
 // A session's life is one state (sessions.go): connected, TLS, logged in,
 // transferring, closing, closed. The gate admits the connection;

@@ -463,6 +463,39 @@ var engineProbes = map[string]func(t *testing.T){
 			engineNow(t, "greets %d %q when ClientConnected refuses", code, text)
 		}
 	},
+	"pasv-bind": func(t *testing.T) {
+		// Multiplexed or not, the engine's passive port listens on every
+		// interface; multiplexed, it still listens after the transfer.
+		for _, multiplex := range []bool{false, true} {
+			c := engineLogin(t, engineOptions{multiplex: multiplex, files: map[string][]byte{"/a.txt": []byte("a\n")}})
+			_, port, _ := net.SplitHostPort(c.Pasv())
+
+			other, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.2", port), 2*time.Second)
+			if err != nil {
+				engineNow(t, "listens for PASV on the control address only (multiplexing %v): %v", multiplex, err)
+			}
+			_ = other.Close()
+
+			if !multiplex {
+				continue
+			}
+
+			data, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", port), 2*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			c.Must(150, "RETR a.txt")
+			_, _ = readData(data, 2*time.Second)
+			c.Expect(226)
+
+			again, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", port), 2*time.Second)
+			if err != nil {
+				engineNow(t, "closes a multiplexed passive port after its transfer: %v", err)
+			}
+			_ = again.Close()
+		}
+	},
 	"one-write": func(t *testing.T) {
 		var writes atomic.Int64
 
@@ -489,6 +522,7 @@ type engineOptions struct {
 	writes        *atomic.Int64     // when set, counts Write calls on control connections
 	ipv6          bool              // listen on [::1] rather than 127.0.0.1
 	refuseCreate  error             // when set, MKD and every upload fail with it
+	multiplex     bool              // Settings.PassiveTransferPortMultiplexing, as wharf once set it
 }
 
 var (
@@ -546,6 +580,8 @@ func startEngine(t *testing.T, opts engineOptions) string {
 		ActiveTransferPortNon20: true,
 		DefaultTransferType:     ftpserver.TransferTypeBinary,
 		DisableActiveMode:       opts.activeOff,
+		// With a port range, as wharf had it before it opened passive ports itself.
+		PassiveTransferPortMultiplexing: opts.multiplex,
 	}
 
 	if opts.tlsRequired {
@@ -601,12 +637,12 @@ func startEngine(t *testing.T, opts engineOptions) string {
 }
 
 // nextEnginePassive hands each bare engine its own 20 passive ports in
-// 47000-47999, apart from passiveRange's (which the package's ~60 servers
-// keep below 42000) and from other test processes' servers.
+// 45000-45999, apart from passiveRange's (40000-44999) and from cmd/wharf's
+// test servers (47000 and up), which run at the same time.
 var nextEnginePassive atomic.Int32
 
 func enginePassiveRange() (int, int) {
-	start := 47000 + int(nextEnginePassive.Add(1)%50)*20
+	start := 45000 + int(nextEnginePassive.Add(1)%50)*20
 
 	return start, start + 19
 }

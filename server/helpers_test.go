@@ -35,12 +35,14 @@ var testHash = func() string {
 }()
 
 // nextPassive hands each test server its own passive port range, so parallel
-// tests never compete for a port.
+// tests never compete for a port: 40000-44999 here, 45000-45999 for the bare
+// engine's probes (enginePassiveRange), 47000 and up for cmd/wharf's tests,
+// which run at the same time.
 var nextPassive atomic.Int32
 
 func passiveRange() (int, int) {
 	n := int(nextPassive.Add(1))
-	start := 40000 + (n%400)*20
+	start := 40000 + (n%250)*20
 
 	return start, start + 19
 }

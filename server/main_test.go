@@ -7,7 +7,7 @@ import (
 )
 
 // TestMain fails the package if any goroutine outlives its test: sessions,
-// refusals, the watchdog and the engine's passive listeners all have owners
+// refusals, the watchdog and the passive listeners all have owners
 // that stop them on Shutdown.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)

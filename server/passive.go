@@ -1,81 +1,394 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
-// stalePeek is how long Close looks for a data connection that was delivered
-// to a passive reservation but never used.
-const stalePeek = 2 * time.Millisecond
+const (
+	// passiveIdle is how long a passive port keeps listening after its last
+	// data connection, for the next PASV to take without a new bind(2)
+	// (which walks every TIME_WAIT socket of the port: under a stream of
+	// small transfers, a bind per PASV halves the rate).
+	passiveIdle = 10 * time.Second
+	// unclaimedTimeout frees a port that no reply announced: the engine
+	// dropped its listener without closing it (it does on a few error paths).
+	unclaimedTimeout = 10 * time.Second
+)
 
-// passiveListener wraps the engine's per-session passive reservation (with
-// PassiveTransferPortMultiplexing, the engine shares one listener per port and
-// hands each session a reservation for its own IP, closing strangers).
+// errNoPassivePort is the engine's reply text after "Could not listen for
+// passive connection: " when every candidate port is taken.
+var errNoPassivePort = errors.New("no free passive port, try again later")
+
+// passivePorts are wharf's passive data ports. The engine (v0.32.3) offers no
+// way to choose where a passive port listens: each of its three ways to open
+// one binds every interface (transfer_pasv.go getPassiveListener and
+// findListenerWithinPortRange, passive_multiplexer.go
+// newSharedPassiveListener, on ":0" or "0.0.0.0:port"), and its multiplexed
+// listeners stay open until Stop. Its one hook is WrapPassiveListener, whose
+// listener it uses instead of its own, and whose Addr it announces when it
+// was given no port range. So wharf gives the engine no range: for each PASV
+// or EPSV the engine opens a listener on an ephemeral port of every
+// interface, which wharf at once stops listening (shutdown(2): the socket
+// stays open for the engine's deadlines, but no connection reaches it), and
+// hands back a listener of its own, on the address wharf listens on and a
+// port of passive_ports.
 //
-// It closes a flaw of the engine's reservations: when a transfer is refused
-// after the client already connected its data socket (RETR of a missing
-// file), the connection stays queued in the old reservation, and closing that
-// reservation later also releases whatever reservation the same IP holds on
-// that port by then, usually the session's next PASV, whose client then waits
-// the whole connection timeout for a 425. So on Close, a reservation whose
-// connection was already delivered is drained here and not closed through the
-// engine (it is already out of the engine's table); one that never got a
-// connection is closed normally.
-type passiveListener struct {
-	net.Listener
-	mu       sync.Mutex
-	accepted bool
-	closed   bool
+// A port is held by one PASV at a time, and serves one data connection, from
+// that session's own address: the reply that announces the port (227, 229)
+// names the session (claim); a connection from any other address, or to a
+// port nobody holds, is closed at once. The port is free again as soon as
+// the session's connection arrived, or the engine closed the listener (after
+// the transfer, on the next PASV or EPSV, when the session ends). A free
+// port keeps listening for passiveIdle, then closes.
+type passivePorts struct {
+	host      string // the control listener's address: "" for every interface
+	ports     *portCandidates
+	timeout   time.Duration // how long a transfer waits for its data connection
+	idle      time.Duration // passiveIdle; shorter in tests
+	unclaimed time.Duration // unclaimedTimeout
+
+	mu     sync.Mutex
+	byPort map[int]*portListener         // every port listening now
+	held   map[*passiveListener]struct{} // every listener the engine has not closed
+	closed bool                          // Shutdown: no more ports
 }
 
-type deadliner interface {
-	SetDeadline(t time.Time) error
+// portListener is one passive port listening on the listen address.
+type portListener struct {
+	ln    net.Listener
+	port  int
+	cur   *passiveListener // the PASV holding the port; nil when free
+	freed time.Time        // when it was last freed
+	timer *time.Timer      // closes it after passiveIdle free
 }
 
-// Accept returns the session's data connection, with its small writes
-// coalesced (see bufferedConn).
-func (p *passiveListener) Accept() (net.Conn, error) {
-	conn, err := p.Listener.Accept()
-	if err != nil {
-		return nil, err
+func newPassivePorts(start, end int, timeout time.Duration) *passivePorts {
+	return &passivePorts{
+		ports:     newPortCandidates(start, end),
+		timeout:   timeout,
+		idle:      passiveIdle,
+		unclaimed: unclaimedTimeout,
+		byPort:    make(map[int]*portListener),
+		held:      make(map[*passiveListener]struct{}),
+	}
+}
+
+// listenOn sets the address passive ports listen on: the control
+// listener's, or every interface when that is unspecified.
+func (p *passivePorts) listenOn(addr net.Addr) {
+	if tcp, ok := addr.(*net.TCPAddr); ok && !tcp.IP.IsUnspecified() {
+		p.host = tcp.IP.String()
+	}
+}
+
+// open replaces the engine's passive listener with wharf's (see
+// passivePorts): a free port that listens already, else a new one.
+func (p *passivePorts) open(engine net.Listener) (net.Listener, error) {
+	silence(engine)
+
+	pl := &passiveListener{
+		ports:   p,
+		engine:  engine,
+		timeout: p.timeout,
+		conn:    make(chan net.Conn, 1),
+		closed:  make(chan struct{}),
 	}
 
-	p.mu.Lock()
-	p.accepted = true
-	p.mu.Unlock()
+	for range p.ports.attempts() {
+		port := p.ports.candidate()
 
-	return newBufferedConn(conn), nil
-}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
 
-func (p *passiveListener) Close() error {
-	p.mu.Lock()
-	if p.closed {
+			break
+		}
+
+		switch pt := p.byPort[port]; {
+		case pt == nil:
+		case pt.cur == nil:
+			p.take(pt, pl)
+			p.mu.Unlock()
+
+			return pl, nil
+		default:
+			p.mu.Unlock()
+
+			continue
+		}
 		p.mu.Unlock()
 
-		return nil
+		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", net.JoinHostPort(p.host, strconv.Itoa(port)))
+		if err != nil {
+			continue // another program's, or another PASV bound it just now
+		}
+
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			_ = ln.Close()
+
+			break
+		}
+
+		pt := &portListener{ln: ln, port: port}
+		p.byPort[port] = pt
+		p.take(pt, pl)
+		p.mu.Unlock()
+
+		go p.serve(pt)
+
+		return pl, nil
 	}
-	p.closed = true
-	accepted := p.accepted
+
+	_ = engine.Close() // the engine forgets it when wrapping fails
+
+	return nil, errNoPassivePort
+}
+
+// take gives pt to pl, until a reply announces it (claim) or unclaimed
+// passes. Under p.mu.
+func (p *passivePorts) take(pt *portListener, pl *passiveListener) {
+	pt.cur = pl
+	pl.port = pt
+	pl.unclaimed = time.AfterFunc(p.unclaimed, func() { _ = pl.Close() })
+	p.held[pl] = struct{}{}
+}
+
+// free makes pt free again, to close after p.idle unless taken. Under p.mu.
+func (p *passivePorts) free(pt *portListener) {
+	pt.cur = nil
+	pt.freed = time.Now()
+
+	switch {
+	case p.closed:
+	case pt.timer == nil:
+		pt.timer = time.AfterFunc(p.idle, func() { p.expire(pt) })
+	default:
+		pt.timer.Reset(p.idle)
+	}
+}
+
+// expire closes pt if it stayed free for p.idle.
+func (p *passivePorts) expire(pt *portListener) {
+	p.mu.Lock()
+	if pt.cur != nil || p.byPort[pt.port] != pt {
+		p.mu.Unlock()
+
+		return
+	}
+
+	if left := p.idle - time.Since(pt.freed); left > 0 {
+		pt.timer.Reset(left)
+		p.mu.Unlock()
+
+		return
+	}
+
+	delete(p.byPort, pt.port)
 	p.mu.Unlock()
 
-	if accepted {
-		// The reservation was consumed when its connection was delivered;
-		// closing it through the engine would only release someone else's.
-		return nil
+	_ = pt.ln.Close()
+}
+
+// serve hands each connection to pt to the PASV holding it, if it comes
+// from that session's address; it closes every other one.
+func (p *passivePorts) serve(pt *portListener) {
+	for {
+		conn, err := pt.ln.Accept()
+		if err != nil {
+			return // closed
+		}
+
+		from := parseIP(hostOf(conn.RemoteAddr()))
+
+		p.mu.Lock()
+		pl := pt.cur
+		if pl == nil || !pl.owner.IsValid() || pl.owner != from {
+			p.mu.Unlock()
+			_ = conn.Close()
+
+			continue
+		}
+
+		p.free(pt)
+		p.mu.Unlock()
+
+		pl.conn <- conn // never blocks: one connection per listener
+	}
+}
+
+// claim gives the port announced by a 227 or 229 reply (its text after the
+// code) to the session at clientIP.
+func (p *passivePorts) claim(reply []byte, clientIP string) {
+	port, ok := announcedPort(string(reply))
+	if !ok {
+		return
 	}
 
-	if d, ok := p.Listener.(deadliner); ok {
-		if err := d.SetDeadline(time.Now().Add(stalePeek)); err == nil {
-			if conn, err := p.Listener.Accept(); err == nil {
-				// A connection was delivered but the transfer never used it.
-				_ = conn.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 
-				return nil
-			}
+	if pt := p.byPort[port]; pt != nil && pt.cur != nil && !pt.cur.owner.IsValid() {
+		pt.cur.owner = parseIP(clientIP)
+		pt.cur.unclaimed.Stop()
+	}
+}
+
+// release frees pl's port if pl still holds it, and forgets pl.
+func (p *passivePorts) release(pl *passiveListener) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	pl.unclaimed.Stop()
+	if pl.port.cur == pl {
+		p.free(pl.port)
+	}
+
+	delete(p.held, pl)
+}
+
+// close closes every port and every listener the engine holds (Shutdown),
+// as the engine's Stop closes its own.
+func (p *passivePorts) close() {
+	p.mu.Lock()
+	p.closed = true
+	ports := make([]*portListener, 0, len(p.byPort))
+	for _, pt := range p.byPort {
+		ports = append(ports, pt)
+		if pt.timer != nil {
+			pt.timer.Stop()
 		}
 	}
+	clear(p.byPort)
 
-	return p.Listener.Close()
+	held := make([]*passiveListener, 0, len(p.held))
+	for pl := range p.held {
+		held = append(held, pl)
+	}
+	p.mu.Unlock()
+
+	for _, pt := range ports {
+		_ = pt.ln.Close()
+	}
+
+	for _, pl := range held {
+		_ = pl.Close()
+	}
+}
+
+// announcedPort reads the port of "Entering Passive Mode (h1,h2,h3,h4,p1,p2)"
+// or "Entering Extended Passive Mode (|||port|)".
+func announcedPort(text string) (int, bool) {
+	open, end := strings.LastIndexByte(text, '('), strings.LastIndexByte(text, ')')
+	if open < 0 || end < open {
+		return 0, false
+	}
+
+	inner := text[open+1 : end]
+	if port, ok := strings.CutPrefix(inner, "|||"); ok {
+		n, err := strconv.Atoi(strings.TrimSuffix(port, "|"))
+
+		return n, err == nil
+	}
+
+	parts := strings.Split(inner, ",")
+	if len(parts) != 6 {
+		return 0, false
+	}
+
+	hi, err1 := strconv.Atoi(parts[4])
+	lo, err2 := strconv.Atoi(parts[5])
+
+	return hi*256 + lo, err1 == nil && err2 == nil
+}
+
+// silence stops the engine's own listener from listening, so its port on
+// every interface accepts nothing; the socket stays open, since the engine
+// still sets deadlines on it, and its Close closes it. shutdown(2) of a
+// listening socket does this on Linux; elsewhere the call may fail, and the
+// engine's listener then listens, unused, until the transfer ends.
+func silence(l net.Listener) {
+	sc, ok := l.(syscall.Conn)
+	if !ok {
+		return
+	}
+
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+
+	_ = raw.Control(func(fd uintptr) {
+		_ = syscall.Shutdown(int(fd), syscall.SHUT_RD)
+	})
+}
+
+// passiveListener is what the engine gets for one PASV or EPSV: the port it
+// holds, and the engine's own listener (silenced), closed together.
+type passiveListener struct {
+	ports   *passivePorts
+	engine  net.Listener
+	timeout time.Duration
+
+	// Under ports.mu.
+	port      *portListener
+	owner     netip.Addr  // the session's client address; invalid until claimed
+	unclaimed *time.Timer // frees the port if nobody claims it
+
+	conn   chan net.Conn // the owner's data connection, once it arrived
+	closed chan struct{}
+	once   sync.Once
+}
+
+// Accept returns the owner's data connection, with its small writes
+// coalesced (see bufferedConn), waiting for it up to the data connection
+// timeout.
+func (l *passiveListener) Accept() (net.Conn, error) {
+	timer := time.NewTimer(l.timeout)
+	defer timer.Stop()
+
+	select {
+	case conn := <-l.conn:
+		return newBufferedConn(conn), nil
+	case <-l.closed:
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: net.ErrClosed}
+	case <-timer.C:
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: os.ErrDeadlineExceeded}
+	}
+}
+
+// Close frees the port, closes the engine's listener, and a connection that
+// arrived but was never used (a transfer refused after the client connected).
+func (l *passiveListener) Close() error {
+	l.once.Do(func() {
+		l.ports.release(l)
+		close(l.closed)
+		_ = l.engine.Close()
+
+		select {
+		case conn := <-l.conn:
+			_ = conn.Close()
+		default:
+		}
+	})
+
+	return nil
+}
+
+// Addr is the address the engine announces: wharf's port.
+func (l *passiveListener) Addr() net.Addr {
+	l.ports.mu.Lock()
+	defer l.ports.mu.Unlock()
+
+	return l.port.ln.Addr()
 }

@@ -1,10 +1,16 @@
 package server
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"wharf/internal/ftptest"
 )
 
 // A stranger who connects to a victim's passive port first must never get
@@ -94,5 +100,191 @@ func TestPassiveAfterRefusedTransfer(t *testing.T) {
 
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("PASV + LIST took %v after a refused RETR", took)
+	}
+}
+
+// TestPassiveListensOnListenAddress: a passive port listens on the address
+// wharf listens on, not on another address of the machine, and not for long
+// once it is no longer used.
+func TestPassiveListensOnListenAddress(t *testing.T) {
+	t.Parallel()
+
+	f, _ := anonFixture(t)
+	ts := startServer(t, f)
+	ts.srv.pasv.mu.Lock()
+	ts.srv.pasv.idle = 100 * time.Millisecond
+	ts.srv.pasv.mu.Unlock()
+
+	c := ts.raw(t)
+	c.Login("anonymous", "x")
+
+	for _, verb := range []string{"PASV", "EPSV"} {
+		t.Run(verb, func(t *testing.T) {
+			var port string
+			if verb == "PASV" {
+				_, port, _ = net.SplitHostPort(c.Pasv())
+			} else {
+				msg := c.Must(229, "EPSV")
+				port = msg[strings.Index(msg, "|||")+3 : strings.LastIndex(msg, "|")]
+			}
+
+			if conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.2", port), 2*time.Second); err == nil {
+				_ = conn.Close()
+				t.Fatalf("the passive port %s answers on 127.0.0.2; wharf listens on 127.0.0.1 only", port)
+			}
+
+			data, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", port), 2*time.Second)
+			if err != nil {
+				t.Fatalf("the passive port on the listen address: %v", err)
+			}
+
+			c.Must(150, "RETR /README.txt")
+			if got := readAllFrom(t, data); string(got) != "hello from wharf\n" {
+				t.Fatalf("got %q", got)
+			}
+			c.Expect(226)
+
+			ftptest.WaitFor(t, 2*time.Second, func() bool {
+				conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", port), time.Second)
+				if err == nil {
+					_ = conn.Close()
+				}
+
+				return err != nil // the port stopped listening once unused
+			})
+		})
+	}
+}
+
+// TestPassiveOpen: wharf's listener replaces the engine's, which stops
+// listening at once but still takes deadlines; the port takes the
+// connection of the session the reply named, and no one's before; a free
+// port is taken again without a new bind, then closes once idle.
+func TestPassiveOpen(t *testing.T) {
+	t.Parallel()
+
+	lo, hi := passiveRange()
+	p := newPassivePorts(lo, lo, 2*time.Second) // one port
+	p.idle = 300 * time.Millisecond
+	p.listenOn(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	_ = hi
+
+	engineListener := func() *net.TCPListener {
+		l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		return l
+	}
+
+	engine := engineListener()
+	l, err := p.open(engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if conn, err := net.DialTimeout("tcp", engine.Addr().String(), time.Second); err == nil {
+		_ = conn.Close()
+		t.Fatal("the engine's own listener still listens")
+	}
+
+	if err := engine.SetDeadline(time.Now().Add(time.Second)); err != nil {
+		t.Fatalf("the engine can no longer set its deadline: %v", err)
+	}
+
+	addr := l.Addr().(*net.TCPAddr)
+	if !addr.IP.Equal(net.IPv4(127, 0, 0, 1)) || addr.Port != lo {
+		t.Fatalf("listens on %v, want 127.0.0.1:%d", addr, lo)
+	}
+
+	if _, err := p.open(engineListener()); !errors.Is(err, errNoPassivePort) {
+		t.Fatalf("a second PASV took the port held by the first: %v", err)
+	}
+
+	early, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer early.Close()
+
+	if !closedByServer(early) {
+		t.Fatal("a connection before the port was announced was kept")
+	}
+
+	p.claim(fmt.Appendf(nil, "Entering Extended Passive Mode (|||%d|)", addr.Port), "127.0.0.1")
+
+	data, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer data.Close()
+
+	got, err := l.Accept()
+	if err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	_ = got.Close()
+
+	// The connection came: the port is free for the next PASV, before the
+	// first one's listener is closed, and without a new bind.
+	p.mu.Lock()
+	first := p.byPort[lo]
+	p.mu.Unlock()
+
+	next, err := p.open(engineListener())
+	if err != nil {
+		t.Fatalf("the port stayed held after its connection came: %v", err)
+	}
+
+	p.mu.Lock()
+	same := p.byPort[lo] == first
+	p.mu.Unlock()
+
+	if !same {
+		t.Error("the free port was bound again rather than reused")
+	}
+
+	_ = l.Close()
+	_ = next.Close()
+
+	if _, err := engine.Accept(); err == nil {
+		t.Fatal("the engine's listener was not closed with wharf's")
+	}
+
+	ftptest.WaitFor(t, 2*time.Second, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+
+		return len(p.byPort) == 0 && len(p.held) == 0
+	})
+
+	if conn, err := net.DialTimeout("tcp", addr.String(), time.Second); err == nil {
+		_ = conn.Close()
+		t.Fatal("the port still listens after it was idle")
+	}
+}
+
+// closedByServer reports whether the server closed conn within a second.
+func closedByServer(conn net.Conn) bool {
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	_, err := conn.Read(make([]byte, 1))
+
+	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+func TestAnnouncedPort(t *testing.T) {
+	t.Parallel()
+
+	for text, want := range map[string]int{
+		"Entering Passive Mode (127,0,0,1,156,64)":   40000,
+		"Entering Extended Passive Mode (|||40001|)": 40001,
+		"Entering Passive Mode (127,0,0,1,156)":      0,
+		"Entering Extended Passive Mode (|||x|)":     0,
+		"Entering Extended Passive Mode":             0,
+	} {
+		if got, ok := announcedPort(text); got != want && ok || !ok && want != 0 {
+			t.Errorf("announcedPort(%q) = %d, %v; want %d", text, got, ok, want)
+		}
 	}
 }

@@ -75,11 +75,14 @@ func TestPASVAnnouncesPublicHost(t *testing.T) {
 	c.Login("anonymous", "x")
 
 	addr := c.Pasv()
-	if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.9" {
+	host, port, _ := net.SplitHostPort(addr)
+	if host != "127.0.0.9" {
 		t.Fatalf("PASV announced %s, want public_host 127.0.0.9", addr)
 	}
 
-	conn, err := net.Dial("tcp", addr)
+	// As through a NAT that forwards public_host to the listen address: the
+	// passive port listens on 127.0.0.1 only.
+	conn, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", port))
 	if err != nil {
 		t.Fatal(err)
 	}

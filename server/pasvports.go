@@ -1,47 +1,39 @@
 package server
 
-import (
-	"sync/atomic"
+import "sync/atomic"
 
-	ftpserver "github.com/fclairamb/ftpserverlib"
-)
-
-// maxPortCandidates is how many ports one PASV may try. A port is taken for
-// a client only while that client's own address has a transfer pending on it
-// (the engine multiplexes passive ports between addresses), and one address
-// holds at most max_clients_per_ip of them, so a few dozen candidates always
-// include a free one.
+// maxPortCandidates is how many ports one PASV may try. A port listens only
+// from the PASV until its data connection arrives (see passivePorts), so a
+// few dozen candidates include a free one unless nearly the whole range
+// waits for data connections at once.
 const maxPortCandidates = 64
 
-// passivePorts hands out passive port candidates in turn. The engine's own
+// portCandidates hands out passive port candidates in turn. The engine's own
 // PortRange draws each from crypto/rand and throws away repeats, which costs
 // more the wider the range (measured: 3,300 transfers/s with 101 ports, 610
-// with 1,001); here a candidate costs one atomic add. The engine asks for
-// NumberAttempts candidates on every PASV; each PASV's run of candidates
-// starts one port further than the last one's, so successive PASVs spread
-// over the range.
-type passivePorts struct {
+// with 1,001); here a candidate costs one atomic add. Each PASV tries up to
+// attempts candidates; each PASV's run of candidates starts one port
+// further than the last one's, so successive PASVs spread over the range.
+type portCandidates struct {
 	start, count, window int
 	next                 atomic.Uint64
 }
 
-var _ ftpserver.PasvPortGetter = (*passivePorts)(nil)
-
-func newPassivePorts(start, end int) *passivePorts {
+func newPortCandidates(start, end int) *portCandidates {
 	count := end - start + 1
 
-	return &passivePorts{start: start, count: count, window: min(count, maxPortCandidates)}
+	return &portCandidates{start: start, count: count, window: min(count, maxPortCandidates)}
 }
 
-// FetchNext returns the next candidate, as both the announced and the listened port.
-func (p *passivePorts) FetchNext() (int, int, bool) {
+// candidate returns the next port to try.
+func (p *portCandidates) candidate() int {
 	i := p.next.Add(1) - 1
 	w, c := uint64(p.window), uint64(p.count) //nolint:gosec // small positive port counts
 
-	return p.start + int((i+i/w)%c), p.start + int((i+i/w)%c), true //nolint:gosec // less than count
+	return p.start + int((i+i/w)%c) //nolint:gosec // less than count
 }
 
-// NumberAttempts is how many candidates the engine asks for on each PASV.
-func (p *passivePorts) NumberAttempts() int {
+// attempts is how many candidates one PASV tries.
+func (p *portCandidates) attempts() int {
 	return p.window
 }

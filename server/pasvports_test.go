@@ -6,14 +6,14 @@ func TestPassivePortsSpreadAndStayInRange(t *testing.T) {
 	t.Parallel()
 
 	for _, tc := range []struct{ start, end int }{{50000, 50000}, {50000, 50009}, {50000, 50100}, {40000, 41000}} {
-		p := newPassivePorts(tc.start, tc.end)
+		p := newPortCandidates(tc.start, tc.end)
 		firsts := map[int]bool{}
 
 		for pasv := range 20 {
 			seen := map[int]bool{}
-			for i := range p.NumberAttempts() {
-				port, listened, ok := p.FetchNext()
-				if !ok || port != listened || port < tc.start || port > tc.end {
+			for i := range p.attempts() {
+				port := p.candidate()
+				if port < tc.start || port > tc.end {
 					t.Fatalf("%d-%d: candidate %d of PASV %d is %d", tc.start, tc.end, i, pasv, port)
 				}
 

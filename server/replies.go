@@ -21,6 +21,10 @@ import (
 // the session noted on the command (notedErr), so no reply carries an
 // engine prefix, a Go error string or a disk path.
 func (c *control) fixReply(to *command, code int, line []byte) (reply, bool) {
+	if to != nil && code == to.prepares && (code == 227 || code == 229) {
+		c.srv.pasv.claim(line, c.gc.ip) // the port announced is this session's
+	}
+
 	switch {
 	case to == nil:
 		// The greeting. A session refused in ClientConnected gets the

@@ -100,7 +100,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		listings:    make(chan struct{}, listingSlots),
 		listMem:     newListingMemory(opts.MaxListingMemory),
 		listingWait: listingWait,
-		pasv:        newPassivePorts(opts.PassivePortStart, opts.PassivePortEnd),
+		pasv:        newPassivePorts(opts.PassivePortStart, opts.PassivePortEnd, opts.DataConnectionTimeout),
 		roots:       newRootCache(rootReuse),
 		logins:      newLoginSlots(),
 		throttle:    newAccountThrottle(accountCheckInterval),
@@ -170,6 +170,7 @@ func (s *Server) Listen() error {
 		implicit = s.tls
 	}
 
+	s.pasv.listenOn(l.Addr())
 	s.gate = newGate(l, s.opts.MaxClients, s.opts.MaxClientsPerIP, implicit, s.log)
 	s.gate.srv = s
 	s.gate.banned = s.bans.isBanned
@@ -320,6 +321,7 @@ func (s *Server) finish(cut error) error {
 	}
 
 	s.floodLogs.stop()
+	s.pasv.close()
 
 	if s.stopWatch != nil {
 		s.stopWatch()
@@ -353,24 +355,23 @@ func (s *Server) GetSettings() (*ftpserver.Settings, error) {
 		ListenAddr: s.opts.Listen,
 		// The resolver announces public_host, or the local address, and
 		// warns when that cannot work for the client (see pasvAddress).
-		PublicIPResolver:         s.pasvIP.resolve,
-		Banner:                   s.opts.Banner,
-		PassiveTransferPortRange: s.pasv,
-		// Multiplexing closes data connections from addresses other than
-		// the session's; without it the engine hands a stranger's
-		// connection the file on the next transfer.
-		PassiveTransferPortMultiplexing: true,
-		IdleTimeout:                     max(1, int(s.opts.IdleTimeout/time.Second)),
-		ConnectionTimeout:               max(1, int(s.opts.DataConnectionTimeout/time.Second)),
-		ActiveTransferPortNon20:         true,
-		DisableActiveMode:               !s.opts.ActiveMode,
-		DisableSite:                     false, // answered by session.Site
-		EnableHASH:                      false,
-		EnableCOMB:                      false,
-		DefaultTransferType:             ftpserver.TransferTypeBinary,
-		DisableASCIIConversion:          !s.opts.ASCIIConversion,
-		ActiveConnectionsCheck:          ftpserver.IPMatchRequired,
-		PasvConnectionsCheck:            ftpserver.IPMatchRequired,
+		PublicIPResolver: s.pasvIP.resolve,
+		Banner:           s.opts.Banner,
+		// No PassiveTransferPortRange: wharf opens passive ports itself, on
+		// the listen address, in WrapPassiveListener, and closes data
+		// connections from addresses other than the session's, which the
+		// engine would hand the file on the next transfer (see passivePorts).
+		IdleTimeout:             max(1, int(s.opts.IdleTimeout/time.Second)),
+		ConnectionTimeout:       max(1, int(s.opts.DataConnectionTimeout/time.Second)),
+		ActiveTransferPortNon20: true,
+		DisableActiveMode:       !s.opts.ActiveMode,
+		DisableSite:             false, // answered by session.Site
+		EnableHASH:              false,
+		EnableCOMB:              false,
+		DefaultTransferType:     ftpserver.TransferTypeBinary,
+		DisableASCIIConversion:  !s.opts.ASCIIConversion,
+		ActiveConnectionsCheck:  ftpserver.IPMatchRequired,
+		PasvConnectionsCheck:    ftpserver.IPMatchRequired,
 	}
 
 	// TLS on the control connection is wharf's (see control): the engine
@@ -563,10 +564,11 @@ func (s *Server) QuitMessage() string {
 	return "Goodbye."
 }
 
-// WrapPassiveListener fixes stale connections left in the engine's passive
-// reservations (see passiveListener).
+// WrapPassiveListener replaces the engine's passive listener, which listens
+// on every interface, with one on the address wharf listens on (see
+// passivePorts).
 func (s *Server) WrapPassiveListener(l net.Listener) (net.Listener, error) {
-	return &passiveListener{Listener: l}, nil
+	return s.pasv.open(l)
 }
 
 // transferDone logs a finished transfer, complete or not.
