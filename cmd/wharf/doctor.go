@@ -263,13 +263,17 @@ func checkReachability(ctx context.Context, r *report, cfg config.Config, local 
 		held = ", or the wharf running here for a transfer"
 	}
 
-	for _, res := range probePassive(ctx, target, samplePorts(lo, hi)) {
+	for _, res := range probePassive(ctx, listenHost, target, samplePorts(lo, hi)) {
 		where := net.JoinHostPort(target, strconv.Itoa(res.port))
 
 		switch {
 		case res.listenErr != nil:
 			r.problem("passive port %d: can't listen on it (%v): another program holds it%s; PASV can't use it, "+
 				"so choose passive_ports that nothing else uses", res.port, res.listenErr, held)
+		case res.dialErr != nil && targetLocal && listenHost != target && !anyHost(listenHost):
+			r.problem("passive port %d: %s is not reachable (%v): passive ports listen on the listen address %s only, "+
+				"as the control port does; listen on 0.0.0.0, or set public_host to %s", res.port, where, res.dialErr,
+				listenHost, listenHost)
 		case res.dialErr != nil:
 			fix := fmt.Sprintf("publish the whole passive range %d-%d to this machine, port for port (docker run "+
 				"-p %d-%d:%d-%d; a Service port for each in Kubernetes), and open it in the firewall", lo, hi, lo, hi, lo, hi)
@@ -367,26 +371,26 @@ type passiveResult struct {
 }
 
 // probePassive checks the ports at once, and returns the results in order.
-func probePassive(ctx context.Context, target string, ports []int) []passiveResult {
+func probePassive(ctx context.Context, listenHost, target string, ports []int) []passiveResult {
 	results := make([]passiveResult, len(ports))
 
 	var wg sync.WaitGroup
 	for i, port := range ports {
-		wg.Go(func() { results[i] = probePort(ctx, target, port) })
+		wg.Go(func() { results[i] = probePort(ctx, listenHost, target, port) })
 	}
 	wg.Wait()
 
 	return results
 }
 
-// probePort listens on port as the FTP engine does for PASV (every IPv4
-// address), connects to target:port, and checks that the listener answers
-// with a random token, so that a NAT forwarding the port elsewhere is told
-// apart.
-func probePort(ctx context.Context, target string, port int) passiveResult {
+// probePort listens on port as wharf does for PASV (on the listen address,
+// listenHost, every address when that is 0.0.0.0 or empty), connects to
+// target:port, and checks that the listener answers with a random token, so
+// that a NAT forwarding the port elsewhere is told apart.
+func probePort(ctx context.Context, listenHost, target string, port int) passiveResult {
 	res := passiveResult{port: port}
 
-	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort("0.0.0.0", strconv.Itoa(port)))
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(listenHost, strconv.Itoa(port)))
 	if err != nil {
 		res.listenErr = err
 

@@ -261,3 +261,25 @@ func freeTCPPort(t *testing.T) int {
 
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// Passive ports listen on the listen address only, as wharf opens them: a
+// public_host of this machine that is another address reaches none of them,
+// and doctor says why.
+func TestDoctorChecksPassivePortsOnTheListenAddress(t *testing.T) {
+	t.Parallel()
+
+	port := freeTCPPort(t)
+	out, err := doctorRun(t, fmt.Sprintf("listen = \"127.0.0.2:0\"\npublic_host = \"127.0.0.1\"\npassive_ports = [%d, %d]\n",
+		port, port))
+	if err == nil {
+		t.Fatalf("doctor succeeded with passive ports out of public_host's reach:\n%s", out)
+	}
+
+	want := fmt.Sprintf("passive port %d: 127.0.0.1:%d is not reachable", port, port)
+	problems := lines(out, "PROBLEM")
+	if !slices.ContainsFunc(problems, func(p string) bool {
+		return strings.HasPrefix(p, want) && strings.Contains(p, "passive ports listen on the listen address 127.0.0.2 only")
+	}) {
+		t.Errorf("problems = %q, want one about port %d on the listen address", problems, port)
+	}
+}
