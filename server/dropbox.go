@@ -754,6 +754,12 @@ func (b *boxFs) reserve(f *boxFile, n int64) error {
 			continue
 		}
 
+		// The refused upload is cut (boxFile.cut): its bytes are marked as
+		// going back now, under the same lock, so that an upload racing it
+		// for the last bytes waits for them rather than being refused too.
+		if bx != nil {
+			bx.releasing += f.bytes
+		}
 		d.mu.Unlock()
 
 		return b.refuse(f.path, le, false)
@@ -863,7 +869,7 @@ func (f *boxFile) settle(charged, written int64, err error) {
 	}
 }
 
-// cut ends an upload refused at a limit: the file underneath is told the
+// cut ends an upload that reserve refused at a limit: the file underneath is told the
 // transfer failed (an atomic upload then discards its part), and the part is
 // emptied at once, so its bytes go back to the box before the transfer
 // unwinds. A part that cannot be emptied keeps its bytes until Close.
@@ -878,11 +884,9 @@ func (f *boxFile) cut(err error) {
 
 	d, bx := f.fs.d, f.fs.box
 
+	// reserve marked f's bytes as releasing when it refused the write.
 	d.mu.Lock()
 	held := f.bytes
-	if bx != nil {
-		bx.releasing += held
-	}
 	d.mu.Unlock()
 
 	terr := f.File.Truncate(0)
