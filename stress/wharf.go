@@ -48,7 +48,19 @@ type settings struct {
 	maxListingMem   string // max_listing_memory; "": wharf's default
 	sessionLimit    string // [bandwidth] session_download and session_upload; "" = unlimited
 	implicitTLS     bool
-	pprof           bool // [admin] pprof: /debug/pprof/heap?gc=1 lets the suite force a collection
+	pprof           bool       // [admin] pprof: /debug/pprof/heap?gc=1 lets the suite force a collection
+	dropBox         *boxLimits // [anonymous] max_upload_size and the drop box's limits; nil: no size limit, wharf's default limits
+}
+
+// boxLimits are the [anonymous] keys that bound uploads to incoming/: sizes in
+// bytes, 0 for no limit.
+type boxLimits struct {
+	maxUploadSize int64 // max_upload_size
+	quota         int64 // upload_quota
+	maxFiles      int   // upload_max_files
+	maxDepth      int   // upload_max_depth
+	rate          int   // upload_rate, files and folders a minute from one address
+	bytesPerHour  int64 // upload_bytes_per_hour, from one address
 }
 
 // defaults are short timeouts and the production per-IP cap and ban threshold.
@@ -191,7 +203,14 @@ func (w *wharf) config(s *suite) (string, error) {
 		fmt.Fprintf(&b, "\n[tls]\nmode = \"implicit\"\ncert_file = %q\nkey_file = %q\n", cert, key)
 	}
 
-	fmt.Fprintf(&b, "\n[anonymous]\nenabled = true\nroot = %q\nupload_dir = \"incoming\"\nmax_upload_size = \"0\"\n", w.pub)
+	fmt.Fprintf(&b, "\n[anonymous]\nenabled = true\nroot = %q\nupload_dir = \"incoming\"\n", w.pub)
+
+	if l := st.dropBox; l != nil {
+		fmt.Fprintf(&b, "max_upload_size = \"%d\"\nupload_quota = \"%d\"\nupload_max_files = %d\n", l.maxUploadSize, l.quota, l.maxFiles)
+		fmt.Fprintf(&b, "upload_max_depth = %d\nupload_rate = %d\nupload_bytes_per_hour = \"%d\"\n", l.maxDepth, l.rate, l.bytesPerHour)
+	} else {
+		fmt.Fprintf(&b, "max_upload_size = \"0\"\n")
+	}
 
 	if st.sessionLimit != "" {
 		fmt.Fprintf(&b, "\n[bandwidth]\nsession_download = %q\nsession_upload = %q\n", st.sessionLimit, st.sessionLimit)
