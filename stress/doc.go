@@ -1,5 +1,5 @@
 // Command stress proves that wharf holds under abuse (issues 4 and 12): it
-// starts the real wharf binary and attacks it, on loopback only, in twelve
+// starts the real wharf binary and attacks it, on loopback only, in fourteen
 // bounded scenarios, printing each figure next to the bound it must meet.
 //
 //	make stress                               # make build, then go run ./stress -wharf bin/wharf
@@ -117,6 +117,55 @@
 //     growth is printed for the record; what one garbage connection costs the
 //     log on average is bounded (≤ 2 KiB: at most three lines with 16 bytes of
 //     the client's each, a summary and the session's end).
+//  13. dropbox-fill: the anonymous drop box (incoming/) filled from 8
+//     addresses, 127.0.0.2-9, two sessions each, in two phases on two
+//     instances with the same box limits: upload_quota 8 MiB,
+//     upload_max_files 200, upload_max_depth 4, max_upload_size 256 KiB.
+//     Phase 1 adds the per-address limits, upload_rate 12 and
+//     upload_bytes_per_hour 512 KiB, small enough to stop all 8 addresses
+//     long before the box is full (8 × 13 entries in 5 s < 200, 8 × 512 KiB
+//     < 8 MiB):
+//     for 5 s, 127.0.0.2-5 upload 96 KiB files and 127.0.0.6-9 alternate MKD
+//     and 1 KiB files, each trying again 20 ms after a refusal. Both rates
+//     are token buckets, full at an address's first new entry and refilled
+//     continuously, so in T an address may make at most
+//     upload_rate × (1 + T / 1 min) entries and store
+//     upload_bytes_per_hour × (1 + T / 1 h) bytes: what is on disk under each
+//     address's names must stay within that, and each address must have
+//     reached its limit. Then a fresh address, 127.0.0.10, must make a folder
+//     and upload 128 KiB intact: the others' allowances do not hold it back.
+//     Phase 2 has no per-address limit, so that the box's own limits, which
+//     are global, are what stops the flood (on a full box a fresh address is
+//     rightly refused too); the second session of each address uploads in
+//     TYPE A (the engine's own copy loop). Each session nests folders to
+//     level 4 and tries a fifth: MKD and STOR there must get 552 "Too deep".
+//     Then all upload 320 KiB files (over max_upload_size: 552, the first of
+//     each at least) and 192 KiB ones in turn, 32 KiB a millisecond so that
+//     uploads race for the quota's last bytes, for 3 s and until each has met
+//     the quota three times; the suite uploads the bytes left, and one byte
+//     more must get 552: the box ends at the quota to the byte. Then MKD and
+//     empty STOR for 1.5 s and until each session has met upload_max_files
+//     three times: the box ends with exactly 200 entries, and 127.0.0.10 must
+//     get 552.
+//     In both phases, every 50 ms, wharf is stopped (SIGSTOP, until each of
+//     its threads shows state T in /proc/PID/task) while the suite walks
+//     incoming/, so that no write, rename or truncation is half done: the
+//     sizes of its files, hidden parts of uploads in flight included, must
+//     never exceed upload_quota, with no overshoot at all (wharf charges
+//     each write before it reaches the disk, counts uploads in flight, and
+//     makes uploads wait while a cut one gives its bytes back); its entries,
+//     parts included, never upload_max_files; no folder may be deeper than
+//     upload_max_depth; the blocks it takes (st_blocks) never more than the
+//     quota and 2 blocks an entry (a file's last block, a folder's listing).
+//     The filesystem's free space (statfs) is printed for the record only:
+//     the filesystem is shared, and other programs' writes show in it too.
+//     Every refusal must have its documented reply (552 for quota, files,
+//     depth and size; 450 for rate and bytes, or the 421 that replaces a
+//     session's tenth rate refusal in a row), and
+//     wharf_uploads_refused_total must equal, reason by reason, the
+//     refusals the clients read. A 421 counts as a rate refusal: only the
+//     entry flooders meet ten in a row (the byte flooders log in again after
+//     five), and their byte allowance is never near empty.
 //
 // Descriptor and goroutine baselines are taken after a warm-up that hands out
 // every passive port once: the engine keeps one shared listener (a descriptor

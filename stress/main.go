@@ -21,7 +21,7 @@ import (
 // scenarioTimeout bounds one scenario, whatever happens.
 const scenarioTimeout = 4 * time.Minute
 
-// scenario is one numbered abuse case of issue 4 (1-10) or issue 12 (11-12).
+// scenario is one numbered abuse case of issue 4 (1-10) or issue 12 (11-14).
 type scenario struct {
 	num   int
 	name  string // short name, matched by -run as "<num>-<name>"
@@ -44,6 +44,7 @@ var scenarios = []scenario{
 	{10, "sigterm", "SIGTERM with 50 transfers running", runSigterm},
 	{11, "stalled-listings", "20 stalled LIST/NLST/MLSD of 100,000 entries", runStalledListings},
 	{12, "garbage-flood", "10 connections send 2 s of 4 KiB garbage before login", runGarbageFlood},
+	{13, "dropbox-fill", "Drop box filled from 8 addresses: quota, entries, depth, rates", runDropboxFill},
 }
 
 // suite is what the scenarios share: the binary, a temporary folder, and
