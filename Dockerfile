@@ -10,18 +10,28 @@ FROM scratch
 COPY --chown=10001:10001 build/image/ /
 
 USER 10001:10001
-WORKDIR /srv/ftp
 VOLUME ["/srv/ftp"]
 EXPOSE 2121 50000-50100
 
-HEALTHCHECK --interval=30s --timeout=6s --start-period=5s --retries=3 \
-    CMD ["/usr/local/bin/wharf", "healthcheck", "-optional-config", "/etc/wharf/wharf.toml"]
+# Where the image's settings live, so that a mounted configuration file keeps
+# them (README "Containers"):
+#
+# - The layout is wharf's own defaults seen from this working directory:
+#   anonymous.root "./public" is /srv/ftp/public. Accounts' homes go below
+#   /srv/ftp/home, outside the anonymous tree. A file that sets its own root
+#   wins, as a file does over any default.
+# - A few settings are environment variables. WHARF_CONFIG names the file for
+#   the server and for every other command run in the container
+#   (check-config, doctor, healthcheck). The others win over the file, as
+#   WHARF_* variables always do: change them with `-e`, not in the file.
+WORKDIR /srv/ftp
+ENV WHARF_CONFIG=/etc/wharf/wharf.toml \
+    WHARF_LOG_FORMAT=json \
+    WHARF_ACTIVE_MODE=false
 
-# /etc/wharf/wharf.toml: the image ships one (deploy/image-wharf.toml: serve
-# /srv/ftp anonymously, read-only, on 2121, passive ports 50000-50100, JSON
-# logs); mount yours over it. If the file is absent, wharf runs on its
-# defaults. Environment variables (WHARF_*) override the file either way.
+HEALTHCHECK --interval=30s --timeout=6s --start-period=5s --retries=3 \
+    CMD ["/usr/local/bin/wharf", "healthcheck"]
+
 # SIGTERM shuts down gracefully.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/wharf"]
-CMD ["-optional-config", "/etc/wharf/wharf.toml"]

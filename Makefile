@@ -56,10 +56,11 @@ bench-quick: build
 ## image: build the container image localhost/wharf:latest (FROM scratch, static binary, non-root)
 image: build
 	rm -rf build/image
-	mkdir -p build/image/usr/local/bin build/image/srv/ftp build/image/etc/wharf build/image/tmp
+	mkdir -p build/image/usr/local/bin build/image/etc/wharf build/image/tmp
+	mkdir -p build/image/srv/ftp/public build/image/srv/ftp/home
 	cp bin/wharf build/image/usr/local/bin/wharf
 	cp deploy/image-wharf.toml build/image/etc/wharf/wharf.toml
-	printf 'Served by wharf. Mount your files at /srv/ftp.\n' > build/image/srv/ftp/README.txt
+	printf 'Served by wharf. Mount your files at /srv/ftp: this folder is /srv/ftp/public.\n' > build/image/srv/ftp/public/README.txt
 	test -n "$(CONTAINER)" || (echo "make image needs podman or docker" >&2 && false)
 	$(CONTAINER) build $(if $(findstring podman,$(CONTAINER)),--format docker,) -t $(IMAGE) .
 

@@ -1,6 +1,3 @@
-// Package deploy holds wharf's deployment examples and the test of its
-// container image: built with podman, configured only through WHARF_*
-// variables, and used by a real FTP client.
 package deploy
 
 import (
@@ -58,6 +55,11 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// TestImage builds the image and runs it twice, as operators configure it:
+// through WHARF_* variables only, and with a mounted file that holds
+// nothing but an account. Both must keep the image's own settings (the
+// anonymous tree /srv/ftp/public, JSON logs) and serve anonymous downloads
+// and the account's uploads.
 func TestImage(t *testing.T) {
 	needPodman(t)
 
@@ -69,114 +71,150 @@ func TestImage(t *testing.T) {
 		t.Fatalf("make image: %v\n%s", err, out)
 	}
 
-	data := t.TempDir()
-	payload := make([]byte, 3<<20)
-	_, _ = rand.Read(payload)
-	for _, d := range []string{"pub", "alice"} {
-		if err := os.MkdirAll(filepath.Join(data, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
+	tests := []struct {
+		name string
+		// mount is the podman arguments that hand the users file (on the
+		// host at users) to the container.
+		mount func(users string) []string
+	}{
+		{"configured through variables only", func(users string) []string {
+			return []string{"-v", users + ":/etc/wharf/users.toml:ro", "-e", "WHARF_USERS_FILE=/etc/wharf/users.toml"}
+		}},
+		{"a mounted configuration holding only an account keeps the image's settings", func(users string) []string {
+			return []string{"-v", users + ":/etc/wharf/wharf.toml:ro"}
+		}},
 	}
 
-	if err := os.WriteFile(filepath.Join(data, "pub", "release.bin"), payload, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A volume laid out as the image expects (public/ for anonymous,
+			// home/alice for the account), and a users file handed over by mount.
+			name := fmt.Sprintf("wharf-test-%d-%d", os.Getpid(), i)
 
-	// The container runs as uid 10001: alice's home must be its to write.
-	if err := os.Chown(filepath.Join(data, "alice"), 10001, 10001); err != nil {
-		t.Fatal(err)
-	}
+			data := t.TempDir()
+			payload := make([]byte, 3<<20)
+			_, _ = rand.Read(payload)
+			for _, d := range []string{"public", "home/alice"} {
+				if err := os.MkdirAll(filepath.Join(data, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
 
-	if err := os.Chmod(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+			if err := os.WriteFile(filepath.Join(data, "public", "release.bin"), payload, 0o644); err != nil {
+				t.Fatal(err)
+			}
 
-	hash, _ := bcrypt.GenerateFromPassword([]byte("alice-pw"), bcrypt.MinCost)
-	users := filepath.Join(t.TempDir(), "users.toml")
-	entry := fmt.Sprintf("[[users]]\nname = \"alice\"\npassword = %q\nhome = \"/srv/ftp/alice\"\naccess = \"read-write\"\n", hash)
-	if err := os.WriteFile(users, []byte(entry), 0o644); err != nil {
-		t.Fatal(err)
-	}
+			// The container runs as uid 10001: alice's home must be its to write.
+			if err := os.Chown(filepath.Join(data, "home", "alice"), 10001, 10001); err != nil {
+				t.Fatal(err)
+			}
 
-	port := freePort(t)
-	pasv := freePort(t)
-	name := fmt.Sprintf("wharf-test-%d", port)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+			if err := os.Chmod(data, 0o755); err != nil {
+				t.Fatal(err)
+			}
 
-	run := podman(ctx, "run", "-d", "--name", name, "--network=host",
-		"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
-		"-v", data+":/srv/ftp", "-v", users+":/etc/wharf/users.toml:ro",
-		"-e", "WHARF_LISTEN="+addr,
-		"-e", fmt.Sprintf("WHARF_PASSIVE_PORTS=%d-%d", pasv, pasv),
-		"-e", "WHARF_ANONYMOUS_ROOT=/srv/ftp/pub",
-		"-e", "WHARF_USERS_FILE=/etc/wharf/users.toml",
-		"-e", "WHARF_SHUTDOWN_TIMEOUT=5s",
-		image)
-	if out, err := run.CombinedOutput(); err != nil {
-		t.Fatalf("podman run: %v\n%s", err, out)
-	}
+			// The accounts file is the container user's alone, as wharf asks of a
+			// file holding password hashes.
+			hash, _ := bcrypt.GenerateFromPassword([]byte("alice-pw"), bcrypt.MinCost)
+			users := filepath.Join(t.TempDir(), "users.toml")
+			entry := fmt.Sprintf("[[users]]\nname = \"alice\"\npassword = %q\nhome = \"/srv/ftp/home/alice\"\naccess = \"read-write\"\n", hash)
+			if err := os.WriteFile(users, []byte(entry), 0o600); err != nil {
+				t.Fatal(err)
+			}
 
-	t.Cleanup(func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer ccancel()
-		_ = podman(cctx, "rm", "-f", name).Run()
-	})
+			if err := os.Chown(users, 10001, 10001); err != nil {
+				t.Fatal(err)
+			}
 
-	c := dialWithRetry(t, addr)
-	if err := c.Login("anonymous", "test@example.com"); err != nil {
-		t.Fatal(logsOf(ctx, name, err))
-	}
+			port := freePort(t)
+			pasv := freePort(t)
+			addr := fmt.Sprintf("127.0.0.1:%d", port)
 
-	entries := ftptest.List(t, c, "/")
-	if len(entries) != 1 || entries[0].Name != "release.bin" {
-		t.Fatalf("listing: %v", entries)
-	}
+			// The variables below only fit the container to the test's host
+			// network: every setting the test checks comes from the image.
+			args := []string{"run", "-d", "--name", name, "--network=host",
+				"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+				"-v", data + ":/srv/ftp",
+				"-e", "WHARF_LISTEN=" + addr,
+				"-e", fmt.Sprintf("WHARF_PASSIVE_PORTS=%d-%d", pasv, pasv),
+				"-e", "WHARF_SHUTDOWN_TIMEOUT=5s"}
+			args = append(args, tt.mount(users)...)
+			args = append(args, image)
 
-	got := ftptest.Retr(t, c, "/release.bin")
-	_ = c.Quit()
+			if out, err := podman(ctx, args...).CombinedOutput(); err != nil {
+				t.Fatalf("podman run: %v\n%s", err, out)
+			}
 
-	if sha256.Sum256(got) != sha256.Sum256(payload) {
-		t.Fatalf("downloaded %d bytes with a different checksum", len(got))
-	}
+			t.Cleanup(func() {
+				cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer ccancel()
+				_ = podman(cctx, "rm", "-f", name).Run()
+			})
 
-	u := dialWithRetry(t, addr)
-	if err := u.Login("alice", "alice-pw"); err != nil {
-		t.Fatal(logsOf(ctx, name, err))
-	}
+			c := dialWithRetry(t, addr)
+			if err := c.Login("anonymous", "test@example.com"); err != nil {
+				t.Fatal(logsOf(ctx, name, err))
+			}
 
-	if err := u.Stor("/up.txt", strings.NewReader("uploaded through the image")); err != nil {
-		t.Fatal(logsOf(ctx, name, err))
-	}
-	_ = u.Quit()
+			entries := ftptest.List(t, c, "/")
+			if len(entries) != 1 || entries[0].Name != "release.bin" {
+				t.Fatalf("anonymous listing: %v", entries)
+			}
 
-	if b, _ := os.ReadFile(filepath.Join(data, "alice", "up.txt")); string(b) != "uploaded through the image" {
-		t.Fatalf("upload landed as %q", b)
-	}
+			got := ftptest.Retr(t, c, "/release.bin")
+			_ = c.Quit()
 
-	if out, err := podman(ctx, "healthcheck", "run", name).CombinedOutput(); err != nil {
-		t.Errorf("the image's HEALTHCHECK failed: %v\n%s", err, out)
-	}
+			if sha256.Sum256(got) != sha256.Sum256(payload) {
+				t.Fatalf("downloaded %d bytes with a different checksum", len(got))
+			}
 
-	// SIGTERM: a graceful stop (exit 0, "stopped" logged), and every log line is JSON.
-	if out, err := podman(ctx, "stop", "-t", "15", name).CombinedOutput(); err != nil {
-		t.Fatalf("podman stop: %v\n%s", err, out)
-	}
+			u := dialWithRetry(t, addr)
+			if err := u.Login("alice", "alice-pw"); err != nil {
+				t.Fatal(logsOf(ctx, name, err))
+			}
 
-	code, err := podman(ctx, "inspect", "--format", "{{.State.ExitCode}}", name).Output()
-	if err != nil || strings.TrimSpace(string(code)) != "0" {
-		t.Errorf("exit code after SIGTERM: %q, %v", code, err)
-	}
+			if err := u.Stor("/up.txt", strings.NewReader("uploaded through the image")); err != nil {
+				t.Fatal(logsOf(ctx, name, err))
+			}
+			_ = u.Quit()
 
-	logs, _ := podman(ctx, "logs", name).Output()
-	for line := range bytes.SplitSeq(bytes.TrimSpace(logs), []byte("\n")) {
-		var entry map[string]any
-		if err := json.Unmarshal(line, &entry); err != nil {
-			t.Fatalf("a log line is not JSON: %q", line)
-		}
-	}
+			if b, _ := os.ReadFile(filepath.Join(data, "home", "alice", "up.txt")); string(b) != "uploaded through the image" {
+				t.Fatalf("upload landed as %q", b)
+			}
 
-	if !bytes.Contains(logs, []byte(`"msg":"stopped"`)) {
-		t.Errorf("no graceful stop in the logs:\n%s", logs)
+			// Commands run in the container read the server's file (WHARF_CONFIG)
+			// without being told.
+			out, err := podman(ctx, "exec", name, "/usr/local/bin/wharf", "check-config").CombinedOutput()
+			if err != nil || !bytes.Contains(out, []byte("/etc/wharf/wharf.toml: OK")) {
+				t.Errorf("wharf check-config in the container: %v\n%s", err, out)
+			}
+
+			if out, err := podman(ctx, "healthcheck", "run", name).CombinedOutput(); err != nil {
+				t.Errorf("the image's HEALTHCHECK failed: %v\n%s", err, out)
+			}
+
+			// SIGTERM: a graceful stop (exit 0, "stopped" logged), and every log line is JSON.
+			if out, err := podman(ctx, "stop", "-t", "15", name).CombinedOutput(); err != nil {
+				t.Fatalf("podman stop: %v\n%s", err, out)
+			}
+
+			code, err := podman(ctx, "inspect", "--format", "{{.State.ExitCode}}", name).Output()
+			if err != nil || strings.TrimSpace(string(code)) != "0" {
+				t.Errorf("exit code after SIGTERM: %q, %v", code, err)
+			}
+
+			logs, _ := podman(ctx, "logs", name).Output()
+			for line := range bytes.SplitSeq(bytes.TrimSpace(logs), []byte("\n")) {
+				var entry map[string]any
+				if err := json.Unmarshal(line, &entry); err != nil {
+					t.Fatalf("a log line is not JSON: %q", line)
+				}
+			}
+
+			if !bytes.Contains(logs, []byte(`"msg":"stopped"`)) {
+				t.Errorf("no graceful stop in the logs:\n%s", logs)
+			}
+		})
 	}
 }
 

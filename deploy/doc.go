@@ -1,0 +1,9 @@
+// Package deploy holds wharf's deployment files and their tests; it has no
+// code of its own.
+//
+//   - The container image's configuration file (image-wharf.toml; the
+//     Dockerfile and `make image` are at the top of the repository).
+//     TestImage builds the image with podman and uses it with a real FTP
+//     client, configured through WHARF_* variables only and through a
+//     mounted file that holds only an account.
+package deploy
