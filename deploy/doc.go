@@ -6,4 +6,8 @@
 //     TestImage builds the image with podman and uses it with a real FTP
 //     client, configured through WHARF_* variables only and through a
 //     mounted file that holds only an account.
+//   - kubernetes/: every manifest decodes strictly into its Kubernetes API
+//     type, and TestKubernetes checks that the objects fit together (names,
+//     ports, labels, probes) and that wharf accepts the configuration the
+//     pod starts with.
 package deploy
