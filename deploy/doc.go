@@ -6,6 +6,9 @@
 //     TestImage builds the image with podman and uses it with a real FTP
 //     client, configured through WHARF_* variables only and through a
 //     mounted file that holds only an account.
+//   - docker-compose.yml and wharf-users.toml.example. TestCompose decodes
+//     the file strictly, checks its hardening and ports, and has wharf's
+//     configuration loader accept what the container starts with.
 //   - kubernetes/: every manifest decodes strictly into its Kubernetes API
 //     type, and TestKubernetes checks that the objects fit together (names,
 //     ports, labels, probes) and that wharf accepts the configuration the
