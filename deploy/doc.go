@@ -13,4 +13,6 @@
 //     type, and TestKubernetes checks that the objects fit together (names,
 //     ports, labels, probes) and that wharf accepts the configuration the
 //     pod starts with.
+//   - wharf.service and wharf.sysusers, checked by systemd-analyze verify and
+//     security and by systemd-sysusers.
 package deploy
