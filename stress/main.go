@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -164,11 +165,12 @@ func selectScenarios(pattern string) ([]scenario, error) {
 		var out []scenario
 		for n := range strings.SplitSeq(pattern, ",") {
 			num, _ := strconv.Atoi(n)
-			if num < 1 || num > len(scenarios) {
+			i := slices.IndexFunc(scenarios, func(sc scenario) bool { return sc.num == num })
+			if i < 0 {
 				return nil, fmt.Errorf("-run: no scenario %d", num)
 			}
 
-			out = append(out, scenarios[num-1])
+			out = append(out, scenarios[i])
 		}
 
 		return out, nil
