@@ -226,9 +226,11 @@ func (a *loginAttempt) checkBan() error {
 }
 
 // waitTurn waits for the account's turn to check a password (see
-// accountThrottle), for as long as the login may still take; a login whose
-// turn is further away is refused with ErrBusy (421) and checks nothing.
-// Anonymous logins check no password.
+// accountThrottle), for as long as the login may still take, less
+// checkRoom: a turn later than that would end in login_timeout closing the
+// session while its password is checked. A login whose turn is further away
+// is refused with ErrBusy (421) and checks nothing; one whose turn is now is
+// checked whatever time it has left. Anonymous logins check no password.
 func (a *loginAttempt) waitTurn() error {
 	if auth.IsAnonymousName(a.user) {
 		return nil
@@ -237,7 +239,7 @@ func (a *loginAttempt) waitTurn() error {
 	s := a.si.srv
 	limit := maxAccountWait
 	if lt := s.opts.LoginTimeout; lt > 0 {
-		limit = min(limit, lt-time.Since(a.si.since))
+		limit = min(limit, max(0, lt-time.Since(a.si.since)-checkRoom))
 	}
 
 	wait, ok := s.throttle.reserve(a.user, a.key, limit)

@@ -13,8 +13,14 @@ const (
 	// from untrusted addresses: at most 3 a second.
 	accountCheckInterval = time.Second / 3
 	// maxAccountWait is the longest a login waits for its account's turn;
-	// login_timeout shortens it to what is left of the login's time.
+	// login_timeout shortens it to what is left of the login's time, less
+	// checkRoom.
 	maxAccountWait = 30 * time.Second
+	// checkRoom is the time a login keeps, after its turn, for its password
+	// check: a wait for a bcrypt slot (auth's busyWait, 100 ms) and the
+	// comparison (some 60 ms at cost 10 on a current core, four times that
+	// at cost 12).
+	checkRoom = 500 * time.Millisecond
 	// maxThrottledNames bounds the names with a turn in the future; past it,
 	// logins from untrusted addresses are refused until turns pass.
 	maxThrottledNames = 1 << 16

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"hash/maphash"
 	"net"
 	"net/textproto"
 	"slices"
@@ -297,5 +298,68 @@ func TestAccountThrottleRefusesLongWaits(t *testing.T) {
 
 	if n := ts.logs.FilterMessage("login refused").FilterField(zap.String("reason", "account throttled")).Len(); n != 2 {
 		t.Errorf("%d throttled logins logged, want 2", n)
+	}
+}
+
+// TestAccountThrottleLeavesTheCheckItsTime: a login is given a turn only if
+// its password can still be checked before login_timeout closes the session.
+// A turn at the very end of the login's time would make it wait all that
+// time for nothing: login_timeout closes the session before the check ends.
+func TestAccountThrottleLeavesTheCheckItsTime(t *testing.T) {
+	t.Parallel()
+
+	f, _ := userFixture(t, auth.ReadWrite)
+	f.opts.LoginTimeout = 2 * time.Second
+	ts := startServer(t, f)
+
+	// queueUntil makes alice's next turn from an untrusted address come at at.
+	queueUntil := func(at time.Time) {
+		th := ts.srv.throttle
+		th.mu.Lock()
+		defer th.mu.Unlock()
+
+		th.next[maphash.String(th.seed, "alice")] = at
+	}
+
+	t.Run("a turn at the end of the login's time is refused at once", func(t *testing.T) {
+		connected := time.Now()
+		c := ftptest.Dial(t, ts.addr, from("127.0.0.2"))
+		c.Must(331, "USER alice")
+		queueUntil(connected.Add(f.opts.LoginTimeout - 50*time.Millisecond))
+
+		start := time.Now()
+		code, msg := c.Cmd("PASS %s", testPassword)
+		took := time.Since(start)
+
+		if code != 421 || msg != "Too many logins in progress, try again later." || took > 500*time.Millisecond {
+			t.Errorf("got %d %q after %v, want the throttle's 421 at once", code, msg, took.Round(time.Millisecond))
+		}
+	})
+
+	t.Run("a turn that leaves the check its time waits and gets in", func(t *testing.T) {
+		connected := time.Now()
+		c := ftptest.Dial(t, ts.addr, from("127.0.0.3"))
+		c.Must(331, "USER alice")
+		turn := connected.Add(f.opts.LoginTimeout - checkRoom - 300*time.Millisecond)
+		queueUntil(turn)
+
+		c.Must(230, "PASS %s", testPassword)
+		if early := time.Until(turn); early > 0 {
+			t.Errorf("got in %v before its turn", early)
+		}
+	})
+
+	t.Run("a login with less than that left is checked when its turn is now", func(t *testing.T) {
+		connected := time.Now()
+		c := ftptest.Dial(t, ts.addr, from("127.0.0.4"))
+		time.Sleep(time.Until(connected.Add(f.opts.LoginTimeout - checkRoom/2)))
+		queueUntil(time.Now().Add(-time.Second))
+
+		c.Must(331, "USER alice")
+		c.Must(230, "PASS %s", testPassword)
+	})
+
+	if n := ts.logs.FilterMessage("login failed").Len(); n != 0 {
+		t.Errorf("%d failed logins logged, want none", n)
 	}
 }
