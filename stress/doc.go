@@ -166,6 +166,34 @@
 //     refusals the clients read. A 421 counts as a rate refusal: only the
 //     entry flooders meet ten in a row (the byte flooders log in again after
 //     five), and their byte allowance is never near empty.
+//  14. guessing: alice logs in once from 127.0.0.50, so that wharf knows
+//     that address; then for 10 s, 8 guesses at a time, each a new connection
+//     sending USER alice and a wrong password, come from whichever of
+//     127.0.0.2-41 has been idle longest (never two at once from one address;
+//     an address stops after max_failures - 1 = 4 wrong guesses, so no ban ends
+//     the attack), each guesser trying again as soon as it has an answer. wharf
+//     starts the password checks of one name from addresses that never logged
+//     in to it at least 1/3 s apart, and refuses at once, with "421 Too many
+//     logins in progress", a login whose turn would start less than 0.5 s
+//     before its login_timeout (3 s here): eight guessers need a little more
+//     than that queue holds, so one of them at a time is refused again and
+//     again; the refusals are counted. What can be seen of a check is its end:
+//     each 530, and wharf_logins_total{result="failure"} read every 100 ms. A
+//     check ends a bcrypt comparison after its turn started: tens of
+//     milliseconds, and up to some 200 ms more under this load. Three turns
+//     start in any 1 s, and the end of one that started just before a window
+//     may fall in it, so the bound is ≤ 4 guesses checked in any 1 s (on both
+//     measures), and one plus three a second over the whole attack (from its
+//     start to the last answer). Every failure counted must have been answered
+//     530 (none cut by login_timeout during its check), no guess may log in and
+//     no address be banned. Meanwhile the owner logs in from 127.0.0.50 every
+//     500 ms, skipping the queue: each login must succeed within 2 s. 4 s in,
+//     the owner logs in from 127.0.0.60, never seen: it has to win a turn like
+//     the guessers, trying again at once on 421; it must get in before the
+//     guessing ends, the attempt that does within login_timeout. Its attempts
+//     and the time it took are printed. Its check is not counted with the
+//     guesses': its password is in wharf's cache, so its check ends as its turn
+//     starts, which the bound above does not allow for.
 //
 // Descriptor and goroutine baselines are taken after a warm-up that hands out
 // every passive port once: the engine keeps one shared listener (a descriptor

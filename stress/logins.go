@@ -285,8 +285,9 @@ func afterBan(w *wharf, ip string) string {
 	return strings.Join(lags, ", ")
 }
 
-// dialAndLogin connects and logs in once, without retrying on 421.
-func dialAndLogin(ctx context.Context, local net.IP, addr, user, pass string) (*ftpConn, error) {
+// dialAndLogin connects and logs in once, without retrying on 421: login
+// (ftp.go) without its retries, taking the same arguments.
+func dialAndLogin(ctx context.Context, local net.IP, addr, user, pass string) (*ftpConn, error) { //nolint:unparam // every caller so far logs in as alice; the account stays an argument, as login's
 	c, rep, err := dialFTP(ctx, local, addr)
 	if err != nil {
 		return nil, err

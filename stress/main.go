@@ -46,6 +46,7 @@ var scenarios = []scenario{
 	{11, "stalled-listings", "20 stalled LIST/NLST/MLSD of 100,000 entries", runStalledListings},
 	{12, "garbage-flood", "10 connections send 2 s of 4 KiB garbage before login", runGarbageFlood},
 	{13, "dropbox-fill", "Drop box filled from 8 addresses: quota, entries, depth, rates", runDropboxFill},
+	{14, "guessing", "40 addresses guess one password; the owner logs in meanwhile", runGuessing},
 }
 
 // suite is what the scenarios share: the binary, a temporary folder, and
