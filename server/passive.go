@@ -22,6 +22,11 @@ const (
 	// unclaimedTimeout frees a port that no reply announced: the engine
 	// dropped its listener without closing it (it does on a few error paths).
 	unclaimedTimeout = 10 * time.Second
+	// portWait is how long a PASV waits for a port when every port of the
+	// range is held by a PASV whose data connection has not arrived yet: a
+	// port is held only for that moment, so a burst of sessions larger than
+	// the range is served in turn rather than refused.
+	portWait = 2 * time.Second
 )
 
 // errNoPassivePort is the engine's reply text after "Could not listen for
@@ -54,11 +59,13 @@ type passivePorts struct {
 	ports     *portCandidates
 	timeout   time.Duration // how long a transfer waits for its data connection
 	idle      time.Duration // passiveIdle; shorter in tests
+	wait      time.Duration // portWait; shorter in tests
 	unclaimed time.Duration // unclaimedTimeout
 
 	mu     sync.Mutex
 	byPort map[int]*portListener         // every port listening now
 	held   map[*passiveListener]struct{} // every listener the engine has not closed
+	freed  chan struct{}                 // closed, and replaced, when a port is freed
 	closed bool                          // Shutdown: no more ports
 }
 
@@ -76,9 +83,11 @@ func newPassivePorts(start, end int, timeout time.Duration) *passivePorts {
 		ports:     newPortCandidates(start, end),
 		timeout:   timeout,
 		idle:      passiveIdle,
+		wait:      portWait,
 		unclaimed: unclaimedTimeout,
 		byPort:    make(map[int]*portListener),
 		held:      make(map[*passiveListener]struct{}),
+		freed:     make(chan struct{}),
 	}
 }
 
@@ -91,7 +100,8 @@ func (p *passivePorts) listenOn(addr net.Addr) {
 }
 
 // open replaces the engine's passive listener with wharf's (see
-// passivePorts): a free port that listens already, else a new one.
+// passivePorts): a free port that listens already, else a new one. When
+// every candidate is held, it waits up to p.wait for a port to be freed.
 func (p *passivePorts) open(engine net.Listener) (net.Listener, error) {
 	silence(engine)
 
@@ -103,6 +113,39 @@ func (p *passivePorts) open(engine net.Listener) (net.Listener, error) {
 		closed:  make(chan struct{}),
 	}
 
+	wait := time.NewTimer(p.wait)
+	defer wait.Stop()
+
+	for {
+		p.mu.Lock()
+		freed, closed := p.freed, p.closed
+		p.mu.Unlock()
+
+		if closed {
+			break
+		}
+
+		if p.tryOpen(pl) {
+			return pl, nil
+		}
+
+		select {
+		case <-freed:
+			continue
+		case <-wait.C:
+		}
+
+		break
+	}
+
+	_ = engine.Close() // the engine forgets it when wrapping fails
+
+	return nil, errNoPassivePort
+}
+
+// tryOpen gives pl a free port that listens already, or a new one, trying
+// the next candidates of the range.
+func (p *passivePorts) tryOpen(pl *passiveListener) bool {
 	for range p.ports.attempts() {
 		port := p.ports.candidate()
 
@@ -110,7 +153,7 @@ func (p *passivePorts) open(engine net.Listener) (net.Listener, error) {
 		if p.closed {
 			p.mu.Unlock()
 
-			break
+			return false
 		}
 
 		switch pt := p.byPort[port]; {
@@ -119,7 +162,7 @@ func (p *passivePorts) open(engine net.Listener) (net.Listener, error) {
 			p.take(pt, pl)
 			p.mu.Unlock()
 
-			return pl, nil
+			return true
 		default:
 			p.mu.Unlock()
 
@@ -137,7 +180,7 @@ func (p *passivePorts) open(engine net.Listener) (net.Listener, error) {
 			p.mu.Unlock()
 			_ = ln.Close()
 
-			break
+			return false
 		}
 
 		pt := &portListener{ln: ln, port: port}
@@ -147,12 +190,10 @@ func (p *passivePorts) open(engine net.Listener) (net.Listener, error) {
 
 		go p.serve(pt)
 
-		return pl, nil
+		return true
 	}
 
-	_ = engine.Close() // the engine forgets it when wrapping fails
-
-	return nil, errNoPassivePort
+	return false
 }
 
 // take gives pt to pl, until a reply announces it (claim) or unclaimed
@@ -168,6 +209,9 @@ func (p *passivePorts) take(pt *portListener, pl *passiveListener) {
 func (p *passivePorts) free(pt *portListener) {
 	pt.cur = nil
 	pt.freed = time.Now()
+
+	close(p.freed) // wakes the PASVs waiting for a port
+	p.freed = make(chan struct{})
 
 	switch {
 	case p.closed:
@@ -262,6 +306,8 @@ func (p *passivePorts) release(pl *passiveListener) {
 func (p *passivePorts) close() {
 	p.mu.Lock()
 	p.closed = true
+	close(p.freed) // PASVs waiting for a port give up
+	p.freed = make(chan struct{})
 	ports := make([]*portListener, 0, len(p.byPort))
 	for _, pt := range p.byPort {
 		ports = append(ports, pt)

@@ -198,6 +198,7 @@ func TestPassiveOpen(t *testing.T) {
 		t.Fatalf("listens on %v, want 127.0.0.1:%d", addr, lo)
 	}
 
+	p.wait = 50 * time.Millisecond
 	if _, err := p.open(engineListener()); !errors.Is(err, errNoPassivePort) {
 		t.Fatalf("a second PASV took the port held by the first: %v", err)
 	}
@@ -262,6 +263,73 @@ func TestPassiveOpen(t *testing.T) {
 	if conn, err := net.DialTimeout("tcp", addr.String(), time.Second); err == nil {
 		_ = conn.Close()
 		t.Fatal("the port still listens after it was idle")
+	}
+}
+
+// TestPassiveWaitsForAFreePort: with every port held by a PASV whose data
+// connection has not come yet, the next PASV waits for one to be freed
+// rather than being refused (a burst of sessions larger than the range).
+func TestPassiveWaitsForAFreePort(t *testing.T) {
+	t.Parallel()
+
+	lo, _ := passiveRange()
+	p := newPassivePorts(lo+1, lo+1, 2*time.Second) // one port
+	p.listenOn(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	t.Cleanup(p.close)
+
+	engineListener := func() net.Listener {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		return l
+	}
+
+	first, err := p.open(engineListener())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+
+	p.claim(fmt.Appendf(nil, "Entering Extended Passive Mode (|||%d|)", lo+1), "127.0.0.1")
+
+	type opened struct {
+		l   net.Listener
+		err error
+	}
+	second := make(chan opened, 1)
+	go func() {
+		l, err := p.open(engineListener())
+		second <- opened{l, err}
+	}()
+
+	select {
+	case o := <-second:
+		t.Fatalf("the second PASV did not wait for the held port: %v, %v", o.l, o.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+
+	// The first session's data connection arrives: its port is free, and
+	// the waiting PASV gets it.
+	data, err := net.Dial("tcp", first.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer data.Close()
+
+	select {
+	case o := <-second:
+		if o.err != nil {
+			t.Fatalf("the waiting PASV was refused once the port was free: %v", o.err)
+		}
+		defer o.l.Close()
+
+		if port := o.l.Addr().(*net.TCPAddr).Port; port != lo+1 {
+			t.Fatalf("the waiting PASV got port %d, want %d", port, lo+1)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("the waiting PASV was not woken when the port was freed")
 	}
 }
 
