@@ -65,7 +65,9 @@
 //     connection). Each completed file's SHA-256 is checked on disk, then the
 //     file is removed to save space.
 //  7. same-name: 50 sessions upload 4 MiB each to one name; each sends half,
-//     waits for all the others to have sent half, then the rest.
+//     waits for all the others to have sent half, then the rest. The
+//     passive range has 16 ports: a PASV that finds them all held by PASVs
+//     whose data connection has not come yet waits for one (up to 2 s).
 //  8. big-listing: 200,000 empty files (hard links, for speed) listed by 20
 //     clients at once with LIST, MLSD and STAT; wharf's peak RSS (VmHWM) must
 //     stay under 512 MiB. wharf runs at most 2×GOMAXPROCS listings at once and
@@ -73,11 +75,17 @@
 //     not failed. Then pattern bombs must each be answered within 50 ms.
 //  9. stalls: silent STOR peers (passive and active) and RETR peers that never
 //     read (binary and ASCII), each on its own session, must be closed at
-//     data_timeout (2 s) ± 1 s, leaving no temporary file and no descriptor.
+//     data_timeout (2 s) ± 1 s, leaving no temporary file and no descriptor
+//     (alice's interrupted STORs may each keep one hidden part to resume, see
+//     below).
 //  10. sigterm: 25 downloads and 25 uploads, slowed to 512 KiB/s per session,
 //     are mid-way when wharf gets SIGTERM: it must exit within
 //     shutdown_timeout (3 s) + 2 s, with status 0, leaving nothing under the
-//     uploads' names and no temporary file.
+//     uploads' names and no temporary file. In 6, 9 and 10 the uploads are
+//     alice's, and an account's interrupted upload is kept as a hidden part
+//     she may resume (upload_resume_window): one-off temporary files
+//     (".wharf-upload-*") must be gone, and the parts (".wharf-upload-part-*")
+//     be at most one per interrupted upload.
 //  11. stalled-listings: a folder of 100,000 empty files (hard links, with
 //     100-byte names so that even NLST's listing, 10 MB, is several times the
 //     2.8 MB that loopback buffers for a receiver that never reads). 20
@@ -196,8 +204,9 @@
 //     starts, which the bound above does not allow for.
 //
 // Descriptor and goroutine baselines are taken after a warm-up that hands out
-// every passive port once: the engine keeps one shared listener (a descriptor
-// and a goroutine) per passive port for the server's life.
+// every passive port once: wharf keeps a passive port listening (a descriptor
+// and a goroutine) for 10 s after its last use, so that figures do not depend
+// on which ports a scenario happened to use.
 //
 // Latency figures include whatever else the machine is doing: STRESS.md
 // records the load average at the start and the end of the run, and on a

@@ -936,8 +936,8 @@ func fillBox(ctx context.Context, s *suite, r *result, pay []byte) error {
 
 	sm.checkBox(r, "phase 2", w, l, last)
 
-	parts, err := tempFiles(dir)
-	r.check("phase 2: hidden parts left", err == nil && len(parts) == 0, "none", "%d%s", len(parts), errNote(errText(err)))
+	temps, parts, err := tempFiles(dir)
+	r.check("phase 2: hidden parts left", err == nil && len(temps)+len(parts) == 0, "none", "%d%s", len(temps)+len(parts), errNote(errText(err)))
 
 	return nil
 }

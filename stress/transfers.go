@@ -149,8 +149,10 @@ func runStalls(ctx context.Context, s *suite, r *result) error {
 	r.check("file handles and sessions released", ok, "fds and goroutines back to baseline within 5 s",
 		"%s in %s (baseline %s)", after, ms(took), base)
 
-	temps, err := tempFiles(w.home)
+	temps, parts, err := tempFiles(w.home)
 	r.check("temporary files left", err == nil && len(temps) == 0, "none", "%d%s", len(temps), errNote(errText(err)))
+	r.check("parts kept to resume (alice's stalled STORs)", len(parts) <= 2*each, fmt.Sprintf("at most one per stalled STOR, %d", 2*each),
+		"%d", len(parts))
 
 	return nil
 }
@@ -340,10 +342,11 @@ func runSigterm(ctx context.Context, s *suite, r *result) error {
 		}
 	}
 
-	temps, err := tempFiles(w.home)
-	r.check("interrupted uploads", len(published) == 0 && err == nil && len(temps) == 0, "nothing under their names, no temporary file",
-		"%d of %d names exist%s, %d temporary files%s; %d of 50 transfers were cut short",
-		len(published), sigtermTransfers, errNote(strings.Join(published, ", ")), len(temps), errNote(errText(err)), cut)
+	temps, parts, err := tempFiles(w.home)
+	r.check("interrupted uploads", len(published) == 0 && err == nil && len(temps) == 0 && len(parts) <= sigtermTransfers,
+		fmt.Sprintf("nothing under their names, no temporary file, at most %d parts kept to resume", sigtermTransfers),
+		"%d of %d names exist%s, %d temporary files%s, %d parts kept; %d of 50 transfers were cut short",
+		len(published), sigtermTransfers, errNote(strings.Join(published, ", ")), len(temps), errNote(errText(err)), len(parts), cut)
 
 	logged, late := endings(w)
 	r.note("transfers wharf logged as ended before exiting", "%d of %d; %d log lines written after the log file was closed (stderr.txt)",

@@ -211,8 +211,10 @@ func runUploads(ctx context.Context, s *suite, r *result) error {
 		len(published), errNote(strings.Join(published, ", ")), strings.Join(seen, "; "),
 		ms(slowest[killRST]), ms(slowest[killABOR]), ms(slowest[killControl]))
 
-	temps, err := tempFiles(w.home)
+	temps, parts, err := tempFiles(w.home)
 	r.check("temporary files left", err == nil && len(temps) == 0, "none", "%d%s", len(temps), errNote(errText(err)))
+	r.check("parts kept to resume (alice's killed uploads)", len(parts) <= killed, fmt.Sprintf("at most one per killed upload, %d", killed),
+		"%d", len(parts))
 
 	r.check("fds and goroutines back to baseline", settled, "within 5 s", "%s in %s (baseline %s)", after, ms(settleTook), base)
 
@@ -404,8 +406,9 @@ func runSameName(ctx context.Context, s *suite, r *result) error {
 	r.check("the file is one uploader's content", err == nil && matches == 1, "equals exactly one of the 50", "SHA-256 matches %d uploader(s)%s",
 		matches, errNote(errText(err)))
 
-	temps, err := tempFiles(w.home)
-	r.check("temporary files left", err == nil && len(temps) == 0, "none", "%d%s", len(temps), errNote(errText(err)))
+	temps, parts, err := tempFiles(w.home)
+	r.check("temporary files left", err == nil && len(temps)+len(parts) == 0, "none (every upload completed)", "%d%s",
+		len(temps)+len(parts), errNote(errText(err)))
 
 	return nil
 }

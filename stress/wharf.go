@@ -499,9 +499,9 @@ func (w *wharf) heapInUse(ctx context.Context, collect bool) (int64, error) {
 // warmPassive makes wharf open a listener on every port of its passive
 // range: one session per port, all from 127.0.0.1, each holding an EPSV
 // reservation (one address holds at most one reservation per port, so they
-// get different ports whatever order wharf hands them out in). The engine
-// keeps one shared listener (a descriptor and a goroutine) per passive port
-// for the server's life, so baselines are taken after this.
+// get different ports whatever order wharf hands them out in). wharf keeps a
+// passive port listening (a descriptor and a goroutine) for 10 s after its
+// last use, so baselines are taken after this.
 func (w *wharf) warmPassive(ctx context.Context) error {
 	n := w.pasv[1] - w.pasv[0] + 1
 	if n > w.set.maxClientsPerIP {
@@ -536,23 +536,28 @@ func (w *wharf) warmPassive(ctx context.Context) error {
 	return nil
 }
 
-// tempFiles lists wharf's atomic-upload temporary files (".wharf-upload-*") under dir.
-func tempFiles(dir string) ([]string, error) {
-	var out []string
-
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+// tempFiles lists wharf's atomic-upload temporary files under dir: the
+// one-off ones (".wharf-upload-*"), which no upload may leave behind, and
+// the parts kept for an account to resume an interrupted upload
+// (".wharf-upload-part-*", upload_resume_window), at most one per account
+// and interrupted name.
+func tempFiles(dir string) (temps, parts []string, err error) {
+	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 
-		if strings.HasPrefix(d.Name(), ".wharf-upload-") {
-			out = append(out, path)
+		switch name := d.Name(); {
+		case strings.HasPrefix(name, ".wharf-upload-part-"):
+			parts = append(parts, path)
+		case strings.HasPrefix(name, ".wharf-upload-"):
+			temps = append(temps, path)
 		}
 
 		return nil
 	})
 
-	return out, err
+	return temps, parts, err
 }
 
 // freePortRange finds n consecutive free ports below Linux's ephemeral range
