@@ -28,17 +28,3 @@ func (a Access) String() string {
 		return fmt.Sprintf("Access(%d)", int(a))
 	}
 }
-
-// ParseAccess reads an access level as written in the configuration file.
-func ParseAccess(s string) (Access, error) {
-	switch s {
-	case "read-only":
-		return ReadOnly, nil
-	case "read-write":
-		return ReadWrite, nil
-	case "write-only":
-		return WriteOnly, nil
-	default:
-		return ReadOnly, fmt.Errorf("%q is not an access level (read-only, read-write or write-only)", s)
-	}
-}

@@ -142,21 +142,6 @@ func TestPasswordChecksAreBounded(t *testing.T) {
 	}
 }
 
-func TestAccessNames(t *testing.T) {
-	t.Parallel()
-
-	for _, a := range []Access{ReadOnly, ReadWrite, WriteOnly} {
-		got, err := ParseAccess(a.String())
-		if err != nil || got != a {
-			t.Errorf("ParseAccess(%q) = %v, %v", a.String(), got, err)
-		}
-	}
-
-	if _, err := ParseAccess("admin"); err == nil {
-		t.Error("ParseAccess accepted admin")
-	}
-}
-
 func TestVerifiedLoginsAreCached(t *testing.T) {
 	t.Parallel()
 

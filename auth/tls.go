@@ -30,37 +30,4 @@ func (r TLSRule) String() string {
 	}
 }
 
-// ParseTLSRule reads a rule as written in the configuration file; "" is TLSDefault.
-func ParseTLSRule(s string) (TLSRule, error) {
-	for _, r := range []TLSRule{TLSDefault, TLSRequired, TLSOptional} {
-		if r.String() == s {
-			return r, nil
-		}
-	}
-
-	return TLSDefault, fmt.Errorf("%q is not a TLS rule (required or optional)", s)
-}
-
-// UnmarshalText reads the rule with ParseTLSRule, so that a configuration
-// file decodes straight into a TLSRule.
-func (r *TLSRule) UnmarshalText(text []byte) error {
-	v, err := ParseTLSRule(string(text))
-	if err != nil {
-		return err
-	}
-
-	*r = v
-
-	return nil
-}
-
-// MarshalText writes the rule the way UnmarshalText reads it.
-func (r TLSRule) MarshalText() ([]byte, error) {
-	if !r.valid() {
-		return nil, fmt.Errorf("%s is not a TLS rule", r)
-	}
-
-	return []byte(r.String()), nil
-}
-
 func (r TLSRule) valid() bool { return r >= TLSDefault && r <= TLSOptional }

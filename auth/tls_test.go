@@ -7,33 +7,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-func TestTLSRuleNames(t *testing.T) {
-	t.Parallel()
-
-	for _, r := range []TLSRule{TLSDefault, TLSRequired, TLSOptional} {
-		got, err := ParseTLSRule(r.String())
-		if err != nil || got != r {
-			t.Errorf("ParseTLSRule(%q) = %v, %v", r.String(), got, err)
-		}
-
-		var back TLSRule
-		text, err := r.MarshalText()
-		if err != nil || back.UnmarshalText(text) != nil || back != r {
-			t.Errorf("%v does not survive MarshalText and UnmarshalText: %q, %v, %v", r, text, err, back)
-		}
-	}
-
-	for _, s := range []string{"sometimes", "Required", "default", " required"} {
-		if _, err := ParseTLSRule(s); err == nil {
-			t.Errorf("ParseTLSRule(%q) accepted it", s)
-		}
-	}
-
-	if _, err := (TLSOptional + 1).MarshalText(); err == nil {
-		t.Error("MarshalText accepted a rule out of range")
-	}
-}
-
 // NeedsTLS: anonymous never, a named user by its own rule or else the
 // default, an unknown name by the default; Authenticate agrees for users.
 func TestNeedsTLS(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"time"
 
+	"go.uber.org/zap/zapcore"
+
 	"wharf/auth"
 	"wharf/server"
 	"wharf/vfs"
@@ -15,22 +17,22 @@ import (
 // default; config.toml.example at the repository root documents them for
 // operators.
 type Config struct {
-	Listen          string   `toml:"listen"`             // "0.0.0.0:2121"
-	PublicHost      string   `toml:"public_host"`        // ""; an IPv4 address or a host name resolving to one
-	PassivePorts    []int    `toml:"passive_ports"`      // [50000, 50100]: exactly two ports, lo <= hi
-	ActiveMode      bool     `toml:"active_mode"`        // true
-	IdleTimeout     Duration `toml:"idle_timeout"`       // 15m, > 0
-	MaxClients      int      `toml:"max_clients"`        // 1000, >= 1
-	MaxClientsPerIP int      `toml:"max_clients_per_ip"` // 16, >= 1
-	Banner          string   `toml:"banner"`             // "wharf ready"; one line
-	BannerFile      string   `toml:"banner_file"`        // "": a text file whose lines are the 220 greeting, instead of banner
-	ShutdownTimeout Duration `toml:"shutdown_timeout"`   // 30s, >= 0
-	ASCIIConversion bool     `toml:"ascii_conversion"`   // true
-	UploadMode      string   `toml:"upload_mode"`        // "atomic": atomic | direct
-	DataTimeout     Duration `toml:"data_timeout"`       // 5m, > 0: a transfer that moves no byte for this long is closed
-	MaxListEntries  int      `toml:"max_list_entries"`   // 100000, >= 1: entries one LIST, NLST, MLSD or STAT returns
-	LoginTimeout    Duration `toml:"login_timeout"`      // 60s, > 0: a session not logged in by then is closed
-	UsersFile       string   `toml:"users_file"`         // "": a TOML file of [[users]] tables, appended to Users
+	Listen          string     `toml:"listen"`             // "0.0.0.0:2121"
+	PublicHost      string     `toml:"public_host"`        // ""; an IPv4 address or a host name resolving to one
+	PassivePorts    []int      `toml:"passive_ports"`      // [50000, 50100]: exactly two ports, lo <= hi
+	ActiveMode      bool       `toml:"active_mode"`        // true
+	IdleTimeout     Duration   `toml:"idle_timeout"`       // 15m, > 0
+	MaxClients      int        `toml:"max_clients"`        // 1000, >= 1
+	MaxClientsPerIP int        `toml:"max_clients_per_ip"` // 16, >= 1
+	Banner          string     `toml:"banner"`             // "wharf ready"; one line
+	BannerFile      string     `toml:"banner_file"`        // "": a text file whose lines are the 220 greeting, instead of banner
+	ShutdownTimeout Duration   `toml:"shutdown_timeout"`   // 30s, >= 0
+	ASCIIConversion bool       `toml:"ascii_conversion"`   // true
+	UploadMode      UploadMode `toml:"upload_mode"`        // "atomic": atomic | direct
+	DataTimeout     Duration   `toml:"data_timeout"`       // 5m, > 0: a transfer that moves no byte for this long is closed
+	MaxListEntries  int        `toml:"max_list_entries"`   // 100000, >= 1: entries one LIST, NLST, MLSD or STAT returns
+	LoginTimeout    Duration   `toml:"login_timeout"`      // 60s, > 0: a session not logged in by then is closed
+	UsersFile       string     `toml:"users_file"`         // "": a TOML file of [[users]] tables, appended to Users
 
 	// MaxListingMemory bounds the memory held by listings in flight, all
 	// sessions together; a listing that would pass it waits or is refused.
@@ -62,17 +64,17 @@ type Config struct {
 
 // Log is the [log] table.
 type Log struct {
-	Level       string `toml:"level"`        // "info": debug | info | warn | error
-	Format      string `toml:"format"`       // "console": console | json
-	TransferLog string `toml:"transfer_log"` // "": path of an xferlog file, in an existing folder
-	File        string `toml:"file"`         // "": standard output; else a file in an existing folder, reopened on SIGHUP/SIGUSR1
+	Level       LogLevel  `toml:"level"`        // "info": debug | info | warn | error
+	Format      LogFormat `toml:"format"`       // "console": console | json
+	TransferLog string    `toml:"transfer_log"` // "": path of an xferlog file, in an existing folder
+	File        string    `toml:"file"`         // "": standard output; else a file in an existing folder, reopened on SIGHUP/SIGUSR1
 }
 
 // TLS is the [tls] table.
 type TLS struct {
-	Mode     string `toml:"mode"`      // "off": off | explicit | required | implicit
-	CertFile string `toml:"cert_file"` // PEM certificate chain; required unless mode is off
-	KeyFile  string `toml:"key_file"`  // PEM private key; required unless mode is off
+	Mode     TLSMode `toml:"mode"`      // "off": off | explicit | required | implicit
+	CertFile string  `toml:"cert_file"` // PEM certificate chain; required unless mode is off
+	KeyFile  string  `toml:"key_file"`  // PEM private key; required unless mode is off
 
 	// ClearTextAccounts lets [[users]] log in and transfer without TLS in
 	// explicit and implicit mode, where by default they must use it. A user's
@@ -174,11 +176,11 @@ type Admin struct {
 // anonymous.root and each user's home are folders; with "s3", they are key
 // prefixes below Prefix in an S3-compatible bucket, and need not exist.
 type Storage struct {
-	Backend  string `toml:"backend"`  // "disk": disk | s3
-	Endpoint string `toml:"endpoint"` // "": AWS; else an http or https URL such as "http://127.0.0.1:9000"
-	Region   string `toml:"region"`   // "us-east-1"; "": ask the store
-	Bucket   string `toml:"bucket"`   // "": required with s3
-	Prefix   string `toml:"prefix"`   // "": key prefix of everything wharf serves
+	Backend  Backend `toml:"backend"`  // "disk": disk | s3
+	Endpoint string  `toml:"endpoint"` // "": AWS; else an http or https URL such as "http://127.0.0.1:9000"
+	Region   string  `toml:"region"`   // "us-east-1"; "": ask the store
+	Bucket   string  `toml:"bucket"`   // "": required with s3
+	Prefix   string  `toml:"prefix"`   // "": key prefix of everything wharf serves
 	// AccessKey and SecretKey may also come from the files named by
 	// WHARF_STORAGE_ACCESS_KEY_FILE and WHARF_STORAGE_SECRET_KEY_FILE. Both
 	// empty: cmd/wharf uses AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
@@ -205,47 +207,20 @@ func DefaultDeny() []string {
 	return vfs.DefaultDeny()
 }
 
-// SymlinkMode is listing.symlinks, decoded from its name ("links" or
-// "targets") once, into the server's type.
-type SymlinkMode server.SymlinkMode
-
-// UnmarshalText reads a mode as written in the file.
-func (m *SymlinkMode) UnmarshalText(text []byte) error {
-	v, err := server.ParseSymlinkMode(string(text))
-	if err != nil {
-		return err
-	}
-
-	*m = SymlinkMode(v)
-
-	return nil
-}
-
-// MarshalText writes the mode the way UnmarshalText reads it. It fails for
-// a value that names no mode, which only a Config built in code can hold.
-func (m SymlinkMode) MarshalText() ([]byte, error) {
-	v := server.SymlinkMode(m)
-	if _, err := server.ParseSymlinkMode(v.String()); err != nil {
-		return nil, err
-	}
-
-	return []byte(v.String()), nil
-}
-
 // S3 reports whether the files live in an S3-compatible bucket.
-func (s Storage) S3() bool { return s.Backend == "s3" }
+func (s Storage) S3() bool { return s.Backend == BackendS3 }
 
 // User is one [[users]] entry: a named account with a bcrypt password hash.
 type User struct {
 	Name     string `toml:"name"`     // required, unique, not "anonymous" or "ftp" in any case
 	Password string `toml:"password"` // bcrypt hash ($2a$, $2b$, $2y$); plain text is refused
 	Home     string `toml:"home"`     // required, an existing directory
-	Access   string `toml:"access"`   // "read-only" when empty: read-only | read-write | write-only
+	Access   Access `toml:"access"`   // "read-only" when empty: read-only | read-write | write-only
 
 	// TLS is whether the account must use TLS when tls.mode is explicit or
 	// implicit: "required", "optional", or "" (the key absent) to follow [tls]
-	// clear_text_accounts. The file's text decodes straight into the rule.
-	TLS auth.TLSRule `toml:"tls"`
+	// clear_text_accounts.
+	TLS TLSRule `toml:"tls"`
 
 	// Bytes per second for each of the user's sessions, 0 for none. Nil
 	// (the key absent or "") uses [bandwidth] session_download/session_upload.
@@ -275,15 +250,15 @@ func Default() Config {
 		Banner:          "wharf ready",
 		ShutdownTimeout: Duration{30 * time.Second},
 		ASCIIConversion: true,
-		UploadMode:      "atomic",
+		UploadMode:      UploadAtomic,
 		DataTimeout:     Duration{5 * time.Minute},
 		MaxListEntries:  100000,
 		LoginTimeout:    Duration{time.Minute},
 		// The lists below are empty, not nil, so that check-config -print shows them.
 		MaxListingMemory:   Size{256 << 20},
 		UploadResumeWindow: Duration{24 * time.Hour},
-		Log:                Log{Level: "info", Format: "console"},
-		TLS:                TLS{Mode: "off", RequireSessionReuse: true},
+		Log:                Log{Level: LogLevel(zapcore.InfoLevel), Format: LogConsole},
+		TLS:                TLS{Mode: TLSMode(server.TLSOff), RequireSessionReuse: true},
 		Anonymous: Anonymous{
 			Enabled: true, Root: "./public", MaxUploadSize: Size{100 << 20}, WorldReadableOnly: true,
 			UploadQuota: Size{10 << 30}, UploadMaxFiles: 10000, UploadMaxDepth: 8, UploadRate: 60,
@@ -295,7 +270,7 @@ func Default() Config {
 		},
 		Access:  AccessLists{Allow: []Network{}, Deny: []Network{}},
 		Admin:   Admin{Hosts: []string{}},
-		Storage: Storage{Backend: "disk", Region: "us-east-1"},
+		Storage: Storage{Backend: BackendDisk, Region: "us-east-1"},
 		Listing: Listing{
 			Symlinks: SymlinkMode(server.SymlinksAsLinks), Hide: []string{}, Deny: DefaultDeny(),
 			MessageFile: ".message",
@@ -388,16 +363,8 @@ func (c Config) PassiveRange() (lo, hi int) {
 	return c.PassivePorts[0], c.PassivePorts[1]
 }
 
-// AccessLevel returns the user's parsed access level. An empty access is
-// read-only; so is an invalid one, which Validate refuses.
-func (u User) AccessLevel() auth.Access {
-	a, err := auth.ParseAccess(u.Access)
-	if err != nil {
-		return auth.ReadOnly
-	}
-
-	return a
-}
+// AccessLevel returns the user's access level; an empty access is read-only.
+func (u User) AccessLevel() auth.Access { return auth.Access(u.Access) }
 
 // DownloadLimit returns the bytes per second allowed to each of the user's
 // sessions for downloads, 0 for no limit: the user's session_download, or

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"go.uber.org/zap/zapcore"
 
 	"wharf/auth"
 	"wharf/internal/ftptest"
@@ -196,15 +197,15 @@ func TestFileSetsEveryKey(t *testing.T) {
 		BannerFile:         "banner.txt",
 		ShutdownTimeout:    Duration{0},
 		ASCIIConversion:    false,
-		UploadMode:         "direct",
+		UploadMode:         UploadDirect,
 		DataTimeout:        Duration{30 * time.Second},
 		MaxListEntries:     500,
 		LoginTimeout:       Duration{10 * time.Second},
 		UsersFile:          "more-users.toml",
 		MaxListingMemory:   Size{64 << 20},
 		UploadResumeWindow: Duration{time.Hour},
-		Log:                Log{Level: "debug", Format: "json", TransferLog: "logs/xferlog", File: "logs/wharf.log"},
-		TLS:                TLS{Mode: "required", CertFile: "cert.pem", KeyFile: "key.pem", ClearTextAccounts: true},
+		Log:                Log{Level: LogLevel(zapcore.DebugLevel), Format: LogJSON, TransferLog: "logs/xferlog", File: "logs/wharf.log"},
+		TLS:                TLS{Mode: TLSMode(server.TLSRequired), CertFile: "cert.pem", KeyFile: "key.pem", ClearTextAccounts: true},
 		Anonymous: Anonymous{
 			Enabled:            false,
 			Root:               "does-not-matter-when-disabled",
@@ -235,7 +236,7 @@ func TestFileSetsEveryKey(t *testing.T) {
 			Hosts: []string{"wharf-admin.example", "Admin.Internal."}, Token: "0123456789abcdef0123",
 		},
 		Storage: Storage{
-			Backend: "s3", Endpoint: "http://127.0.0.1:9000", Region: "eu-west-3", Bucket: "wharf-files",
+			Backend: BackendS3, Endpoint: "http://127.0.0.1:9000", Region: "eu-west-3", Bucket: "wharf-files",
 			Prefix: "mirror/", AccessKey: "AKIAEXAMPLE", SecretKey: "s3cr3t", PathStyle: true,
 		},
 		Listing: Listing{
@@ -244,10 +245,10 @@ func TestFileSetsEveryKey(t *testing.T) {
 		},
 		Users: []User{
 			{
-				Name: "alice", Password: hash, Home: "home/alice", Access: "read-write", TLS: auth.TLSRequired,
+				Name: "alice", Password: hash, Home: "home/alice", Access: Access(auth.ReadWrite), TLS: TLSRule(auth.TLSRequired),
 				SessionDownload: &Size{2 << 20}, SessionUpload: &Size{0},
 			},
-			{Name: "bob", Password: hash, Home: "./home/bob/", Access: "write-only", SessionUpload: &Size{4096}, Overwrite: true},
+			{Name: "bob", Password: hash, Home: "./home/bob/", Access: Access(auth.WriteOnly), SessionUpload: &Size{4096}, Overwrite: true},
 			{Name: "carol", Password: hash, Home: "home/carol"},
 			{Name: "dave", Password: hash, Home: "home/carol", file: "more-users.toml"},
 		},
@@ -471,13 +472,13 @@ func TestValidateNamesKeysWithoutFile(t *testing.T) {
 	c := Default()
 	c.Anonymous.Root = t.TempDir()
 	c.MaxClients = 0
-	c.Users = []User{{Name: "ftp", Password: "x", Home: c.Anonymous.Root, TLS: auth.TLSOptional + 1}}
+	c.Users = []User{{Name: "ftp", Password: "x", Home: c.Anonymous.Root, TLS: TLSRule(auth.TLSOptional + 1)}}
 
 	err := c.Validate()
 	want := "max_clients: must be at least 1, got 0\n" +
 		`users[0] "ftp": name is reserved for anonymous logins (see [anonymous])` + "\n" +
 		`users[0] "ftp": password: not a bcrypt hash (plain-text passwords are refused; use wharf hash-password)` + "\n" +
-		`users[0] "ftp": tls: TLSRule(3) is not a TLS rule`
+		`users[0] "ftp": tls: TLSRule(3) is not a TLS rule (required or optional)`
 	if err == nil || err.Error() != want {
 		t.Errorf("Validate() =\n%v\nwant\n%s", err, want)
 	}
@@ -622,23 +623,6 @@ func TestDurationText(t *testing.T) {
 	for _, bad := range []string{"900", "", "fast", "15 minutes"} {
 		if err := d.UnmarshalText([]byte(bad)); err == nil {
 			t.Errorf("UnmarshalText(%q) = nil error", bad)
-		}
-	}
-}
-
-func TestAccessLevel(t *testing.T) {
-	t.Parallel()
-
-	tests := map[string]auth.Access{
-		"":           auth.ReadOnly,
-		"read-only":  auth.ReadOnly,
-		"read-write": auth.ReadWrite,
-		"write-only": auth.WriteOnly,
-		"everything": auth.ReadOnly, // refused by Validate; never more than read-only
-	}
-	for access, want := range tests {
-		if got := (User{Access: access}).AccessLevel(); got != want {
-			t.Errorf("User{Access: %q}.AccessLevel() = %v, want %v", access, got, want)
 		}
 	}
 }

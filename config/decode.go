@@ -254,7 +254,7 @@ func (d *decoder) typeError(prim toml.Primitive, want reflect.Type) error {
 		}
 	}
 
-	// Another type written as text, such as auth.TLSRule: a string, but not
+	// Another type written as text, such as TLSMode: a string, but not
 	// one it knows, says why; anything else is not a string.
 	if u, ok := reflect.TypeAssert[encoding.TextUnmarshaler](reflect.New(want)); ok && want != durationType {
 		s, isString := got.(string)

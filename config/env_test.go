@@ -38,7 +38,7 @@ func TestEnvSetsEveryType(t *testing.T) {
 		want func(c *Config)
 	}{
 		{"a string sets listen", []string{"WHARF_LISTEN=127.0.0.1:2100"}, func(c *Config) { c.Listen = "127.0.0.1:2100" }},
-		{"a string in a table sets log.format", []string{"WHARF_LOG_FORMAT=json"}, func(c *Config) { c.Log.Format = "json" }},
+		{"a string in a table sets log.format", []string{"WHARF_LOG_FORMAT=json"}, func(c *Config) { c.Log.Format = LogJSON }},
 		{"an empty string clears a key", []string{"WHARF_BANNER="}, func(c *Config) { c.Banner = "" }},
 		{"a public_host address is resolved", []string{"WHARF_PUBLIC_HOST=203.0.113.9"}, func(c *Config) {
 			c.PublicHost, c.PublicIP = "203.0.113.9", "203.0.113.9"
@@ -65,7 +65,7 @@ func TestEnvSetsEveryType(t *testing.T) {
 			"WHARF_STORAGE_BUCKET=files", "WHARF_STORAGE_PREFIX=ftp/", "WHARF_STORAGE_ACCESS_KEY=AK",
 			"WHARF_STORAGE_SECRET_KEY=SK", "WHARF_STORAGE_PATH_STYLE=true",
 		}, func(c *Config) {
-			c.Storage = Storage{Backend: "s3", Endpoint: "http://127.0.0.1:9000", Region: "eu-west-3", Bucket: "files",
+			c.Storage = Storage{Backend: BackendS3, Endpoint: "http://127.0.0.1:9000", Region: "eu-west-3", Bucket: "files",
 				Prefix: "ftp/", AccessKey: "AK", SecretKey: "SK", PathStyle: true}
 		}},
 		{"a symlinks mode", []string{"WHARF_LISTING_SYMLINKS=targets"}, func(c *Config) {
@@ -142,7 +142,7 @@ func TestEnvBadValuesNameTheVariable(t *testing.T) {
 		// Values that decode but break a rule: the key is named after the variable.
 		{"WHARF_PASSIVE_PORTS=50100-50000", `WHARF_PASSIVE_PORTS: passive_ports: 50100 > 50000: range out of order`},
 		{"WHARF_MAX_CLIENTS=0", `WHARF_MAX_CLIENTS: max_clients: must be at least 1, got 0`},
-		{"WHARF_LOG_LEVEL=loud", `WHARF_LOG_LEVEL: log.level: "loud" is not one of debug, info, warn, error`},
+		{"WHARF_LOG_LEVEL=loud", `WHARF_LOG_LEVEL: "loud" is not a log level (debug, info, warn or error)`},
 		{"WHARF_ANONYMOUS_ROOT=/does/not/exist", `WHARF_ANONYMOUS_ROOT: anonymous.root "/does/not/exist": no such directory`},
 		{"WHARF_LISTING_SYMLINKS=both", `WHARF_LISTING_SYMLINKS: "both" is not a symlinks mode (links or targets)`},
 		{"WHARF_LISTING_DENY=.~tmp~,,a/b", "WHARF_LISTING_DENY: listing.deny[1]: empty pattern\n" +
@@ -213,7 +213,7 @@ func TestPrecedence(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			if c.Listen != tt.wantListen || c.Log.Level != tt.wantLevel || c.PublicHost != tt.wantHost {
+			if c.Listen != tt.wantListen || c.Log.Level.String() != tt.wantLevel || c.PublicHost != tt.wantHost {
 				t.Errorf("listen, log.level, public_host = %q, %q, %q; want %q, %q, %q",
 					c.Listen, c.Log.Level, c.PublicHost, tt.wantListen, tt.wantLevel, tt.wantHost)
 			}
@@ -513,7 +513,7 @@ func TestUsersFile(t *testing.T) {
 			}
 
 			for i, want := range tt.wantTLS {
-				if got := c.Users[i].TLS; got != want {
+				if got := auth.TLSRule(c.Users[i].TLS); got != want {
 					t.Errorf("users[%d].TLS = %q, want %q", i, got, want)
 				}
 			}
@@ -563,7 +563,7 @@ func TestStorage(t *testing.T) {
 		{"s3 with a bucket", s3, ""},
 		{"other keys are not checked with disk", []string{"WHARF_STORAGE_ENDPOINT=::nope", "WHARF_STORAGE_BUCKET=UPPER"}, ""},
 		{"an unknown backend", []string{"WHARF_STORAGE_BACKEND=ceph"},
-			`WHARF_STORAGE_BACKEND: storage.backend: "ceph" is not one of disk, s3`},
+			`WHARF_STORAGE_BACKEND: "ceph" is not a storage backend (disk or s3)`},
 		{"s3 without a bucket", []string{"WHARF_STORAGE_BACKEND=s3"},
 			`storage.bucket: required when storage.backend is "s3"`},
 		{"a bucket S3 would refuse", append(slices.Clone(s3), "WHARF_STORAGE_BUCKET=My_Files"),
@@ -642,10 +642,10 @@ func TestWriteTOMLRedacts(t *testing.T) {
 	c := Default()
 	c.TLS.ClearTextAccounts = true
 	c.Users = []User{
-		{Name: "alice", Password: testHash, Home: "/alice", TLS: auth.TLSRequired, SessionDownload: &Size{1 << 20}},
+		{Name: "alice", Password: testHash, Home: "/alice", TLS: TLSRule(auth.TLSRequired), SessionDownload: &Size{1 << 20}},
 		{Name: "bob", Password: testHash, Home: "/bob"},
 	}
-	c.Storage = Storage{Backend: "s3", Region: "us-east-1", Bucket: "files", AccessKey: "AKIAEXAMPLE", SecretKey: "s3cr3t"}
+	c.Storage = Storage{Backend: BackendS3, Region: "us-east-1", Bucket: "files", AccessKey: "AKIAEXAMPLE", SecretKey: "s3cr3t"}
 	c.PublicHost, c.PublicIP = "ftp.example.com", "203.0.113.9"
 
 	var out bytes.Buffer
@@ -672,7 +672,7 @@ func TestWriteTOMLRedacts(t *testing.T) {
 	want := c
 	want.PublicIP = ""
 	want.Users = []User{
-		{Name: "alice", Password: redacted, Home: "/alice", TLS: auth.TLSRequired, SessionDownload: &Size{1 << 20}},
+		{Name: "alice", Password: redacted, Home: "/alice", TLS: TLSRule(auth.TLSRequired), SessionDownload: &Size{1 << 20}},
 		{Name: "bob", Password: redacted, Home: "/bob"},
 	}
 	want.Storage.AccessKey, want.Storage.SecretKey = redacted, redacted
@@ -781,7 +781,7 @@ func TestMergeDoesNotValidate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Merge() = %v", err)
 	}
-	if c.Listen != "0.0.0.0:990" || c.TLS.Mode != "implicit" || c.PublicIP != "" {
+	if c.Listen != "0.0.0.0:990" || !c.TLS.Mode.Is(server.TLSImplicit) || c.PublicIP != "" {
 		t.Errorf("Merge() = listen %q, tls.mode %q, public IP %q", c.Listen, c.TLS.Mode, c.PublicIP)
 	}
 

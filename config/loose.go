@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+
+	"wharf/server"
 )
 
 // LooseFile is a file holding a secret whose mode lets others than its owner
@@ -66,7 +68,7 @@ func (c Config) LooseFiles(file string) []LooseFile {
 	type secret struct{ key, path string }
 
 	var secrets []secret
-	if c.TLS.Mode != "off" && c.TLS.KeyFile != "" {
+	if !c.TLS.Mode.Is(server.TLSOff) && c.TLS.KeyFile != "" {
 		secrets = append(secrets, secret{"tls.key_file", c.TLS.KeyFile})
 	}
 	if c.UsersFile != "" {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"wharf/server"
 )
 
 // A secret file that others may read or change, or its group change, is
@@ -37,7 +39,7 @@ func TestLooseFiles(t *testing.T) {
 			writeMode(t, key, tt.mode)
 
 			c := Default()
-			c.TLS.Mode, c.TLS.KeyFile = "explicit", key
+			c.TLS.Mode, c.TLS.KeyFile = TLSMode(server.TLSExplicit), key
 
 			got := c.LooseFiles("")
 			if tt.want == "" {
@@ -78,7 +80,7 @@ func TestLooseFilesInUse(t *testing.T) {
 		t.Errorf("LooseFiles() = %q, want users_file only", got)
 	}
 
-	c.TLS.Mode, c.Admin.Listen = "implicit", "127.0.0.1:9121"
+	c.TLS.Mode, c.Admin.Listen = TLSMode(server.TLSImplicit), "127.0.0.1:9121"
 	c.Users = append(c.Users, User{Name: "alice"})
 	if got, want := keys(c.LooseFiles(main)), []string{"tls.key_file", "users_file", "admin.token_file", "config"}; !slices.Equal(got, want) {
 		t.Errorf("LooseFiles() = %q, want %q", got, want)

@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"crypto/tls"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"unicode"
 
 	"wharf/auth"
+	"wharf/server"
 )
 
 // Validate checks every rule, fills PublicIP by resolving public_host, and
@@ -80,9 +82,7 @@ func (c *Config) validate(p *problems, r resolver) {
 	if c.ShutdownTimeout.Duration < 0 {
 		p.addf("shutdown_timeout", "must not be negative, got %s", c.ShutdownTimeout)
 	}
-	if err := oneOf(c.UploadMode, "atomic", "direct"); err != nil {
-		p.add("upload_mode", err)
-	}
+	checkEnum(p, "upload_mode", c.UploadMode)
 	if c.DataTimeout.Duration <= 0 {
 		p.addf("data_timeout", "must be more than 0, got %s", c.DataTimeout)
 	}
@@ -97,12 +97,8 @@ func (c *Config) validate(p *problems, r resolver) {
 		p.addf("upload_resume_window", `must not be negative ("0s" turns resuming off), got %s`, c.UploadResumeWindow)
 	}
 
-	if err := oneOf(c.Log.Level, "debug", "info", "warn", "error"); err != nil {
-		p.add("log.level", err)
-	}
-	if err := oneOf(c.Log.Format, "console", "json"); err != nil {
-		p.add("log.format", err)
-	}
+	checkEnum(p, "log.level", c.Log.Level)
+	checkEnum(p, "log.format", c.Log.Format)
 	if c.Log.TransferLog != "" {
 		checkLogFile(p, "log.transfer_log", c.Log.TransferLog)
 	}
@@ -223,13 +219,13 @@ func checkPassivePorts(ports []int) error {
 	return nil
 }
 
-// oneOf accepts s if it is one of choices.
-func oneOf(s string, choices ...string) error {
-	if slices.Contains(choices, s) {
-		return nil
+// checkEnum reports a value of an enum key (see enum.go) that names
+// nothing, which only a Config built in code can hold: the file's and the
+// environment's are refused as they are decoded.
+func checkEnum(p *problems, key string, v encoding.TextMarshaler) {
+	if _, err := v.MarshalText(); err != nil {
+		p.add(key, err)
 	}
-
-	return fmt.Errorf("%q is not one of %s", s, strings.Join(choices, ", "))
 }
 
 // checkLogFile accepts a file path whose folder exists; the file itself is
@@ -391,9 +387,7 @@ func startsLikeReply(line string) bool {
 // check validates [listing]: the symlinks mode (only a Config built in code
 // can hold a bad one), every hide and deny pattern, and message_file.
 func (l Listing) check(p *problems) {
-	if _, err := l.Symlinks.MarshalText(); err != nil {
-		p.add("listing.symlinks", err)
-	}
+	checkEnum(p, "listing.symlinks", l.Symlinks)
 
 	checkPatterns(p, "listing.hide", l.Hide)
 	checkPatterns(p, "listing.deny", l.Deny)
@@ -453,9 +447,7 @@ var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 // check validates [storage]. Its other keys are not used, so not checked,
 // when the backend is "disk".
 func (s Storage) check(p *problems) {
-	if err := oneOf(s.Backend, "disk", "s3"); err != nil {
-		p.add("storage.backend", err)
-	}
+	checkEnum(p, "storage.backend", s.Backend)
 
 	if !s.S3() {
 		return
@@ -685,11 +677,9 @@ func checkHostName(h string) error {
 }
 
 func (t TLS) check(p *problems) {
-	if err := oneOf(t.Mode, "off", "explicit", "required", "implicit"); err != nil {
-		p.add("tls.mode", err)
-	}
+	checkEnum(p, "tls.mode", t.Mode)
 
-	if t.Mode == "off" {
+	if t.Mode.Is(server.TLSOff) {
 		return // the files are not used, so not checked
 	}
 
@@ -709,7 +699,7 @@ func (t TLS) check(p *problems) {
 
 // readPEM reads a TLS file named by key; it reports a problem and returns nil
 // if it can't.
-func readPEM(p *problems, key, path, mode string) []byte {
+func readPEM(p *problems, key, path string, mode TLSMode) []byte {
 	if path == "" {
 		p.addf(key, "required when tls.mode is %q", mode)
 
@@ -771,7 +761,7 @@ func readRegularMax(path string, limit int64) ([]byte, error) {
 // An entry is named by its index in its own file, and its problems by that
 // file. With s3, homes are key prefixes that need not exist. tlsMode is
 // tls.mode, against which each user's tls is checked.
-func checkUsers(p *problems, users []User, s3 bool, tlsMode string) {
+func checkUsers(p *problems, users []User, s3 bool, tlsMode TLSMode) {
 	type place struct {
 		file  string // users_file, or "" for the main file
 		index int
@@ -820,21 +810,17 @@ func checkUsers(p *problems, users []User, s3 bool, tlsMode string) {
 			checkDir(q, label+": home", u.Home)
 		}
 
-		if u.Access != "" {
-			if _, err := auth.ParseAccess(u.Access); err != nil {
-				q.add(label+": access", err)
-			}
-		}
+		checkEnum(q, label+": access", u.Access)
 
 		// A rule that contradicts tls.mode is refused rather than ignored:
 		// the operator asked for something the server can't do.
 		_, err := u.TLS.MarshalText() // fails only for a Config built in code
-		switch {
+		switch rule := auth.TLSRule(u.TLS); {
 		case err != nil:
 			q.add(label+": tls", err)
-		case u.TLS == auth.TLSRequired && tlsMode == "off":
+		case rule == auth.TLSRequired && tlsMode.Is(server.TLSOff):
 			q.addf(label+": tls", `"required", but tls.mode is "off": this account could never log in`)
-		case u.TLS == auth.TLSOptional && tlsMode == "required":
+		case rule == auth.TLSOptional && tlsMode.Is(server.TLSRequired):
 			q.addf(label+": tls", `"optional", but tls.mode is "required", which applies to every account`)
 		}
 
@@ -847,7 +833,7 @@ func checkUsers(p *problems, users []User, s3 bool, tlsMode string) {
 
 		// overwrite loosens write-only, and read-write replaces files anyway;
 		// on a read-only account (an empty access is one) it can't be meant.
-		if readOnly := u.Access == "" || u.Access == "read-only"; u.Overwrite && readOnly {
+		if u.Overwrite && u.AccessLevel() == auth.ReadOnly {
 			q.addf(label+": overwrite", `true, but access is "read-only": this account can't write at all`)
 		}
 

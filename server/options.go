@@ -42,17 +42,6 @@ func (m TLSMode) String() string {
 	}
 }
 
-// ParseTLSMode reads a TLS mode as written in the configuration file.
-func ParseTLSMode(s string) (TLSMode, error) {
-	for _, m := range []TLSMode{TLSOff, TLSExplicit, TLSRequired, TLSImplicit} {
-		if m.String() == s {
-			return m, nil
-		}
-	}
-
-	return TLSOff, fmt.Errorf("%q is not a TLS mode (off, explicit, required or implicit)", s)
-}
-
 // Root is the filesystem of one session, rooted at its home: virtual paths
 // ("/", "/pub/a.iso") name what it serves. Close releases it when the session
 // and its last transfer have ended.
@@ -88,17 +77,6 @@ func (m SymlinkMode) String() string {
 	default:
 		return fmt.Sprintf("SymlinkMode(%d)", int(m))
 	}
-}
-
-// ParseSymlinkMode reads a symlink mode as written in the configuration file.
-func ParseSymlinkMode(s string) (SymlinkMode, error) {
-	for _, m := range []SymlinkMode{SymlinksAsLinks, SymlinksAsTargets} {
-		if m.String() == s {
-			return m, nil
-		}
-	}
-
-	return SymlinksAsLinks, fmt.Errorf("%q is not a symlinks mode (links or targets)", s)
 }
 
 // Listing is how listings show the tree.

@@ -236,7 +236,7 @@ func checkReachability(ctx context.Context, r *report, cfg config.Config, local 
 
 	addr := net.JoinHostPort(target, strconv.Itoa(port))
 	gctx, cancel := context.WithTimeout(ctx, doctorTimeout)
-	conn, _, err := greet(gctx, addr, cfg.TLS.Mode == "implicit")
+	conn, _, err := greet(gctx, addr, cfg.TLS.Mode.Is(server.TLSImplicit))
 	cancel()
 
 	switch {
@@ -326,11 +326,7 @@ func startDoctorServer(cfg config.Config) (srv *server.Server, busy bool, err er
 		return nil, false, fmt.Errorf("accounts: %w", err)
 	}
 
-	opts, err := serverOptions(cfg)
-	if err != nil {
-		return nil, false, err
-	}
-
+	opts := serverOptions(cfg)
 	opts.TransferLog = "" // doctor moves no file
 	// doctor connects from this machine to see whether the network lets
 	// clients through; [access] may refuse this machine, and would then hide

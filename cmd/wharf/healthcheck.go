@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"wharf/config"
+	"wharf/server"
 )
 
 // healthTimeout bounds the whole health probe: connect, TLS, greeting.
@@ -57,7 +58,7 @@ func healthcheck(ctx context.Context, args, env []string, stdout, stderr io.Writ
 	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
 	defer cancel()
 
-	conn, greeting, err := greet(ctx, target, cfg.TLS.Mode == "implicit")
+	conn, greeting, err := greet(ctx, target, cfg.TLS.Mode.Is(server.TLSImplicit))
 	if err != nil {
 		return fmt.Errorf("unhealthy: %s: %w", target, err)
 	}

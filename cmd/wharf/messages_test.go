@@ -155,10 +155,7 @@ func TestOptionsCarryTheListingAndMessages(t *testing.T) {
 		MessageFile: "README.mirror", Recursive: true,
 	}
 
-	opts, err := serverOptions(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts := serverOptions(cfg)
 
 	if opts.Banner != "Welcome\nto the mirror" || opts.LoginMessage != "Be nice." {
 		t.Errorf("Banner, LoginMessage = %q, %q; want banner_file's and login_message_file's texts", opts.Banner, opts.LoginMessage)
@@ -174,12 +171,12 @@ func TestOptionsCarryTheListingAndMessages(t *testing.T) {
 		t.Error("AnonymousWorldReadableOnly = false with the default world_readable_only = true")
 	}
 
-	cfg.Storage.Backend = "s3"
+	cfg.Storage.Backend = config.BackendS3
 	if accountOptions(cfg).AnonymousWorldReadableOnly {
 		t.Error("AnonymousWorldReadableOnly = true with s3, where objects have no mode bits")
 	}
 
-	cfg.Storage.Backend = "disk"
+	cfg.Storage.Backend = config.BackendDisk
 	cfg.Anonymous.WorldReadableOnly = false
 	if accountOptions(cfg).AnonymousWorldReadableOnly {
 		t.Error("AnonymousWorldReadableOnly = true with world_readable_only = false")

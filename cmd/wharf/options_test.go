@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"wharf/auth"
 	"wharf/config"
 	"wharf/server"
 )
@@ -35,13 +36,16 @@ func TestOptionsCarryTheSecondWaveKeys(t *testing.T) {
 	cfg.Access.Allow = []config.Network{network("10.0.0.0/8"), network("2001:db8::/32")}
 	cfg.Access.Deny = []config.Network{network("10.9.0.0/16")}
 	cfg.Users = []config.User{
-		{Name: "drop", Access: "write-only", Overwrite: true},
-		{Name: "strict", Access: "write-only"},
+		{Name: "drop", Access: config.Access(auth.WriteOnly), Overwrite: true},
+		{Name: "strict", Access: config.Access(auth.WriteOnly)},
 	}
+	cfg.UploadMode = config.UploadDirect
+	cfg.TLS.Mode = config.TLSMode(server.TLSImplicit)
 
-	opts, err := serverOptions(cfg)
-	if err != nil {
-		t.Fatal(err)
+	opts := serverOptions(cfg)
+
+	if opts.AtomicUploads || opts.TLSMode != server.TLSImplicit {
+		t.Errorf("AtomicUploads, TLSMode = %t, %s; want false, implicit", opts.AtomicUploads, opts.TLSMode)
 	}
 
 	if opts.MaxListingMemory != 64<<20 || opts.UploadResumeWindow != time.Hour || opts.RequireSessionReuse {
@@ -73,18 +77,18 @@ func TestOptionsCarryTheSecondWaveKeys(t *testing.T) {
 	}
 
 	// The defaults arrive as they are.
-	def, err := serverOptions(config.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
+	def := serverOptions(config.Default())
 
-	if !def.RequireSessionReuse || def.MaxListingMemory != 256<<20 || def.UploadResumeWindow != 24*time.Hour ||
+	if !def.AtomicUploads || def.TLSMode != server.TLSOff || !def.RequireSessionReuse || def.MaxListingMemory != 256<<20 || def.UploadResumeWindow != 24*time.Hour ||
 		def.IPv6Prefix != 64 || def.DropBox.Quota != 10<<30 || def.DropBox.FilesPerMinute != 60 ||
 		len(def.AccessAllow) != 0 || len(def.AccessDeny) != 0 || len(def.Ban.Allow) != 0 {
 		t.Errorf("default options = %+v", def)
 	}
 
 	users := accountOptions(cfg).Users
+	if users[0].Access != auth.WriteOnly || users[1].Access != auth.WriteOnly {
+		t.Errorf("Access = %s, %s; want write-only", users[0].Access, users[1].Access)
+	}
 	if !users[0].Overwrite || users[1].Overwrite {
 		t.Errorf("Overwrite = %t, %t; want true for drop, false for strict", users[0].Overwrite, users[1].Overwrite)
 	}

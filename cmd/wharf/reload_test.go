@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zapcore"
+
 	"wharf/auth"
 	"wharf/config"
+	"wharf/server"
 )
 
 // configKeys lists the keys of the configuration struct t by their toml
@@ -76,8 +79,8 @@ func TestNeedRestart(t *testing.T) {
 	// Restart-only.
 	cur.Listen = "127.0.0.1:21"
 	cur.ShutdownTimeout = config.Duration{Duration: time.Second}
-	cur.Log.Level = "debug"
-	cur.TLS.Mode = "explicit"
+	cur.Log.Level = config.LogLevel(zapcore.DebugLevel)
+	cur.TLS.Mode = config.TLSMode(server.TLSExplicit)
 	cur.TLS.RequireSessionReuse = false
 	cur.Anonymous.UploadRate = 1
 	cur.Access.Deny = []config.Network{{Prefix: netip.MustParsePrefix("192.0.2.0/24")}}
@@ -91,7 +94,7 @@ func TestNeedRestart(t *testing.T) {
 	cur.Anonymous.Root = "/srv/ftp"
 	cur.Ban.MaxFailures = 1
 	cur.Ban.Allow = []config.Network{{Prefix: netip.MustParsePrefix("192.0.2.7/32")}}
-	cur.Users = []config.User{{Name: "alice", TLS: auth.TLSRequired}}
+	cur.Users = []config.User{{Name: "alice", TLS: config.TLSRule(auth.TLSRequired)}}
 
 	want := []string{
 		"listen", "shutdown_timeout", "log.level", "tls.mode", "tls.require_session_reuse", "anonymous.upload_rate",

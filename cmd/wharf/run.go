@@ -198,10 +198,7 @@ func serve(ctx context.Context, cfg config.Config, src config.Sources, unknown [
 	buffered := &zapcore.BufferedWriteSyncer{WS: out, Size: 64 << 10, FlushInterval: logFlush}
 	defer func() { _ = buffered.Stop() }()
 
-	log, err := newLogger(cfg.Log, buffered)
-	if err != nil {
-		return err
-	}
+	log := newLogger(cfg.Log, buffered)
 	defer func() { _ = log.Sync() }()
 
 	for _, name := range unknown {
@@ -222,11 +219,7 @@ func serve(ctx context.Context, cfg config.Config, src config.Sources, unknown [
 		return fmt.Errorf("accounts: %w", err)
 	}
 
-	opts, err := serverOptions(cfg)
-	if err != nil {
-		return err
-	}
-
+	opts := serverOptions(cfg)
 	if opts.Storage, err = openStorage(ctx, cfg.Storage, src.Env, log); err != nil {
 		return err
 	}
@@ -337,12 +330,7 @@ func reload(src config.Sources, running config.Config, srv *server.Server, log *
 		return
 	}
 
-	opts, err := serverOptions(cfg)
-	if err != nil {
-		refused(err)
-
-		return
-	}
+	opts := serverOptions(cfg)
 
 	if err := srv.Reload(server.Reload{
 		Accounts:     accounts,
@@ -583,10 +571,10 @@ func accountOptions(cfg config.Config) auth.Options {
 			Name:          u.Name,
 			PasswordHash:  u.Password,
 			Home:          u.Home,
-			Access:        u.AccessLevel(),
+			Access:        auth.Access(u.Access),
 			DownloadLimit: u.DownloadLimit(cfg),
 			UploadLimit:   u.UploadLimit(cfg),
-			TLS:           u.TLS,
+			TLS:           auth.TLSRule(u.TLS),
 			Overwrite:     u.Overwrite,
 		})
 	}
@@ -594,12 +582,7 @@ func accountOptions(cfg config.Config) auth.Options {
 	return opts
 }
 
-func serverOptions(cfg config.Config) (server.Options, error) {
-	mode, err := server.ParseTLSMode(cfg.TLS.Mode)
-	if err != nil {
-		return server.Options{}, fmt.Errorf("tls.mode: %w", err)
-	}
-
+func serverOptions(cfg config.Config) server.Options {
 	lo, hi := cfg.PassiveRange()
 
 	return server.Options{
@@ -614,8 +597,8 @@ func serverOptions(cfg config.Config) (server.Options, error) {
 		Banner:              cfg.Greeting(),
 		LoginMessage:        cfg.Anonymous.LoginMessageText,
 		ASCIIConversion:     cfg.ASCIIConversion,
-		AtomicUploads:       cfg.UploadMode != "direct",
-		TLSMode:             mode,
+		AtomicUploads:       cfg.UploadMode == config.UploadAtomic,
+		TLSMode:             server.TLSMode(cfg.TLS.Mode),
 		TLSCertFile:         cfg.TLS.CertFile,
 		TLSKeyFile:          cfg.TLS.KeyFile,
 		TransferLog:         cfg.Log.TransferLog,
@@ -654,34 +637,28 @@ func serverOptions(cfg config.Config) (server.Options, error) {
 			MessageFile: cfg.Listing.MessageFile,
 			Recursive:   cfg.Listing.Recursive,
 		},
-	}, nil
+	}
 }
 
 // newLogger builds the one logger of the process from [log]: level, and
 // format console or json, written to out.
-func newLogger(c config.Log, out zapcore.WriteSyncer) (*zap.Logger, error) {
-	level, err := zapcore.ParseLevel(c.Level)
-	if err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
-	}
-
+func newLogger(c config.Log, out zapcore.WriteSyncer) *zap.Logger {
 	encCfg := zap.NewProductionEncoderConfig()
 	encCfg.TimeKey = "time"
 	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
 	encCfg.EncodeDuration = zapcore.StringDurationEncoder
 
 	var enc zapcore.Encoder
-	switch c.Format {
-	case "json":
+	if c.Format == config.LogJSON {
 		enc = zapcore.NewJSONEncoder(encCfg)
-	default:
+	} else {
 		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
 		enc = zapcore.NewConsoleEncoder(encCfg)
 	}
 
 	// Client-supplied text (user names, paths, verbs) is escaped in every
 	// line, so it cannot forge or hide log lines (logsafe).
-	return zap.New(logsafe.Core(zapcore.NewCore(enc, zapcore.AddSync(out), level))), nil
+	return zap.New(logsafe.Core(zapcore.NewCore(enc, zapcore.AddSync(out), zapcore.Level(c.Level))))
 }
 
 // checkConfig validates the configuration in effect (the file, the

@@ -178,7 +178,7 @@ func TestAccountOptionsCarryTheTLSRules(t *testing.T) {
 
 	cfg := config.Default()
 	cfg.TLS.ClearTextAccounts = true
-	cfg.Users = []config.User{{Name: "alice", TLS: auth.TLSRequired}, {Name: "bob", TLS: auth.TLSOptional}, {Name: "carol"}}
+	cfg.Users = []config.User{{Name: "alice", TLS: config.TLSRule(auth.TLSRequired)}, {Name: "bob", TLS: config.TLSRule(auth.TLSOptional)}, {Name: "carol"}}
 
 	opts := accountOptions(cfg)
 	if !opts.ClearTextAccounts {
