@@ -2,10 +2,12 @@ package admin
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,11 +46,15 @@ type Options struct {
 	Healthy  func() bool           // /healthz
 	Ready    func() (bool, string) // /readyz: ready, and the reason when not
 	// Token, when set, must come as "Authorization: Bearer <token>" on every
-	// path but /healthz and /readyz ([admin] token_file).
+	// path but /healthz and /readyz ([admin] token_file). SetToken changes it.
 	Token string
 	// Hosts are the names the Host header may carry besides an IP address
 	// (a DNS-rebinding page names its own host, which is refused).
 	Hosts []string
+	// Reload, when set, serves POST /reload: it loads the configuration
+	// again and applies it, returning the changed keys that wait for a
+	// restart, or why it refused and kept the running configuration.
+	Reload func() (restart []string, err error)
 }
 
 // The admin listener's HTTP timeouts. The write timeout leaves room for
@@ -70,11 +76,17 @@ type Server struct {
 	handler http.Handler
 	http    *http.Server
 	ln      net.Listener
+
+	// token is the SHA-256 sum of the token requests must carry, nil for
+	// none: the comparison then takes the same time whatever the length of
+	// what a client sent.
+	token atomic.Pointer[[sha256.Size]byte]
 }
 
 // New prepares the admin server; nothing listens until Listen.
 func New(opts Options, log *zap.Logger) *Server {
 	s := &Server{opts: opts, log: log.Named("admin")}
+	s.SetToken(opts.Token)
 	s.handler = s.routes()
 
 	errorLog, err := zap.NewStdLogAt(s.log, zapcore.WarnLevel)
@@ -92,6 +104,20 @@ func New(opts Options, log *zap.Logger) *Server {
 	}
 
 	return s
+}
+
+// SetToken changes the token that requests must carry from the next
+// request on, as a reload that reads [admin] token_file again does; ""
+// requires none.
+func (s *Server) SetToken(token string) {
+	if token == "" {
+		s.token.Store(nil)
+
+		return
+	}
+
+	sum := sha256.Sum256([]byte(token))
+	s.token.Store(&sum)
 }
 
 // Handler is the admin mux, the same one Serve uses; tests drive it with

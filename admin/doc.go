@@ -10,9 +10,14 @@
 //   - /: a self-contained status page (embedded from status.html, inline CSS
 //     and JS only) that polls /sessions every second and shows who is
 //     connected and how each running transfer progresses;
-//   - /debug/pprof/: net/http/pprof, only when Options.Pprof is set.
+//   - /debug/pprof/: net/http/pprof, only when Options.Pprof is set;
+//   - POST /reload: loads the configuration again, as SIGHUP does, and answers
+//     JSON saying whether it was reloaded (200, with the changed keys that
+//     wait for a restart) or refused (422, with the reason), when
+//     Options.Reload is set. A browser's cross-origin POST is refused (403).
 //
-// Every route answers GET and HEAD only (405 otherwise); any other path is 404.
+// Every other route answers GET and HEAD only (405 otherwise; GET /reload
+// too); any other path is 404.
 //
 // Every path but /healthz and /readyz is guarded twice. The Host header must
 // be an IP address, localhost or one of Options.Hosts (any port), else 421

@@ -27,9 +27,9 @@ var statusPage []byte
 const pageCSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " +
 	"connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// routes builds the mux behind guard. Every pattern is a GET pattern, which
-// also matches HEAD; ServeMux answers other methods on a known path with 405
-// and an Allow header, and unknown paths with 404.
+// routes builds the mux behind guard. Every pattern but POST /reload is a
+// GET pattern, which also matches HEAD; ServeMux answers other methods on a
+// known path with 405 and an Allow header, and unknown paths with 404.
 func (s *Server) routes() http.Handler {
 	gatherer := s.opts.Gatherer
 	if gatherer == nil {
@@ -45,6 +45,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /sessions", s.sessions)
+
+	if s.opts.Reload != nil {
+		mux.Handle("POST /reload", s.reloadHandler())
+	}
 
 	if s.opts.Pprof {
 		// Registered one by one on our own mux: net/http/pprof's init also
@@ -76,20 +80,14 @@ func isProbe(path string) bool {
 
 // guard refuses, on every path but the probes' (see isProbe), a request
 // addressed to a host the listener does not know (421: see knownHost), and
-// with Options.Token set, one without "Authorization: Bearer <token>" (401).
+// with a token set (Options.Token, SetToken), one without "Authorization:
+// Bearer <token>" (401).
 // An unknown path is refused like a known one, so that a stranger can't
 // learn which paths exist.
 func (s *Server) guard(next http.Handler) http.Handler {
 	hosts := map[string]bool{"localhost": true}
 	for _, h := range s.opts.Hosts {
 		hosts[hostKey(h)] = true
-	}
-
-	// The token is compared by its SHA-256 sum, so that the comparison takes
-	// the same time whatever the length of what the client sent.
-	var want [sha256.Size]byte
-	if s.opts.Token != "" {
-		want = sha256.Sum256([]byte(s.opts.Token))
 	}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -99,6 +97,8 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			return
 		}
 
+		want := s.token.Load()
+
 		switch {
 		case r.Host == "":
 			s.refuse(r, "no host")
@@ -107,7 +107,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			s.refuse(r, "unknown host")
 			writeText(w, http.StatusMisdirectedRequest,
 				"this listener answers to its IP addresses and the names in [admin] hosts only\n")
-		case s.opts.Token != "" && !bearer(r, want):
+		case want != nil && !bearer(r, *want):
 			s.refuse(r, "no token")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wharf admin"`)
 			writeText(w, http.StatusUnauthorized, "send the token of [admin] token_file as \"Authorization: Bearer <token>\"\n")
