@@ -40,6 +40,9 @@ type Config struct {
 	// UploadResumeWindow is how long an account's interrupted upload stays
 	// resumable, hidden and bound to that account and name.
 	UploadResumeWindow Duration `toml:"upload_resume_window"` // 24h, >= 0; 0 turns resuming off
+	// WatchInterval is how often wharf looks at the files a reload reads
+	// (see Files) and reloads, as on SIGHUP, when one has changed.
+	WatchInterval Duration `toml:"watch_interval"` // 5s; 0 turns watching off, else >= 100ms
 
 	Log       Log         `toml:"log"`
 	TLS       TLS         `toml:"tls"`
@@ -257,6 +260,7 @@ func Default() Config {
 		// The lists below are empty, not nil, so that check-config -print shows them.
 		MaxListingMemory:   Size{256 << 20},
 		UploadResumeWindow: Duration{24 * time.Hour},
+		WatchInterval:      Duration{5 * time.Second},
 		Log:                Log{Level: LogLevel(zapcore.InfoLevel), Format: LogConsole},
 		TLS:                TLS{Mode: TLSMode(server.TLSOff), RequireSessionReuse: true},
 		Anonymous: Anonymous{

@@ -204,6 +204,7 @@ func TestFileSetsEveryKey(t *testing.T) {
 		UsersFile:          "more-users.toml",
 		MaxListingMemory:   Size{64 << 20},
 		UploadResumeWindow: Duration{time.Hour},
+		WatchInterval:      Duration{250 * time.Millisecond},
 		Log:                Log{Level: LogLevel(zapcore.DebugLevel), Format: LogJSON, TransferLog: "logs/xferlog", File: "logs/wharf.log"},
 		TLS:                TLS{Mode: TLSMode(server.TLSRequired), CertFile: "cert.pem", KeyFile: "key.pem", ClearTextAccounts: true},
 		Anonymous: Anonymous{

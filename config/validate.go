@@ -96,6 +96,9 @@ func (c *Config) validate(p *problems, r resolver) {
 	if c.UploadResumeWindow.Duration < 0 {
 		p.addf("upload_resume_window", `must not be negative ("0s" turns resuming off), got %s`, c.UploadResumeWindow)
 	}
+	if w := c.WatchInterval.Duration; w < 0 || (w > 0 && w < MinWatchInterval) {
+		p.addf("watch_interval", `must be "0s" (no watching) or at least %s, got %s`, MinWatchInterval, c.WatchInterval)
+	}
 
 	checkEnum(p, "log.level", c.Log.Level)
 	checkEnum(p, "log.format", c.Log.Format)

@@ -84,7 +84,6 @@ func TestNeedRestart(t *testing.T) {
 	cur.TLS.RequireSessionReuse = false
 	cur.Anonymous.UploadRate = 1
 	cur.Access.Deny = []config.Network{{Prefix: netip.MustParsePrefix("192.0.2.0/24")}}
-	cur.Admin.TokenFile = "admin.token"
 	cur.Storage.Bucket = "files"
 
 	// Applied by the reload.
@@ -95,10 +94,11 @@ func TestNeedRestart(t *testing.T) {
 	cur.Ban.MaxFailures = 1
 	cur.Ban.Allow = []config.Network{{Prefix: netip.MustParsePrefix("192.0.2.7/32")}}
 	cur.Users = []config.User{{Name: "alice", TLS: config.TLSRule(auth.TLSRequired)}}
+	cur.Admin.TokenFile = "admin.token"
 
 	want := []string{
 		"listen", "shutdown_timeout", "log.level", "tls.mode", "tls.require_session_reuse", "anonymous.upload_rate",
-		"access.deny", "admin.token_file", "storage.bucket",
+		"access.deny", "storage.bucket",
 	}
 	if got := needRestart(old, cur); !slices.Equal(got, want) {
 		t.Errorf("needRestart() = %q, want %q", got, want)

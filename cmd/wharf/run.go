@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"reflect"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -56,6 +55,10 @@ WHARF_PASSIVE_PORTS=50000-50100, WHARF_LISTING_HIDE=*.tmp,README* (a list,
 comma-separated) or WHARF_ANONYMOUS_ROOT. WHARF_CONFIG names the file when
 -config is absent. Flags win over the environment, which wins over the file.
 Secrets: WHARF_STORAGE_ACCESS_KEY_FILE, WHARF_STORAGE_SECRET_KEY_FILE.
+
+Reload: SIGHUP, POST /reload on the admin listener, or a change to a file
+the configuration reads (looked at every watch_interval) loads it again;
+SIGHUP and SIGUSR1 reopen the log files.
 
 Flags (-flag and --flag both work):
 `
@@ -176,8 +179,10 @@ func loadConfig(src config.Sources) (config.Config, []string, error) {
 // serve runs the server until ctx ends or SIGINT/SIGTERM arrives, then shuts
 // down gracefully. SIGHUP loads the configuration again from src (the file,
 // users_file, the same environment and flags) and reopens the log files;
-// SIGUSR1 only reopens them (logrotate). unknown lists the WHARF_* variables
-// that name no key, logged as warnings.
+// SIGUSR1 only reopens them (logrotate). A change to a file the
+// configuration reads, seen every watch_interval, and POST /reload on the
+// admin listener reload it too (see reloader). unknown lists the WHARF_*
+// variables that name no key, logged as warnings.
 func serve(ctx context.Context, cfg config.Config, src config.Sources, unknown []string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -233,12 +238,16 @@ func serve(ctx context.Context, cfg config.Config, src config.Sources, unknown [
 		return err
 	}
 
-	adm, err := startAdmin(cfg.Admin, srv, log)
+	reloads := newReloader(src, cfg, srv, log)
+
+	adm, err := startAdmin(cfg.Admin, srv, reloads, log)
 	if err != nil {
 		shutdownNow(srv)
 
 		return err
 	}
+
+	reloads.adm = adm // before the watcher and the admin listener serve
 
 	log.Info("wharf started", zap.String("version", buildVersion()), zap.Bool("anonymous", cfg.Anonymous.Enabled),
 		zap.Int("users", len(cfg.Users)))
@@ -253,17 +262,30 @@ func serve(ctx context.Context, cfg config.Config, src config.Sources, unknown [
 		admined <- nil
 	}
 
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		reloads.watch(watchCtx, cfg.WatchInterval.Duration)
+	}()
+
+	stopWatching := func() {
+		stopWatch()
+		<-watched
+	}
+
 	for running := true; running; {
 		select {
 		case err := <-served:
 			// The listener failed on its own: stop the sessions too.
+			stopWatching()
 			shutdownNow(srv)
 			stopAdmin(adm, admined, log)
 
 			return err
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
-				reload(src, cfg, srv, log)
+				_, _ = reloads.reload("SIGHUP") // a refusal is logged
 			}
 
 			if err := out.Reopen(); err != nil {
@@ -277,6 +299,7 @@ func serve(ctx context.Context, cfg config.Config, src config.Sources, unknown [
 		}
 	}
 
+	stopWatching()
 	log.Info("shutting down", zap.Duration("grace", cfg.ShutdownTimeout.Duration))
 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
@@ -304,56 +327,6 @@ func shutdownNow(srv *server.Server) {
 	_ = srv.Shutdown(ctx)
 }
 
-// reload loads the configuration again from src, the same file, users_file,
-// environment and flags (public_host is looked up again, banner_file,
-// login_message_file and admin.token_file are read again), and applies what
-// can change while sessions run: accounts, bandwidth, bans and their allow
-// list, the TLS certificate, the address PASV announces, the greeting and
-// the anonymous login message. A configuration that does not validate, a
-// broken banner_file included, changes nothing.
-func reload(src config.Sources, running config.Config, srv *server.Server, log *zap.Logger) {
-	refused := func(err error) {
-		log.Error("reload refused, keeping the running configuration", zap.String("file", src.Path()), zap.Error(err))
-	}
-
-	cfg, _, err := src.Load()
-	if err != nil {
-		refused(err)
-
-		return
-	}
-
-	accounts, err := auth.New(accountOptions(cfg))
-	if err != nil {
-		refused(err)
-
-		return
-	}
-
-	opts := serverOptions(cfg)
-
-	if err := srv.Reload(server.Reload{
-		Accounts:     accounts,
-		Bandwidth:    opts.Bandwidth,
-		Ban:          opts.Ban,
-		TLSCertFile:  opts.TLSCertFile,
-		TLSKeyFile:   opts.TLSKeyFile,
-		PublicHost:   opts.PublicHost,
-		Banner:       opts.Banner,
-		LoginMessage: opts.LoginMessage,
-	}); err != nil {
-		refused(err)
-
-		return
-	}
-
-	for _, key := range needRestart(running, cfg) {
-		log.Warn("changed key takes effect only after a restart", zap.String("key", key))
-	}
-
-	warnLooseFiles(log, cfg, src)
-}
-
 // warnLooseFiles logs a warning for each file holding a secret that others
 // may read or change (see config.LooseFiles): wharf runs, but anyone on the
 // machine could read the TLS key or the password hashes, or add an account.
@@ -364,133 +337,9 @@ func warnLooseFiles(log *zap.Logger, cfg config.Config, src config.Sources) {
 	}
 }
 
-// reloadKeys classifies every key of the configuration, in the order of
-// config.toml.example: reload true when a reload (SIGHUP) applies a change
-// (reload rebuilds the accounts, which carry anonymous.* but the drop-box
-// limits, users_file, [[users]] and tls.clear_text_accounts, and hands the
-// server the bandwidth, the bans with their allow list, the certificate,
-// public_host, the greeting and the login message), false when the change
-// waits for a restart. server.Reload carries none of the other server
-// options: [listing], the drop-box limits, [access], ban.ipv6_prefix,
-// max_listing_memory, upload_resume_window and tls.require_session_reuse wait
-// for a restart, and so does [admin], whose listener starts once. [[users]]
-// is one key. TestReloadKeysClassifyEveryKey walks config.Config by
-// reflection, so a new key can't be left out.
-var reloadKeys = []struct {
-	key    string
-	reload bool
-}{
-	{"listen", false},
-	{"public_host", true},
-	{"passive_ports", false},
-	{"active_mode", false},
-	{"idle_timeout", false},
-	{"max_clients", false},
-	{"max_clients_per_ip", false},
-	{"banner", true},
-	{"banner_file", true},       // read again by every reload
-	{"shutdown_timeout", false}, // serve keeps the value it started with
-	{"ascii_conversion", false},
-	{"upload_mode", false},
-	{"data_timeout", false},
-	{"max_list_entries", false},
-	{"login_timeout", false},
-	{"users_file", true},
-	{"max_listing_memory", false},
-	{"upload_resume_window", false},
-	{"log.level", false},
-	{"log.format", false},
-	{"log.transfer_log", false},
-	{"log.file", false}, // SIGHUP reopens the file it started with
-	{"tls.mode", false},
-	{"tls.cert_file", true},
-	{"tls.key_file", true},
-	{"tls.clear_text_accounts", true}, // for logins after the reload
-	{"tls.require_session_reuse", false},
-	{"anonymous.enabled", true},
-	{"anonymous.root", true},
-	{"anonymous.upload_dir", true},
-	{"anonymous.max_upload_size", true},
-	{"anonymous.login_message_file", true},  // read again by every reload
-	{"anonymous.world_readable_only", true}, // for logins after the reload
-	{"anonymous.upload_quota", false},       // the drop-box limits are server options
-	{"anonymous.upload_max_files", false},
-	{"anonymous.upload_max_depth", false},
-	{"anonymous.upload_rate", false},
-	{"anonymous.upload_bytes_per_hour", false},
-	{"bandwidth.total_download", true},
-	{"bandwidth.total_upload", true},
-	{"bandwidth.session_download", true},
-	{"bandwidth.session_upload", true},
-	{"ban.max_failures", true},
-	{"ban.window", true},
-	{"ban.duration", true},
-	{"ban.ipv6_prefix", false}, // a server option beside BanOptions: bans and max_clients_per_ip count by it
-	{"ban.allow", true},
-	{"access.allow", false},
-	{"access.deny", false},
-	{"admin.listen", false},
-	{"admin.pprof", false},
-	{"admin.token_file", false}, // read again by a reload, but the admin listener keeps its token
-	{"admin.hosts", false},
-	{"storage.backend", false},
-	{"storage.endpoint", false},
-	{"storage.region", false},
-	{"storage.bucket", false},
-	{"storage.prefix", false},
-	{"storage.access_key", false},
-	{"storage.secret_key", false},
-	{"storage.path_style", false},
-	{"listing.symlinks", false},
-	{"listing.hide", false},
-	{"listing.deny", false},
-	{"listing.message_file", false},
-	{"listing.recursive", false},
-	{"users", true}, // each user's tls included, for logins after the reload
-}
-
-// needRestart lists the keys that changed from old to cur but that a reload
-// cannot apply (see reloadKeys).
-func needRestart(old, cur config.Config) []string {
-	var keys []string
-
-	for _, k := range reloadKeys {
-		if !k.reload && !reflect.DeepEqual(keyValue(old, k.key), keyValue(cur, k.key)) {
-			keys = append(keys, k.key)
-		}
-	}
-
-	return keys
-}
-
-// keyValue returns the value of the dotted key ("log.level") in c, or nil if
-// no field has that key.
-func keyValue(c config.Config, key string) any {
-	v := reflect.ValueOf(c)
-
-	for name := range strings.SplitSeq(key, ".") {
-		if v = fieldByKey(v, name); !v.IsValid() {
-			return nil
-		}
-	}
-
-	return v.Interface()
-}
-
-// fieldByKey returns the field of the struct v whose toml tag names key, or
-// the zero Value if there is none.
-func fieldByKey(v reflect.Value, key string) reflect.Value {
-	for i := range v.NumField() {
-		if tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("toml"), ","); tag == key {
-			return v.Field(i)
-		}
-	}
-
-	return reflect.Value{}
-}
-
-// startAdmin starts the admin listener when [admin] listen is set.
-func startAdmin(c config.Admin, srv *server.Server, log *zap.Logger) (*admin.Server, error) {
+// startAdmin starts the admin listener when [admin] listen is set; its
+// POST /reload reloads through reloads.
+func startAdmin(c config.Admin, srv *server.Server, reloads *reloader, log *zap.Logger) (*admin.Server, error) {
 	if c.Listen == "" {
 		return nil, nil //nolint:nilnil // no admin listener is not an error
 	}
@@ -502,6 +351,7 @@ func startAdmin(c config.Admin, srv *server.Server, log *zap.Logger) (*admin.Ser
 		Hosts:    c.Hosts,
 		Gatherer: srv.Registry(),
 		Sessions: func() []admin.Session { return adminSessions(srv.Sessions()) },
+		Reload:   func() ([]string, error) { return reloads.reload("POST /reload") },
 		Healthy:  srv.Accepting,
 		Ready: func() (bool, string) {
 			if !srv.Accepting() {
