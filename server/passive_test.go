@@ -163,11 +163,10 @@ func TestPassiveListensOnListenAddress(t *testing.T) {
 func TestPassiveOpen(t *testing.T) {
 	t.Parallel()
 
-	lo, hi := passiveRange()
+	lo := freePort(t)
 	p := newPassivePorts(lo, lo, 2*time.Second) // one port
 	p.idle = 300 * time.Millisecond
 	p.listenOn(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	_ = hi
 
 	engineListener := func() *net.TCPListener {
 		l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -272,8 +271,8 @@ func TestPassiveOpen(t *testing.T) {
 func TestPassiveWaitsForAFreePort(t *testing.T) {
 	t.Parallel()
 
-	lo, _ := passiveRange()
-	p := newPassivePorts(lo+1, lo+1, 2*time.Second) // one port
+	port := freePort(t)
+	p := newPassivePorts(port, port, 2*time.Second) // one port
 	p.listenOn(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	t.Cleanup(p.close)
 
@@ -292,7 +291,7 @@ func TestPassiveWaitsForAFreePort(t *testing.T) {
 	}
 	defer first.Close()
 
-	p.claim(fmt.Appendf(nil, "Entering Extended Passive Mode (|||%d|)", lo+1), "127.0.0.1")
+	p.claim(fmt.Appendf(nil, "Entering Extended Passive Mode (|||%d|)", port), "127.0.0.1")
 
 	type opened struct {
 		l   net.Listener
@@ -325,12 +324,27 @@ func TestPassiveWaitsForAFreePort(t *testing.T) {
 		}
 		defer o.l.Close()
 
-		if port := o.l.Addr().(*net.TCPAddr).Port; port != lo+1 {
-			t.Fatalf("the waiting PASV got port %d, want %d", port, lo+1)
+		if got := o.l.Addr().(*net.TCPAddr).Port; got != port {
+			t.Fatalf("the waiting PASV got port %d, want %d", got, port)
 		}
 	case <-time.After(time.Second):
 		t.Fatal("the waiting PASV was not woken when the port was freed")
 	}
+}
+
+// freePort returns a port of 127.0.0.1 that nothing listens on now, from
+// the kernel's ephemeral range: a fixed range could be taken by another
+// test binary running on the same machine.
+func freePort(t *testing.T) int {
+	t.Helper()
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // closedByServer reports whether the server closed conn within a second.
