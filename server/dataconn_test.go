@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // countingConn counts the writes that reach the socket.
@@ -94,7 +96,7 @@ func TestDownloadsHandTheFileToTheConnection(t *testing.T) {
 	}
 
 	w := &readFromRecorder{Writer: io.Discard}
-	tr := &transfer{file: f}
+	tr := &transfer{file: f, counted: prometheus.NewCounter(prometheus.CounterOpts{Name: "bytes"})}
 
 	if n, err := tr.WriteTo(w); err != nil || n != 1<<20 {
 		t.Fatalf("WriteTo: %d, %v", n, err)

@@ -1004,7 +1004,9 @@ func (f *splicingFile) ReadFrom(r io.Reader) (int64, error) {
 	f.fs.growLocked(f.boxFile, n)
 	f.fs.d.mu.Unlock()
 
-	if err != nil {
+	// A deadline of the data connection is the transfer's tick (transfer.go),
+	// not a failure: the transfer reads on, or calls TransferError.
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		f.mu.Lock()
 		f.failed = true
 		f.mu.Unlock()

@@ -17,7 +17,8 @@ type metrics struct {
 	refusedUploads    *prometheus.CounterVec
 
 	// The series of the transfer path, looked up once rather than per
-	// transfer: [0] downloads, [1] uploads.
+	// transfer, indexed by xferDownload and xferUpload. bytes moves as the
+	// bytes flow (transfer.moved), the others when a transfer ends.
 	xfers    [2]struct{ complete, incomplete, bytes prometheus.Counter }
 	xferTime [2]prometheus.Observer
 	loginOK  prometheus.Counter
@@ -92,11 +93,17 @@ func newMetrics(bans func() float64) *metrics {
 	return m
 }
 
-// transferDone counts one finished transfer.
-func (m *metrics) transferDone(upload, complete bool, bytes int64, seconds float64) {
-	i := 0
-	if upload {
-		i = 1
+// The indexes of metrics.xfers.
+const (
+	xferDownload = 0
+	xferUpload   = 1
+)
+
+// transferDone counts one finished transfer; its bytes were counted as they moved.
+func (m *metrics) transferDone(isUpload, complete bool, seconds float64) {
+	i := xferDownload
+	if isUpload {
+		i = xferUpload
 	}
 
 	if complete {
@@ -105,6 +112,5 @@ func (m *metrics) transferDone(upload, complete bool, bytes int64, seconds float
 		m.xfers[i].incomplete.Inc()
 	}
 
-	m.xfers[i].bytes.Add(float64(bytes))
 	m.xferTime[i].Observe(seconds)
 }

@@ -589,7 +589,7 @@ func (s *Server) transferDone(t *transfer) {
 		fields = append(fields, zap.Int64("offset", t.offset))
 	}
 
-	s.metrics.transferDone(t.direction == "upload", failure == nil, bytes, dur.Seconds())
+	s.metrics.transferDone(t.direction == "upload", failure == nil, dur.Seconds())
 
 	if failure != nil {
 		fields = append(fields, zap.String("result", "incomplete"), zap.Error(failure))

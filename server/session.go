@@ -136,6 +136,7 @@ func (s *session) getHandle(name string, flags int, offset int64) (ftpserver.Fil
 			t.maxBytes -= offset // a resumed upload may complete the file, not exceed it
 		}
 		t.limiters = buckets(s.upload, s.srv.buckets.upload.Load())
+		t.counted = s.srv.metrics.xfers[xferUpload].bytes
 	} else {
 		st, err := f.Stat()
 		if err != nil || st.IsDir() {
@@ -147,6 +148,7 @@ func (s *session) getHandle(name string, flags int, offset int64) (ftpserver.Fil
 		t.direction = "download"
 		t.size = st.Size()
 		t.limiters = buckets(s.download, s.srv.buckets.download.Load())
+		t.counted = s.srv.metrics.xfers[xferDownload].bytes
 	}
 
 	t.progress.Store(t.start.UnixNano())

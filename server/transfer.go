@@ -11,6 +11,7 @@ import (
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/afero"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
@@ -28,7 +29,18 @@ const (
 	startChunk = 512 << 10
 	maxChunk   = 16 << 20
 	copyBuffer = 256 << 10
+	// copyPiece is the most the buffered download loop hands the data
+	// connection in one write, so that a slow client's transfer is counted
+	// every second or so (a TLS write returns only once all of it is out).
+	copyPiece = 64 << 10
 )
+
+// progressTick is the longest a zero-copy chunk runs before the transfer
+// counts what it moved (wharf_transfer_bytes_total, /sessions, the
+// watchdog): sendfile and splice tell their bytes only when they return, so
+// the data connection's deadline comes this often, and a deadline that finds
+// bytes moved within the data timeout is a tick, not a stall.
+const progressTick = 500 * time.Millisecond
 
 // ErrTooLarge is the error of an upload cut off at its size limit; clients get 552.
 var ErrTooLarge = fmt.Errorf("upload exceeds the size limit: %w", ftpserver.ErrStorageExceeded)
@@ -53,22 +65,6 @@ func (e *dataConnError) Error() string {
 }
 
 func (e *dataConnError) Unwrap() error { return e.cause }
-
-// fileReader reads the file being sent and keeps its read error apart from
-// the data connection's.
-type fileReader struct {
-	r   io.Reader
-	err error
-}
-
-func (f *fileReader) Read(p []byte) (int, error) {
-	n, err := f.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
-		f.err = err
-	}
-
-	return n, err
-}
 
 // localError is the file's error during a download, which netErr leaves alone.
 type localError struct{ err error }
@@ -101,12 +97,13 @@ func netErr(err error) error {
 	return err
 }
 
-// transfer wraps the file of one RETR, STOR or APPE to count its bytes,
-// apply bandwidth limits, size limits and the stall timeout, and log its
-// outcome on Close. With no bandwidth limit it keeps the kernel's fast
-// paths: WriteTo hands the *os.File itself to the connection's ReadFrom
-// (sendfile), and ReadFrom hands the connection to the file's ReadFrom
-// (splice).
+// transfer wraps the file of one RETR, STOR or APPE to count its bytes as
+// they move, apply bandwidth limits, size limits and the stall timeout, and
+// log its outcome on Close. With no bandwidth limit it keeps the kernel's
+// fast paths: WriteTo hands a file on disk (a bare *os.File) to the
+// connection's ReadFrom (sendfile), and ReadFrom hands the connection to the
+// file's ReadFrom (splice), a chunk at a time, each chunk ending at least
+// every progressTick.
 type transfer struct {
 	file      afero.File
 	sess      *session
@@ -117,9 +114,10 @@ type transfer struct {
 	size      int64 // file size at open, for downloads
 	fresh     bool  // an upload that created or truncated its target
 
-	limiters    []*rate.Limiter // bandwidth buckets this transfer draws from; empty = unlimited
-	dataTimeout time.Duration   // 0 = none
-	maxBytes    int64           // upload size limit; 0 = none
+	limiters    []*rate.Limiter    // bandwidth buckets this transfer draws from; empty = unlimited
+	dataTimeout time.Duration      // 0 = none
+	maxBytes    int64              // upload size limit; 0 = none
+	counted     prometheus.Counter // wharf_transfer_bytes_total for the direction: moved adds to it
 
 	bytes    atomic.Int64
 	progress atomic.Int64 // unix nanoseconds of the last byte moved
@@ -140,11 +138,38 @@ type readDeadliner interface{ SetReadDeadline(t time.Time) error }
 
 type writeDeadliner interface{ SetWriteDeadline(t time.Time) error }
 
+// moved records n bytes moved: the transfer's count, its progress, and the
+// server's byte counter, which therefore moves while transfers run.
 func (t *transfer) moved(n int64) {
 	if n > 0 {
 		t.bytes.Add(n)
 		t.progress.Store(time.Now().UnixNano())
+		t.counted.Add(float64(n))
 	}
+}
+
+// chunkDeadline is the data connection's deadline for the next zero-copy
+// chunk: the next tick (progressTick), or data_timeout after the last byte
+// moved, whichever comes first.
+func (t *transfer) chunkDeadline() time.Time {
+	next := time.Now().Add(progressTick)
+	if t.dataTimeout > 0 {
+		if stall := time.Unix(0, t.progress.Load()).Add(t.dataTimeout); stall.Before(next) {
+			return stall
+		}
+	}
+
+	return next
+}
+
+// ticked reports whether err is the deadline of chunkDeadline at a tick: a
+// byte moved within data_timeout, so the transfer goes on.
+func (t *transfer) ticked(err error) bool {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+
+	return t.dataTimeout <= 0 || time.Since(time.Unix(0, t.progress.Load())) < t.dataTimeout
 }
 
 // Read serves the engine's own copy loop (ASCII mode): limits apply, the
@@ -212,38 +237,48 @@ func (t *transfer) WriteTo(w io.Writer) (int64, error) {
 func (t *transfer) writeTo(w io.Writer) (int64, error) {
 	defer clearDeadline(w)
 
+	// sendfile(2) needs the bare *os.File, which vfs gives for files on
+	// disk; any other file (an object store's) goes through the buffered
+	// loop, which tells its read errors from the connection's.
 	rf, zeroCopy := w.(io.ReaderFrom)
-	if !zeroCopy || len(t.limiters) > 0 {
+	f, bare := t.file.(*os.File)
+	if !zeroCopy || !bare || len(t.limiters) > 0 {
 		return t.copyOut(w)
 	}
 
-	// A bare *os.File goes to the connection as it is, which sendfile(2)
-	// needs; its read errors are told apart by their errno (netErr). Any
-	// other file is read through fileReader, which keeps its errors apart.
-	var src io.Reader = t.file
-	var fr *fileReader
-	if _, bare := t.file.(*os.File); !bare {
-		fr = &fileReader{r: t.file}
-		src = fr
+	// Where the file starts, to put it back after a tick (see below).
+	start, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, localError{err}
 	}
 
 	var total int64
 	chunk := int64(startChunk)
 
 	for {
-		if d, ok := w.(writeDeadliner); ok && t.dataTimeout > 0 {
-			_ = d.SetWriteDeadline(time.Now().Add(t.dataTimeout))
+		if d, ok := w.(writeDeadliner); ok {
+			_ = d.SetWriteDeadline(t.chunkDeadline())
 		}
 
 		began := time.Now()
-		n, err := rf.ReadFrom(&io.LimitedReader{R: src, N: chunk})
+		// The file's read errors come back as the connection's; netErr
+		// tells them apart by their errno.
+		n, err := rf.ReadFrom(&io.LimitedReader{R: f, N: chunk})
 		total += n
 		t.moved(n)
 
-		if fr != nil && fr.err != nil {
-			// The connection's ReadFrom reports the file's own error as
-			// its own (a *net.OpError): it is a local error, not the peer's.
-			return total, localError{fr.err}
+		if t.ticked(err) {
+			// sendfile leaves the file where the connection stopped taking
+			// it. The connection's fallback for a file sendfile can't send
+			// copies through a buffer, and may have read further than it
+			// wrote: the file goes back to what was sent.
+			if _, err := f.Seek(start+total, io.SeekStart); err != nil {
+				return total, localError{err}
+			}
+
+			chunk = adapt(chunk, time.Since(began))
+
+			continue
 		}
 
 		if err != nil || n < chunk {
@@ -254,7 +289,9 @@ func (t *transfer) writeTo(w io.Writer) (int64, error) {
 	}
 }
 
-// copyOut is the buffered download loop, for TLS data connections and bandwidth limits.
+// copyOut is the buffered download loop, for TLS data connections,
+// bandwidth limits and files that are not on disk. It hands the connection
+// at most copyPiece at a time, counting each piece as it goes.
 func (t *transfer) copyOut(w io.Writer) (int64, error) {
 	buf := make([]byte, t.bufferSize())
 
@@ -266,16 +303,19 @@ func (t *transfer) copyOut(w io.Writer) (int64, error) {
 				return total, err
 			}
 
-			if d, ok := w.(writeDeadliner); ok && t.dataTimeout > 0 {
-				_ = d.SetWriteDeadline(time.Now().Add(t.dataTimeout))
-			}
+			for data := buf[:n]; len(data) > 0; {
+				if d, ok := w.(writeDeadliner); ok && t.dataTimeout > 0 {
+					_ = d.SetWriteDeadline(time.Now().Add(t.dataTimeout))
+				}
 
-			m, werr := w.Write(buf[:n])
-			total += int64(m)
-			t.moved(int64(m))
+				m, werr := w.Write(data[:min(len(data), copyPiece)])
+				total += int64(m)
+				t.moved(int64(m))
+				data = data[m:]
 
-			if werr != nil {
-				return total, werr
+				if werr != nil {
+					return total, werr
+				}
 			}
 		}
 
@@ -284,7 +324,9 @@ func (t *transfer) copyOut(w io.Writer) (int64, error) {
 		}
 
 		if rerr != nil {
-			return total, rerr
+			// The file's error, even one that looks like a network error
+			// (an object store's): netErr leaves it alone.
+			return total, localError{rerr}
 		}
 	}
 }
@@ -314,8 +356,8 @@ func (t *transfer) readFrom(r io.Reader) (int64, error) {
 			want = min(want, t.maxBytes-t.bytes.Load()+1)
 		}
 
-		if d, ok := r.(readDeadliner); ok && t.dataTimeout > 0 {
-			_ = d.SetReadDeadline(time.Now().Add(t.dataTimeout))
+		if d, ok := r.(readDeadliner); ok {
+			_ = d.SetReadDeadline(t.chunkDeadline())
 		}
 
 		began := time.Now()
@@ -325,6 +367,15 @@ func (t *transfer) readFrom(r io.Reader) (int64, error) {
 
 		if sizeErr := t.checkSize(0); sizeErr != nil {
 			return total, sizeErr
+		}
+
+		if t.ticked(err) {
+			// A read deadline loses nothing: what was not read stays in
+			// the socket for the next chunk (vfs does not take this
+			// deadline for a failed upload).
+			chunk = adapt(chunk, time.Since(began))
+
+			continue
 		}
 
 		if err != nil || n < want {

@@ -308,8 +308,15 @@ func (u *upload) WriteString(s string) (int, error) {
 }
 
 // ReadFrom copies r into the temporary file through (*os.File).ReadFrom.
+// A deadline of the data connection r does not fail the upload: the bytes
+// not read stay in the socket, and the caller may read on (wharf's server
+// moves the deadline on every half second while bytes flow); a caller that
+// gives up calls TransferError.
 func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 	n, err := u.file.ReadFrom(r)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return n, err
+	}
 
 	return n, u.fail(err)
 }
