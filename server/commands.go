@@ -23,7 +23,7 @@ type protoState struct {
 	failures  int    // failed passwords on this connection
 	junk      int    // unknown, malformed or premature commands before login
 	pbsz      bool   // PBSZ sent after AUTH (RFC 4217, 9)
-	prot      byte   // the data protection level: 'C' or 'P'
+	prot      byte   // the data protection level: 'C' or 'P' (set under control.mu: /sessions reads it)
 	epsvAll   bool   // EPSV ALL: only EPSV from now on (RFC 2428, 4)
 	ascii     bool   // TYPE A
 	facts     factSet
@@ -191,7 +191,7 @@ func (c *control) handle(line []byte) {
 			return
 		}
 
-		c.answer(530, "Please log in with USER and PASS first.")
+		c.refuse(refusedNotLoggedIn, 530, "Please log in with USER and PASS first.")
 
 		return
 	}
@@ -297,6 +297,7 @@ func (c *control) auth(_, arg string) {
 
 		if err := c.startTLS(c.srv.tls); err != nil {
 			c.si.logger().Warn("TLS handshake failed", zap.Error(err))
+			c.srv.metrics.handshakeFailed(tlsControl, err)
 			c.readErr = io.EOF // the engine ends the session quietly
 
 			return
@@ -304,7 +305,8 @@ func (c *control) auth(_, arg string) {
 
 		c.si.setState(stateTLS)
 		// A new protection context: PBSZ and PROT start over, and so does a login in progress.
-		c.proto.pbsz, c.proto.prot, c.proto.user = false, 'C', ""
+		c.proto.pbsz, c.proto.user = false, ""
+		c.setProt('C')
 	}
 }
 
@@ -330,7 +332,7 @@ func (c *control) prot(_, arg string) {
 	case !c.isSecure():
 		c.answer(503, "PROT needs a TLS connection: send AUTH TLS first.")
 	case level == "C" || level == "P":
-		c.proto.prot = level[0]
+		c.setProt(level[0])
 		text := map[string]string{"C": "Protection level set to Clear.", "P": "Protection level set to Private."}[level]
 		c.forward(&command{verb: "PROT", arg: level, fix: func(code int) (int, string) {
 			if code == 200 {
@@ -340,12 +342,29 @@ func (c *control) prot(_, arg string) {
 			return 0, ""
 		}})
 	case level == "S" || level == "E":
-		c.answer(536, "PROT "+level+" is not supported: use C or P.")
+		c.refuse(refusedSyntax, 536, "PROT "+level+" is not supported: use C or P.")
 	case level == "":
 		c.answer(501, "Syntax: PROT C or PROT P")
 	default:
 		c.answer(504, "Unknown protection level: use C or P.")
 	}
+}
+
+// setProt sets the data protection level.
+func (c *control) setProt(level byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	c.proto.prot = level
+}
+
+// dataProtected reports whether data connections are protected (PROT P),
+// for /sessions.
+func (c *control) dataProtected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	return c.proto.prot == 'P'
 }
 
 // dataMustBeProtected reports whether this session's data connections must be TLS.
@@ -359,7 +378,7 @@ func (c *control) dataMustBeProtected() bool {
 // PASV and PORT, not at the transfer).
 func (c *control) dataGuard() bool {
 	if c.dataMustBeProtected() && c.proto.prot != 'P' {
-		c.answer(522, "Data connections must be protected: send PROT P, then PASV or EPSV.")
+		c.refuse(refusedTLSRequired, 522, "Data connections must be protected: send PROT P, then PASV or EPSV.")
 
 		return false
 	}
@@ -490,7 +509,7 @@ func (c *control) epsv(verb, arg string) {
 	case arg == "" || arg == c.family():
 		c.prepares(verb, "", 229)
 	case isDigits(arg):
-		c.answer(522, "Network protocol not supported, use ("+c.family()+")")
+		c.refuse(refusedSyntax, 522, "Network protocol not supported, use ("+c.family()+")")
 	default:
 		c.answer(501, "Syntax: EPSV, EPSV "+c.family()+" or EPSV ALL")
 	}
@@ -528,7 +547,7 @@ func (c *control) port(verb, arg string) {
 			"PORT": "h1,h2,h3,h4,p1,p2", "EPRT": "|1|address|port| or |2|address|port|",
 		}[verb]+".")
 	case family != c.family():
-		c.answer(522, "Network protocol not supported, use ("+c.family()+")")
+		c.refuse(refusedSyntax, 522, "Network protocol not supported, use ("+c.family()+")")
 	case addr.Port < 1024:
 		c.answer(501, verb+" refused: data ports below 1024 are not allowed.")
 	case !addr.IP.Equal(remoteIP(c.gc.RemoteAddr())):
@@ -629,7 +648,7 @@ func (c *control) stou(_, arg string) {
 
 	name, err := c.si.drv().uniqueName(c.si.cc.Path(), strings.TrimSpace(arg))
 	if err != nil {
-		c.answer(550, describe(err))
+		c.answerErr(550, err)
 
 		return
 	}
@@ -747,7 +766,7 @@ func (c *control) rnfr(verb, arg string) {
 			why = vfs.ErrWriteOnly
 		}
 
-		c.answer(550, describe(&fs.PathError{Op: "rename", Path: c.abs(arg), Err: why}))
+		c.answerErr(550, &fs.PathError{Op: "rename", Path: c.abs(arg), Err: why})
 
 		return
 	}

@@ -336,10 +336,29 @@ func (c *control) answer(code int, text string) {
 }
 
 // answerNow replies at once: for STAT while a transfer runs (RFC 959, 4.1.3).
+// A syntax error (500-504) counts as a refused command.
 func (c *control) answerNow(code int, text string) {
+	c.refuseNow(refusal(code, nil), code, text)
+}
+
+// refuse is wharf's own reply refusing a command for reason (see refusal;
+// "" counts nothing), after the running transfer's.
+func (c *control) refuse(reason string, code int, text string) {
+	c.waitTransfer()
+	c.refuseNow(reason, code, text)
+}
+
+// answerErr refuses a command with the client's words for err, counted by
+// what err is.
+func (c *control) answerErr(code int, err error) {
+	c.refuse(refusal(code, err), code, describe(err))
+}
+
+func (c *control) refuseNow(reason string, code int, text string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
+	c.srv.metrics.countRefusal(reason)
 	c.writeOwn(code, text)
 }
 
@@ -455,13 +474,18 @@ func (c *control) engineLine(line []byte) {
 	to := c.attribute(code, text)
 	c.reply = replyState{open: sep == '-', code: [3]byte(text[:3]), num: code, to: to}
 
+	sent := code
 	if fixed, ok := c.fixReply(to, code, text[4:]); ok {
 		c.reply.dropping = true
-		if fixed.code != 0 {
+		if sent = fixed.code; sent != 0 {
 			c.out = appendReply(c.out, fixed.code, fixed.text)
 		}
 	} else {
 		c.out = append(c.out, line...)
+	}
+
+	if to != nil && sent != 0 {
+		c.srv.metrics.countRefusal(refusal(sent, to.err))
 	}
 
 	if sep == ' ' {
@@ -559,6 +583,10 @@ func (c *control) flushLocked() {
 
 		if _, err := c.tr.Write(c.out); err != nil {
 			c.werr = err
+			// With implicit TLS, the first reply (the greeting) makes the handshake.
+			if tc, ok := c.tr.(*tls.Conn); ok && !tc.ConnectionState().HandshakeComplete {
+				c.srv.metrics.handshakeFailed(tlsControl, err)
+			}
 		}
 	}
 

@@ -130,7 +130,7 @@ func (c *control) mlst(_, arg string) {
 
 	fi, err := c.si.drv().stat(target)
 	if err != nil {
-		c.answer(550, describe(err))
+		c.answerErr(550, err)
 
 		return
 	}
@@ -152,7 +152,7 @@ func (c *control) statPath(arg string) {
 
 	l, err := c.si.drv().openListing(req)
 	if err != nil {
-		c.answer(450, describe(err))
+		c.answerErr(450, err)
 
 		return
 	}
@@ -717,6 +717,12 @@ func (l *listing) moved() { l.progress.Store(time.Now().UnixNano()) }
 // WriteTo sends the listing, cutting a data connection that takes nothing
 // for data_timeout.
 func (l *listing) WriteTo(w io.Writer) (int64, error) {
+	if err := handshake(w); err != nil {
+		l.sess.srv.metrics.handshakeFailed(tlsData, err)
+
+		return 0, netErr(err)
+	}
+
 	defer clearDeadline(w)
 
 	var total int64

@@ -19,6 +19,8 @@ type SessionSnapshot struct {
 	ClientIP string
 	Since    time.Time
 	Command  string // the last command's verb: never its argument, so PASS never shows
+	TLS      bool   // the control connection is TLS
+	DataTLS  bool   // data connections are TLS (PROT P)
 	Transfer *TransferSnapshot
 }
 
@@ -48,6 +50,8 @@ func (s *Server) Sessions() []SessionSnapshot {
 			ClientIP: si.ip(),
 			Since:    si.since,
 			Command:  si.ctl.verb(),
+			TLS:      si.ctl.isSecure(),
+			DataTLS:  si.ctl.dataProtected(),
 		}
 
 		if t := si.current.Load(); t != nil {

@@ -52,7 +52,7 @@ func (c *control) user(_, arg string) {
 func (c *control) refuseUser(name, why string) {
 	c.si.logger().Warn("login refused", zap.String("user", truncate(name, 64)), zap.String("reason", "no TLS on the control connection"))
 	c.srv.metrics.logins.WithLabelValues("refused").Inc()
-	c.answer(530, why)
+	c.refuse(refusedTLSRequired, 530, why)
 }
 
 // pass checks the password itself, before the engine sees PASS: the engine
@@ -94,7 +94,7 @@ func (c *control) pass(_, arg string) {
 	case errors.Is(err, errLoginBanned):
 		c.closeAfter(421, "Too many failed logins from your address: try again later.")
 	case errors.Is(err, errLoginTLS):
-		c.answer(530, "This account logs in over TLS only: use AUTH TLS.")
+		c.refuse(refusedTLSRequired, 530, "This account logs in over TLS only: use AUTH TLS.")
 	default:
 		c.proto.failures++
 		if c.proto.failures >= maxLoginFailures {

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -15,10 +17,13 @@ type metrics struct {
 	transferDuration  *prometheus.HistogramVec
 	refusedConnection *prometheus.CounterVec
 	refusedUploads    *prometheus.CounterVec
+	refusedCommands   *prometheus.CounterVec
+	tlsFailures       [2]prometheus.Counter // wharf_tls_handshake_failures_total, by tlsControl and tlsData
+	passiveExhausted  prometheus.Counter
 
 	// The series of the transfer path, looked up once rather than per
-	// transfer, indexed by xferDownload and xferUpload. bytes moves as the
-	// bytes flow (transfer.moved), the others when a transfer ends.
+	// transfer, indexed by xferDownload and xferUpload. bytes moves as the bytes
+	// flow (transfer.moved), the others when a transfer ends.
 	xfers    [2]struct{ complete, incomplete, bytes prometheus.Counter }
 	xferTime [2]prometheus.Observer
 	loginOK  prometheus.Counter
@@ -56,12 +61,33 @@ func newMetrics(bans func() float64) *metrics {
 			Name: "wharf_uploads_refused_total",
 			Help: "Drop-box uploads and folders refused or cut, by reason (quota, files, depth, rate, bytes, size).",
 		}, []string{"reason"}),
+		refusedCommands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_commands_refused_total",
+			Help: "Commands refused, by reason (" + strings.Join(commandRefusals, ", ") + ").",
+		}, []string{"reason"}),
+		passiveExhausted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wharf_passive_ports_exhausted_total",
+			Help: "PASV and EPSV commands that found no free passive port.",
+		}),
 	}
+
+	handshakes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wharf_tls_handshake_failures_total",
+		Help: "TLS handshakes that failed, by connection (control, data); a client that closes before sending a byte is not counted.",
+	}, []string{"connection"})
+	m.tlsFailures[tlsControl] = handshakes.WithLabelValues("control")
+	m.tlsFailures[tlsData] = handshakes.WithLabelValues("data")
 
 	m.registry.MustRegister(
 		m.sessions, m.logins, m.transfers, m.transferBytes, m.transferDuration, m.refusedConnection, m.refusedUploads,
+		m.refusedCommands, handshakes, m.passiveExhausted,
+		// wharf_bans is the first name of wharf_bans_active, kept for the dashboards that use it.
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wharf_bans",
+			Help: "Client addresses banned now for failed logins.",
+		}, bans),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wharf_bans_active",
 			Help: "Client addresses banned now for failed logins.",
 		}, bans),
 		collectors.NewGoCollector(),
@@ -90,8 +116,18 @@ func newMetrics(bans func() float64) *metrics {
 		m.refusedUploads.WithLabelValues(r)
 	}
 
+	for _, r := range commandRefusals {
+		m.refusedCommands.WithLabelValues(r)
+	}
+
 	return m
 }
+
+// The indexes of metrics.tlsFailures.
+const (
+	tlsControl = 0
+	tlsData    = 1
+)
 
 // The indexes of metrics.xfers.
 const (

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const (
@@ -57,10 +59,11 @@ var errNoPassivePort = errors.New("no free passive port, try again later")
 type passivePorts struct {
 	host      string // the control listener's address: "" for every interface
 	ports     *portCandidates
-	timeout   time.Duration // how long a transfer waits for its data connection
-	idle      time.Duration // passiveIdle; shorter in tests
-	wait      time.Duration // portWait; shorter in tests
-	unclaimed time.Duration // unclaimedTimeout
+	timeout   time.Duration      // how long a transfer waits for its data connection
+	idle      time.Duration      // passiveIdle; shorter in tests
+	wait      time.Duration      // portWait; shorter in tests
+	unclaimed time.Duration      // unclaimedTimeout
+	exhausted prometheus.Counter // wharf_passive_ports_exhausted_total
 
 	mu     sync.Mutex
 	byPort map[int]*portListener         // every port listening now
@@ -78,10 +81,11 @@ type portListener struct {
 	timer *time.Timer      // closes it after passiveIdle free
 }
 
-func newPassivePorts(start, end int, timeout time.Duration) *passivePorts {
+func newPassivePorts(start, end int, timeout time.Duration, exhausted prometheus.Counter) *passivePorts {
 	return &passivePorts{
 		ports:     newPortCandidates(start, end),
 		timeout:   timeout,
+		exhausted: exhausted,
 		idle:      passiveIdle,
 		wait:      portWait,
 		unclaimed: unclaimedTimeout,
@@ -139,6 +143,14 @@ func (p *passivePorts) open(engine net.Listener) (net.Listener, error) {
 	}
 
 	_ = engine.Close() // the engine forgets it when wrapping fails
+
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+
+	if !closed { // not a PASV refused because the server shuts down
+		p.exhausted.Inc()
+	}
 
 	return nil, errNoPassivePort
 }

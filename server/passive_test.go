@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"wharf/internal/ftptest"
 )
 
@@ -164,7 +167,8 @@ func TestPassiveOpen(t *testing.T) {
 	t.Parallel()
 
 	lo := freePort(t)
-	p := newPassivePorts(lo, lo, 2*time.Second) // one port
+	exhausted := prometheus.NewCounter(prometheus.CounterOpts{Name: "exhausted"})
+	p := newPassivePorts(lo, lo, 2*time.Second, exhausted) // one port
 	p.idle = 300 * time.Millisecond
 	p.listenOn(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 
@@ -200,6 +204,9 @@ func TestPassiveOpen(t *testing.T) {
 	p.wait = 50 * time.Millisecond
 	if _, err := p.open(engineListener()); !errors.Is(err, errNoPassivePort) {
 		t.Fatalf("a second PASV took the port held by the first: %v", err)
+	}
+	if n := testutil.ToFloat64(exhausted); n != 1 {
+		t.Errorf("wharf_passive_ports_exhausted_total = %v, want 1", n)
 	}
 
 	early, err := net.Dial("tcp", addr.String())
@@ -272,7 +279,7 @@ func TestPassiveWaitsForAFreePort(t *testing.T) {
 	t.Parallel()
 
 	port := freePort(t)
-	p := newPassivePorts(port, port, 2*time.Second) // one port
+	p := newPassivePorts(port, port, 2*time.Second, prometheus.NewCounter(prometheus.CounterOpts{Name: "exhausted"})) // one port
 	p.listenOn(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	t.Cleanup(p.close)
 

@@ -100,7 +100,6 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		listings:    make(chan struct{}, listingSlots),
 		listMem:     newListingMemory(opts.MaxListingMemory),
 		listingWait: listingWait,
-		pasv:        newPassivePorts(opts.PassivePortStart, opts.PassivePortEnd, opts.DataConnectionTimeout),
 		roots:       newRootCache(rootReuse),
 		logins:      newLoginSlots(),
 		throttle:    newAccountThrottle(accountCheckInterval),
@@ -116,6 +115,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 	s.accounts.Store(accounts)
 	s.texts.Store(&texts{banner: opts.Banner, login: opts.LoginMessage})
 	s.metrics = newMetrics(func() float64 { return float64(s.bans.count()) })
+	s.pasv = newPassivePorts(opts.PassivePortStart, opts.PassivePortEnd, opts.DataConnectionTimeout, s.metrics.passiveExhausted)
 	s.boxes = newDropBoxes(opts.DropBox, s.log, s.metrics.refusedUploads)
 	s.buckets.set(opts.Bandwidth)
 

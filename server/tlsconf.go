@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
+	"io"
 	"sync"
 	"time"
 )
@@ -77,5 +79,34 @@ func (t *tlsConfigs) stop() {
 
 	if t.timer != nil {
 		t.timer.Stop()
+	}
+}
+
+// handshake makes the TLS handshake of a protected data connection before
+// its first byte, within handshakeTimeout, so that its failure is told
+// apart from a transfer cut later, and counted (the engine wraps the
+// connection in TLS, and would otherwise leave the handshake to the first
+// read or write). Any other connection passes. Transfers in TYPE A, which
+// the engine copies itself, make it inside the engine: those are not
+// counted.
+func handshake(conn any) error {
+	tc, ok := conn.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	defer cancel()
+
+	return tc.HandshakeContext(ctx) //nolint:wrapcheck // the transfer's error, as fixTransfer reads it
+}
+
+// handshakeFailed counts a failed TLS handshake of a control (tlsControl)
+// or data (tlsData) connection, unless the client closed the connection
+// before sending a byte of it: a port scan, or a health check that only
+// connects.
+func (m *metrics) handshakeFailed(conn int, err error) {
+	if !errors.Is(err, io.EOF) {
+		m.tlsFailures[conn].Inc()
 	}
 }

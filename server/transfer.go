@@ -229,6 +229,12 @@ func (t *transfer) Seek(offset int64, whence int) (int64, error) {
 
 // WriteTo sends the file to the data connection w.
 func (t *transfer) WriteTo(w io.Writer) (int64, error) {
+	if err := handshake(w); err != nil {
+		t.sess.srv.metrics.handshakeFailed(tlsData, err)
+
+		return 0, netErr(err)
+	}
+
 	n, err := t.writeTo(w)
 
 	return n, netErr(err)
@@ -333,6 +339,12 @@ func (t *transfer) copyOut(w io.Writer) (int64, error) {
 
 // ReadFrom receives an upload from the data connection r into the file.
 func (t *transfer) ReadFrom(r io.Reader) (int64, error) {
+	if err := handshake(r); err != nil {
+		t.sess.srv.metrics.handshakeFailed(tlsData, err)
+
+		return 0, netErr(err)
+	}
+
 	n, err := t.readFrom(r)
 
 	return n, netErr(err)
