@@ -21,7 +21,9 @@ type Session struct {
 	User     string    `json:"user"` // "" before login
 	ClientIP string    `json:"client_ip"`
 	Since    time.Time `json:"connected_since"`
-	Command  string    `json:"command"` // last command verb, e.g. "RETR" (never arguments: PASS must not leak)
+	Command  string    `json:"command"`  // last command verb, e.g. "RETR" (never arguments: PASS must not leak)
+	TLS      bool      `json:"tls"`      // the control connection is TLS
+	DataTLS  bool      `json:"data_tls"` // data connections are TLS (PROT P)
 	Transfer *Transfer `json:"transfer,omitempty"`
 }
 

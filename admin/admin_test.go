@@ -102,6 +102,7 @@ func TestRoutes(t *testing.T) {
 		{"healthz says ok", http.MethodGet, "/healthz", http.StatusOK, "text/plain", "ok"},
 		{"readyz says ready", http.MethodGet, "/readyz", http.StatusOK, "text/plain", "ready"},
 		{"sessions are JSON", http.MethodGet, "/sessions", http.StatusOK, "application/json", `"user":"alice"`},
+		{"status is JSON", http.MethodGet, "/status", http.StatusOK, "application/json", `"totals":`},
 		{"HEAD works like GET", http.MethodHead, "/healthz", http.StatusOK, "text/plain", ""},
 		{"HEAD on the page works", http.MethodHead, "/", http.StatusOK, "text/html", ""},
 		{"an unknown path is 404", http.MethodGet, "/nope", http.StatusNotFound, "", ""},
@@ -197,7 +198,7 @@ func TestSessionsJSON(t *testing.T) {
 			t.Fatalf("got %d sessions, want 2: %s", len(raw), body)
 		}
 
-		wantSession := []string{"client_ip", "command", "connected_since", "id", "transfer", "user"}
+		wantSession := []string{"client_ip", "command", "connected_since", "data_tls", "id", "tls", "transfer", "user"}
 		if got := slices.Sorted(maps.Keys(raw[1])); !slices.Equal(got, wantSession) {
 			t.Errorf("session keys %v, want %v", got, wantSession)
 		}
@@ -255,6 +256,75 @@ func TestSessionsJSON(t *testing.T) {
 	})
 }
 
+// statusRegistry holds the series /status reads, as a server started an
+// hour ago would have them.
+func statusRegistry(started time.Time) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+
+	gauge := func(name string, labels prometheus.Labels, v float64) {
+		g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: name, ConstLabels: labels})
+		g.Set(v)
+		reg.MustRegister(g)
+	}
+	counter := func(name, label string, values map[string]float64) {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: name}, []string{label})
+		for l, v := range values {
+			c.WithLabelValues(l).Add(v)
+		}
+		reg.MustRegister(c)
+	}
+
+	gauge("wharf_build_info", prometheus.Labels{"version": "1.2.3-test", "goversion": "go1.26.8"}, 1)
+	gauge("process_start_time_seconds", nil, float64(started.Unix()))
+	gauge("wharf_sessions", nil, 4)
+	gauge("wharf_bans_active", nil, 2)
+	gauge("wharf_bans", nil, 2)
+	counter("wharf_transfers_total", "direction", map[string]float64{"download": 7, "upload": 3})
+	counter("wharf_transfer_bytes_total", "direction", map[string]float64{"download": 5 << 20, "upload": 1 << 10})
+	counter("wharf_logins_total", "result", map[string]float64{"success": 9, "failure": 2, "refused": 1})
+	counter("wharf_commands_refused_total", "reason", map[string]float64{"syntax": 5, "permission": 1})
+
+	return reg
+}
+
+// /status sums up the metrics: what the status page shows.
+func TestStatusJSON(t *testing.T) {
+	t.Parallel()
+
+	started := time.Now().Add(-time.Hour).Truncate(time.Second)
+	h := New(Options{Gatherer: statusRegistry(started)}, zap.NewNop()).Handler()
+	_, body := get(t, h, http.MethodGet, "/status")
+
+	var got Status
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatalf("decode %q: %v", body, err)
+	}
+
+	if got.Uptime < 3600 || got.Uptime > 3700 || !got.Started.Equal(started) {
+		t.Errorf("started %v, up %v s; want %v, an hour", got.Started, got.Uptime, started)
+	}
+
+	got.Started, got.Uptime = time.Time{}, 0
+	want := Status{Version: "1.2.3-test", GoVersion: "go1.26.8", Sessions: 4, Bans: 2, Totals: Totals{
+		Downloads: 7, Uploads: 3, BytesDownloaded: 5 << 20, BytesUploaded: 1 << 10, Logins: 9, FailedLogins: 2,
+		RefusedCommands: 6,
+	}}
+	if got != want {
+		t.Errorf("status = %+v, want %+v", got, want)
+	}
+
+	t.Run("without metrics, every figure is zero", func(t *testing.T) {
+		t.Parallel()
+
+		_, body := get(t, New(Options{}, zap.NewNop()).Handler(), http.MethodGet, "/status")
+		if strings.TrimSpace(body) != `{"version":"","go_version":"","started":"0001-01-01T00:00:00Z","uptime_seconds":0,`+
+			`"sessions":0,"bans_active":0,"totals":{"downloads":0,"uploads":0,"bytes_downloaded":0,"bytes_uploaded":0,`+
+			`"logins":0,"failed_logins":0,"refused_commands":0}}` {
+			t.Errorf("body %s", body)
+		}
+	})
+}
+
 // srcOrHref finds every src= and href= value in a page.
 var srcOrHref = regexp.MustCompile(`(?i)\b(?:src|href)\s*=\s*["']?([^"'\s>]*)`)
 
@@ -275,7 +345,7 @@ func TestStatusPageIsSelfContained(t *testing.T) {
 		}
 	}
 
-	for _, want := range []string{`"/sessions"`, "setInterval", `id="session-count"`, "textContent"} {
+	for _, want := range []string{`"/sessions"`, `"/status"`, "setInterval", `id="session-count"`, "textContent"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}

@@ -50,7 +50,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Parallel()
 
 		polls, sessions := pollingSessions()
-		base := startServer(t, Options{Sessions: sessions}, zap.NewNop())
+		base := startServer(t, Options{Sessions: sessions, Gatherer: statusRegistry(time.Now().Add(-2 * time.Hour))}, zap.NewNop())
 		checkStatusPage(t, browser, base, polls)
 	})
 
@@ -58,7 +58,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Parallel()
 
 		polls, sessions := pollingSessions()
-		base := startServer(t, Options{Sessions: sessions, Token: testToken}, zap.NewNop())
+		base := startServer(t, Options{Sessions: sessions, Token: testToken, Gatherer: statusRegistry(time.Now().Add(-2 * time.Hour))},
+			zap.NewNop())
 
 		target, err := url.Parse(base)
 		if err != nil {
@@ -125,6 +126,9 @@ func checkStatusPage(t *testing.T, browser, base string, polls *atomic.Int64) {
 		`data-session-id="41"`, `data-session-id="42"`, `data-session-id="43"`,
 		">alice<", "/pub/release.tar.gz", "192.0.2.7", "↓ download", "3m ago", "MiB/s",
 		`<span id="session-count">3</span>`,
+		// The overview, from /status.
+		`<dd id="version" title="built with go1.26.8">1.2.3-test</dd>`, `<dd id="uptime">2h 0m</dd>`,
+		`<dd id="downloads">7 · 5.0 MiB</dd>`, `<dd id="logins">9 (2 failed)</dd>`, `<dd id="bans">2</dd>`,
 		"&lt;b&gt;mallory&lt;/b&gt;", // a user name is text, never markup
 	} {
 		if !strings.Contains(dom, want) {

@@ -7,9 +7,11 @@
 //   - /healthz: 200 "ok" while the FTP listener accepts, else 503;
 //   - /readyz: 200 "ready", or 503 with the reason the server is not ready;
 //   - /sessions: a JSON array of the live sessions (see Session);
+//   - /status: a JSON summary read from the Gatherer's metrics: version,
+//     uptime, sessions, active bans and totals (see Status);
 //   - /: a self-contained status page (embedded from status.html, inline CSS
-//     and JS only) that polls /sessions every second and shows who is
-//     connected and how each running transfer progresses;
+//     and JS only) that polls /sessions and /status every second and shows
+//     the summary, who is connected and how each running transfer progresses;
 //   - /debug/pprof/: net/http/pprof, only when Options.Pprof is set;
 //   - POST /reload: loads the configuration again, as SIGHUP does, and answers
 //     JSON saying whether it was reloaded (200, with the changed keys that

@@ -45,6 +45,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /sessions", s.sessions)
+	mux.HandleFunc("GET /status", s.status)
 
 	if s.opts.Reload != nil {
 		mux.Handle("POST /reload", s.reloadHandler())

@@ -9,12 +9,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
@@ -234,6 +236,8 @@ func serve(ctx context.Context, cfg config.Config, src config.Sources, unknown [
 		return err
 	}
 
+	srv.Registry().MustRegister(buildInfo())
+
 	if err := srv.Listen(); err != nil {
 		return err
 	}
@@ -389,7 +393,7 @@ func stopAdmin(adm *admin.Server, served <-chan error, log *zap.Logger) {
 func adminSessions(in []server.SessionSnapshot) []admin.Session {
 	out := make([]admin.Session, 0, len(in))
 	for _, s := range in {
-		a := admin.Session{ID: s.ID, User: s.User, ClientIP: s.ClientIP, Since: s.Since, Command: s.Command}
+		a := admin.Session{ID: s.ID, User: s.User, ClientIP: s.ClientIP, Since: s.Since, Command: s.Command, TLS: s.TLS, DataTLS: s.DataTLS}
 		if t := s.Transfer; t != nil {
 			a.Transfer = &admin.Transfer{Path: t.Path, Direction: t.Direction, Bytes: t.Bytes, Size: t.Size, Started: t.Started}
 			if el := time.Since(t.Started).Seconds(); el > 0 {
@@ -623,6 +627,19 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 	}
 
 	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// buildInfo is wharf_build_info: always 1, labelled with the version and
+// the Go release that built it, so dashboards can tell which binary runs.
+func buildInfo() prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "wharf_build_info",
+		Help:        "Always 1, labelled with the version of wharf and the Go release that built it.",
+		ConstLabels: prometheus.Labels{"version": buildVersion(), "goversion": runtime.Version()},
+	})
+	g.Set(1)
+
+	return g
 }
 
 func buildVersion() string {
