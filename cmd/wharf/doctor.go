@@ -40,21 +40,30 @@ const passiveSample = 10
 // what to fix, and fails when it found a PROBLEM. WARN lines are about
 // choices that are right for some setups (a LAN, a test) and wrong for others,
 // and about secret files that others may read or change (config.LooseFiles).
-func doctor(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+func doctor(ctx context.Context, args, env []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("wharf doctor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "path of the TOML configuration `file` (default: $WHARF_CONFIG, else none)")
+	configPath := fs.String("config", "", "path of the TOML configuration `file`, as FILE (default: $WHARF_CONFIG, else none)")
 	overrides := addOverrideFlags(fs)
+	fs.Usage = usageFunc(fs, `Usage: wharf doctor [FILE] [-listen ADDR] [-public-host HOST] [-log-level LEVEL]
 
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+Check the configuration as check-config does, then whether clients can
+reach the control port and the passive ports through public_host, from
+this machine. Print a line per check (OK, NOTE, WARN, or PROBLEM with what
+to fix) and exit 1 when there is a PROBLEM. Beside a running wharf, the
+ports it holds are reported as its own, not as problems.
+`)
 
-		return errUsage
+	args, err := parseArgs(fs, args, stdout)
+	if err != nil {
+		return helped(err)
 	}
 
-	src := config.Sources{File: *configPath, Env: env, Flags: overrides()}
+	path, err := configArg(fs, *configPath, args)
+	if err != nil {
+		return err
+	}
+
+	src := config.Sources{File: path, Env: env, Flags: overrides()}
 	r := &report{w: stdout}
 
 	cfg, unknown, err := loadConfig(src)

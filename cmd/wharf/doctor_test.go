@@ -24,7 +24,7 @@ func doctorRun(t *testing.T, text string) (string, error) {
 	file := writeFile(t, dir, "wharf.toml", text+fmt.Sprintf("\n[anonymous]\nroot = %q\n", pub))
 
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"doctor", "-config", file}, nil, nil, &out, io.Discard)
+	err := run(context.Background(), []string{"doctor", file}, nil, nil, &out, io.Discard)
 
 	return out.String(), err
 }

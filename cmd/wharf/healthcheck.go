@@ -26,24 +26,32 @@ const healthTimeout = 5 * time.Second
 // configuration (-config, WHARF_CONFIG, WHARF_LISTEN...), with an
 // every-address host such as 0.0.0.0 probed on 127.0.0.1. With implicit TLS
 // it does the handshake first. It prints one line either way.
-func healthcheck(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+func healthcheck(ctx context.Context, args, env []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("wharf healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "path of the TOML configuration `file` (default: $WHARF_CONFIG, else none)")
+	configPath := fs.String("config", "", "path of the TOML configuration `file`, as FILE (default: $WHARF_CONFIG, else none)")
 	optional := fs.String("optional-config", "", "read this configuration `file` if it exists (as the server does in the container image)")
 	addr := fs.String("addr", "", "`host:port` to probe (default: the configured listen address, on 127.0.0.1 when it is every address)")
+	fs.Usage = usageFunc(fs, `Usage: wharf healthcheck [FILE] [-addr HOST:PORT]
 
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+Connect to the control port and exit 0 on a 220 greeting within 5 s, 1
+otherwise, printing one line either way (for a container HEALTHCHECK). The
+address is -addr, else the configured listen address, on 127.0.0.1 when
+that is every address.
+`)
 
-		return errUsage
+	args, err := parseArgs(fs, args, stdout)
+	if err != nil {
+		return helped(err)
+	}
+
+	path, err := configArg(fs, *configPath, args)
+	if err != nil {
+		return err
 	}
 
 	// Merge, not Load: the probe needs only listen and tls.mode, and must not
 	// fail because a host name or a folder is briefly unavailable.
-	cfg, _, err := config.Sources{File: configFile(*configPath, *optional), Env: env}.Merge()
+	cfg, _, err := config.Sources{File: configFile(path, *optional), Env: env}.Merge()
 	if err != nil {
 		return fmt.Errorf("unhealthy: configuration: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}

@@ -2,15 +2,18 @@
 //
 // Usage:
 //
-//	wharf [-config FILE]            serve (without a file: ./public, anonymous, read-only, port 2121)
-//	wharf check-config [-config FILE] [-print]
-//	wharf healthcheck [-addr HOST:PORT]
-//	wharf doctor [-config FILE]     check that clients can reach the ports; print what to fix
-//	wharf hash-password             read a password on stdin, print its bcrypt hash
-//	wharf -version
+//	wharf [FILE]                  serve (without a file: ./public, anonymous, read-only, port 2121)
+//	wharf check-config [FILE] [-print]
+//	wharf doctor [FILE]           check that clients can reach the ports; print what to fix
+//	wharf healthcheck [FILE] [-addr HOST:PORT]
+//	wharf hash-password           read a password on stdin, print its bcrypt hash
+//	wharf version
+//	wharf help [COMMAND]
 //
-// Every configuration key but [[users]] can also come from a WHARF_*
-// environment variable (see wharf -help).
+// FILE may also be given as -config FILE. Every configuration key but
+// [[users]] can also come from a WHARF_* environment variable (see wharf
+// help). Help goes to stdout; a command line wharf cannot run exits 2, any
+// other failure 1.
 package main
 
 import (
@@ -22,6 +25,6 @@ import (
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "wharf:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }

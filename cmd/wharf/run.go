@@ -34,35 +34,40 @@ var version = ""
 const usageText = `wharf: an FTP server for public mirrors and upload accounts.
 
 Usage:
-  wharf [-config FILE] [-listen ADDR] [-public-host HOST] [-log-level LEVEL]
-        serve; without a file, serve ./public anonymously, read-only, on 0.0.0.0:2121
+  wharf [FILE] [-listen ADDR] [-public-host HOST] [-log-level LEVEL]
+        serve, with FILE as the TOML configuration; without a file, serve
+        ./public anonymously, read-only, on 0.0.0.0:2121
         (-optional-config FILE reads FILE only if it exists: the container image uses it)
-  wharf check-config [-config FILE] [-print]
+  wharf check-config [FILE] [-print]
         validate the configuration and print every problem, and warn about
         secret files others can read; -print shows the configuration in
         effect (file, environment, flags) with secrets redacted
-  wharf healthcheck [-config FILE] [-addr HOST:PORT]
-        exit 0 if the server answers 220 within 5s (for a container HEALTHCHECK)
-  wharf doctor [-config FILE]
+  wharf doctor [FILE]
         check the configuration, then whether clients can reach the control and
         passive ports through public_host; print what to fix
+  wharf healthcheck [FILE] [-addr HOST:PORT]
+        exit 0 if the server answers 220 within 5s (for a container HEALTHCHECK)
   wharf hash-password
         read a password on stdin, print its bcrypt hash
-  wharf -version
-        print the version
+  wharf version
+        print the version (also -version)
+  wharf help [COMMAND]
+        print this help, or a command's with its flags (also -h or -help)
+
+FILE may also be given as -config FILE. Exit status: 0 on success, 1 on a
+failure, 2 for a command line wharf cannot run.
 
 Environment: every key but [[users]] can be set as WHARF_ and its path in
 capitals, such as WHARF_LISTEN, WHARF_PUBLIC_HOST, WHARF_LOG_FORMAT=json,
 WHARF_PASSIVE_PORTS=50000-50100, WHARF_LISTING_HIDE=*.tmp,README* (a list,
 comma-separated) or WHARF_ANONYMOUS_ROOT. WHARF_CONFIG names the file when
--config is absent. Flags win over the environment, which wins over the file.
+neither FILE nor -config is given. Flags win over the environment, which
+wins over the file.
 Secrets: WHARF_STORAGE_ACCESS_KEY_FILE, WHARF_STORAGE_SECRET_KEY_FILE.
 
 Reload: SIGHUP, POST /reload on the admin listener, or a change to a file
 the configuration reads (looked at every watch_interval) loads it again;
 SIGHUP and SIGUSR1 reopen the log files.
-
-Flags (-flag and --flag both work):
 `
 
 // logFlush is the longest a log line waits in the buffer.
@@ -70,9 +75,6 @@ const logFlush = 200 * time.Millisecond
 
 // gcPercent is wharf's garbage collection target unless GOGC is set.
 const gcPercent = 50
-
-// errUsage means the command line was wrong; the flag package already said why.
-var errUsage = errors.New("invalid command line (see wharf -help)")
 
 // run is the whole program; main only reports its error. env is the
 // environment in os.Environ form: only the WHARF_* entries are read.
@@ -84,36 +86,36 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 		case "check-config":
 			return checkConfig(args[1:], env, stdout, stderr)
 		case "healthcheck":
-			return healthcheck(ctx, args[1:], env, stdout, stderr)
+			return healthcheck(ctx, args[1:], env, stdout)
 		case "doctor":
-			return doctor(ctx, args[1:], env, stdout, stderr)
+			return doctor(ctx, args[1:], env, stdout)
+		case "version":
+			return printVersion(args[1:], stdout)
+		case "help":
+			return help(ctx, args[1:], env, stdout, stderr)
 		}
 	}
 
 	fs := flag.NewFlagSet("wharf", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "path of the TOML configuration `file` (default: $WHARF_CONFIG, else none)")
-	optional := fs.String("optional-config", "", "read this configuration `file` if it exists, else run on defaults and environment (for container images; -config wins)")
+	configPath := fs.String("config", "", "path of the TOML configuration `file`, as FILE (default: $WHARF_CONFIG, else none)")
+	optional := fs.String("optional-config", "", "read this configuration `file` if it exists, else run on defaults and environment (for container images; FILE and -config win)")
 	overrides := addOverrideFlags(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usageText)
-		fs.PrintDefaults()
+	fs.Usage = usageFunc(fs, usageText)
+
+	args, err := parseArgs(fs, args, stdout)
+	if err != nil {
+		return helped(err)
 	}
 
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-
-		return errUsage
+	if len(args) == 1 && mistypedCommand(args[0]) {
+		return &usageError{cmd: "wharf", msg: fmt.Sprintf("unknown command %q, and no such configuration file: the commands are %s",
+			args[0], strings.Join(subcommands, ", "))}
 	}
 
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "wharf: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-
-		return errUsage
+	path, err := configArg(fs, *configPath, args)
+	if err != nil {
+		return err
 	}
 
 	if *showVersion {
@@ -122,7 +124,7 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 		return nil
 	}
 
-	src := config.Sources{File: configFile(*configPath, *optional), Env: env, Flags: overrides()}
+	src := config.Sources{File: configFile(path, *optional), Env: env, Flags: overrides()}
 
 	cfg, unknown, err := loadConfig(src)
 	if err != nil {
@@ -130,6 +132,18 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 	}
 
 	return serve(ctx, cfg, src, unknown, stdout)
+}
+
+// mistypedCommand reports whether arg, given where a configuration file
+// may be, is rather a mistyped command: a bare word, and no such file.
+func mistypedCommand(arg string) bool {
+	if strings.ContainsAny(arg, "./"+string(os.PathSeparator)) {
+		return false
+	}
+
+	_, err := os.Stat(arg) //nolint:gosec // the operator's own argument
+
+	return err != nil
 }
 
 // configFile is the file to read: -config, else -optional-config when that
@@ -522,20 +536,28 @@ func newLogger(c config.Log, out zapcore.WriteSyncer) *zap.Logger {
 // change (config.LooseFiles), without failing.
 func checkConfig(args, env []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("wharf check-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "path of the TOML configuration `file` (default: $WHARF_CONFIG, else none)")
+	configPath := fs.String("config", "", "path of the TOML configuration `file`, as FILE (default: $WHARF_CONFIG, else none)")
 	overrides := addOverrideFlags(fs)
 	printConfig := fs.Bool("print", false, "print the configuration in effect as TOML, secrets redacted")
+	fs.Usage = usageFunc(fs, `Usage: wharf check-config [FILE] [-print] [-listen ADDR] [-public-host HOST] [-log-level LEVEL]
 
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+Validate the configuration in effect (FILE or -config, else $WHARF_CONFIG,
+else none; then the WHARF_* variables and the flags) and print every
+problem, each naming its key. Warn, on stderr, about secret files that
+others can read. Exit 0 when it is valid, 1 when it is not.
+`)
 
-		return errUsage
+	args, err := parseArgs(fs, args, stdout)
+	if err != nil {
+		return helped(err)
 	}
 
-	src := config.Sources{File: *configPath, Env: env, Flags: overrides()}
+	path, err := configArg(fs, *configPath, args)
+	if err != nil {
+		return err
+	}
+
+	src := config.Sources{File: path, Env: env, Flags: overrides()}
 
 	cfg, unknown, err := loadConfig(src)
 	for _, name := range unknown {
@@ -577,17 +599,19 @@ func configName(src config.Sources) string {
 // and prints its bcrypt hash for a [[users]] password key.
 func hashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("wharf hash-password", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: wharf hash-password < password-file\nReads one password on stdin (no echo on a terminal) and prints its bcrypt hash.")
+	fs.Usage = usageFunc(fs, `Usage: wharf hash-password < password-file
+
+Read one password on stdin (no echo on a terminal) and print its bcrypt
+hash, for the password key of a [[users]] table.
+`)
+
+	args, err := parseArgs(fs, args, stdout)
+	if err != nil {
+		return helped(err)
 	}
 
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-
-		return errUsage
+	if len(args) > 0 {
+		return &usageError{cmd: fs.Name(), msg: fmt.Sprintf("unexpected argument %q: the password is read on stdin", args[0])}
 	}
 
 	password, err := readPassword(stdin, stderr)

@@ -106,17 +106,17 @@ func TestVersion(t *testing.T) {
 func TestHelpListsSubcommands(t *testing.T) {
 	t.Parallel()
 
-	var errOut bytes.Buffer
-	if err := run(context.Background(), []string{"-help"}, nil, nil, io.Discard, &errOut); err != nil {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-help"}, nil, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 
 	for _, want := range []string{
 		"-config", "-version", "-listen", "-public-host", "-log-level", "check-config", "-print", "healthcheck", "doctor",
-		"hash-password", "WHARF_CONFIG", "WHARF_LISTEN",
+		"hash-password", "WHARF_CONFIG", "WHARF_LISTEN", "wharf version", "wharf help [COMMAND]",
 	} {
-		if !strings.Contains(errOut.String(), want) {
-			t.Errorf("help lacks %q:\n%s", want, errOut.String())
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, out.String())
 		}
 	}
 }
