@@ -40,6 +40,9 @@ const passiveSample = 10
 // what to fix, and fails when it found a PROBLEM. WARN lines are about
 // choices that are right for some setups (a LAN, a test) and wrong for others,
 // and about secret files that others may read or change (config.LooseFiles).
+// Beside a running wharf of this configuration (the control port greets with
+// its banner), the passive ports that wharf holds for transfers are NOTEs:
+// they are its own, not another program's.
 func doctor(ctx context.Context, args, env []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("wharf doctor", flag.ContinueOnError)
 	configPath := fs.String("config", "", "path of the TOML configuration `file`, as FILE (default: $WHARF_CONFIG, else none)")
@@ -233,11 +236,21 @@ func checkReachability(ctx context.Context, r *report, cfg config.Config, local 
 		<-served
 	}()
 
+	// Beside a running wharf of this configuration, the passive ports it
+	// holds for transfers are its own, not another program's.
+	wharfHere := false
+
 	port := srv.Addr().(*net.TCPAddr).Port
 	if busy {
 		configured := listenPort(cfg.Listen)
-		r.note("control port %d is in use (is wharf running?): doctor started its server on the free port %d "+
-			"instead; the control port check goes to port %d, to what runs there", configured, port, configured)
+		if wharfHere = runningWharf(ctx, cfg); wharfHere {
+			r.note("control port %d is in use by a wharf running here (it greets with this configuration's banner): "+
+				"doctor started its server on the free port %d instead; the control port check goes to port %d, to "+
+				"the running wharf, and passive ports it holds are reported as its own", configured, port, configured)
+		} else {
+			r.note("control port %d is in use (is wharf running?): doctor started its server on the free port %d "+
+				"instead; the control port check goes to port %d, to what runs there", configured, port, configured)
+		}
 		port = configured
 	}
 
@@ -269,13 +282,16 @@ func checkReachability(ctx context.Context, r *report, cfg config.Config, local 
 	lo, hi := cfg.PassiveRange()
 	held := ""
 	if busy {
-		held = ", or the wharf running here for a transfer"
+		held = fmt.Sprintf(", or the server on port %d for a transfer", port)
 	}
 
 	for _, res := range probePassive(ctx, listenHost, target, samplePorts(lo, hi)) {
 		where := net.JoinHostPort(target, strconv.Itoa(res.port))
 
 		switch {
+		case res.listenErr != nil && wharfHere:
+			r.note("passive port %d: in use by the wharf running here (a passive transfer holds it, or did moments "+
+				"ago); not checked", res.port)
 		case res.listenErr != nil:
 			r.problem("passive port %d: can't listen on it (%v): another program holds it%s; PASV can't use it, "+
 				"so choose passive_ports that nothing else uses", res.port, res.listenErr, held)
@@ -301,6 +317,40 @@ func checkReachability(ctx context.Context, r *report, cfg config.Config, local 
 	}
 
 	checkClientAddress(r, seen)
+}
+
+// runningWharf reports whether the server on the configured control port
+// is a wharf of this configuration: it greets with this configuration's
+// banner. It asks on this machine (127.0.0.1 when wharf listens on every
+// address).
+func runningWharf(ctx context.Context, cfg config.Config) bool {
+	addr, err := probeAddress(cfg.Listen)
+	if err != nil {
+		return false
+	}
+
+	gctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	defer cancel()
+
+	conn, greeting, err := greet(gctx, addr, cfg.TLS.Mode == "implicit")
+	if err != nil {
+		return false
+	}
+
+	quit(conn)
+
+	return slices.Equal(replyLines(greeting), replyLines(cfg.Greeting()))
+}
+
+// replyLines splits a reply's text into its lines, as a client reads them:
+// without line ends or the white space around them.
+func replyLines(text string) []string {
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+
+	return lines
 }
 
 // checkClientAddress compares the client addresses that the listeners saw:

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"wharf/config"
+	"wharf/internal/ftptest"
 )
 
 // doctorRun runs wharf doctor with a configuration file holding text (then
@@ -119,29 +120,88 @@ func TestDoctorReportsATakenPassivePort(t *testing.T) {
 	}
 }
 
-// Next to a running wharf, doctor starts on a free port, says so, and checks
-// the configured control port (answered by the running wharf).
+// Next to a running wharf of the same configuration, doctor starts on a
+// free port, says so, checks the configured control port (the running
+// wharf answers), and reports the passive ports that wharf holds for its
+// clients as its own: no problem, exit 0.
 func TestDoctorBesideARunningServer(t *testing.T) {
 	t.Parallel()
 
 	s := startRun(t, nil, []string{
-		"WHARF_LISTEN=127.0.0.1:0", "WHARF_PASSIVE_PORTS=48620-48629", "WHARF_LOG_FORMAT=json",
+		"WHARF_LISTEN=127.0.0.1:0", "WHARF_PASSIVE_PORTS=48620-48621", "WHARF_LOG_FORMAT=json",
 		"WHARF_ANONYMOUS_ROOT=" + t.TempDir(),
 	})
 
-	out, err := doctorRun(t, fmt.Sprintf("listen = %q\npublic_host = \"127.0.0.1\"\npassive_ports = [48630, 48631]\n", s.addr))
+	// A client of the running wharf holds a passive port.
+	c := ftptest.Dial(t, s.addr, nil)
+	c.Login("anonymous", "x")
+	_, held, _ := net.SplitHostPort(c.Pasv())
+
+	out, err := doctorRun(t, fmt.Sprintf("listen = %q\npublic_host = \"127.0.0.1\"\npassive_ports = [48620, 48621]\n", s.addr))
 	if err != nil {
 		t.Fatalf("doctor = %v\n%s", err, out)
 	}
 
 	_, port, _ := net.SplitHostPort(s.addr)
-	if !slices.ContainsFunc(lines(out, "NOTE"), func(l string) bool {
-		return strings.HasPrefix(l, "control port "+port+" is in use (is wharf running?)")
-	}) {
-		t.Errorf("doctor does not say the control port is in use:\n%s", out)
+	notes := lines(out, "NOTE")
+	for _, want := range []string{
+		"control port " + port + " is in use by a wharf running here",
+		"passive port " + held + ": in use by the wharf running here",
+	} {
+		if !slices.ContainsFunc(notes, func(l string) bool { return strings.HasPrefix(l, want) }) {
+			t.Errorf("no NOTE line starting %q in\n%s", want, out)
+		}
 	}
 	if !slices.Contains(lines(out, "OK"), "control port: "+s.addr+" answers 220") {
 		t.Errorf("the running server was not checked:\n%s", out)
+	}
+	if p := lines(out, "PROBLEM"); len(p) != 0 {
+		t.Errorf("problems: %q", p)
+	}
+}
+
+// A control port held by a server that is not this configuration's wharf
+// (another greeting) does not excuse a passive port it holds.
+func TestDoctorBesideAnotherServer(t *testing.T) {
+	t.Parallel()
+
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	go func() {
+		for {
+			conn, err := other.Accept()
+			if err != nil {
+				return
+			}
+
+			_, _ = io.WriteString(conn, "220 another ftpd ready\r\n")
+			_ = conn.Close()
+		}
+	}()
+
+	pasv, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pasv.Close()
+
+	held := pasv.Addr().(*net.TCPAddr).Port
+	out, err := doctorRun(t, fmt.Sprintf("listen = %q\npublic_host = \"127.0.0.1\"\npassive_ports = [%d, %d]\n",
+		other.Addr().String(), held, held))
+	if err == nil {
+		t.Fatalf("doctor succeeded with a passive port held by another program:\n%s", out)
+	}
+
+	if want := fmt.Sprintf("passive port %d: can't listen on it", held); !slices.ContainsFunc(lines(out, "PROBLEM"),
+		func(l string) bool { return strings.HasPrefix(l, want) }) {
+		t.Errorf("no PROBLEM line starting %q in\n%s", want, out)
+	}
+	if slices.ContainsFunc(lines(out, "NOTE"), func(l string) bool { return strings.Contains(l, "wharf running here") }) {
+		t.Errorf("another server was taken for wharf:\n%s", out)
 	}
 }
 
