@@ -299,7 +299,14 @@ func (t *transfer) writeTo(w io.Writer) (int64, error) {
 // bandwidth limits and files that are not on disk. It hands the connection
 // at most copyPiece at a time, counting each piece as it goes.
 func (t *transfer) copyOut(w io.Writer) (int64, error) {
-	buf := make([]byte, t.bufferSize())
+	size := t.bufferSize()
+	if _, onDisk := t.file.(*os.File); !onDisk {
+		// An object store's body: bigger reads save no system call, and
+		// each running download would hold the difference.
+		size = min(size, copyPiece)
+	}
+
+	buf := make([]byte, size)
 
 	var total int64
 	for {
