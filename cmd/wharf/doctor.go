@@ -332,7 +332,7 @@ func runningWharf(ctx context.Context, cfg config.Config) bool {
 	gctx, cancel := context.WithTimeout(ctx, doctorTimeout)
 	defer cancel()
 
-	conn, greeting, err := greet(gctx, addr, cfg.TLS.Mode == "implicit")
+	conn, greeting, err := greet(gctx, addr, cfg.TLS.Mode.Is(server.TLSImplicit))
 	if err != nil {
 		return false
 	}

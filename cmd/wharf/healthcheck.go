@@ -29,7 +29,7 @@ const healthTimeout = 5 * time.Second
 func healthcheck(ctx context.Context, args, env []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("wharf healthcheck", flag.ContinueOnError)
 	configPath := fs.String("config", "", "path of the TOML configuration `file`, as FILE (default: $WHARF_CONFIG, else none)")
-	optional := fs.String("optional-config", "", "read this configuration `file` if it exists (as the server does in the container image)")
+	optional := fs.String("optional-config", "", "read this configuration `file` if it exists (as the server's -optional-config)")
 	addr := fs.String("addr", "", "`host:port` to probe (default: the configured listen address, on 127.0.0.1 when it is every address)")
 	fs.Usage = usageFunc(fs, `Usage: wharf healthcheck [FILE] [-addr HOST:PORT]
 

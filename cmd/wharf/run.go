@@ -37,7 +37,7 @@ Usage:
   wharf [FILE] [-listen ADDR] [-public-host HOST] [-log-level LEVEL]
         serve, with FILE as the TOML configuration; without a file, serve
         ./public anonymously, read-only, on 0.0.0.0:2121
-        (-optional-config FILE reads FILE only if it exists: the container image uses it)
+        (-optional-config FILE reads FILE only if it exists)
   wharf check-config [FILE] [-print]
         validate the configuration and print every problem, and warn about
         secret files others can read; -print shows the configuration in
@@ -98,7 +98,7 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 
 	fs := flag.NewFlagSet("wharf", flag.ContinueOnError)
 	configPath := fs.String("config", "", "path of the TOML configuration `file`, as FILE (default: $WHARF_CONFIG, else none)")
-	optional := fs.String("optional-config", "", "read this configuration `file` if it exists, else run on defaults and environment (for container images; FILE and -config win)")
+	optional := fs.String("optional-config", "", "read this configuration `file` if it exists, else run on defaults and environment (FILE and -config win)")
 	overrides := addOverrideFlags(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = usageFunc(fs, usageText)
