@@ -195,8 +195,37 @@ func dummyFor(users []User) ([]byte, error) {
 	return h, nil
 }
 
-// CheckHash returns an error unless hash is a bcrypt hash wharf accepts.
+// PlaceholderHash stands where a password hash belongs in config.toml.example
+// and in deploy/'s users file. It has the form of a bcrypt hash, but its hash
+// part is one character too long, so no password matches it; CheckHash
+// refuses it by name, so a copied example never becomes a live account.
+const PlaceholderHash = "$2a$10$REPLACE.WITH.THE.OUTPUT.OF.wharf.hash-password........"
+
+// publishedHash is the bcrypt hash of "change-me" that config.toml.example
+// once shipped, live: anyone who read the example can log in with it.
+const publishedHash = "$2a$10$chT983CcYfE4a3LSurq1Xu941Gu5GP4HTrwdRbk7cl.90oy0c4fEK"
+
+var (
+	// ErrPlaceholderHash refuses PlaceholderHash: the example's account was
+	// copied without a password of its own.
+	ErrPlaceholderHash = errors.New("the placeholder of the example configuration, not a hash: " +
+		"put the output of wharf hash-password here")
+	// ErrPublishedHash refuses a hash whose password is public.
+	ErrPublishedHash = errors.New(`the hash of "change-me" that an earlier config.toml.example published: ` +
+		"anyone could log in; make a new one with wharf hash-password")
+)
+
+// CheckHash returns an error unless hash is a bcrypt hash wharf accepts: not
+// PlaceholderHash (ErrPlaceholderHash) nor a hash whose password was
+// published (ErrPublishedHash).
 func CheckHash(hash string) error {
+	switch hash {
+	case PlaceholderHash:
+		return ErrPlaceholderHash
+	case publishedHash:
+		return ErrPublishedHash
+	}
+
 	if !strings.HasPrefix(hash, "$2a$") && !strings.HasPrefix(hash, "$2b$") && !strings.HasPrefix(hash, "$2y$") {
 		return errors.New("not a bcrypt hash (plain-text passwords are refused; use wharf hash-password)")
 	}

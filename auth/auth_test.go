@@ -199,3 +199,31 @@ func TestCredentialCache(t *testing.T) {
 		t.Fatalf("the cache grew to %d entries", len(c.ok))
 	}
 }
+
+// The example's placeholder and the hash an earlier example published are
+// refused by name; the placeholder matches no password even where a check
+// would let it through.
+func TestCheckHashRefusesKnownHashes(t *testing.T) {
+	t.Parallel()
+
+	if err := CheckHash(PlaceholderHash); !errors.Is(err, ErrPlaceholderHash) {
+		t.Errorf("CheckHash(PlaceholderHash) = %v, want ErrPlaceholderHash", err)
+	}
+
+	if err := bcrypt.CompareHashAndPassword([]byte(publishedHash), []byte("change-me")); err != nil {
+		t.Fatalf("publishedHash is not the hash of change-me: %v", err)
+	}
+	if err := CheckHash(publishedHash); !errors.Is(err, ErrPublishedHash) {
+		t.Errorf("CheckHash(publishedHash) = %v, want ErrPublishedHash", err)
+	}
+
+	for _, pw := range []string{"", "change-me", "REPLACE.WITH.THE.OUTPUT.OF.wharf.hash-password"} {
+		if err := bcrypt.CompareHashAndPassword([]byte(PlaceholderHash), []byte(pw)); err == nil {
+			t.Errorf("the placeholder matches %q", pw)
+		}
+	}
+
+	if err := CheckHash(mustHash(t, bcrypt.MinCost)); err != nil {
+		t.Errorf("CheckHash(a real hash) = %v", err)
+	}
+}

@@ -23,8 +23,8 @@ import (
 	"wharf/server"
 )
 
-// testHash is a bcrypt hash of "change-me".
-const testHash = "$2a$10$chT983CcYfE4a3LSurq1Xu941Gu5GP4HTrwdRbk7cl.90oy0c4fEK"
+// testHash is a bcrypt hash of "test-password".
+const testHash = "$2a$10$snzLGmWj4NHnIXRtifllo.q8AiQjqVs6bt/qnNYoOTU6Aqm5/oVP."
 
 // testFile is a case from testdata: ok/*.toml must load, bad/*.toml must be
 // refused with every "# want: " text its first lines give.
@@ -290,8 +290,9 @@ func mustNetwork(t *testing.T, s string) Network {
 	return n
 }
 
-// TestExample loads config.toml.example with its /srv/ftp folders moved to a
-// temp dir, and checks that it documents every key with its default.
+// TestExample loads config.toml.example with its anonymous root moved to a
+// temp dir, checks that every key it shows is the default, and that its
+// account, commented out, is refused by name once uncommented as it is.
 func TestExample(t *testing.T) {
 	t.Parallel()
 
@@ -301,28 +302,29 @@ func TestExample(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	for _, sub := range []string{"pub", "alice"} {
-		if err := os.Mkdir(filepath.Join(dir, sub), 0o750); err != nil {
+	for _, sub := range []string{"pub", "home/alice"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o750); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	data := strings.ReplaceAll(string(text), "/srv/ftp", dir)
+	const root = `root = "./public"`
+	if !strings.Contains(string(text), "\n"+root+"\n") {
+		t.Fatalf("the example does not show anonymous.root's default: %s", root)
+	}
+
+	data := strings.ReplaceAll(string(text), root, fmt.Sprintf("root = %q", dir+"/pub"))
 	c, err := Parse([]byte(data), "config.toml.example")
 	if err != nil {
 		t.Fatalf("example does not load:\n%v", err)
 	}
 
-	if c.Anonymous.Root != dir+"/pub" {
-		t.Errorf("anonymous.root = %q, want %q", c.Anonymous.Root, dir+"/pub")
-	}
-	if len(c.Users) != 1 || c.Users[0].Home != dir+"/alice" || c.Users[0].AccessLevel() != auth.ReadWrite {
-		t.Errorf("users = %+v, want alice, read-write, in %s/alice", c.Users, dir)
+	if len(c.Users) != 0 {
+		t.Errorf("the example has live accounts: %+v", c.Users)
 	}
 
-	// Apart from the folders and the example user, the example shows the defaults.
+	// Apart from the folder, the example shows the defaults.
 	c.Anonymous.Root = "./public"
-	c.Users = nil
 	if def := Default(); !reflect.DeepEqual(c, def) {
 		t.Errorf("example values differ from Default():\n%+v\nwant\n%+v", c, def)
 	}
@@ -332,10 +334,20 @@ func TestExample(t *testing.T) {
 			t.Errorf("example does not document %q", key)
 		}
 	}
-	for _, table := range []string{"[log]", "[tls]", "[anonymous]", "[bandwidth]", "[ban]", "[admin]", "[storage]", "[[users]]"} {
+	for _, table := range []string{"[log]", "[tls]", "[anonymous]", "[bandwidth]", "[ban]", "[admin]", "[storage]", "#[[users]]"} {
 		if !strings.Contains(string(text), "\n"+table+"\n") {
 			t.Errorf("example has no %s table", table)
 		}
+	}
+
+	// Uncommented as it is, the account is refused: its password is the
+	// placeholder, named in the message with the key and the file.
+	uncommented := regexp.MustCompile(`(?m)^#(\[\[users\]\]|\w+ = )`).ReplaceAllString(data, "$1")
+	uncommented = strings.ReplaceAll(uncommented, "/srv/ftp/home/alice", dir+"/home/alice")
+	_, err = Parse([]byte(uncommented), "config.toml.example")
+	want := `config.toml.example: users[0] "alice": password: the placeholder of the example configuration, not a hash`
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("the example's account uncommented: %v, want one problem starting %q", err, want)
 	}
 }
 
@@ -375,18 +387,18 @@ func setsKey(text, dotted string, commented bool) bool {
 		table, key = dotted[:i], dotted[i+1:]
 	}
 
-	header := regexp.MustCompile(`^\[\[?\s*([\w.]+)\s*\]\]?\s*$`)
 	prefix := `^`
 	if commented {
 		prefix = `^(#\s*)?`
 	}
+	header := regexp.MustCompile(prefix + `\[\[?\s*([\w.]+)\s*\]\]?\s*$`)
 	set := regexp.MustCompile(prefix + regexp.QuoteMeta(key) + `\s*=`)
 
 	current := ""
 	for line := range strings.Lines(text) {
 		line = strings.TrimRight(line, "\r\n")
 		if m := header.FindStringSubmatch(line); m != nil {
-			current = m[1]
+			current = m[len(m)-1]
 		} else if current == table && set.MatchString(line) {
 			return true
 		}

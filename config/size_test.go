@@ -153,7 +153,7 @@ func TestValidateRefusesNegativeSizes(t *testing.T) {
 	c.Bandwidth.TotalUpload = Size{-2}
 	c.Users = []User{{
 		Name:          "alice",
-		Password:      "$2a$10$chT983CcYfE4a3LSurq1Xu941Gu5GP4HTrwdRbk7cl.90oy0c4fEK",
+		Password:      "$2a$10$snzLGmWj4NHnIXRtifllo.q8AiQjqVs6bt/qnNYoOTU6Aqm5/oVP.",
 		Home:          c.Anonymous.Root,
 		SessionUpload: &Size{-3},
 	}}

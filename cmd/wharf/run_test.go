@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -169,6 +172,59 @@ func TestCheckConfig(t *testing.T) {
 	out.Reset()
 	if err := run(context.Background(), []string{"check-config", "--config", good}, nil, nil, &out, io.Discard); err != nil {
 		t.Fatalf("check-config refused a good file: %v\n%s", err, out.String())
+	}
+}
+
+// runWharf runs the test binary as wharf (see TestMain) with args and env
+// added to the test's environment, and returns its standard output and
+// error and its exit code.
+func runWharf(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), asWharf+"=1"), env...)
+
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+
+	err := cmd.Run()
+	if _, ok := errors.AsType[*exec.ExitError](err); err != nil && !ok {
+		t.Fatal(err)
+	}
+
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+}
+
+// config.toml.example, copied and its account uncommented as it stands, is
+// refused: the placeholder is named, with the key and the file.
+func TestCheckConfigRefusesTheExampleAccount(t *testing.T) {
+	t.Parallel()
+
+	text, err := os.ReadFile("../../config.toml.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	pub, home := filepath.Join(dir, "pub"), filepath.Join(dir, "home", "alice")
+	mkdirs(t, dir, "pub", "home/alice")
+
+	data := regexp.MustCompile(`(?m)^#(\[\[users\]\]|\w+ = )`).ReplaceAllString(string(text), "$1")
+	data = strings.NewReplacer(`root = "./public"`, fmt.Sprintf("root = %q", pub),
+		`"/srv/ftp/home/alice"`, fmt.Sprintf("%q", home)).Replace(data)
+	file := writeFile(t, dir, "wharf.toml", data)
+
+	out, _, code := runWharf(t, nil, "check-config", "-config", file)
+	want := file + `: users[0] "alice": password: the placeholder of the example configuration, not a hash: ` +
+		"put the output of wharf hash-password here\n"
+	if code != 1 || out != want {
+		t.Errorf("check-config of the example with its account: exit %d, output\n%s\nwant exit 1 and\n%s", code, out, want)
+	}
+
+	// As shipped, with the account commented out, the example is fine.
+	file = writeFile(t, dir, "shipped.toml", strings.ReplaceAll(string(text), `root = "./public"`, fmt.Sprintf("root = %q", pub)))
+	if out, errOut, code := runWharf(t, nil, "check-config", "-config", file); code != 0 {
+		t.Errorf("check-config of the example as shipped: exit %d\n%s%s", code, out, errOut)
 	}
 }
 
