@@ -111,6 +111,12 @@ type Anonymous struct {
 	// has no effect, whatever its value.
 	WorldReadableOnly bool `toml:"world_readable_only"` // true
 
+	// SharesHomes allows the home of a read-write or write-only account
+	// inside Root (or Root itself), where anonymous users could read what
+	// the account uploads, or below UploadDir, where strangers' uploads
+	// would land in it. Without it Validate refuses such a home.
+	SharesHomes bool `toml:"shares_homes"` // false
+
 	// The drop box's limits, used only with UploadDir set; 0 is no limit.
 	// UploadQuota and UploadMaxFiles bound UploadDir as a whole (bytes;
 	// files and folders), UploadMaxDepth the nesting of folders below it.

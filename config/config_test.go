@@ -69,17 +69,21 @@ func readTestdata(t *testing.T, dir string) []testFile {
 
 // makeFixtures creates, in the working directory, what the testdata files
 // name by relative path: ./public (the default anonymous root) with an upload
-// folder, a file and a link leading out, three homes, a plain file, a log
-// folder, and a self-signed certificate with its key.
+// folder, a folder for a home inside it, a file and a link leading out, a
+// link to it, three homes, a plain file, a log folder, and a self-signed
+// certificate with its key.
 func makeFixtures(t *testing.T) {
 	t.Helper()
 
-	for _, dir := range []string{"public/incoming", "home/alice", "home/bob", "home/carol", "logs"} {
+	for _, dir := range []string{"public/incoming/carol", "public/staff", "home/alice", "home/bob", "home/carol", "logs"} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := os.Symlink("../home", "public/out"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("public", "pub-link"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -213,6 +217,7 @@ func TestFileSetsEveryKey(t *testing.T) {
 			UploadDir:          "/not-checked/../when-disabled",
 			MaxUploadSize:      Size{3 << 29},
 			LoginMessageFile:   "not-read-when-disabled.txt",
+			SharesHomes:        true,
 			UploadQuota:        Size{1e9},
 			UploadMaxFiles:     100,
 			UploadMaxDepth:     2,

@@ -127,7 +127,7 @@ func (c *Config) validate(p *problems, r resolver) {
 	checkNetworks(p, "access.deny", c.Access.Deny)
 	c.Admin.check(p, c.Listen)
 
-	checkUsers(p, c.Users, c.Storage.S3(), c.TLS.Mode)
+	checkUsers(p, c.Users, c.Storage.S3(), c.TLS.Mode, c.publicTree())
 }
 
 // checkListen accepts host:port with a port from 0 (any free port) to 65535.
@@ -763,8 +763,9 @@ func readRegularMax(path string, limit int64) ([]byte, error) {
 // checkUsers validates [[users]], from the main file and from users_file.
 // An entry is named by its index in its own file, and its problems by that
 // file. With s3, homes are key prefixes that need not exist. tlsMode is
-// tls.mode, against which each user's tls is checked.
-func checkUsers(p *problems, users []User, s3 bool, tlsMode TLSMode) {
+// tls.mode, against which each user's tls is checked. pub, unless nil, is
+// the anonymous tree that no writable account's home may lie in.
+func checkUsers(p *problems, users []User, s3 bool, tlsMode TLSMode, pub *publicTree) {
 	type place struct {
 		file  string // users_file, or "" for the main file
 		index int
@@ -805,12 +806,19 @@ func checkUsers(p *problems, users []User, s3 bool, tlsMode TLSMode) {
 			q.add(label+": password", err)
 		}
 
+		homeOK := false
 		if s3 {
 			if err := checkPrefix(u.Home); err != nil {
 				q.add(label+": home", err)
+			} else {
+				homeOK = true
 			}
 		} else {
-			checkDir(q, label+": home", u.Home)
+			homeOK = checkDir(q, label+": home", u.Home)
+		}
+
+		if homeOK && pub != nil {
+			pub.exposes(q, fmt.Sprintf("%s: home %q", label, u.Home), u)
 		}
 
 		checkEnum(q, label+": access", u.Access)

@@ -289,6 +289,7 @@ var reloadKeys = []struct {
 	{"anonymous.max_upload_size", true},
 	{"anonymous.login_message_file", true},  // read again by every reload
 	{"anonymous.world_readable_only", true}, // for logins after the reload
+	{"anonymous.shares_homes", true},        // a rule of validation, which every reload runs
 	{"anonymous.upload_quota", false},       // the drop-box limits are server options
 	{"anonymous.upload_max_files", false},
 	{"anonymous.upload_max_depth", false},

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -177,11 +178,15 @@ func TestCheckConfig(t *testing.T) {
 
 // runWharf runs the test binary as wharf (see TestMain) with args and env
 // added to the test's environment, and returns its standard output and
-// error and its exit code.
+// error and its exit code. A wharf still running after 30 s is killed (exit
+// code -1): a server that should have refused to start.
 func runWharf(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 
-	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	cmd.Env = append(append(os.Environ(), asWharf+"=1"), env...)
 
 	var out, errOut bytes.Buffer

@@ -1,0 +1,71 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"wharf/auth"
+)
+
+func TestRealPath(t *testing.T) {
+	t.Parallel()
+
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.Mkdir(filepath.Join(dir, "pub"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("pub", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct{ path, want string }{
+		{dir + "/pub", dir + "/pub"},
+		{dir + "/link/", dir + "/pub"},
+		{dir + "/link/not/yet", dir + "/pub/not/yet"},
+		{dir + "/missing/../link/x", dir + "/pub/x"}, // made absolute, so cleaned, first
+	} {
+		if got, err := realPath(tc.path); err != nil || got != tc.want {
+			t.Errorf("realPath(%q) = %q, %v, want %q", tc.path, got, err, tc.want)
+		}
+	}
+}
+
+// A home below a bind mount of the anonymous root shares no path with it;
+// it is found by the folder itself. Mounting needs root.
+func TestExposureThroughABindMount(t *testing.T) {
+	t.Parallel()
+
+	if os.Geteuid() != 0 {
+		t.Skip("mounting needs root")
+	}
+
+	dir := t.TempDir()
+	root, mnt := filepath.Join(dir, "pub"), filepath.Join(dir, "mnt")
+	for _, d := range []string{root + "/alice", mnt} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := syscall.Mount(root, mnt, "", syscall.MS_BIND, ""); err != nil {
+		t.Skipf("cannot bind-mount here: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(mnt, syscall.MNT_DETACH) })
+
+	c := Default()
+	c.Anonymous.Root = root
+	c.Users = []User{{Name: "alice", Password: testHash, Home: mnt + "/alice", Access: Access(auth.WriteOnly)}}
+
+	err := c.Validate()
+	if want := `users[0] "alice": home "` + mnt + `/alice": is inside anonymous.root "` + root + `"`; err == nil ||
+		!strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Validate() = %v, want %q", err, want)
+	}
+}
