@@ -73,6 +73,10 @@ var corrections = []correction{
 		"TestWrongPasswordsOnOneConnection"},
 	{"pass-without-user", "PASS without USER", "530, then closes the connection", "503", "RFC 959, 5.4: PASS follows USER",
 		"TestConformance"},
+	{"home-unavailable", "PASS with the right password, when the account's home folder can't be opened",
+		"530 (AuthUser's error), as for a wrong password, then closes the connection",
+		"421 Service not available: home folder unavailable, then closes; the log says why, with the folder and the uid",
+		"RFC 959, 4.2: 421 service not available; 530 is not logged in (a wrong password)", "TestHomeUnavailableIs421"},
 
 	// Commands the engine refuses or gets wrong.
 	{"stru", "STRU F", "502", "200; R and P get 504", "RFC 959, 5.1: STRU F is in the minimum implementation",

@@ -280,6 +280,13 @@ var engineProbes = map[string]func(t *testing.T){
 			engineNow(t, "keeps the connection open after a wrong password (next: %q)", line)
 		}
 	},
+	"home-unavailable": func(t *testing.T) {
+		// The driver's AuthUser fails for the right password, as wharf's
+		// would when the home can't be opened: the engine says 530.
+		c := ftptest.Dial(t, startEngine(t, engineOptions{authErr: errEngineHome}), nil)
+		c.Must(331, "USER test")
+		wantEngine(t, c, 530, "PASS test")
+	},
 	"pass-without-user": func(t *testing.T) {
 		// The right password: only the missing USER can make it fail. The
 		// engine then closes the connection, as after any wrong password.
@@ -523,12 +530,14 @@ type engineOptions struct {
 	ipv6          bool              // listen on [::1] rather than 127.0.0.1
 	refuseCreate  error             // when set, MKD and every upload fail with it
 	multiplex     bool              // Settings.PassiveTransferPortMultiplexing, as wharf once set it
+	authErr       error             // when set, AuthUser fails with it even for the right password
 }
 
 var (
 	errEngineLogin   = errors.New("login incorrect")
 	errEngineTLSOff  = errors.New("TLS is off in this probe")
 	errEngineRefused = errors.New("session refused")
+	errEngineHome    = errors.New("home folder unavailable")
 	errEngineDisk    = errors.New("disk read failed")
 	errEngineRate    = errors.New("too many uploads")
 	errEngineBusy    = errors.New("an upload to this name is in progress")
@@ -734,6 +743,10 @@ func (d *engineDriver) ClientDisconnected(ftpserver.ClientContext) { d.sessions.
 func (d *engineDriver) AuthUser(_ ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {
 	if user != "test" || pass != "test" {
 		return nil, errEngineLogin
+	}
+
+	if d.opts.authErr != nil {
+		return nil, d.opts.authErr
 	}
 
 	return &engineClient{Fs: d.fs, opts: &d.opts}, nil

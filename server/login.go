@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"io"
+	"os"
 	"path"
 	"time"
 
@@ -22,6 +23,9 @@ var (
 	errLoginTLS = errors.New("login needs TLS")
 	// errLoginBanned refuses every login from a banned address.
 	errLoginBanned = errors.New("address banned")
+	// errHomeUnavailable refuses a login whose password was right but whose
+	// home folder can't be opened: a fault of the server, not of the client.
+	errHomeUnavailable = errors.New("home folder unavailable")
 )
 
 // user answers USER. A name that must log in over TLS is refused here, on a
@@ -95,6 +99,9 @@ func (c *control) pass(_, arg string) {
 		c.closeAfter(421, "Too many failed logins from your address: try again later.")
 	case errors.Is(err, errLoginTLS):
 		c.refuse(refusedTLSRequired, 530, "This account logs in over TLS only: use AUTH TLS.")
+	case errors.Is(err, errHomeUnavailable):
+		// Not 530: the password was right, and trying another would not help.
+		c.closeAfter(421, "Service not available: home folder unavailable")
 	default:
 		c.proto.failures++
 		if c.proto.failures >= maxLoginFailures {
@@ -301,12 +308,17 @@ func (a *loginAttempt) checkPassword() error {
 	return nil
 }
 
+// openHome opens the account's home folder. One that can't be opened (gone,
+// unreadable by the user wharf runs as, an unmounted disk) refuses the login
+// with errHomeUnavailable: the log says why, the client reads 421.
 func (a *loginAttempt) openHome() error {
 	root, release, err := a.si.srv.openRoot(a.acct.Home)
 	if err != nil {
-		a.log().Error("login failed: cannot open home", zap.String("home", a.acct.Home), zap.Error(err))
+		a.log().Error("login failed: cannot open home", zap.String("home", a.acct.Home), zap.Int("uid", os.Geteuid()),
+			zap.Error(err))
+		a.si.srv.metrics.logins.WithLabelValues("refused").Inc()
 
-		return auth.ErrLoginIncorrect
+		return errHomeUnavailable
 	}
 
 	a.root, a.release = root, release
