@@ -34,6 +34,11 @@ type Config struct {
 	LoginTimeout    Duration   `toml:"login_timeout"`      // 60s, > 0: a session not logged in by then is closed
 	UsersFile       string     `toml:"users_file"`         // "": a TOML file of [[users]] tables, appended to Users
 
+	// CreateMissing makes wharf create, at start and on every reload, the
+	// anonymous root, its upload_dir and users' homes that do not exist
+	// (see Folders for their modes); Validate then accepts them missing.
+	CreateMissing bool `toml:"create_missing"` // false
+
 	// MaxListingMemory bounds the memory held by listings in flight, all
 	// sessions together; a listing that would pass it waits or is refused.
 	MaxListingMemory Size `toml:"max_listing_memory"` // 256MiB; 0 = no bound

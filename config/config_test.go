@@ -70,7 +70,7 @@ func readTestdata(t *testing.T, dir string) []testFile {
 // makeFixtures creates, in the working directory, what the testdata files
 // name by relative path: ./public (the default anonymous root) with an upload
 // folder, a folder for a home inside it, a file and a link leading out, a
-// link to it, three homes, a plain file, a log folder, and a self-signed
+// link to it, a link to nothing, three homes, a plain file, a log folder, and a self-signed
 // certificate with its key.
 func makeFixtures(t *testing.T) {
 	t.Helper()
@@ -84,6 +84,9 @@ func makeFixtures(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.Symlink("public", "pub-link"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("nowhere", "dangling"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -206,6 +209,7 @@ func TestFileSetsEveryKey(t *testing.T) {
 		MaxListEntries:     500,
 		LoginTimeout:       Duration{10 * time.Second},
 		UsersFile:          "more-users.toml",
+		CreateMissing:      true,
 		MaxListingMemory:   Size{64 << 20},
 		UploadResumeWindow: Duration{time.Hour},
 		WatchInterval:      Duration{250 * time.Millisecond},

@@ -140,7 +140,7 @@ func TestAccessLevel(t *testing.T) {
 	}
 
 	p := &problems{}
-	checkUsers(p, []User{{Name: "eve", Password: testHash, Home: ".", Access: Access(7)}}, false, TLSMode(server.TLSOff), nil)
+	checkUsers(p, []User{{Name: "eve", Password: testHash, Home: ".", Access: Access(7)}}, false, TLSMode(server.TLSOff), false, nil)
 	if err := p.err(); err == nil || !strings.Contains(err.Error(), `users[0] "eve": access: Access(7) is not an access level`) {
 		t.Errorf("checkUsers() with access 7 = %v", err)
 	}

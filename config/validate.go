@@ -111,7 +111,7 @@ func (c *Config) validate(p *problems, r resolver) {
 
 	c.TLS.check(p)
 	c.Storage.check(p)
-	c.Anonymous.check(p, c.Storage.S3())
+	c.Anonymous.check(p, c.Storage.S3(), c.CreateMissing)
 	c.Listing.check(p)
 	if !c.Anonymous.Enabled && len(c.Users) == 0 {
 		p.addf("anonymous.enabled", "false and there are no [[users]]: nobody could log in")
@@ -127,7 +127,7 @@ func (c *Config) validate(p *problems, r resolver) {
 	checkNetworks(p, "access.deny", c.Access.Deny)
 	c.Admin.check(p, c.Listen)
 
-	checkUsers(p, c.Users, c.Storage.S3(), c.TLS.Mode, c.publicTree())
+	checkUsers(p, c.Users, c.Storage.S3(), c.TLS.Mode, c.CreateMissing, c.publicTree())
 }
 
 // checkListen accepts host:port with a port from 0 (any free port) to 65535.
@@ -250,9 +250,10 @@ func checkLogFile(p *problems, name, path string) {
 	}
 }
 
-// checkDir accepts the path of an existing directory. key names it. It
-// reports whether the directory is there.
-func checkDir(p *problems, key, path string) bool {
+// checkDir accepts the path of an existing directory, or with create (the
+// key create_missing) of one wharf can make: its nearest existing parent is a
+// directory. key names it. It reports whether the directory is there or will be.
+func checkDir(p *problems, key, path string, create bool) bool {
 	if path == "" {
 		p.addf(key, "required")
 
@@ -262,6 +263,14 @@ func checkDir(p *problems, key, path string) bool {
 	info, err := os.Stat(path)
 
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && create:
+		if why := blockedFolder(path); why != "" {
+			p.addf(fmt.Sprintf("%s %q", key, path), "can't be created (create_missing): %s", why)
+
+			return false
+		}
+
+		return true
 	case errors.Is(err, fs.ErrNotExist):
 		p.addf(fmt.Sprintf("%s %q", key, path), "no such directory")
 	case err != nil:
@@ -280,7 +289,8 @@ func checkDir(p *problems, key, path string) bool {
 // anonymous logins are disabled. With s3, root is a key prefix that need not
 // exist, and the drop box is refused: it relies on the local disk.
 // world_readable_only is a bool, always valid: with s3 it has no effect.
-func (a *Anonymous) check(p *problems, s3 bool) {
+// With create (create_missing), root and upload_dir need not exist yet.
+func (a *Anonymous) check(p *problems, s3, create bool) {
 	a.LoginMessageText = ""
 	if !a.Enabled {
 		return
@@ -299,9 +309,9 @@ func (a *Anonymous) check(p *problems, s3 bool) {
 			p.addf("anonymous.upload_dir", `the drop box needs storage.backend = "disk"`)
 		}
 	default:
-		rootOK := checkDir(p, "anonymous.root", a.Root)
+		rootOK := checkDir(p, "anonymous.root", a.Root, create)
 		if a.UploadDir != "" {
-			checkUploadDir(p, a.Root, a.UploadDir, rootOK)
+			checkUploadDir(p, a.Root, a.UploadDir, rootOK, create)
 		}
 	}
 
@@ -504,9 +514,10 @@ func checkEndpoint(endpoint string) error {
 }
 
 // checkUploadDir accepts a folder written relative to root, without "..",
-// that exists under root. The check opens root with os.Root, as vfs does, so
-// a symbolic link leading out of root is refused too.
-func checkUploadDir(p *problems, root, dir string, rootOK bool) {
+// that exists under root, or with create (create_missing) that wharf will
+// make there. The check opens root with os.Root, as vfs does, so a symbolic
+// link leading out of root is refused too.
+func checkUploadDir(p *problems, root, dir string, rootOK, create bool) {
 	key := fmt.Sprintf("anonymous.upload_dir %q", dir)
 
 	switch {
@@ -520,6 +531,8 @@ func checkUploadDir(p *problems, root, dir string, rootOK bool) {
 		return
 	case !rootOK:
 		return // reported against anonymous.root
+	case create && !exists(root):
+		return // made at start, with upload_dir in it
 	}
 
 	r, err := os.OpenRoot(root)
@@ -533,6 +546,11 @@ func checkUploadDir(p *problems, root, dir string, rootOK bool) {
 	info, err := r.Stat(dir)
 
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && create && !exists(filepath.Join(root, dir)):
+		// Made at start, unless something is in the way.
+		if why := blockedFolder(filepath.Join(root, dir)); why != "" {
+			p.addf(key, "can't be created (create_missing): %s", why)
+		}
 	case errors.Is(err, fs.ErrNotExist):
 		p.addf(key, "no such directory under anonymous.root %q", root)
 	case err != nil && exists(filepath.Join(root, dir)):
@@ -542,6 +560,39 @@ func checkUploadDir(p *problems, root, dir string, rootOK bool) {
 	case !info.IsDir():
 		p.addf(key, "not a directory")
 	}
+}
+
+// blockedFolder reports why path, which does not exist, can't be made: a
+// name on the way to it that is there but is no folder (a symbolic link to
+// nothing: a file in the way makes Stat fail otherwise). It returns "" when
+// nothing is in the way.
+func blockedFolder(path string) string {
+	for dir := path; ; dir = filepath.Dir(dir) {
+		if info, err := os.Lstat(dir); err == nil {
+			if _, err := os.Stat(dir); err != nil {
+				return fmt.Sprintf("%q is a symbolic link to nothing (%s)", dir, statError(err))
+			}
+
+			if !info.IsDir() && info.Mode()&fs.ModeSymlink == 0 {
+				return fmt.Sprintf("%q is not a directory", dir)
+			}
+
+			return ""
+		}
+
+		if filepath.Dir(dir) == dir {
+			return ""
+		}
+	}
+}
+
+// statError is err without the path that *fs.PathError repeats.
+func statError(err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return pe.Err
+	}
+
+	return err
 }
 
 // exists reports whether path can be reached from the working directory.
@@ -763,9 +814,10 @@ func readRegularMax(path string, limit int64) ([]byte, error) {
 // checkUsers validates [[users]], from the main file and from users_file.
 // An entry is named by its index in its own file, and its problems by that
 // file. With s3, homes are key prefixes that need not exist. tlsMode is
-// tls.mode, against which each user's tls is checked. pub, unless nil, is
-// the anonymous tree that no writable account's home may lie in.
-func checkUsers(p *problems, users []User, s3 bool, tlsMode TLSMode, pub *publicTree) {
+// tls.mode, against which each user's tls is checked. With create
+// (create_missing), homes need not exist yet. pub, unless nil, is the
+// anonymous tree that no writable account's home may lie in.
+func checkUsers(p *problems, users []User, s3 bool, tlsMode TLSMode, create bool, pub *publicTree) {
 	type place struct {
 		file  string // users_file, or "" for the main file
 		index int
@@ -814,7 +866,7 @@ func checkUsers(p *problems, users []User, s3 bool, tlsMode TLSMode, pub *public
 				homeOK = true
 			}
 		} else {
-			homeOK = checkDir(q, label+": home", u.Home)
+			homeOK = checkDir(q, label+": home", u.Home, create)
 		}
 
 		if homeOK && pub != nil {

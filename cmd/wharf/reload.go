@@ -47,7 +47,8 @@ func newReloader(src config.Sources, started config.Config, srv *server.Server, 
 
 // reload loads the configuration again from src, the same file, users_file,
 // environment and flags (public_host is looked up again, banner_file,
-// login_message_file and admin.token_file are read again), and applies what
+// login_message_file and admin.token_file are read again, and with
+// create_missing the folders that are missing are made), and applies what
 // can change while sessions run: accounts, bandwidth, bans and their allow
 // list, the TLS certificate, the address PASV announces, the greeting, the
 // anonymous login message and the admin listener's token. A configuration
@@ -87,6 +88,10 @@ func (r *reloader) reload(trigger string) (restart []string, err error) {
 func (r *reloader) apply() (config.Config, error) {
 	cfg, _, err := r.src.Load()
 	if err != nil {
+		return config.Config{}, err
+	}
+
+	if err := prepareFolders(cfg, r.log); err != nil {
 		return config.Config{}, err
 	}
 
@@ -272,6 +277,7 @@ var reloadKeys = []struct {
 	{"max_list_entries", false},
 	{"login_timeout", false},
 	{"users_file", true},
+	{"create_missing", true}, // every reload makes what is missing, a new account's home too
 	{"max_listing_memory", false},
 	{"upload_resume_window", false},
 	{"log.level", false},

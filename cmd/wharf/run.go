@@ -228,6 +228,10 @@ func serve(ctx context.Context, cfg config.Config, src config.Sources, unknown [
 
 	warnLooseFiles(log, cfg, src)
 
+	if err := prepareFolders(cfg, log); err != nil {
+		return err
+	}
+
 	// An idle session holds little but buffers; a lower GC target keeps the
 	// heap close to what is live (about 18 KiB per idle session instead of 22
 	// at Go's default of 100). GOGC in the environment still decides.
