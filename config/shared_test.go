@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -67,5 +68,37 @@ func TestExposureThroughABindMount(t *testing.T) {
 	if want := `users[0] "alice": home "` + mnt + `/alice": is inside anonymous.root "` + root + `"`; err == nil ||
 		!strings.HasPrefix(err.Error(), want) {
 		t.Errorf("Validate() = %v, want %q", err, want)
+	}
+}
+
+// Folders lists the anonymous root and its upload_dir, then each home once,
+// with what sessions do there and what create_missing makes them with; with
+// s3, none.
+func TestFolders(t *testing.T) {
+	t.Parallel()
+
+	c := Default()
+	c.Anonymous.Root, c.Anonymous.UploadDir = "/srv/ftp/pub", "incoming"
+	c.Users = []User{
+		{Name: "alice", Home: "/srv/ftp/home/alice", Access: "read-write"},
+		{Name: "bob", Home: "/srv/ftp/home/bob"},
+		{Name: "carol", Home: "/srv/ftp/home/bob/", Access: "write-only"}, // bob's home: now written in
+		{Name: "dave", Home: "/srv/ftp/home/dave", file: "users.toml"},
+	}
+
+	want := []Folder{
+		{Key: "anonymous.root", Path: "/srv/ftp/pub", Mode: 0o755, Required: true},
+		{Key: "anonymous.upload_dir", Path: "/srv/ftp/pub/incoming", Write: true, Mode: 0o700},
+		{Key: `users[0] "alice": home`, Path: "/srv/ftp/home/alice", Write: true, Mode: 0o700},
+		{Key: `users[1] "bob": home`, Path: "/srv/ftp/home/bob", Write: true, Mode: 0o700},
+		{Key: `users[0] "dave": home (users.toml)`, Path: "/srv/ftp/home/dave", Mode: 0o700},
+	}
+	if got := c.Folders(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Folders() =\n%+v\nwant\n%+v", got, want)
+	}
+
+	c.Storage.Backend = "s3"
+	if got := c.Folders(); got != nil {
+		t.Errorf("Folders() with s3 = %+v, want none", got)
 	}
 }

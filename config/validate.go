@@ -536,7 +536,10 @@ func checkUploadDir(p *problems, root, dir string, rootOK, create bool) {
 	}
 
 	r, err := os.OpenRoot(root)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return // a root the user wharf runs as can't read: see UnusableFolders
+	case err != nil:
 		p.add(key, err)
 
 		return
@@ -546,6 +549,8 @@ func checkUploadDir(p *problems, root, dir string, rootOK, create bool) {
 	info, err := r.Stat(dir)
 
 	switch {
+	case errors.Is(err, fs.ErrPermission):
+		// See UnusableFolders.
 	case errors.Is(err, fs.ErrNotExist) && create && !exists(filepath.Join(root, dir)):
 		// Made at start, unless something is in the way.
 		if why := blockedFolder(filepath.Join(root, dir)); why != "" {

@@ -36,6 +36,14 @@ func startKillable(t *testing.T, env []string) *process {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(append(os.Environ(), asWharf+"=1", "WHARF_LOG_FORMAT=json", "WHARF_LISTEN=127.0.0.1:0"), env...)
 
+	return startCmd(t, cmd)
+}
+
+// startCmd starts cmd, a wharf that logs JSON, and waits for its
+// "listening" line.
+func startCmd(t *testing.T, cmd *exec.Cmd) *process {
+	t.Helper()
+
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

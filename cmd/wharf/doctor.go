@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,7 +33,8 @@ const doctorTimeout = 2 * time.Second
 // the last, and the others spread between them.
 const passiveSample = 10
 
-// doctor checks the configuration in effect like check-config, then whether
+// doctor checks the configuration in effect like check-config (the folders
+// served, as the user doctor runs as, included), then whether
 // clients could use it: it starts the server's listeners (the control port
 // through the server itself, a sample of the passive ports as the FTP engine
 // binds them for PASV) and connects back to each through public_host, from
@@ -88,6 +90,8 @@ ports it holds are reported as its own, not as problems.
 		r.warn("%s", f)
 	}
 
+	checkFolders(r, cfg)
+
 	if cfg.Storage.S3() {
 		if _, err := openStorage(ctx, cfg.Storage, env, zap.NewNop()); err != nil {
 			r.problem("%v: check storage.endpoint, storage.bucket and the credentials", err)
@@ -126,6 +130,24 @@ func (r *report) warn(format string, args ...any) { r.line("WARN", format, args.
 func (r *report) problem(format string, args ...any) {
 	r.problems++
 	r.line("PROBLEM", format, args...)
+}
+
+// checkFolders reports each folder wharf serves that the user doctor runs
+// as can't use (config.UnusableFolders), or that all of them are fine.
+func checkFolders(r *report, cfg config.Config) {
+	folders := cfg.Folders()
+	if len(folders) == 0 {
+		return // s3: prefixes, no folders
+	}
+
+	bad := cfg.UnusableFolders()
+	for _, u := range bad {
+		r.problem("%s: run wharf as a user that can, or change the folder's owner or mode", u)
+	}
+
+	if len(bad) == 0 {
+		r.ok("uid %d can read the %d folder(s) served, and write in those that sessions write in", os.Geteuid(), len(folders))
+	}
 }
 
 // checkAddresses checks what the configuration alone tells: the address PASV

@@ -534,10 +534,12 @@ func newLogger(c config.Log, out zapcore.WriteSyncer) *zap.Logger {
 }
 
 // checkConfig validates the configuration in effect (the file, the
-// environment, the flags) and prints every problem, or with -print the
-// configuration itself, secrets redacted. It warns, on stderr, about the
-// unknown WHARF_* variables and the secret files that others may read or
-// change (config.LooseFiles), without failing.
+// environment, the flags) and prints every problem, the folders that the
+// user it runs as can't use included (config.UnusableFolders: run it as the
+// user wharf runs as), or with -print the configuration itself, secrets
+// redacted. It warns, on stderr, about the unknown WHARF_* variables and the
+// secret files that others may read or change (config.LooseFiles), without
+// failing.
 func checkConfig(args, env []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("wharf check-config", flag.ContinueOnError)
 	configPath := fs.String("config", "", "path of the TOML configuration `file`, as FILE (default: $WHARF_CONFIG, else none)")
@@ -581,6 +583,16 @@ others can read. Exit 0 when it is valid, 1 when it is not.
 		fmt.Fprintf(stderr, "wharf: warning: %s\n", f)
 	}
 
+	// Folders the user wharf runs as can't use: the configuration is right,
+	// but the server could not serve them.
+	if bad := cfg.UnusableFolders(); len(bad) > 0 {
+		for _, u := range bad {
+			fmt.Fprintln(stdout, filePrefix(src)+u.String())
+		}
+
+		return fmt.Errorf("configuration has %d problem(s)", len(bad))
+	}
+
 	if *printConfig {
 		return cfg.WriteTOML(stdout)
 	}
@@ -588,6 +600,16 @@ others can read. Exit 0 when it is valid, 1 when it is not.
 	fmt.Fprintf(stdout, "%s: OK\n", configName(src))
 
 	return nil
+}
+
+// filePrefix starts a problem's line with the file it is about, as
+// configuration problems do ("" without a file).
+func filePrefix(src config.Sources) string {
+	if path := src.Path(); path != "" {
+		return path + ": "
+	}
+
+	return ""
 }
 
 // configName names the configuration that src gives, for messages.

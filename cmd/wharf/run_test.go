@@ -183,16 +183,30 @@ func TestCheckConfig(t *testing.T) {
 func runWharf(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(append(os.Environ(), asWharf+"=1"), env...)
+
+	return runCmd(t, cmd)
+}
+
+// runCmd runs cmd, a wharf command, as runWharf does.
+func runCmd(t *testing.T, cmd *exec.Cmd) (stdout, stderr string, code int) {
+	t.Helper()
 
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	// exec.CommandContext's kill, for a command made without a context.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { _ = cmd.Process.Kill() })
+	defer stop()
+
+	err := cmd.Wait()
 	if _, ok := errors.AsType[*exec.ExitError](err); err != nil && !ok {
 		t.Fatal(err)
 	}
