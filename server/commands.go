@@ -33,6 +33,8 @@ type protoState struct {
 	unique    string          // STOU's name while it is stored
 	dataReady bool            // a PASV, EPSV, PORT or EPRT the engine accepted and no transfer used (under control.mu)
 	dataProt  byte            // prot when that data connection was prepared (under control.mu)
+	account   string          // the account logged in, for the log (under control.mu)
+	refusals  *logLimiter     // bounds the session's "command refused" lines; nil until one (under control.mu)
 }
 
 // verbSpec is how wharf handles one command verb.
@@ -549,8 +551,10 @@ func (c *control) port(verb, arg string) {
 	case family != c.family():
 		c.refuse(refusedSyntax, 522, "Network protocol not supported, use ("+c.family()+")")
 	case addr.Port < 1024:
+		c.refused(verb, 501, "data port below 1024", zap.String("address", truncate(strings.TrimSpace(arg), 64)))
 		c.answer(501, verb+" refused: data ports below 1024 are not allowed.")
 	case !addr.IP.Equal(remoteIP(c.gc.RemoteAddr())):
+		c.refused(verb, 501, "data address not the client's", zap.String("address", truncate(strings.TrimSpace(arg), 64)))
 		c.answer(501, verb+" refused: the data address must be your own.")
 	default:
 		c.prepares(verb, strings.TrimSpace(arg), 200)
@@ -648,6 +652,10 @@ func (c *control) stou(_, arg string) {
 
 	name, err := c.si.drv().uniqueName(c.si.cc.Path(), strings.TrimSpace(arg))
 	if err != nil {
+		if reason := refusalReason(err); reason != "" {
+			c.refused("STOU", 550, reason, zap.String("path", truncate(c.abs(arg), maxLoggedPath)))
+		}
+
 		c.answerErr(550, err)
 
 		return
@@ -766,6 +774,7 @@ func (c *control) rnfr(verb, arg string) {
 			why = vfs.ErrWriteOnly
 		}
 
+		c.refused(verb, 550, refusalReason(why), zap.String("path", truncate(c.abs(arg), maxLoggedPath)))
 		c.answerErr(550, &fs.PathError{Op: "rename", Path: c.abs(arg), Err: why})
 
 		return

@@ -120,6 +120,7 @@ type replyState struct {
 	open     bool     // inside a multi-line reply
 	code     [3]byte  // its code, as the engine wrote it
 	num      int      // and as a number
+	sent     int      // the code the client reads: num, or wharf's correction
 	to       *command // the command it answers (nil: none, e.g. the greeting)
 	dropping bool     // the rest of the reply is replaced or swallowed
 }
@@ -472,11 +473,12 @@ func (c *control) engineLine(line []byte) {
 	}
 
 	to := c.attribute(code, text)
-	c.reply = replyState{open: sep == '-', code: [3]byte(text[:3]), num: code, to: to}
+	c.reply = replyState{open: sep == '-', code: [3]byte(text[:3]), num: code, sent: code, to: to}
 
 	sent := code
 	if fixed, ok := c.fixReply(to, code, text[4:]); ok {
 		c.reply.dropping = true
+		c.reply.sent = fixed.code
 		if sent = fixed.code; sent != 0 {
 			c.out = appendReply(c.out, fixed.code, fixed.text)
 		}
@@ -543,6 +545,10 @@ func (c *control) replyEnd(to *command, code int) {
 		to.answered = true
 		if to.after != nil {
 			to.after(code)
+		}
+
+		if c.reply.sent >= 400 {
+			c.refusedReply(to, c.reply.sent)
 		}
 	}
 

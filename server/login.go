@@ -91,6 +91,7 @@ func (c *control) pass(_, arg string) {
 		c.forward(&command{verb: "PASS", arg: "-", after: func(code int) {
 			if code == 230 {
 				c.proto.needTLS = ok.acct.NeedsTLS && c.srv.opts.TLSMode != TLSOff
+				c.proto.account = ok.acct.Name
 			}
 		}})
 	case errors.Is(err, auth.ErrBusy):

@@ -442,6 +442,7 @@ func (s *Server) ClientDisconnected(cc ftpserver.ClientContext) {
 
 	s.track(si, false)
 	si.setState(stateClosed)
+	si.ctl.endRefusals()
 	if si.loginTimer != nil {
 		si.loginTimer.Stop()
 	}

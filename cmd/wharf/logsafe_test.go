@@ -16,9 +16,9 @@ import (
 	"wharf/internal/ftptest"
 )
 
-// A user name, an anonymous password and a file name carrying a bidi
-// override (U+202E), a line separator (U+2028) and an 8-bit CSI (U+009B)
-// reach the log, in both formats, and the xferlog escaped: the raw
+// A user name, an anonymous password, a file name and the path of a refused
+// command carrying a bidi override (U+202E), a line separator (U+2028) and an
+// 8-bit CSI (U+009B) reach the log, in both formats, and the xferlog escaped: the raw
 // characters never do, and the escapes show what was sent.
 func TestClientTextReachesTheLogsEscaped(t *testing.T) {
 	t.Parallel()
@@ -86,6 +86,7 @@ func TestClientTextReachesTheLogsEscaped(t *testing.T) {
 
 			_ = data.Close()
 			c.Expect(226)
+			c.Must(550, "MKD new%s", evil) // refused: anonymous is read-only
 			c.Must(221, "QUIT")
 			stop()
 
@@ -119,7 +120,7 @@ func TestClientTextReachesTheLogsEscaped(t *testing.T) {
 				return
 			}
 
-			var failed, served bool
+			var failed, served, refused bool
 			for line := range bytes.SplitSeq(bytes.TrimSpace(logText), []byte("\n")) {
 				var entry map[string]any
 				if err := json.Unmarshal(line, &entry); err != nil {
@@ -131,11 +132,14 @@ func TestClientTextReachesTheLogsEscaped(t *testing.T) {
 					failed = entry["user"] == "mal"+escaped+"ory"
 				case "transfer done":
 					served = entry["path"] == "/gpj"+escaped+".txt"
+				case "command refused":
+					refused = entry["path"] == "/new"+escaped && entry["user"] == "anonymous"
 				}
 			}
 
-			if !failed || !served {
-				t.Errorf("login failed with the escaped user: %v; transfer done with the escaped path: %v\n%s", failed, served, logText)
+			if !failed || !served || !refused {
+				t.Errorf("login failed with the escaped user: %v; transfer done with the escaped path: %v; "+
+					"command refused with the escaped path: %v\n%s", failed, served, refused, logText)
 			}
 		})
 	}
