@@ -20,6 +20,8 @@ EXPOSE 2121 50000-50100
 #   anonymous.root "./public" is /srv/ftp/public. Accounts' homes go below
 #   /srv/ftp/home, outside the anonymous tree. A file that sets its own root
 #   wins, as a file does over any default.
+# - WHARF_CREATE_MISSING makes /srv/ftp/public and the accounts' homes on a
+#   fresh volume (the scratch image has no shell to make them).
 # - A few settings are environment variables. WHARF_CONFIG names the file for
 #   the server and for every other command run in the container
 #   (check-config, doctor, healthcheck). The others win over the file, as
@@ -27,7 +29,8 @@ EXPOSE 2121 50000-50100
 WORKDIR /srv/ftp
 ENV WHARF_CONFIG=/etc/wharf/wharf.toml \
     WHARF_LOG_FORMAT=json \
-    WHARF_ACTIVE_MODE=false
+    WHARF_ACTIVE_MODE=false \
+    WHARF_CREATE_MISSING=true
 
 HEALTHCHECK --interval=30s --timeout=6s --start-period=5s --retries=3 \
     CMD ["/usr/local/bin/wharf", "healthcheck"]

@@ -116,9 +116,7 @@ func TestCompose(t *testing.T) {
 			t.Fatalf("volume %q: the README makes ./ftp only", v)
 		}
 
-		p.mount(t, ctr)
-		p.mkdir(t, ctr+"/public")
-		p.mkdir(t, ctr+"/home")
+		p.mount(t, ctr) // empty: the image's create_missing makes public/ and the homes
 	}
 
 	cfg := p.load(t, workdir, env)

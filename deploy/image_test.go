@@ -76,13 +76,20 @@ func TestImage(t *testing.T) {
 		// mount is the podman arguments that hand the users file (on the
 		// host at users) to the container.
 		mount func(users string) []string
+		// empty starts on a fresh volume, owned by the container's user,
+		// with neither public/ nor home/alice: the image makes them
+		// (create_missing).
+		empty bool
 	}{
 		{"configured through variables only", func(users string) []string {
 			return []string{"-v", users + ":/etc/wharf/users.toml:ro", "-e", "WHARF_USERS_FILE=/etc/wharf/users.toml"}
-		}},
+		}, false},
 		{"a mounted configuration holding only an account keeps the image's settings", func(users string) []string {
 			return []string{"-v", users + ":/etc/wharf/wharf.toml:ro"}
-		}},
+		}, false},
+		{"an empty volume: the image makes the anonymous tree and the home", func(users string) []string {
+			return []string{"-v", users + ":/etc/wharf/wharf.toml:ro"}
+		}, true},
 	}
 
 	for i, tt := range tests {
@@ -94,19 +101,27 @@ func TestImage(t *testing.T) {
 			data := t.TempDir()
 			payload := make([]byte, 3<<20)
 			_, _ = rand.Read(payload)
-			for _, d := range []string{"public", "home/alice"} {
-				if err := os.MkdirAll(filepath.Join(data, d), 0o755); err != nil {
+
+			if tt.empty {
+				// A fresh volume: the container's user owns it, nothing else.
+				if err := os.Chown(data, 10001, 10001); err != nil {
 					t.Fatal(err)
 				}
-			}
+			} else {
+				for _, d := range []string{"public", "home/alice"} {
+					if err := os.MkdirAll(filepath.Join(data, d), 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
 
-			if err := os.WriteFile(filepath.Join(data, "public", "release.bin"), payload, 0o644); err != nil {
-				t.Fatal(err)
-			}
+				if err := os.WriteFile(filepath.Join(data, "public", "release.bin"), payload, 0o644); err != nil {
+					t.Fatal(err)
+				}
 
-			// The container runs as uid 10001: alice's home must be its to write.
-			if err := os.Chown(filepath.Join(data, "home", "alice"), 10001, 10001); err != nil {
-				t.Fatal(err)
+				// The container runs as uid 10001: alice's home must be its to write.
+				if err := os.Chown(filepath.Join(data, "home", "alice"), 10001, 10001); err != nil {
+					t.Fatal(err)
+				}
 			}
 
 			if err := os.Chmod(data, 0o755); err != nil {
@@ -157,15 +172,23 @@ func TestImage(t *testing.T) {
 			}
 
 			entries := ftptest.List(t, c, "/")
-			if len(entries) != 1 || entries[0].Name != "release.bin" {
-				t.Fatalf("anonymous listing: %v", entries)
-			}
+			if tt.empty {
+				if len(entries) != 0 {
+					t.Fatalf("anonymous listing of the tree the image made: %v", entries)
+				}
 
-			got := ftptest.Retr(t, c, "/release.bin")
-			_ = c.Quit()
+				_ = c.Quit()
+			} else {
+				if len(entries) != 1 || entries[0].Name != "release.bin" {
+					t.Fatalf("anonymous listing: %v", entries)
+				}
 
-			if sha256.Sum256(got) != sha256.Sum256(payload) {
-				t.Fatalf("downloaded %d bytes with a different checksum", len(got))
+				got := ftptest.Retr(t, c, "/release.bin")
+				_ = c.Quit()
+
+				if sha256.Sum256(got) != sha256.Sum256(payload) {
+					t.Fatalf("downloaded %d bytes with a different checksum", len(got))
+				}
 			}
 
 			u := dialWithRetry(t, addr)

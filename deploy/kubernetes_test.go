@@ -517,10 +517,8 @@ func podConfig(t *testing.T, c cluster, spec corev1.PodSpec, ctr corev1.Containe
 		}
 	}
 
-	// A fresh volume holds nothing: wharf, or the operator, makes the
-	// anonymous tree and the homes' folder (README "Kubernetes").
-	p.mkdir(t, "/srv/ftp/public")
-	p.mkdir(t, "/srv/ftp/home")
-
+	// A fresh volume holds nothing: the image's create_missing makes the
+	// anonymous tree and the homes (README "Kubernetes"), so the
+	// configuration must load on the empty claim.
 	return p.load(t, workdir, env)
 }
