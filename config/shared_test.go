@@ -80,9 +80,9 @@ func TestFolders(t *testing.T) {
 	c := Default()
 	c.Anonymous.Root, c.Anonymous.UploadDir = "/srv/ftp/pub", "incoming"
 	c.Users = []User{
-		{Name: "alice", Home: "/srv/ftp/home/alice", Access: "read-write"},
+		{Name: "alice", Home: "/srv/ftp/home/alice", Access: Access(auth.ReadWrite)},
 		{Name: "bob", Home: "/srv/ftp/home/bob"},
-		{Name: "carol", Home: "/srv/ftp/home/bob/", Access: "write-only"}, // bob's home: now written in
+		{Name: "carol", Home: "/srv/ftp/home/bob/", Access: Access(auth.WriteOnly)}, // bob's home: now written in
 		{Name: "dave", Home: "/srv/ftp/home/dave", file: "users.toml"},
 	}
 
@@ -97,7 +97,7 @@ func TestFolders(t *testing.T) {
 		t.Errorf("Folders() =\n%+v\nwant\n%+v", got, want)
 	}
 
-	c.Storage.Backend = "s3"
+	c.Storage.Backend = BackendS3
 	if got := c.Folders(); got != nil {
 		t.Errorf("Folders() with s3 = %+v, want none", got)
 	}
