@@ -646,12 +646,12 @@ func startEngine(t *testing.T, opts engineOptions) string {
 }
 
 // nextEnginePassive hands each bare engine its own 20 passive ports in
-// 45000-45999, apart from passiveRange's (40000-44999) and from cmd/wharf's
-// test servers (47000 and up), which run at the same time.
+// 25000-25999, apart from passiveRange's (20000-24999) and from cmd/wharf's
+// test servers (27000 and up), which run at the same time.
 var nextEnginePassive atomic.Int32
 
 func enginePassiveRange() (int, int) {
-	start := 45000 + int(nextEnginePassive.Add(1)%50)*20
+	start := 25000 + int(nextEnginePassive.Add(1)%50)*20
 
 	return start, start + 19
 }

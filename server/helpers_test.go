@@ -35,14 +35,15 @@ var testHash = func() string {
 }()
 
 // nextPassive hands each test server its own passive port range, so parallel
-// tests never compete for a port: 40000-44999 here, 45000-45999 for the bare
-// engine's probes (enginePassiveRange), 47000 and up for cmd/wharf's tests,
-// which run at the same time.
+// tests never compete for a port: 20000-24999 here, 25000-25999 for the bare
+// engine's probes (enginePassiveRange), 27000 and up for cmd/wharf's tests,
+// which run at the same time. All lie below Linux's ephemeral ports (32768
+// and up), so no client socket of the machine takes one meanwhile.
 var nextPassive atomic.Int32
 
 func passiveRange() (int, int) {
 	n := int(nextPassive.Add(1))
-	start := 40000 + (n%250)*20
+	start := 20000 + (n%250)*20
 
 	return start, start + 19
 }

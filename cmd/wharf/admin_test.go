@@ -15,7 +15,7 @@ func TestAdminTokenAndHosts(t *testing.T) {
 	pub := mkdirs(t, dir, "pub")[0]
 	token := writeFile(t, dir, "admin.token", "\n  0123456789abcdef0123456789abcdef\n")
 	cfgPath := writeFile(t, dir, "wharf.toml", fmt.Sprintf(`listen = "127.0.0.1:0"
-passive_ports = [47250, 47259]
+passive_ports = [27250, 27259]
 
 [log]
 format = "json"

@@ -163,7 +163,7 @@ func TestRestartAfterKillMidUpload(t *testing.T) {
 	dirs := mkdirs(t, dir, "pub", "pub/incoming", "alice")
 	pub, incoming, home := dirs[0], dirs[1], dirs[2]
 
-	cfg := writeFile(t, dir, "wharf.toml", fmt.Sprintf("passive_ports = [48900, 48949]\ndata_timeout = \"1m\"\n"+
+	cfg := writeFile(t, dir, "wharf.toml", fmt.Sprintf("passive_ports = [28900, 28949]\ndata_timeout = \"1m\"\n"+
 		"upload_resume_window = \"1h\"\n\n[anonymous]\nroot = %q\nupload_dir = \"incoming\"\n\n%s",
 		pub, userTOML(t, "alice", "alicepw", home)))
 	env := []string{"WHARF_CONFIG=" + cfg}

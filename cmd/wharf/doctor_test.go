@@ -47,7 +47,7 @@ func TestDoctorFindsNothingWrongOnLoopback(t *testing.T) {
 
 	out, err := doctorRun(t, `listen = "127.0.0.1:0"
 public_host = "127.0.0.1"
-passive_ports = [48600, 48609]
+passive_ports = [28600, 28609]
 `)
 	if err != nil {
 		t.Fatalf("doctor = %v\n%s", err, out)
@@ -58,7 +58,7 @@ passive_ports = [48600, 48609]
 	}
 
 	oks := lines(out, "OK")
-	for port := 48600; port <= 48609; port++ {
+	for port := 28600; port <= 28609; port++ {
 		want := fmt.Sprintf("passive port %d: reachable at 127.0.0.1:%d", port, port)
 		if !slices.Contains(oks, want) {
 			t.Errorf("no OK line %q in\n%s", want, out)
@@ -82,7 +82,7 @@ passive_ports = [48600, 48609]
 		t.Errorf("no warning about a loopback public_host in\n%s", out)
 	}
 	if !slices.ContainsFunc(warns, func(l string) bool {
-		return strings.HasPrefix(l, "passive_ports 48600-48609 hold 10 ports for max_clients 1000")
+		return strings.HasPrefix(l, "passive_ports 28600-28609 hold 10 ports for max_clients 1000")
 	}) {
 		t.Errorf("no warning about a small passive range in\n%s", out)
 	}
@@ -128,7 +128,7 @@ func TestDoctorBesideARunningServer(t *testing.T) {
 	t.Parallel()
 
 	s := startRun(t, nil, []string{
-		"WHARF_LISTEN=127.0.0.1:0", "WHARF_PASSIVE_PORTS=48620-48621", "WHARF_LOG_FORMAT=json",
+		"WHARF_LISTEN=127.0.0.1:0", "WHARF_PASSIVE_PORTS=28620-28621", "WHARF_LOG_FORMAT=json",
 		"WHARF_ANONYMOUS_ROOT=" + t.TempDir(),
 	})
 
@@ -137,7 +137,7 @@ func TestDoctorBesideARunningServer(t *testing.T) {
 	c.Login("anonymous", "x")
 	_, held, _ := net.SplitHostPort(c.Pasv())
 
-	out, err := doctorRun(t, fmt.Sprintf("listen = %q\npublic_host = \"127.0.0.1\"\npassive_ports = [48620, 48621]\n", s.addr))
+	out, err := doctorRun(t, fmt.Sprintf("listen = %q\npublic_host = \"127.0.0.1\"\npassive_ports = [28620, 28621]\n", s.addr))
 	if err != nil {
 		t.Fatalf("doctor = %v\n%s", err, out)
 	}
@@ -213,13 +213,13 @@ func TestDoctorConfigurationProblems(t *testing.T) {
 	}{
 		{
 			name: "the passive range holds the control port",
-			text: "listen = \"127.0.0.1:48645\"\npublic_host = \"127.0.0.1\"\npassive_ports = [48640, 48649]\n",
-			want: "passive_ports 48640-48649 include port 48645 of listen",
+			text: "listen = \"127.0.0.1:28645\"\npublic_host = \"127.0.0.1\"\npassive_ports = [28640, 28649]\n",
+			want: "passive_ports 28640-28649 include port 28645 of listen",
 		},
 		{
 			name: "the passive range holds the admin port",
-			text: "listen = \"127.0.0.1:0\"\npublic_host = \"127.0.0.1\"\npassive_ports = [48650, 48659]\n[admin]\nlisten = \"127.0.0.1:48651\"\n",
-			want: "passive_ports 48650-48659 include port 48651 of admin.listen",
+			text: "listen = \"127.0.0.1:0\"\npublic_host = \"127.0.0.1\"\npassive_ports = [28650, 28659]\n[admin]\nlisten = \"127.0.0.1:28651\"\n",
+			want: "passive_ports 28650-28659 include port 28651 of admin.listen",
 		},
 		{
 			name: "an invalid configuration",

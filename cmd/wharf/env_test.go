@@ -148,7 +148,7 @@ func TestRunFromTheEnvironmentOnly(t *testing.T) {
 
 	env := []string{
 		"WHARF_LISTEN=not-an-address", // the flag below wins
-		"WHARF_PASSIVE_PORTS=48700-48749",
+		"WHARF_PASSIVE_PORTS=28700-28749",
 		"WHARF_LOG_FORMAT=json",
 		"WHARF_SHUTDOWN_TIMEOUT=5s",
 		"WHARF_ANONYMOUS_ROOT=" + pub,
@@ -329,7 +329,7 @@ func TestReloadUsesTheEnvironment(t *testing.T) {
 
 	env := []string{
 		"WHARF_LISTEN=127.0.0.1:0",
-		"WHARF_PASSIVE_PORTS=48750-48799",
+		"WHARF_PASSIVE_PORTS=28750-28799",
 		"WHARF_LOG_FORMAT=json",
 		"WHARF_LOG_FILE=" + logPath,
 		"WHARF_ANONYMOUS_ROOT=" + pub,

@@ -26,7 +26,7 @@ func TestHealthcheck(t *testing.T) {
 	t.Parallel()
 
 	pub := t.TempDir()
-	env := []string{"WHARF_LISTEN=127.0.0.1:0", "WHARF_PASSIVE_PORTS=48800-48809", "WHARF_LOG_FORMAT=json", "WHARF_ANONYMOUS_ROOT=" + pub}
+	env := []string{"WHARF_LISTEN=127.0.0.1:0", "WHARF_PASSIVE_PORTS=28800-28809", "WHARF_LOG_FORMAT=json", "WHARF_ANONYMOUS_ROOT=" + pub}
 	s := startRun(t, nil, env)
 
 	t.Run("healthy at -addr", func(t *testing.T) {
@@ -146,7 +146,7 @@ func TestHealthcheckImplicitTLS(t *testing.T) {
 	dir := t.TempDir()
 	cert, key := ftptest.CertFiles(t)
 	env := []string{
-		"WHARF_LISTEN=127.0.0.1:0", "WHARF_PASSIVE_PORTS=48810-48819", "WHARF_LOG_FORMAT=json",
+		"WHARF_LISTEN=127.0.0.1:0", "WHARF_PASSIVE_PORTS=28810-28819", "WHARF_LOG_FORMAT=json",
 		"WHARF_ANONYMOUS_ROOT=" + mkdirs(t, dir, "pub")[0],
 		"WHARF_TLS_MODE=implicit", "WHARF_TLS_CERT_FILE=" + cert, "WHARF_TLS_KEY_FILE=" + key,
 	}

@@ -43,7 +43,7 @@ func TestStatusPageShowsARunningTransfer(t *testing.T) {
 
 	cfgPath := filepath.Join(dir, "wharf.toml")
 	cfg := fmt.Sprintf(`listen = "127.0.0.1:0"
-passive_ports = [47200, 47249]
+passive_ports = [27200, 27249]
 shutdown_timeout = "1s"
 
 [log]

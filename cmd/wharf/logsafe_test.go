@@ -42,7 +42,7 @@ func TestClientTextReachesTheLogsEscaped(t *testing.T) {
 			addr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 			cfg := writeFile(t, dir, "wharf.toml", fmt.Sprintf("listen = %q\npassive_ports = [%d, %d]\n\n"+
 				"[log]\nformat = %q\nfile = %q\ntransfer_log = %q\n\n[anonymous]\nroot = %q\n",
-				addr, 48820+10*i, 48829+10*i, format, logPath, xferPath, pub))
+				addr, 28820+10*i, 28829+10*i, format, logPath, xferPath, pub))
 
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)

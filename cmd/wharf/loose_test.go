@@ -46,7 +46,7 @@ func TestLooseFileWarnings(t *testing.T) {
 		mode fs.FileMode
 		warn bool
 		lo   int // passive ports lo to lo+4, for doctor
-	}{{0o644, true, 47260}, {0o600, false, 47265}} {
+	}{{0o644, true, 27260}, {0o600, false, 27265}} {
 		t.Run(fmt.Sprintf("mode %04o", tt.mode), func(t *testing.T) {
 			t.Parallel()
 

@@ -60,7 +60,7 @@ func TestReloadReadsTheMessageFilesAgain(t *testing.T) {
 	login := writeFile(t, dir, "login.txt", "Be nice.\n")
 	logPath := filepath.Join(dir, "wharf.log")
 
-	cfg := fmt.Sprintf("listen = \"127.0.0.1:0\"\npassive_ports = [47400, 47409]\nbanner_file = %q\n\n"+
+	cfg := fmt.Sprintf("listen = \"127.0.0.1:0\"\npassive_ports = [27400, 27409]\nbanner_file = %q\n\n"+
 		"[log]\nformat = \"json\"\nfile = %q\n\n[anonymous]\nroot = %q\nlogin_message_file = %q\n", banner, logPath, pub, login)
 	cfgPath := writeFile(t, dir, "wharf.toml", cfg)
 

@@ -70,7 +70,7 @@ func TestMetricsMoveDuringAThrottledTransfer(t *testing.T) {
 	}
 
 	cfgPath := writeFile(t, dir, "wharf.toml", fmt.Sprintf(`listen = "127.0.0.1:0"
-passive_ports = [47500, 47509]
+passive_ports = [27500, 27509]
 
 [log]
 format = "json"

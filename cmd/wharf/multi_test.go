@@ -106,8 +106,8 @@ func TestTwoProcessesShareABucket(t *testing.T) {
 		"WHARF_SHUTDOWN_TIMEOUT=2s",
 	}
 
-	one := startProcess(t, append(common, "WHARF_PASSIVE_PORTS=47300-47319"))
-	two := startProcess(t, append(common, "WHARF_PASSIVE_PORTS=47320-47339"))
+	one := startProcess(t, append(common, "WHARF_PASSIVE_PORTS=27300-27319"))
+	two := startProcess(t, append(common, "WHARF_PASSIVE_PORTS=27320-27339"))
 
 	payload := make([]byte, 5<<20)
 	_, _ = rand.Read(payload)

@@ -43,7 +43,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 
 	cfgPath := filepath.Join(dir, "wharf.toml")
 	cfg := fmt.Sprintf(`listen = "127.0.0.1:0"
-passive_ports = [47000, 47049]
+passive_ports = [27000, 27049]
 shutdown_timeout = "5s"
 
 [log]

@@ -72,7 +72,7 @@ func TestSignalsReloadAndReopen(t *testing.T) {
 	}
 
 	logPath := filepath.Join(dir, "wharf.log")
-	base := fmt.Sprintf("listen = \"127.0.0.1:0\"\npassive_ports = [47100, 47149]\n\n[log]\nformat = \"json\"\nfile = %q\n\n[anonymous]\nroot = %q\n", logPath, pub)
+	base := fmt.Sprintf("listen = \"127.0.0.1:0\"\npassive_ports = [27100, 27149]\n\n[log]\nformat = \"json\"\nfile = %q\n\n[anonymous]\nroot = %q\n", logPath, pub)
 	cfgPath := filepath.Join(dir, "wharf.toml")
 	if err := os.WriteFile(cfgPath, []byte(base), 0o644); err != nil {
 		t.Fatal(err)

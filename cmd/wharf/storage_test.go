@@ -97,7 +97,7 @@ func TestRunServesFromS3(t *testing.T) {
 	dir := t.TempDir()
 	users := writeFile(t, dir, "users.toml", userTOML(t, "alice", "pw", "/pub"))
 	env := append(s3Env(t),
-		"WHARF_LISTEN=127.0.0.1:0", "WHARF_PASSIVE_PORTS=48820-48839", "WHARF_LOG_FORMAT=json",
+		"WHARF_LISTEN=127.0.0.1:0", "WHARF_PASSIVE_PORTS=28820-28839", "WHARF_LOG_FORMAT=json",
 		"WHARF_ANONYMOUS_ROOT=/pub", "WHARF_USERS_FILE="+users)
 	s := startRun(t, nil, env)
 
@@ -131,7 +131,7 @@ func TestRunRefusesAnUnreachableBucket(t *testing.T) {
 func TestDoctorChecksTheBucket(t *testing.T) {
 	t.Parallel()
 
-	env := append(s3Env(t), "WHARF_LISTEN=127.0.0.1:0", "WHARF_PUBLIC_HOST=127.0.0.1", "WHARF_PASSIVE_PORTS=48840-48841",
+	env := append(s3Env(t), "WHARF_LISTEN=127.0.0.1:0", "WHARF_PUBLIC_HOST=127.0.0.1", "WHARF_PASSIVE_PORTS=28840-28841",
 		"WHARF_ANONYMOUS_ROOT=/pub")
 
 	var out bytes.Buffer

@@ -215,7 +215,7 @@ func TestWatchPicksUpAUsersFileSwappedLikeAConfigMap(t *testing.T) {
 	swapData(t, mount, map[string]string{"users.toml": alice})
 
 	cfgPath := writeFile(t, dir, "wharf.toml", fmt.Sprintf(`listen = "127.0.0.1:0"
-passive_ports = [47500, 47509]
+passive_ports = [27500, 27509]
 users_file = %q
 watch_interval = "100ms"
 
@@ -261,7 +261,7 @@ func TestWatchRefusesABrokenEditAndNamesRestartOnlyKeys(t *testing.T) {
 	dir := t.TempDir()
 	pub, home := mkdirs(t, dir, "pub", "home")[0], filepath.Join(dir, "home")
 	base := fmt.Sprintf(`listen = "127.0.0.1:0"
-passive_ports = [47510, 47519]
+passive_ports = [27510, 27519]
 watch_interval = "100ms"
 %%s
 [log]
@@ -354,7 +354,7 @@ func TestWatchServesARenewedCertificate(t *testing.T) {
 	keyFile := writeFile(t, dir, "key.pem", string(keyPEM))
 
 	cfgPath := writeFile(t, dir, "wharf.toml", fmt.Sprintf(`listen = "127.0.0.1:0"
-passive_ports = [47520, 47529]
+passive_ports = [27520, 27529]
 watch_interval = "100ms"
 
 [log]
@@ -431,7 +431,7 @@ func TestReloadOverHTTP(t *testing.T) {
 	const token = "0123456789abcdef0123456789abcdef"
 	tokenFile := writeFile(t, dir, "admin.token", token+"\n")
 	base := fmt.Sprintf(`listen = "127.0.0.1:0"
-passive_ports = [47530, 47539]
+passive_ports = [27530, 27539]
 watch_interval = "0s"
 
 [log]
