@@ -90,15 +90,15 @@ func s3Env(t *testing.T) []string {
 
 // With [storage] backend = "s3", configured from the environment, a file
 // uploaded by a user is downloaded by anonymous users, from a home that is
-// only a key prefix.
+// only a key prefix: the anonymous root itself, which shares_homes allows.
 func TestRunServesFromS3(t *testing.T) {
 	t.Parallel()
 
 	dir := t.TempDir()
 	users := writeFile(t, dir, "users.toml", userTOML(t, "alice", "pw", "/pub"))
 	env := append(s3Env(t),
-		"WHARF_LISTEN=127.0.0.1:0", "WHARF_PASSIVE_PORTS=28820-28839", "WHARF_LOG_FORMAT=json",
-		"WHARF_ANONYMOUS_ROOT=/pub", "WHARF_USERS_FILE="+users)
+		"WHARF_LISTEN=127.0.0.1:0", "WHARF_PASSIVE_PORTS=28960-28979", "WHARF_LOG_FORMAT=json",
+		"WHARF_ANONYMOUS_ROOT=/pub", "WHARF_ANONYMOUS_SHARES_HOMES=true", "WHARF_USERS_FILE="+users)
 	s := startRun(t, nil, env)
 
 	c := ftptest.Login(t, s.addr, "alice", "pw")
