@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,6 +31,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"wharf/internal/procstat"
 )
 
 func main() {
@@ -173,7 +174,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	started := time.Now()
-	m := machine{ncpu: runtime.NumCPU(), loadStart: loadAverage()}
+	m := machine{ncpu: runtime.NumCPU(), loadStart: procstat.LoadAverage()}
 
 	pin := setUpPinning(ctx, m.ncpu)
 	if pin.taskset != "" {
@@ -219,7 +220,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	exits, cpuNote := watchServers(targets, o.wharf)
 	if exits != nil {
-		defer exits.close()
+		defer exits.Close()
 	}
 
 	notes = append(notes, cpuNote)
@@ -249,7 +250,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		t.stop()
 	}
 
-	m.loadEnd = loadAverage()
+	m.loadEnd = procstat.LoadAverage()
 	m.elapsed = time.Since(started)
 
 	table := renderTable(rows, targets, results, o, m, notes, started)
@@ -408,13 +409,13 @@ func startServers(ctx context.Context, o options, fx *fixtures, pin pinning) ([]
 
 // watchServers starts the exit reports (taskstats) that complete the servers'
 // CPU time, and says how CPU is counted.
-func watchServers(targets []*target, wharfBin string) (*exitWatch, string) {
+func watchServers(targets []*target, wharfBin string) (*procstat.Exits, string) {
 	comm := filepath.Base(wharfBin)
 	if len(comm) > 15 { // the kernel keeps 15 bytes of a command name
 		comm = comm[:15]
 	}
 
-	w, err := watchExits(comm, filepath.Base(vsftpdPath))
+	w, err := procstat.WatchExits(comm, filepath.Base(vsftpdPath))
 	if err != nil {
 		return nil, "server CPU: live threads from /proc/PID/task/*/schedstat plus the cumulative children fields; " +
 			"taskstats is unavailable (" + oneLine(err) + "), so vsftpd's session processes, killed with their " +
@@ -485,8 +486,8 @@ func measure(ctx context.Context, b *bench, sc scenario, t *target, round int) r
 		// The server's CPU of the whole measurement stands in for its CPU
 		// inside the windows: logins and verification outside them are small.
 		s := w.elapsed.Seconds()
-		other := min(max((w.core.tasks-cpu)/s, 0), 1)
-		irq, steal := w.core.irq/s, w.core.steal/s
+		other := min(max((w.core.Tasks.Seconds()-cpu)/s, 0), 1)
+		irq, steal := w.core.IRQ.Seconds()/s, w.core.Steal.Seconds()/s
 		rec.CoreOther, rec.CoreIRQ, rec.CoreSteal = &other, &irq, &steal
 	}
 
@@ -617,7 +618,7 @@ func renderTable(rows []scenario, targets []*target, results map[string]map[stri
 
 	fmt.Fprintf(&b, "# wharf vs vsftpd, %s\n\n", started.Format("2006-01-02 15:04:05"))
 	fmt.Fprintf(&b, "%s; %s; fixtures on %s; %d CPUs (%s); load average %s at start, %s at end; %s in all.\n\n",
-		mode, m.pinning, m.storage, m.ncpu, cpuModel(), m.loadStart, m.loadEnd, m.elapsed.Round(time.Second))
+		mode, m.pinning, m.storage, m.ncpu, procstat.CPUModel(), m.loadStart, m.loadEnd, m.elapsed.Round(time.Second))
 	if p := o.plan(); p.repeat > 1 {
 		fmt.Fprintf(&b, "Each transfer row (RETR, STOR, small files, parallel, FTPS) does its work %d times per round "+
 			"in one run, and its value is the total over the summed timed windows.\n\n", p.repeat)
@@ -772,10 +773,10 @@ func (m machine) describe(args []string) string {
 
 	line("command", strings.Join(append([]string{"bench"}, args...), " "))
 	line("nproc", strconv.Itoa(m.ncpu))
-	line("cpu", cpuModel())
-	line("kernel", readTrim("/proc/sys/kernel/osrelease"))
-	line("kernel build", readTrim("/proc/sys/kernel/version"))
-	line("memory", memTotal())
+	line("cpu", procstat.CPUModel())
+	line("kernel", procstat.KernelRelease())
+	line("kernel build", kernelVersion())
+	line("memory", procstat.Field("/proc/meminfo", "MemTotal"))
 	line("go (bench built with)", runtime.Version())
 	line("wharf", m.wharf)
 	line("vsftpd", m.vsftpd)
@@ -789,49 +790,14 @@ func (m machine) describe(args []string) string {
 	return b.String()
 }
 
-func readTrim(path string) string {
-	b, err := os.ReadFile(path)
+// kernelVersion is the running kernel's build string (/proc/sys/kernel/version).
+func kernelVersion() string {
+	b, err := os.ReadFile("/proc/sys/kernel/version")
 	if err != nil {
 		return "unknown"
 	}
 
 	return strings.TrimSpace(string(b))
-}
-
-func loadAverage() string {
-	f := strings.Fields(readTrim("/proc/loadavg"))
-	if len(f) < 3 {
-		return "unknown"
-	}
-
-	return strings.Join(f[:3], " ")
-}
-
-func cpuModel() string {
-	return procField("/proc/cpuinfo", "model name")
-}
-
-func memTotal() string {
-	return procField("/proc/meminfo", "MemTotal")
-}
-
-// procField returns the value of the first "key: value" line of a /proc file.
-func procField(path, key string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-
-	return "unknown"
 }
 
 // profileAll takes a CPU profile of wharf for each row that has a CPU

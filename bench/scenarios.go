@@ -11,6 +11,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"wharf/internal/ftpraw"
+	"wharf/internal/procstat"
 )
 
 // The scenarios: each is one row of the table, run once per server per
@@ -23,15 +26,15 @@ import (
 // noise that matters.
 type window struct {
 	elapsed time.Duration
-	core    coreTime // core 0's time, summed over the windows
-	ok      bool     // /proc/stat was readable at every start and stop
+	core    procstat.CoreTime // core 0's time, summed over the windows
+	ok      bool              // /proc/stat was readable at every start and stop
 
 	t0 time.Time
-	c0 coreTime
+	c0 procstat.CoreTime
 }
 
 func (w *window) start() {
-	c, err := coreTimes(0)
+	c, err := procstat.ReadCore(0)
 	w.c0, w.ok = c, err == nil && (w.ok || w.elapsed == 0)
 	w.t0 = time.Now()
 }
@@ -41,11 +44,12 @@ func (w *window) stop() time.Duration {
 	d := time.Since(w.t0)
 	w.elapsed += d
 
-	c, err := coreTimes(0)
+	c, err := procstat.ReadCore(0)
 	w.ok = w.ok && err == nil
-	w.core.tasks += c.tasks - w.c0.tasks
-	w.core.irq += c.irq - w.c0.irq
-	w.core.steal += c.steal - w.c0.steal
+	spent := c.Sub(w.c0)
+	w.core.Tasks += spent.Tasks
+	w.core.IRQ += spent.IRQ
+	w.core.Steal += spent.Steal
 
 	return d
 }
@@ -164,15 +168,47 @@ func verify(got []byte, f file) error {
 	return nil
 }
 
-// anonLogin dials and logs in anonymously.
-func anonLogin(ctx context.Context, t *target) (*ftpConn, error) {
-	c, err := dialFTP(ctx, t.addr)
+// clientTimeout bounds each reply the benchmark waits for: a 226 after a
+// 1 GiB upload may come after the server has written it all back to disk.
+// Each measurement's context (3 minutes) bounds the rest.
+const clientTimeout = 2 * time.Minute
+
+// dial connects to addr and wants the 220 greeting.
+func dial(ctx context.Context, addr string) (*ftpraw.Conn, error) {
+	c, greeting, err := ftpraw.Dial(ctx, addr, ftpraw.Options{Timeout: clientTimeout})
 	if err != nil {
 		return nil, err
 	}
 
-	if err := c.login("anonymous", "bench@example.com"); err != nil {
-		c.close()
+	if err := ftpraw.Check("connect", greeting, 220); err != nil {
+		c.Close()
+
+		return nil, err
+	}
+
+	return c, nil
+}
+
+// login logs in and switches to binary transfers (TYPE I).
+func login(c *ftpraw.Conn, user, pass string) error {
+	if err := c.Login(user, pass); err != nil {
+		return err
+	}
+
+	_, err := c.Expect(200, "TYPE I")
+
+	return err
+}
+
+// anonLogin dials and logs in anonymously.
+func anonLogin(ctx context.Context, t *target) (*ftpraw.Conn, error) {
+	c, err := dial(ctx, t.addr)
+	if err != nil {
+		return nil, err
+	}
+
+	if err := login(c, "anonymous", "bench@example.com"); err != nil {
+		c.Close()
 
 		return nil, err
 	}
@@ -188,7 +224,7 @@ func throughput(bytes int64, d time.Duration) result {
 
 // downloads fetches f plan.repeat times on c, each in a timed window and
 // checked after it, and returns the bytes and the summed windows.
-func downloads(b *bench, c *ftpConn, f file) (int64, time.Duration, error) {
+func downloads(b *bench, c *ftpraw.Conn, f file) (int64, time.Duration, error) {
 	buf := b.arena[:f.size]
 
 	var (
@@ -200,7 +236,7 @@ func downloads(b *bench, c *ftpConn, f file) (int64, time.Duration, error) {
 		clear(buf) // what a download leaves must not pass the next one's check
 
 		b.win.start()
-		n, err := c.retr(f.path, buf)
+		n, err := c.Retr(f.path, buf)
 		el += b.win.stop()
 
 		if err != nil {
@@ -224,14 +260,14 @@ func runRetr(ctx context.Context, b *bench, t *target) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	defer c.close()
+	defer c.Close()
 
 	total, el, err := downloads(b, c, f)
 	if err != nil {
 		return result{}, err
 	}
 
-	if err := c.quit(); err != nil {
+	if err := c.Quit(); err != nil {
 		return result{}, err
 	}
 
@@ -241,21 +277,21 @@ func runRetr(ctx context.Context, b *bench, t *target) (result, error) {
 func runFTPS(ctx context.Context, b *bench, t *target) (result, error) {
 	f := b.fx.big
 
-	c, err := dialFTP(ctx, t.addr)
+	c, err := dial(ctx, t.addr)
 	if err != nil {
 		return result{}, err
 	}
-	defer c.close()
+	defer c.Close()
 
-	if err := c.startTLS(ctx, b.fx.clientTLS()); err != nil {
+	if err := c.StartTLS(b.fx.clientTLS()); err != nil {
 		return result{}, err
 	}
 
-	if err := c.login("anonymous", "bench@example.com"); err != nil {
+	if err := login(c, "anonymous", "bench@example.com"); err != nil {
 		return result{}, err
 	}
 
-	if err := c.protectData(); err != nil {
+	if err := c.ProtectData(); err != nil {
 		return result{}, err
 	}
 
@@ -264,12 +300,12 @@ func runFTPS(ctx context.Context, b *bench, t *target) (result, error) {
 		return result{}, err
 	}
 
-	detail := c.tlsState()
-	if c.dataResumed {
+	detail := c.TLSState()
+	if c.DataResumed() {
 		detail += ", data connection resumed the session"
 	}
 
-	if err := c.quit(); err != nil {
+	if err := c.Quit(); err != nil {
 		return result{}, err
 	}
 
@@ -294,7 +330,7 @@ func runStor(ctx context.Context, b *bench, t *target) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	defer c.close()
+	defer c.Close()
 
 	var (
 		total int64
@@ -313,7 +349,7 @@ func runStor(ctx context.Context, b *bench, t *target) (result, error) {
 		}
 	}
 
-	if err := c.quit(); err != nil {
+	if err := c.Quit(); err != nil {
 		return result{}, err
 	}
 
@@ -322,7 +358,7 @@ func runStor(ctx context.Context, b *bench, t *target) (result, error) {
 
 // storOnce uploads src as path in a timed window, checks the file on disk
 // against f and removes it.
-func storOnce(c *ftpConn, b *bench, path string, src *os.File, f file) (int64, time.Duration, error) {
+func storOnce(c *ftpraw.Conn, b *bench, path string, src *os.File, f file) (int64, time.Duration, error) {
 	defer os.Remove(b.fx.disk(path))
 
 	if _, err := src.Seek(0, 0); err != nil {
@@ -330,7 +366,7 @@ func storOnce(c *ftpConn, b *bench, path string, src *os.File, f file) (int64, t
 	}
 
 	b.win.start()
-	n, err := c.stor(path, src)
+	n, err := c.Stor(path, src)
 	el := b.win.stop()
 
 	if err != nil {
@@ -352,7 +388,7 @@ func runSmall(ctx context.Context, b *bench, t *target) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	defer c.close()
+	defer c.Close()
 
 	var el time.Duration
 
@@ -362,7 +398,7 @@ func runSmall(ctx context.Context, b *bench, t *target) (result, error) {
 		b.win.start()
 
 		for i, f := range files {
-			if _, err := c.retr(f.path, b.arena[i*smallSize:(i+1)*smallSize]); err != nil {
+			if _, err := c.Retr(f.path, b.arena[i*smallSize:(i+1)*smallSize]); err != nil {
 				return result{}, err
 			}
 		}
@@ -376,7 +412,7 @@ func runSmall(ctx context.Context, b *bench, t *target) (result, error) {
 		}
 	}
 
-	if err := c.quit(); err != nil {
+	if err := c.Quit(); err != nil {
 		return result{}, err
 	}
 
@@ -390,12 +426,12 @@ func runSmall(ctx context.Context, b *bench, t *target) (result, error) {
 // once; the window ends when the last 226 arrives.
 func runParallel(ctx context.Context, b *bench, t *target) (result, error) {
 	files := b.fx.par
-	conns := make([]*ftpConn, len(files))
+	conns := make([]*ftpraw.Conn, len(files))
 
 	defer func() {
 		for _, c := range conns {
 			if c != nil {
-				c.close()
+				c.Close()
 			}
 		}
 	}()
@@ -425,7 +461,7 @@ func runParallel(ctx context.Context, b *bench, t *target) (result, error) {
 	}
 
 	for _, c := range conns {
-		if err := c.quit(); err != nil {
+		if err := c.Quit(); err != nil {
 			return result{}, err
 		}
 	}
@@ -435,7 +471,7 @@ func runParallel(ctx context.Context, b *bench, t *target) (result, error) {
 
 // parallelOnce starts one download on every session at once, times them
 // until the last 226 and checks every byte.
-func parallelOnce(b *bench, conns []*ftpConn) (int64, time.Duration, error) {
+func parallelOnce(b *bench, conns []*ftpraw.Conn) (int64, time.Duration, error) {
 	files := b.fx.par
 	clear(b.arena[:int64(len(files))*b.plan.parSize])
 
@@ -449,7 +485,7 @@ func parallelOnce(b *bench, conns []*ftpConn) (int64, time.Duration, error) {
 
 	for i, f := range files {
 		wg.Go(func() {
-			ns[i], errs[i] = conns[i].retr(f.path, b.arena[int64(i)*f.size:int64(i+1)*f.size])
+			ns[i], errs[i] = conns[i].Retr(f.path, b.arena[int64(i)*f.size:int64(i+1)*f.size])
 		})
 	}
 
@@ -545,33 +581,33 @@ func runSessions(ctx context.Context, win *window, d time.Duration, t *target, u
 // oneSession sends USER, PASS and QUIT in one write after the greeting and
 // waits for the server to close.
 func oneSession(ctx context.Context, addr, user, pass string) error {
-	c, err := dialFTP(ctx, addr)
+	c, err := dial(ctx, addr)
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer c.Close()
 
-	if err := c.send("USER "+user, "PASS "+pass, "QUIT"); err != nil {
+	if err := c.Send("USER "+user, "PASS "+pass, "QUIT"); err != nil {
 		return err
 	}
 
-	if _, err := c.expect(331); err != nil {
+	if _, err := c.ReadExpect(331, "USER"); err != nil {
 		return err
 	}
 
-	if _, err := c.expect(230); err != nil {
-		if re, ok := errors.AsType[*replyError](err); ok && re.code == 421 {
+	if _, err := c.ReadExpect(230, "PASS"); err != nil {
+		if re, ok := errors.AsType[*ftpraw.ReplyError](err); ok && re.Got.Code == 421 {
 			return errRefused
 		}
 
 		return err
 	}
 
-	if _, err := c.expect(221); err != nil {
+	if _, err := c.ReadExpect(221, "QUIT"); err != nil {
 		return err
 	}
 
-	return c.waitClose()
+	return c.WaitClose()
 }
 
 // idleWarm is how many sessions are opened, and kept, before the memory
@@ -583,11 +619,11 @@ const idleWarm = 50
 // divides the growth of the server's PSS (all its processes) over the
 // second batch by idleN. The server has just been restarted (scenario.fresh).
 func runIdle(ctx context.Context, b *bench, t *target) (result, error) {
-	conns := make([]*ftpConn, 0, idleWarm+b.plan.idleN)
+	conns := make([]*ftpraw.Conn, 0, idleWarm+b.plan.idleN)
 
 	defer func() {
 		for _, c := range conns {
-			c.close()
+			c.Close()
 		}
 	}()
 
@@ -625,7 +661,7 @@ func runIdle(ctx context.Context, b *bench, t *target) (result, error) {
 	}
 
 	for _, c := range conns {
-		if err := c.quit(); err != nil {
+		if err := c.Quit(); err != nil {
 			return result{}, err
 		}
 	}
@@ -646,7 +682,7 @@ func runList(ctx context.Context, b *bench, t *target) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	defer c.close()
+	defer c.Close()
 
 	buf := b.arena[:min(len(b.arena), 64<<20)]
 
@@ -657,7 +693,7 @@ func runList(ctx context.Context, b *bench, t *target) (result, error) {
 
 	for reps < 2 || (timed < b.plan.listFor && reps < 500) {
 		b.win.start()
-		n, err := c.list("/list", buf)
+		n, err := c.List("/list", buf)
 		timed += b.win.stop()
 
 		if err != nil {
@@ -671,7 +707,7 @@ func runList(ctx context.Context, b *bench, t *target) (result, error) {
 		reps++
 	}
 
-	if err := c.quit(); err != nil {
+	if err := c.Quit(); err != nil {
 		return result{}, err
 	}
 

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"wharf/internal/procstat"
 )
 
 // Starting, probing and stopping the two servers, and reading what they cost
@@ -36,12 +38,12 @@ type target struct {
 	argv     []string // the command line, for restarts
 	dir      string   // its working directory
 	cmd      *exec.Cmd
-	done     chan struct{} // closed when the process has exited
-	outPath  string        // the process's stdout and stderr
-	tls      bool          // explicit FTPS works
-	password bool          // a password account exists
-	notes    []string      // how this server was set up, for the report
-	exits    *exitWatch    // exit reports of its processes; nil without taskstats
+	done     chan struct{}   // closed when the process has exited
+	outPath  string          // the process's stdout and stderr
+	tls      bool            // explicit FTPS works
+	password bool            // a password account exists
+	notes    []string        // how this server was set up, for the report
+	exits    *procstat.Exits // exit reports of its processes; nil without taskstats
 
 	// soleComm, when set, is a command name only this server's processes
 	// had when it started: every exit report with that name is its own,
@@ -312,7 +314,7 @@ func startVsftpd(ctx context.Context, fx *fixtures, pin pinning, passive [2]int)
 	}
 
 	soleComm := ""
-	if len(processesNamed("vsftpd")) == 0 {
+	if len(procstat.Named("vsftpd")) == 0 {
 		soleComm = "vsftpd"
 	}
 
@@ -408,9 +410,9 @@ func (t *target) start(ctx context.Context, dir string, argv []string) error {
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := dialFTP(ctx, t.addr)
+		c, err := dial(ctx, t.addr)
 		if err == nil {
-			c.close()
+			c.Close()
 
 			return nil
 		}
@@ -450,22 +452,22 @@ func (t *target) probe(ctx context.Context, user, pass string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 
-	c, err := dialFTP(ctx, t.addr)
+	c, err := dial(ctx, t.addr)
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer c.Close()
 
-	if err := c.login(user, pass); err != nil {
+	if err := login(c, user, pass); err != nil {
 		return err
 	}
 
 	buf := make([]byte, 1<<20)
-	if _, err := c.list("/", buf); err != nil {
+	if _, err := c.List("/", buf); err != nil {
 		return err
 	}
 
-	return c.quit()
+	return c.Quit()
 }
 
 // probeTLS does the same over explicit FTPS with protected data.
@@ -473,30 +475,30 @@ func (t *target) probeTLS(ctx context.Context, fx *fixtures) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 
-	c, err := dialFTP(ctx, t.addr)
+	c, err := dial(ctx, t.addr)
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer c.Close()
 
-	if err := c.startTLS(ctx, fx.clientTLS()); err != nil {
+	if err := c.StartTLS(fx.clientTLS()); err != nil {
 		return err
 	}
 
-	if err := c.login("anonymous", "bench@example.com"); err != nil {
+	if err := login(c, "anonymous", "bench@example.com"); err != nil {
 		return err
 	}
 
-	if err := c.protectData(); err != nil {
+	if err := c.ProtectData(); err != nil {
 		return err
 	}
 
 	buf := make([]byte, 1<<20)
-	if _, err := c.list("/", buf); err != nil {
+	if _, err := c.List("/", buf); err != nil {
 		return err
 	}
 
-	return c.quit()
+	return c.Quit()
 }
 
 // exited reports whether the server process has ended.
@@ -549,7 +551,7 @@ func (t *target) outTail() string {
 func (t *target) settle(ctx context.Context) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		kids := descendants(t.pid)
+		kids := procstat.Descendants(t.pid)
 		if len(kids) == 0 {
 			return nil
 		}
@@ -566,190 +568,9 @@ func (t *target) settle(ctx context.Context) error {
 	}
 }
 
-// clockTick is the unit of the times in /proc/PID/stat (USER_HZ), 100 on
-// every Linux architecture this runs on.
-const clockTick = 100
-
-// readProc reads /proc/PID/name.
-func readProc(pid int, name string) ([]byte, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/" + name) //nolint:gosec // a /proc path made from IDs
-	if err != nil {
-		return nil, fmt.Errorf("read: %w", err)
-	}
-
-	return b, nil
-}
-
-// procStat holds the fields of /proc/PID/stat the benchmark reads.
-type procStat struct {
-	ppid                         int
-	utime, stime, cutime, cstime int64 // clock ticks
-}
-
-func readStat(pid int) (procStat, error) {
-	b, err := readProc(pid, "stat")
-	if err != nil {
-		return procStat{}, fmt.Errorf("read stat: %w", err)
-	}
-
-	// The command name, in parentheses, may hold spaces: fields start after
-	// its closing parenthesis, with field 3 (state).
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return procStat{}, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 15 {
-		return procStat{}, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
-	}
-
-	num := func(k int) int64 { // k is the field number of proc(5)
-		v, _ := strconv.ParseInt(f[k-3], 10, 64)
-
-		return v
-	}
-
-	return procStat{ppid: int(num(4)), utime: num(14), stime: num(15), cutime: num(16), cstime: num(17)}, nil
-}
-
-// coreTime is how core n has spent its time so far, in seconds, from
-// /proc/stat.
-type coreTime struct {
-	tasks float64 // user, nice and system: running processes
-	irq   float64 // irq and softirq (loopback TCP is mostly softirq work)
-	steal float64 // taken by the hypervisor
-}
-
-func coreTimes(n int) (coreTime, error) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return coreTime{}, fmt.Errorf("read /proc/stat: %w", err)
-	}
-
-	prefix := "cpu" + strconv.Itoa(n) + " "
-
-	for line := range strings.Lines(string(b)) {
-		rest, ok := strings.CutPrefix(line, prefix)
-		if !ok {
-			continue
-		}
-
-		f := strings.Fields(rest)
-		if len(f) < 8 {
-			break
-		}
-
-		v := make([]float64, 8)
-		for i := range v {
-			x, _ := strconv.ParseInt(f[i], 10, 64)
-			v[i] = float64(x) / clockTick
-		}
-
-		// user nice system idle iowait irq softirq steal
-		return coreTime{tasks: v[0] + v[1] + v[2], irq: v[5] + v[6], steal: v[7]}, nil
-	}
-
-	return coreTime{}, fmt.Errorf("no %q line in /proc/stat", strings.TrimSpace(prefix))
-}
-
-// processesNamed lists the processes whose command name is comm.
-func processesNamed(comm string) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-
-	var out []int
-
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-
-		if b, err := readProc(pid, "comm"); err == nil && strings.TrimSpace(string(b)) == comm {
-			out = append(out, pid)
-		}
-	}
-
-	return out
-}
-
-// descendants lists every process below pid, by walking /proc.
-func descendants(pid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-
-	children := map[int][]int{}
-
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-
-		st, err := readStat(p)
-		if err != nil {
-			continue
-		}
-
-		children[st.ppid] = append(children[st.ppid], p)
-	}
-
-	var out []int
-
-	queue := []int{pid}
-	for len(queue) > 0 && len(out) < 100000 {
-		p := queue[0]
-		queue = queue[1:]
-		out = append(out, children[p]...)
-		queue = append(queue, children[p]...)
-	}
-
-	return out
-}
-
-// taskRuntime is a task's run time in seconds: the first field of
-// /proc/PID/task/TID/schedstat (nanoseconds), or utime + stime from its stat
-// (clock ticks) on a kernel without schedstat.
-func taskRuntime(pid, tid int) (float64, error) {
-	task := "task/" + strconv.Itoa(tid) + "/"
-
-	if b, err := readProc(pid, task+"schedstat"); err == nil {
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			if ns, err := strconv.ParseInt(f[0], 10, 64); err == nil && ns > 0 {
-				return float64(ns) / 1e9, nil
-			}
-		}
-	}
-
-	b, err := readProc(pid, task+"stat")
-	if err != nil {
-		return 0, err
-	}
-
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("parse /proc/%d/%sstat", pid, task)
-	}
-
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("parse /proc/%d/%sstat", pid, task)
-	}
-
-	ut, _ := strconv.ParseInt(f[14-3], 10, 64)
-	st, _ := strconv.ParseInt(f[15-3], 10, 64)
-
-	return float64(ut+st) / clockTick, nil
-}
-
 // cpuSnapshot is the CPU time used so far by the server's process tree.
 type cpuSnapshot struct {
-	tasks  map[int]float64 // run time of each live task (thread) of the tree, by task ID
+	tasks  map[int]float64 // run time of each live task (thread) of the tree, by task ID, in seconds
 	reaped float64         // cumulative children fields, used only without exit reports
 }
 
@@ -768,10 +589,8 @@ func (s cpuSnapshot) sum() float64 {
 func (t *target) snapshot() (cpuSnapshot, error) {
 	s := cpuSnapshot{tasks: map[int]float64{}}
 
-	for i, pid := range append([]int{t.pid}, descendants(t.pid)...) {
-		dir := "/proc/" + strconv.Itoa(pid) + "/task"
-
-		tasks, err := os.ReadDir(dir)
+	for i, pid := range procstat.Tree(t.pid) {
+		tids, err := procstat.Threads(pid)
 		if err != nil {
 			if i == 0 {
 				return s, fmt.Errorf("%s: %w", t.name, err)
@@ -780,20 +599,15 @@ func (t *target) snapshot() (cpuSnapshot, error) {
 			continue // it has just exited
 		}
 
-		for _, task := range tasks {
-			tid, err := strconv.Atoi(task.Name())
-			if err != nil {
-				continue
-			}
-
-			if v, err := taskRuntime(pid, tid); err == nil {
-				s.tasks[tid] = v
+		for _, tid := range tids {
+			if v, err := procstat.ThreadRuntime(pid, tid); err == nil {
+				s.tasks[tid] = v.Seconds()
 			}
 		}
 
 		if t.exits == nil {
-			if st, err := readStat(pid); err == nil {
-				s.reaped += float64(st.cutime+st.cstime) / clockTick
+			if st, err := procstat.ReadStat(pid); err == nil {
+				s.reaped += float64(st.CUTime+st.CSTime) / procstat.ClockTick
 			}
 		}
 	}
@@ -812,7 +626,7 @@ type cpuSpan struct {
 func (t *target) beginCPU() (*cpuSpan, error) {
 	sp := &cpuSpan{t: t}
 	if t.exits != nil {
-		sp.mark = t.exits.mark()
+		sp.mark = t.exits.Mark()
 	}
 
 	var err error
@@ -840,7 +654,7 @@ func (sp *cpuSpan) end() (float64, string, error) {
 		return total, "", nil
 	}
 
-	recs, lost := sp.t.exits.since(sp.mark)
+	recs, lost := sp.t.exits.Since(sp.mark)
 
 	known := map[int]bool{sp.t.pid: true}
 	for tid := range sp.before.tasks {
@@ -857,18 +671,18 @@ func (sp *cpuSpan) end() (float64, string, error) {
 		changed = false
 
 		for i, r := range recs {
-			ours := known[r.pid] || known[r.ppid] || (sp.t.soleComm != "" && r.comm == sp.t.soleComm)
+			ours := known[r.PID] || known[r.PPID] || (sp.t.soleComm != "" && r.Comm == sp.t.soleComm)
 			if taken[i] || !ours {
 				continue
 			}
 
-			if _, live := after.tasks[r.pid]; live {
+			if _, live := after.tasks[r.PID]; live {
 				continue // an earlier task with a reused ID
 			}
 
 			taken[i], changed = true, true
-			known[r.pid] = true
-			total += r.cpu - sp.before.tasks[r.pid]
+			known[r.PID] = true
+			total += r.CPU.Seconds() - sp.before.tasks[r.PID]
 		}
 	}
 
@@ -883,8 +697,8 @@ func (sp *cpuSpan) end() (float64, string, error) {
 // pss is the proportional set size, in KiB, of the server and every process
 // below it (/proc/PID/smaps_rollup), and how many processes that is.
 func (t *target) pss() (kib int64, procs int, err error) {
-	for i, pid := range append([]int{t.pid}, descendants(t.pid)...) {
-		v, err := readPSS(pid)
+	for i, pid := range procstat.Tree(t.pid) {
+		v, err := procstat.PSS(pid)
 		if err != nil {
 			if i == 0 {
 				return 0, 0, fmt.Errorf("%s: %w", t.name, err)
@@ -893,31 +707,11 @@ func (t *target) pss() (kib int64, procs int, err error) {
 			continue
 		}
 
-		kib += v
+		kib += v >> 10
 		procs++
 	}
 
 	return kib, procs, nil
-}
-
-func readPSS(pid int) (int64, error) {
-	b, err := readProc(pid, "smaps_rollup")
-	if err != nil {
-		return 0, err
-	}
-
-	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "Pss:"); ok {
-			v, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("parse /proc/%d/smaps_rollup: %w", pid, err)
-			}
-
-			return v, nil
-		}
-	}
-
-	return 0, fmt.Errorf("no Pss line in /proc/%d/smaps_rollup", pid)
 }
 
 // vsftpdVersion asks vsftpd -v, which writes its version to file

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"wharf/internal/ftpraw"
 )
 
 // Scenarios 1-3: too many connections, slow connections, silent TLS connections.
@@ -43,7 +45,7 @@ type knocks struct {
 	refused  []time.Duration // connect → 421
 	other    int             // anything else: an error, no reply, another code
 	firstErr string
-	held     []*ftpConn // greeted connections, kept open
+	held     []*ftpraw.Conn // greeted connections, kept open
 }
 
 // knock connects from local and reads the first reply, timed from the
@@ -57,20 +59,20 @@ func (k *knocks) knock(ctx context.Context, local net.IP, addr string) {
 	}
 
 	start := time.Now()
-	c := newFTPConn(nc, local, addr)
-	rep, err := c.read(5 * time.Second)
+	c := ftpraw.New(ctx, nc, addr, options(local))
+	rep, err := c.ReadWithin(5 * time.Second)
 	took := time.Since(start)
 
 	k.mu.Lock()
 	defer k.mu.Unlock()
 
 	switch {
-	case err == nil && rep.code == 220:
+	case err == nil && rep.Code == 220:
 		k.greeted = append(k.greeted, took)
 		k.held = append(k.held, c)
 
 		return
-	case err == nil && rep.code == 421:
+	case err == nil && rep.Code == 421:
 		k.refused = append(k.refused, took)
 	default:
 		k.other++
@@ -79,7 +81,7 @@ func (k *knocks) knock(ctx context.Context, local net.IP, addr string) {
 		}
 	}
 
-	_ = c.Close()
+	c.Close()
 }
 
 func (k *knocks) fail(msg string) {
@@ -114,7 +116,7 @@ func runFlood(ctx context.Context, s *suite, r *result) error {
 	defer w.stop()
 
 	if c, err := login(ctx, localIP(1), w.addr, "anonymous", "warm@up"); err == nil {
-		c.quit()
+		quit(c)
 	}
 
 	base, err := w.baseline(ctx)
@@ -150,12 +152,12 @@ func runFlood(ctx context.Context, s *suite, r *result) error {
 				continue
 			}
 
-			if rep.code == 220 {
+			if rep.Code == 220 {
 				fresh = append(fresh, time.Since(start))
 				freshGreeted++
 			}
 
-			c.quit()
+			quit(c)
 		}
 	})
 
@@ -187,7 +189,7 @@ func runFlood(ctx context.Context, s *suite, r *result) error {
 	answered := 0
 	for _, c := range held {
 		alive.Go(func() {
-			if rep, err := c.cmd("NOOP"); err == nil && rep.code == 200 {
+			if rep, err := c.Cmd("NOOP"); err == nil && rep.Code == 200 {
 				mu.Lock()
 				answered++
 				mu.Unlock()
@@ -200,7 +202,7 @@ func runFlood(ctx context.Context, s *suite, r *result) error {
 		fmt.Sprintf("all %d answer NOOP", 100*perIP+perIP), "%d of %d", answered, len(held))
 
 	for _, c := range held {
-		_ = c.Close()
+		c.Close()
 	}
 
 	after, took, ok := w.settle(ctx, base, 5*time.Second)
@@ -238,14 +240,14 @@ type attackers struct {
 func (a *attackers) attack(ctx context.Context, addr string, local net.IP, gate chan struct{}) {
 	gate <- struct{}{}
 	c, rep, err := dialFTP(ctx, local, addr)
-	if err == nil && rep.code != 220 {
-		_ = c.Close()
-		err = &replyError{cmd: "connect", got: rep}
+	if err == nil && rep.Code != 220 {
+		c.Close()
+		err = &ftpraw.ReplyError{Cmd: "connect", Got: rep}
 	}
 
 	if err == nil && a.login {
-		if err = c.login("anonymous", "slow@loris"); err != nil {
-			_ = c.Close()
+		if err = c.Login("anonymous", "slow@loris"); err != nil {
+			c.Close()
 		}
 	}
 	<-gate
@@ -267,7 +269,7 @@ func (a *attackers) attack(ctx context.Context, addr string, local net.IP, gate 
 	closed := make(chan time.Time, 1)
 
 	go func() {
-		at, ok := waitClosed(c.nc, start.Add(20*time.Second))
+		at, ok := ftpraw.WaitClosed(c.NetConn(), start.Add(20*time.Second))
 		if !ok {
 			at = time.Time{}
 		}
@@ -290,11 +292,11 @@ func (a *attackers) attack(ctx context.Context, addr string, local net.IP, gate 
 
 			return
 		case <-tick.C:
-			_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+			_ = c.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
 			if a.noop {
-				_, _ = c.nc.Write([]byte("NOOP\r\n"))
+				_, _ = c.NetConn().Write([]byte("NOOP\r\n"))
 			} else {
-				_, _ = c.nc.Write([]byte{"NOOP"[i%4]})
+				_, _ = c.NetConn().Write([]byte{"NOOP"[i%4]})
 			}
 		}
 	}
@@ -360,12 +362,12 @@ func runSlowloris(ctx context.Context, s *suite, r *result) error {
 
 			start := time.Now()
 			c, rep, err := dialFTP(ctx, localIP(200), w.addr)
-			if err == nil && rep.code != 220 {
-				err = &replyError{cmd: "connect", got: rep}
+			if err == nil && rep.Code != 220 {
+				err = &ftpraw.ReplyError{Cmd: "connect", Got: rep}
 			}
 
 			if err == nil {
-				err = c.login(aliceName, alicePassword)
+				err = c.Login(aliceName, alicePassword)
 			}
 
 			if err != nil {
@@ -375,7 +377,7 @@ func runSlowloris(ctx context.Context, s *suite, r *result) error {
 			}
 
 			if c != nil {
-				c.quit()
+				quit(c)
 			}
 		}
 	})
@@ -499,7 +501,7 @@ func (a *attackers) handshake(ctx context.Context, addr string, local net.IP, ha
 	}
 	defer nc.Close()
 
-	at, ok := waitClosed(nc, start.Add(20*time.Second))
+	at, ok := ftpraw.WaitClosed(nc, start.Add(20*time.Second))
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -534,12 +536,12 @@ func tlsGreeting(ctx context.Context, s *suite, addr string) (bool, time.Duratio
 	}
 
 	tc := tls.Client(nc, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
-	c := newFTPConn(tc, localIP(250), addr)
+	c := ftpraw.New(ctx, tc, addr, options(localIP(250)))
 	defer c.Close()
 
-	rep, err := c.read(5 * time.Second)
+	rep, err := c.ReadWithin(5 * time.Second)
 
-	return err == nil && rep.code == 220, time.Since(start), err
+	return err == nil && rep.Code == 220, time.Since(start), err
 }
 
 func errText(err error) string {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"wharf/internal/ftpraw"
 )
 
 // Scenario 5: data connections only go where they should.
@@ -115,30 +117,30 @@ func runTheftBounce(ctx context.Context, s *suite, r *result) error {
 	if err != nil {
 		return err
 	}
-	defer victim.quit()
+	defer quit(victim)
 
 	// RETR 1: the stranger connects to the port as soon as EPSV announces it,
 	// before the victim even sends RETR.
-	port, err := victim.epsv()
+	port, err := victim.EPSV()
 	if err != nil {
 		return err
 	}
 
-	early := steal(ctx, localIP(2), victim.dataAddr(port))
+	early := steal(ctx, localIP(2), victim.DataAddr(port))
 	_ = sleep(ctx, 100*time.Millisecond)
 	got1, err1 := victimRetr(ctx, victim, port, nil)
 	<-early.done
 
 	// RETR 2: the victim sends RETR first (wharf now waits for the data
 	// connection); the stranger connects before the victim does.
-	port, err = victim.epsv()
+	port, err = victim.EPSV()
 	if err != nil {
 		return err
 	}
 
 	var late *thief
 	got2, err2 := victimRetr(ctx, victim, port, func() {
-		late = steal(ctx, localIP(2), victim.dataAddr(port))
+		late = steal(ctx, localIP(2), victim.DataAddr(port))
 		_ = sleep(ctx, 100*time.Millisecond)
 	})
 	if late != nil {
@@ -162,30 +164,30 @@ func runTheftBounce(ctx context.Context, s *suite, r *result) error {
 
 // victimRetr downloads secret.bin on an EPSV port already announced; between
 // sending RETR and connecting it runs meanwhile, if given.
-func victimRetr(ctx context.Context, c *ftpConn, port int, meanwhile func()) ([]byte, error) {
+func victimRetr(ctx context.Context, c *ftpraw.Conn, port int, meanwhile func()) ([]byte, error) {
 	var data *net.TCPConn
 	var err error
 
 	if meanwhile == nil {
-		if data, err = dialTCP(ctx, c.local, c.dataAddr(port)); err != nil {
+		if data, err = dialTCP(ctx, c.Local(), c.DataAddr(port)); err != nil {
 			return nil, err
 		}
 	}
 
-	if err := c.send("RETR secret.bin"); err != nil {
+	if err := c.Send("RETR secret.bin"); err != nil {
 		return nil, err
 	}
 
 	if meanwhile != nil {
 		meanwhile()
-		if data, err = dialTCP(ctx, c.local, c.dataAddr(port)); err != nil {
+		if data, err = dialTCP(ctx, c.Local(), c.DataAddr(port)); err != nil {
 			return nil, err
 		}
 	}
 	defer data.Close()
 
-	rep, err := c.read(replyTimeout)
-	if err != nil || rep.code != 150 {
+	rep, err := c.ReadWithin(replyTimeout)
+	if err != nil || rep.Code != 150 {
 		return nil, fmt.Errorf("RETR: %v %w", rep, err)
 	}
 
@@ -195,7 +197,7 @@ func victimRetr(ctx context.Context, c *ftpConn, port int, meanwhile func()) ([]
 		return got, err
 	}
 
-	if rep, err = c.read(replyTimeout); err != nil || rep.code != 226 {
+	if rep, err = c.ReadWithin(replyTimeout); err != nil || rep.Code != 226 {
 		return got, fmt.Errorf("RETR end: %v %w", rep, err)
 	}
 
@@ -235,7 +237,7 @@ func bounce(ctx context.Context, w *wharf, r *result) error {
 	if err != nil {
 		return err
 	}
-	defer c.quit()
+	defer quit(c)
 
 	thirdIP := localIP(3)
 	ownIP := localIP(1)
@@ -259,12 +261,12 @@ func bounce(ctx context.Context, w *wharf, r *result) error {
 
 	var accepted []string
 	for _, cmd := range commands {
-		rep, err := c.cmd(cmd)
+		rep, err := c.Cmd(cmd)
 		if err != nil {
 			return fmt.Errorf("%s: %w", cmd, err)
 		}
 
-		if rep.code < 500 || rep.code > 599 {
+		if rep.Code < 500 || rep.Code > 599 {
 			accepted = append(accepted, fmt.Sprintf("%q → %v", cmd, rep))
 		}
 
@@ -289,27 +291,27 @@ func bounce(ctx context.Context, w *wharf, r *result) error {
 
 	// The control case: PORT to the client's own high port works, so the
 	// listeners above would have seen a connection.
-	rep, err := c.cmd("PORT " + portArg(ownIP, own.port()))
+	rep, err := c.Cmd("PORT " + portArg(ownIP, own.port()))
 	if err == nil {
 		err = listAfter(c)
 	}
 
 	_ = sleep(ctx, 200*time.Millisecond)
-	r.check("control: PORT to the client's own port ≥ 1024", err == nil && rep.code == 200 && own.count.Load() == 1,
+	r.check("control: PORT to the client's own port ≥ 1024", err == nil && rep.Code == 200 && own.count.Load() == 1,
 		"accepted, 1 connection", "%v, %d connection(s)%s", rep, own.count.Load(), errNote(errText(err)))
 
 	return nil
 }
 
 // listAfter sends LIST and reads its replies: a 1xx then the final one, or a final one alone.
-func listAfter(c *ftpConn) error {
-	rep, err := c.cmd("LIST")
+func listAfter(c *ftpraw.Conn) error {
+	rep, err := c.Cmd("LIST")
 	if err != nil {
 		return fmt.Errorf("LIST: %w", err)
 	}
 
-	if rep.code < 200 {
-		if _, err := c.read(replyTimeout); err != nil {
+	if rep.Code < 200 {
+		if _, err := c.ReadWithin(replyTimeout); err != nil {
 			return fmt.Errorf("LIST end: %w", err)
 		}
 	}

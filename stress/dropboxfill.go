@@ -16,6 +16,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"wharf/internal/ftpraw"
+	"wharf/internal/procstat"
 )
 
 // Scenario 13: the anonymous drop box filled from 8 addresses.
@@ -100,14 +103,14 @@ const closingText = "Too many uploads from your address: closing the connection.
 
 // classify tells which limit refused rep, and whether its code is the one
 // documented for it ("" if rep is no drop-box refusal).
-func classify(rep reply) (reason string, rightCode bool) {
-	if rep.code == 421 && firstLine(rep.msg) == closingText {
+func classify(rep ftpraw.Reply) (reason string, rightCode bool) {
+	if rep.Code == 421 && ftpraw.FirstLine(rep.Msg) == closingText {
 		return reasonRate, true
 	}
 
 	for _, t := range refusalTexts {
-		if strings.HasPrefix(rep.msg, t.prefix) {
-			return t.reason, rep.code == t.code
+		if strings.HasPrefix(rep.Msg, t.prefix) {
+			return t.reason, rep.Code == t.code
 		}
 	}
 
@@ -146,9 +149,9 @@ type filler struct {
 	w    *wharf
 	t    *fillTally
 	addr int // the last byte of 127.0.0.addr
-	c    *ftpConn
-	row  int   // 450s in a row on this session
-	last reply // the last reply read
+	c    *ftpraw.Conn
+	row  int          // 450s in a row on this session
+	last ftpraw.Reply // the last reply read
 
 	// piece, when not 0, makes stor send its data in pieces of that many
 	// bytes, 1 ms apart, so that wharf reads (and charges) small chunks and
@@ -159,7 +162,7 @@ type filler struct {
 	ascii bool
 }
 
-func (f *filler) conn() (*ftpConn, error) {
+func (f *filler) conn() (*ftpraw.Conn, error) {
 	if f.c == nil {
 		c, err := login(f.ctx, localIP(f.addr), f.w.addr, "anonymous", "flood@example.com")
 		if err != nil {
@@ -167,8 +170,8 @@ func (f *filler) conn() (*ftpConn, error) {
 		}
 
 		if f.ascii {
-			if err := c.expect(200, "TYPE A"); err != nil {
-				_ = c.Close()
+			if _, err := c.Expect(200, "TYPE A"); err != nil {
+				c.Close()
 
 				return nil, err
 			}
@@ -186,14 +189,14 @@ func (f *filler) conn() (*ftpConn, error) {
 
 func (f *filler) leave() {
 	if f.c != nil {
-		f.c.quit()
+		quit(f.c)
 		f.c = nil
 	}
 }
 
 // outcome records a reply that admits (ok: 257, 150) or refuses, and returns
 // the refusal's reason ("" when admitted). A 421 ends the session.
-func (f *filler) outcome(what string, rep reply, ok bool) string {
+func (f *filler) outcome(what string, rep ftpraw.Reply, ok bool) string {
 	f.last = rep
 
 	t := f.t
@@ -221,13 +224,13 @@ func (f *filler) outcome(what string, rep reply, ok bool) string {
 		t.refused[reason]++
 	}
 
-	if rep.code == 450 {
+	if rep.Code == 450 {
 		f.row++
 	}
 
-	if rep.code == 421 {
+	if rep.Code == 421 {
 		t.closed++
-		_ = f.c.Close()
+		f.c.Close()
 		f.c = nil
 	}
 
@@ -246,7 +249,7 @@ func (f *filler) failed(what string, err error) string {
 	f.t.mu.Unlock()
 
 	if f.c != nil {
-		_ = f.c.Close()
+		f.c.Close()
 		f.c = nil
 	}
 
@@ -266,16 +269,16 @@ func (f *filler) mkd(p string) string {
 		return f.failed("login", err)
 	}
 
-	rep, err := c.cmd("MKD " + p)
+	rep, err := c.Cmd("MKD " + p)
 	if err != nil {
 		return f.failed("MKD "+p, err)
 	}
 
-	if rep.code == 257 {
+	if rep.Code == 257 {
 		f.admit()
 	}
 
-	return f.outcome("MKD "+p, rep, rep.code == 257)
+	return f.outcome("MKD "+p, rep, rep.Code == 257)
 }
 
 // stor uploads data as name; it returns "" when it landed (226), or the
@@ -286,19 +289,19 @@ func (f *filler) stor(name string, data []byte) string {
 		return f.failed("login", err)
 	}
 
-	dc, err := c.openData(f.ctx)
+	dc, err := c.OpenData()
 	if err != nil {
 		return f.failed("EPSV for "+name, err)
 	}
 
-	rep, err := c.cmd("STOR " + name)
+	rep, err := c.Cmd("STOR " + name)
 	if err != nil {
 		_ = dc.Close()
 
 		return f.failed("STOR "+name, err)
 	}
 
-	if rep.code != 150 && rep.code != 125 {
+	if rep.Code != 150 && rep.Code != 125 {
 		_ = dc.Close()
 
 		return f.outcome("STOR "+name, rep, false)
@@ -328,12 +331,12 @@ func (f *filler) stor(name string, data []byte) string {
 
 	_ = dc.Close()
 
-	rep, err = c.read(30 * time.Second)
+	rep, err = c.ReadWithin(30 * time.Second)
 	if err != nil {
 		return f.failed("STOR "+name+" end", err)
 	}
 
-	return f.outcome("STOR "+name+" end", rep, rep.code == 226)
+	return f.outcome("STOR "+name+" end", rep, rep.Code == 226)
 }
 
 // pause waits after a refusal.
@@ -450,23 +453,18 @@ func (w *wharf) frozen(fn func()) (time.Duration, error) {
 
 // allStopped reports whether every thread of pid is stopped (state T).
 func allStopped(pid int) (bool, error) {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	tids, err := procstat.Threads(pid)
 	if err != nil {
 		return false, err
 	}
 
-	for _, task := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+	for _, tid := range tids {
+		st, err := procstat.ReadTaskStat(pid, tid)
 		if err != nil {
 			continue // a thread that just ended
 		}
 
-		i := strings.LastIndexByte(string(b), ')')
-		if i < 0 || i+2 >= len(b) {
-			return false, fmt.Errorf("cannot parse /proc/%d/task/%s/stat", pid, task.Name())
-		}
-
-		if state := b[i+2]; state != 'T' && state != 't' {
+		if st.State != 'T' && st.State != 't' {
 			return false, nil
 		}
 	}
@@ -758,9 +756,9 @@ func freshUpload(ctx context.Context, w *wharf, data []byte) (string, bool, erro
 	if err != nil {
 		return "", false, err
 	}
-	defer c.quit()
+	defer quit(c)
 
-	mkd, err := c.cmd("MKD /incoming/fresh")
+	mkd, err := c.Cmd("MKD /incoming/fresh")
 	if err != nil {
 		return "", false, err
 	}
@@ -772,7 +770,7 @@ func freshUpload(ctx context.Context, w *wharf, data []byte) (string, bool, erro
 	intact := err == nil && got == sha256.Sum256(data)
 
 	return fmt.Sprintf("MKD: %v; STOR: %v; on disk intact: %v%s", mkd, f.last, intact, errNote(f.t.first)),
-		mkd.code == 257 && reason == "" && intact, nil
+		mkd.Code == 257 && reason == "" && intact, nil
 }
 
 // fillBox is phase 2: with no per-address limit, 8 addresses meet the
@@ -881,7 +879,7 @@ func fillBox(ctx context.Context, s *suite, r *result, pay []byte) error {
 		return err
 	}
 
-	r.check("phase 2: the quota, filled by 16 sessions (8 in TYPE A) with 192 KiB and 320 KiB uploads", after.bytes == l.quota && topped.code == 552,
+	r.check("phase 2: the quota, filled by 16 sessions (8 in TYPE A) with 192 KiB and 320 KiB uploads", after.bytes == l.quota && topped.Code == 552,
 		fmt.Sprintf("the box ends at upload_quota %d to the byte: the bytes left land, one byte more gets 552", l.quota),
 		"%d bytes after %s of flood (at most %d in %d frozen samples so far; %d refusals for quota, %d for size); the %d bytes left landed: %d; one byte more: %v",
 		full.bytes, ms(bytesTook), flooded.bytes, samples, t.refused[reasonQuota], t.refused[reasonSize], l.quota-full.bytes, after.bytes, topped)
@@ -964,14 +962,14 @@ func fillAll(ctx context.Context, w *wharf, t *fillTally, body func(f *filler, b
 
 // topUp uploads the bytes left below the quota, in files of at most most
 // bytes, then one byte more, and returns the reply to that byte.
-func topUp(ctx context.Context, w *wharf, t *fillTally, left, most int64, pay []byte) (reply, error) {
+func topUp(ctx context.Context, w *wharf, t *fillTally, left, most int64, pay []byte) (ftpraw.Reply, error) {
 	f := &filler{ctx: ctx, w: w, t: t, addr: 2}
 	defer f.leave()
 
 	for i := 0; left > 0; i++ {
 		n := min(left, most)
 		if reason := f.stor(fmt.Sprintf("/incoming/topup%d.bin", i), pay[:n]); reason != "" {
-			return reply{}, fmt.Errorf("upload of the %d bytes left: %v", n, f.last)
+			return ftpraw.Reply{}, fmt.Errorf("upload of the %d bytes left: %v", n, f.last)
 		}
 
 		left -= n

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"wharf/internal/ftpraw"
 )
 
 // Scenario 12: garbage before login.
@@ -78,8 +80,8 @@ func spewOne(ctx context.Context, local net.IP, addr string, lines garbage, firs
 	}
 	defer c.Close()
 
-	if rep.code != 220 {
-		sp.err = &replyError{cmd: "connect", got: rep}
+	if rep.Code != 220 {
+		sp.err = &ftpraw.ReplyError{Cmd: "connect", Got: rep}
 
 		return sp
 	}
@@ -93,7 +95,7 @@ func spewOne(ctx context.Context, local net.IP, addr string, lines garbage, firs
 		defer stop.Store(true)
 
 		for {
-			rep, err := c.read(time.Until(until) + time.Second)
+			rep, err := c.ReadWithin(time.Until(until) + time.Second)
 			if err != nil {
 				if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 					sp.err = err
@@ -105,15 +107,15 @@ func spewOne(ctx context.Context, local net.IP, addr string, lines garbage, firs
 			}
 
 			sp.replies++
-			if rep.code == 421 && strings.Contains(rep.msg, "Too many unknown commands") {
+			if rep.Code == 421 && strings.Contains(rep.Msg, "Too many unknown commands") {
 				sp.refused = true
 			}
 		}
 	})
 
-	_ = c.nc.SetWriteDeadline(until)
+	_ = c.NetConn().SetWriteDeadline(until)
 	for i := first; !stop.Load() && time.Now().Before(until); i++ {
-		n, err := c.nc.Write(lines[i%len(lines)])
+		n, err := c.NetConn().Write(lines[i%len(lines)])
 		sp.sent += int64(n)
 
 		if err != nil {

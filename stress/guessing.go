@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"wharf/internal/ftpraw"
 )
 
 // Scenario 14: password guessing spread over many addresses, against the
@@ -70,14 +72,14 @@ func (g *guessTally) guessOnce(ctx context.Context, addr string, n, i int) {
 	}
 	defer c.Close()
 
-	if rep.code != 220 {
+	if rep.Code != 220 {
 		g.record(func() { g.atConn++; g.note(rep.String()) })
 
 		return
 	}
 
-	if rep, err = c.cmd("USER " + aliceName); err == nil && rep.code != 331 {
-		err = &replyError{cmd: "USER", got: rep}
+	if rep, err = c.Cmd("USER " + aliceName); err == nil && rep.Code != 331 {
+		err = &ftpraw.ReplyError{Cmd: "USER", Got: rep}
 	}
 
 	if err != nil {
@@ -86,7 +88,7 @@ func (g *guessTally) guessOnce(ctx context.Context, addr string, n, i int) {
 		return
 	}
 
-	rep, err = c.cmd(fmt.Sprintf("PASS guess-%d", i))
+	rep, err = c.Cmd(fmt.Sprintf("PASS guess-%d", i))
 	at := time.Now()
 
 	g.record(func() {
@@ -94,14 +96,14 @@ func (g *guessTally) guessOnce(ctx context.Context, addr string, n, i int) {
 		case err != nil:
 			g.other++
 			g.note(err.Error())
-		case rep.code == 530:
+		case rep.Code == 530:
 			g.ends = append(g.ends, at)
 			g.perAddr[n]++
-		case rep.code == 421 && strings.Contains(rep.msg, busyText):
+		case rep.Code == 421 && strings.Contains(rep.Msg, busyText):
 			g.busy++
-		case rep.code == 421 && strings.Contains(rep.msg, "Login timeout"):
+		case rep.Code == 421 && strings.Contains(rep.Msg, "Login timeout"):
 			g.timedOut++
-		case rep.code == 230:
+		case rep.Code == 230:
 			g.got230++
 		default:
 			g.other++
@@ -252,7 +254,7 @@ func ownerLogins(ctx context.Context, addr string, local net.IP, stop <-chan str
 			failures = append(failures, err.Error())
 		} else {
 			times = append(times, time.Since(start))
-			c.quit()
+			quit(c)
 		}
 
 		select {
@@ -291,13 +293,13 @@ func loginFresh(ctx context.Context, addr string, local net.IP, until time.Time)
 		if err == nil {
 			f.at = time.Now()
 			f.took, f.total = f.at.Sub(start), f.at.Sub(first)
-			c.quit()
+			quit(c)
 
 			return f
 		}
 
 		f.err = err
-		if re, ok := errors.AsType[*replyError](err); !ok || re.got.code != 421 || !strings.Contains(re.got.msg, busyText) {
+		if re, ok := errors.AsType[*ftpraw.ReplyError](err); !ok || re.Got.Code != 421 || !strings.Contains(re.Got.Msg, busyText) {
 			return f
 		}
 	}
@@ -326,7 +328,7 @@ func runGuessing(ctx context.Context, s *suite, r *result) error {
 	if err != nil {
 		return fmt.Errorf("owner's first login: %w", err)
 	}
-	c.quit()
+	quit(c)
 
 	before, err := w.metrics(ctx)
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"wharf/internal/ftpraw"
 )
 
 // Scenario 8: a huge directory listed by many clients; pattern bombs.
@@ -68,29 +70,29 @@ type listing struct {
 }
 
 // listBig lists /big with kind and counts the entries.
-func listBig(ctx context.Context, c *ftpConn, kind string) listing {
+func listBig(c *ftpraw.Conn, kind string) listing {
 	l := listing{kind: kind}
 	start := time.Now()
 
 	if kind == "STAT" {
-		rep, err := c.cmdWithin(2*time.Minute, "STAT /big")
+		rep, err := c.CmdWithin(2*time.Minute, "STAT /big")
 		l.took = time.Since(start)
 
 		switch {
 		case err != nil:
 			l.err = err
-		case rep.code != 213 && rep.code != 212 && rep.code != 211:
-			l.err = &replyError{cmd: "STAT", got: rep}
+		case rep.Code != 213 && rep.Code != 212 && rep.Code != 211:
+			l.err = &ftpraw.ReplyError{Cmd: "STAT", Got: rep}
 		default:
 			// The first and last lines are the reply's frame; the rest are entries.
-			l.entries = max(0, strings.Count(rep.msg, "\n")-1)
+			l.entries = max(0, strings.Count(rep.Msg, "\n")-1)
 		}
 
 		return l
 	}
 
 	// wharf sends 150 once it has read the folder, after waiting for a listing slot.
-	data, err := c.startTransfer(ctx, kind+" /big", 2*time.Minute)
+	data, err := c.StartTransfer(kind+" /big", 2*time.Minute)
 	if err != nil {
 		l.err = err
 
@@ -107,11 +109,11 @@ func listBig(ctx context.Context, c *ftpConn, kind string) listing {
 		}
 	}
 
-	rep, err := c.read(2 * time.Minute)
+	rep, err := c.ReadWithin(2 * time.Minute)
 	l.took = time.Since(start)
 
-	if err == nil && rep.code != 226 {
-		err = &replyError{cmd: kind, got: rep}
+	if err == nil && rep.Code != 226 {
+		err = &ftpraw.ReplyError{Cmd: kind, Got: rep}
 	}
 
 	l.err = err
@@ -154,7 +156,7 @@ func runBigListing(ctx context.Context, s *suite, r *result) error {
 
 	defer func() {
 		for _, c := range conns {
-			c.quit()
+			quit(c)
 		}
 	}()
 
@@ -169,7 +171,7 @@ func runBigListing(ctx context.Context, s *suite, r *result) error {
 	var wg sync.WaitGroup
 	begin := time.Now()
 	for i, c := range conns {
-		wg.Go(func() { results[i] = listBig(ctx, c, kinds[i%3]) })
+		wg.Go(func() { results[i] = listBig(c, kinds[i%3]) })
 	}
 
 	wg.Wait()
@@ -185,14 +187,14 @@ func runBigListing(ctx context.Context, s *suite, r *result) error {
 	var wrong []string
 	var times []time.Duration
 	for _, l := range results {
-		re, isReply := errors.AsType[*replyError](l.err)
+		re, isReply := errors.AsType[*ftpraw.ReplyError](l.err)
 		switch {
 		case l.err == nil && l.entries == st.maxListEntries:
 			capped++
 			times = append(times, l.took)
-		case isReply && strings.Contains(re.got.msg, "too many listings"):
+		case isReply && strings.Contains(re.Got.Msg, "too many listings"):
 			busy++
-			refusals[fmt.Sprintf("%s %d", l.kind, re.got.code)]++
+			refusals[fmt.Sprintf("%s %d", l.kind, re.Got.Code)]++
 		default:
 			wrong = append(wrong, fmt.Sprintf("%s: %d entries %v", l.kind, l.entries, l.err))
 		}
@@ -228,7 +230,7 @@ func patternBombs(ctx context.Context, w *wharf, r *result) error {
 	if err != nil {
 		return err
 	}
-	defer c.quit()
+	defer quit(c)
 
 	bombs := []string{
 		"*/../*/../*",
@@ -242,13 +244,13 @@ func patternBombs(ctx context.Context, w *wharf, r *result) error {
 	var replies []string
 
 	for _, bomb := range bombs {
-		took, rep, err := listPattern(ctx, c, bomb)
+		took, rep, err := listPattern(c, bomb)
 		if err != nil {
 			return fmt.Errorf("LIST %s: %w", bomb, err)
 		}
 
 		worst = max(worst, took)
-		replies = append(replies, fmt.Sprint(rep.code))
+		replies = append(replies, fmt.Sprint(rep.Code))
 		if took > patternBound {
 			slow = append(slow, fmt.Sprintf("%.20q… %s", bomb, ms(took)))
 		}
@@ -259,36 +261,36 @@ func patternBombs(ctx context.Context, w *wharf, r *result) error {
 
 	// For the record: a pattern matching nothing in the big folder reads all
 	// of it, since max_list_entries counts matches, not entries read.
-	took, rep, err := listPattern(ctx, c, "/big/"+strings.Repeat("*a", 100)+"b")
+	took, rep, err := listPattern(c, "/big/"+strings.Repeat("*a", 100)+"b")
 	if err != nil {
 		return err
 	}
 
-	r.note("LIST /big/(*a)×100b, matching none of 200,000 entries", "%v in %s (max_list_entries bounds the entries read, matching or not)", rep.code, ms(took))
+	r.note("LIST /big/(*a)×100b, matching none of 200,000 entries", "%v in %s (max_list_entries bounds the entries read, matching or not)", rep.Code, ms(took))
 
 	return nil
 }
 
 // listPattern sends LIST pattern and times it to the final reply.
-func listPattern(ctx context.Context, c *ftpConn, pattern string) (time.Duration, reply, error) {
-	data, err := c.openData(ctx)
+func listPattern(c *ftpraw.Conn, pattern string) (time.Duration, ftpraw.Reply, error) {
+	data, err := c.OpenData()
 	if err != nil {
-		return 0, reply{}, err
+		return 0, ftpraw.Reply{}, err
 	}
 	defer data.Close()
 
 	start := time.Now()
 
-	rep, err := c.cmd("LIST " + pattern)
+	rep, err := c.Cmd("LIST " + pattern)
 	if err != nil {
 		return 0, rep, err
 	}
 
-	if rep.code < 200 {
+	if rep.Code < 200 {
 		_ = data.SetReadDeadline(time.Now().Add(replyTimeout))
 		readAllFrom(data)
 
-		if rep, err = c.read(replyTimeout); err != nil {
+		if rep, err = c.ReadWithin(replyTimeout); err != nil {
 			return 0, rep, err
 		}
 	}

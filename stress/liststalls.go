@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"wharf/internal/ftpraw"
 )
 
 // Scenario 11: listings of a huge folder whose data connection never reads.
@@ -78,7 +80,7 @@ type listStall struct {
 	filled time.Duration // from the 150 to the last byte wharf queued
 	cut    time.Duration // from the last byte wharf queued to the cut
 	queued int64         // bytes wharf queued before it stopped
-	reply  reply         // the 426 or 421
+	reply  ftpraw.Reply  // the 426 or 421
 	after  string        // what the session did after the cut: "NOOP 200", "closed"
 	err    error
 }
@@ -120,7 +122,7 @@ func runStalledListings(ctx context.Context, s *suite, r *result) error {
 
 	defer func() {
 		for _, c := range conns {
-			_ = c.Close()
+			c.Close()
 		}
 	}()
 
@@ -128,11 +130,11 @@ func runStalledListings(ctx context.Context, s *suite, r *result) error {
 	if err != nil {
 		return err
 	}
-	defer bystander.quit()
+	defer quit(bystander)
 
 	// One listing of the small folder first, so that the baseline counts
 	// what serving it costs.
-	if _, rep, err := listPattern(ctx, bystander, "/small"); err != nil || rep.code != 226 {
+	if _, rep, err := listPattern(bystander, "/small"); err != nil || rep.Code != 226 {
 		return fmt.Errorf("LIST /small before the stalls: %v %w", rep, err)
 	}
 
@@ -251,9 +253,9 @@ func reportListStalls(r *result, results []listStall, dataTimeout time.Duration)
 				want, after = 421, "closed"
 			}
 
-			ok := res.err == nil && res.reply.code == want && res.after == after
+			ok := res.err == nil && res.reply.Code == want && res.after == after
 			if ascii {
-				ok = ok && strings.HasPrefix(res.reply.msg, "Data timeout")
+				ok = ok && strings.HasPrefix(res.reply.Msg, "Data timeout")
 			}
 
 			if ok {
@@ -284,7 +286,7 @@ func reportListStalls(r *result, results []listStall, dataTimeout time.Duration)
 
 // stallListing starts a listing of /big that is never read and waits for
 // wharf to cut it.
-func stallListing(ctx context.Context, c *ftpConn, k listStallKind, tracker *flowTracker) listStall {
+func stallListing(ctx context.Context, c *ftpraw.Conn, k listStallKind, tracker *flowTracker) listStall {
 	res := listStall{kind: k}
 
 	typ := "TYPE I"
@@ -292,7 +294,7 @@ func stallListing(ctx context.Context, c *ftpConn, k listStallKind, tracker *flo
 		typ = "TYPE A"
 	}
 
-	if res.err = c.expect(200, typ); res.err != nil {
+	if _, res.err = c.Expect(200, typ); res.err != nil {
 		return res
 	}
 
@@ -301,12 +303,12 @@ func stallListing(ctx context.Context, c *ftpConn, k listStallKind, tracker *flo
 	if res.err != nil {
 		return res
 	}
-	defer rst(data)
+	defer ftpraw.Reset(data)
 
 	started := time.Now()
 	f := tracker.add(data)
 
-	res.reply, res.err = c.read(15 * time.Second)
+	res.reply, res.err = c.ReadWithin(15 * time.Second)
 	res.cutAt = time.Now()
 	if res.err != nil {
 		return res
@@ -316,7 +318,7 @@ func stallListing(ctx context.Context, c *ftpConn, k listStallKind, tracker *flo
 	res.filled, res.cut, res.queued = stopped.Sub(started), res.cutAt.Sub(stopped), queued
 
 	if k.ascii {
-		if _, closed := waitClosed(c.nc, time.Now().Add(5*time.Second)); closed {
+		if _, closed := ftpraw.WaitClosed(c.NetConn(), time.Now().Add(5*time.Second)); closed {
 			res.after = "closed"
 		} else {
 			res.after = "still open 5 s later"
@@ -325,12 +327,12 @@ func stallListing(ctx context.Context, c *ftpConn, k listStallKind, tracker *flo
 		return res
 	}
 
-	rep, err := c.cmd("NOOP")
+	rep, err := c.Cmd("NOOP")
 	switch {
 	case err != nil:
 		res.after = "NOOP: " + err.Error()
 	default:
-		res.after = fmt.Sprintf("NOOP %d", rep.code)
+		res.after = fmt.Sprintf("NOOP %d", rep.Code)
 	}
 
 	return res
@@ -339,24 +341,23 @@ func stallListing(ctx context.Context, c *ftpConn, k listStallKind, tracker *flo
 // startUnread opens a data connection whose receive buffer is as small as
 // the kernel allows (set before it connects or is accepted, so the window
 // is small from the start), sends line and waits for its 150.
-func startUnread(ctx context.Context, c *ftpConn, line string, active bool) (*net.TCPConn, error) {
+func startUnread(ctx context.Context, c *ftpraw.Conn, line string, active bool) (*net.TCPConn, error) {
 	if !active {
-		port, err := c.epsv()
+		port, err := c.EPSV()
 		if err != nil {
 			return nil, err
 		}
 
-		d := dialerFrom(c.local)
-		d.Control = smallReceiveBuffer
+		d := &net.Dialer{Timeout: dialTimeout, LocalAddr: &net.TCPAddr{IP: c.Local()}, Control: smallReceiveBuffer}
 
-		nc, err := d.DialContext(ctx, "tcp", c.dataAddr(port))
+		nc, err := d.DialContext(ctx, "tcp", c.DataAddr(port))
 		if err != nil {
 			return nil, err
 		}
 
 		data := nc.(*net.TCPConn)
-		if err := c.expectPreliminary(line); err != nil {
-			rst(data)
+		if err := expectPreliminary(c, line); err != nil {
+			ftpraw.Reset(data)
 
 			return nil, err
 		}
@@ -365,17 +366,17 @@ func startUnread(ctx context.Context, c *ftpConn, line string, active bool) (*ne
 	}
 
 	lc := net.ListenConfig{Control: smallReceiveBuffer}
-	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(c.local.String(), "0"))
+	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(c.Local().String(), "0"))
 	if err != nil {
 		return nil, err
 	}
 	defer ln.Close()
 
-	if err := c.expect(200, "PORT "+portArg(c.local, ln.Addr().(*net.TCPAddr).Port)); err != nil {
+	if _, err := c.Expect(200, "PORT "+portArg(c.Local(), ln.Addr().(*net.TCPAddr).Port)); err != nil {
 		return nil, err
 	}
 
-	if err := c.send(line); err != nil {
+	if err := c.Send(line); err != nil {
 		return nil, err
 	}
 
@@ -386,8 +387,8 @@ func startUnread(ctx context.Context, c *ftpConn, line string, active bool) (*ne
 	}
 
 	data := conn.(*net.TCPConn)
-	if rep, err := c.read(listingReplyWait); err != nil || (rep.code != 150 && rep.code != 125) {
-		rst(data)
+	if rep, err := c.ReadWithin(listingReplyWait); err != nil || (rep.Code != 150 && rep.Code != 125) {
+		ftpraw.Reset(data)
 
 		return nil, fmt.Errorf("%s: %v %w", line, rep, err)
 	}
@@ -397,11 +398,11 @@ func startUnread(ctx context.Context, c *ftpConn, line string, active bool) (*ne
 
 // expectPreliminary sends line and expects 150 or 125 within
 // listingReplyWait.
-func (c *ftpConn) expectPreliminary(line string) error {
-	rep, err := c.cmdWithin(listingReplyWait, line)
-	if err == nil && rep.code != 150 && rep.code != 125 {
+func expectPreliminary(c *ftpraw.Conn, line string) error {
+	rep, err := c.CmdWithin(listingReplyWait, line)
+	if err == nil && rep.Code != 150 && rep.Code != 125 {
 		verb, _, _ := strings.Cut(line, " ")
-		err = &replyError{cmd: verb, got: rep}
+		err = &ftpraw.ReplyError{Cmd: verb, Got: rep}
 	}
 
 	return err
@@ -608,7 +609,7 @@ func heapBack(ctx context.Context, w *wharf, bound int64, since time.Time, withi
 // bystander is a client from another address that lists a small folder
 // every bystanderEvery while the stalls last.
 type bystander struct {
-	c *ftpConn
+	c *ftpraw.Conn
 
 	mu       sync.Mutex
 	times    []time.Duration
@@ -616,7 +617,7 @@ type bystander struct {
 	firstErr string
 }
 
-func newBystander(c *ftpConn) *bystander { return &bystander{c: c} }
+func newBystander(c *ftpraw.Conn) *bystander { return &bystander{c: c} }
 
 func (b *bystander) run(ctx context.Context) {
 	tick := time.NewTicker(bystanderEvery)
@@ -629,9 +630,9 @@ func (b *bystander) run(ctx context.Context) {
 		case <-tick.C:
 		}
 
-		took, rep, err := listPattern(ctx, b.c, "/small")
-		if err == nil && rep.code != 226 {
-			err = &replyError{cmd: "LIST", got: rep}
+		took, rep, err := listPattern(b.c, "/small")
+		if err == nil && rep.Code != 226 {
+			err = &ftpraw.ReplyError{Cmd: "LIST", Got: rep}
 		}
 
 		b.mu.Lock()
@@ -645,7 +646,7 @@ func (b *bystander) run(ctx context.Context) {
 		}
 		b.mu.Unlock()
 
-		if err != nil && !errors.As(err, new(*replyError)) {
+		if err != nil && !errors.As(err, new(*ftpraw.ReplyError)) {
 			return // the connection is gone
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"wharf/internal/ftpraw"
 )
 
 // Scenario 4: brute force against the ban list and the bcrypt bound.
@@ -38,8 +40,8 @@ func (g *guesses) guess(ctx context.Context, addr string, local net.IP, i int, p
 	}
 	defer c.Close()
 
-	if rep.code == 421 {
-		if strings.Contains(rep.msg, "banned") {
+	if rep.Code == 421 {
+		if strings.Contains(rep.Msg, "banned") {
 			g.record(func() { g.banned = append(g.banned, i) })
 		} else {
 			g.record(func() { g.capped++ })
@@ -49,8 +51,8 @@ func (g *guesses) guess(ctx context.Context, addr string, local net.IP, i int, p
 	}
 
 	if !passOnly {
-		if rep, err = c.cmd("USER " + aliceName); err == nil && rep.code != 331 {
-			err = &replyError{cmd: "USER", got: rep}
+		if rep, err = c.Cmd("USER " + aliceName); err == nil && rep.Code != 331 {
+			err = &ftpraw.ReplyError{Cmd: "USER", Got: rep}
 		}
 
 		if err != nil {
@@ -60,18 +62,18 @@ func (g *guesses) guess(ctx context.Context, addr string, local net.IP, i int, p
 		}
 	}
 
-	rep, err = c.cmd(fmt.Sprintf("PASS wrong-%d", i))
+	rep, err = c.Cmd(fmt.Sprintf("PASS wrong-%d", i))
 
 	g.record(func() {
 		switch {
 		case err != nil:
 			g.other++
 			g.note(err.Error())
-		case rep.code == 530:
+		case rep.Code == 530:
 			g.wrong++
-		case rep.code == 503:
+		case rep.Code == 503:
 			g.sequence++
-		case rep.code == 421:
+		case rep.Code == 421:
 			g.busy++
 		default:
 			g.other++
@@ -158,7 +160,7 @@ func runBruteForce(ctx context.Context, s *suite, r *result) error {
 				honestFailures = append(honestFailures, err.Error())
 			} else {
 				honest = append(honest, time.Since(start))
-				c.quit()
+				quit(c)
 			}
 
 			select {
@@ -287,20 +289,20 @@ func afterBan(w *wharf, ip string) string {
 
 // dialAndLogin connects and logs in once, without retrying on 421: login
 // (ftp.go) without its retries, taking the same arguments.
-func dialAndLogin(ctx context.Context, local net.IP, addr, user, pass string) (*ftpConn, error) { //nolint:unparam // every caller so far logs in as alice; the account stays an argument, as login's
+func dialAndLogin(ctx context.Context, local net.IP, addr, user, pass string) (*ftpraw.Conn, error) { //nolint:unparam // every caller so far logs in as alice; the account stays an argument, as login's
 	c, rep, err := dialFTP(ctx, local, addr)
 	if err != nil {
 		return nil, err
 	}
 
-	if rep.code != 220 {
-		_ = c.Close()
+	if rep.Code != 220 {
+		c.Close()
 
-		return nil, &replyError{cmd: "connect", got: rep}
+		return nil, &ftpraw.ReplyError{Cmd: "connect", Got: rep}
 	}
 
-	if err := c.login(user, pass); err != nil {
-		_ = c.Close()
+	if err := c.Login(user, pass); err != nil {
+		c.Close()
 
 		return nil, err
 	}
@@ -341,19 +343,19 @@ func loginTiming(ctx context.Context, s *suite, r *result) (time.Duration, error
 			return 0, err
 		}
 
-		if rep.code == 220 {
-			rep, err = c.cmd("USER " + name)
+		if rep.Code == 220 {
+			rep, err = c.Cmd("USER " + name)
 		}
 
-		if err != nil || rep.code != 331 {
-			_ = c.Close()
+		if err != nil || rep.Code != 331 {
+			c.Close()
 
 			return 0, fmt.Errorf("USER %s: %v %w", name, rep, err)
 		}
 
 		if name == aliceName {
 			if err := sleep(ctx, time.Until(lastKnown.Add(400*time.Millisecond))); err != nil {
-				_ = c.Close()
+				c.Close()
 
 				return 0, err
 			}
@@ -362,11 +364,11 @@ func loginTiming(ctx context.Context, s *suite, r *result) (time.Duration, error
 		}
 
 		start := time.Now()
-		rep, err = c.cmd("PASS wrong")
+		rep, err = c.Cmd("PASS wrong")
 		took := time.Since(start)
-		_ = c.Close()
+		c.Close()
 
-		if err != nil || rep.code != 530 {
+		if err != nil || rep.Code != 530 {
 			return 0, fmt.Errorf("PASS for %s: %v %w", name, rep, err)
 		}
 

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"wharf/internal/procstat"
 )
 
 // check is one bounded figure of a scenario, or a figure for the record (info).
@@ -95,42 +97,14 @@ type machine struct {
 }
 
 func describeMachine(ctx context.Context, bin string) machine {
-	m := machine{date: time.Now().UTC(), cpus: runtime.NumCPU(), model: "unknown", kernel: "unknown", goVer: runtime.Version()}
+	m := machine{date: time.Now().UTC(), cpus: runtime.NumCPU(), goVer: runtime.Version()}
 	m.wharf = version(ctx, bin)
 
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.SplitSeq(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.model = strings.TrimSpace(v)
-
-				break
-			}
-		}
-	}
-
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.kernel = "Linux " + strings.TrimSpace(string(b))
-	}
-
-	m.load = loadAverage()
+	m.model = procstat.CPUModel()
+	m.kernel = "Linux " + procstat.KernelRelease()
+	m.load = procstat.LoadAverage()
 
 	return m
-}
-
-// loadAverage is the 1, 5 and 15 minute load averages: other work on the
-// machine shows in the latency figures.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-
-	return strings.Join(f[:3], " ")
 }
 
 func (m machine) String() string {
@@ -149,7 +123,7 @@ func writeMarkdown(path string, results []*result, m machine, total time.Duratio
 	fmt.Fprintf(&b, "- Date: %s\n", m.date.Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- Machine: %d CPUs (nproc), %s, %s\n", m.cpus, m.model, m.kernel)
 	fmt.Fprintf(&b, "- wharf %s, built with %s\n", m.wharf, m.goVer)
-	fmt.Fprintf(&b, "- Load average (1, 5, 15 min): %s at the start, %s at the end; latency figures include other work on the machine\n", m.load, loadAverage())
+	fmt.Fprintf(&b, "- Load average (1, 5, 15 min): %s at the start, %s at the end; latency figures include other work on the machine\n", m.load, procstat.LoadAverage())
 	fmt.Fprintf(&b, "- Total run time: %s\n", total.Round(time.Second))
 
 	if partial {

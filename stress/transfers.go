@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"wharf/internal/ftpraw"
 )
 
 // Scenarios 9 and 10: transfers that stall, and transfers cut by SIGTERM.
@@ -114,7 +116,7 @@ func runStalls(ctx context.Context, s *suite, r *result) error {
 	wg.Wait()
 
 	for _, c := range slices.Concat(uploaders, readers) {
-		_ = c.Close()
+		c.Close()
 	}
 
 	for kind, k := range stallKinds {
@@ -159,12 +161,12 @@ func runStalls(ctx context.Context, s *suite, r *result) error {
 
 // stallOne starts a transfer of the given kind, stalls it, and times how
 // long wharf takes to close the session.
-func stallOne(ctx context.Context, c *ftpConn, kind int, name string) stall {
+func stallOne(ctx context.Context, c *ftpraw.Conn, kind int, name string) stall {
 	k := stallKinds[kind]
 	res := stall{kind: kind}
 
 	if k.ascii {
-		if res.err = c.expect(200, "TYPE A"); res.err != nil {
+		if _, res.err = c.Expect(200, "TYPE A"); res.err != nil {
 			return res
 		}
 	}
@@ -178,13 +180,13 @@ func stallOne(ctx context.Context, c *ftpConn, kind int, name string) stall {
 	if k.active {
 		data, res.err = activeTransfer(ctx, c, line)
 	} else {
-		data, res.err = c.startTransfer(ctx, line, replyTimeout)
+		data, res.err = c.StartTransfer(line, replyTimeout)
 	}
 
 	if res.err != nil {
 		return res
 	}
-	defer rst(data)
+	defer ftpraw.Reset(data)
 
 	if k.upload {
 		_ = data.SetWriteDeadline(time.Now().Add(replyTimeout))
@@ -196,7 +198,7 @@ func stallOne(ctx context.Context, c *ftpConn, kind int, name string) stall {
 	// A download fills the socket buffers within milliseconds of its 150:
 	// that is its last byte moved.
 	start := time.Now()
-	at, ok := waitClosed(c.nc, start.Add(15*time.Second))
+	at, ok := ftpraw.WaitClosed(c.NetConn(), start.Add(15*time.Second))
 	res.closed, res.ok = at.Sub(start), ok
 
 	return res
@@ -204,18 +206,18 @@ func stallOne(ctx context.Context, c *ftpConn, kind int, name string) stall {
 
 // activeTransfer listens on the client's address, sends PORT and line, and
 // accepts wharf's data connection.
-func activeTransfer(ctx context.Context, c *ftpConn, line string) (*net.TCPConn, error) {
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(c.local.String(), "0"))
+func activeTransfer(ctx context.Context, c *ftpraw.Conn, line string) (*net.TCPConn, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(c.Local().String(), "0"))
 	if err != nil {
 		return nil, err
 	}
 	defer ln.Close()
 
-	if err := c.expect(200, "PORT "+portArg(c.local, ln.Addr().(*net.TCPAddr).Port)); err != nil {
+	if _, err := c.Expect(200, "PORT "+portArg(c.Local(), ln.Addr().(*net.TCPAddr).Port)); err != nil {
 		return nil, err
 	}
 
-	if err := c.send(line); err != nil {
+	if err := c.Send(line); err != nil {
 		return nil, err
 	}
 
@@ -226,8 +228,8 @@ func activeTransfer(ctx context.Context, c *ftpConn, line string) (*net.TCPConn,
 	}
 
 	data := conn.(*net.TCPConn)
-	if rep, err := c.read(replyTimeout); err != nil || (rep.code != 150 && rep.code != 125) {
-		rst(data)
+	if rep, err := c.ReadWithin(replyTimeout); err != nil || (rep.Code != 150 && rep.Code != 125) {
+		ftpraw.Reset(data)
 
 		return nil, fmt.Errorf("%s: %v %w", line, rep, err)
 	}
@@ -286,7 +288,7 @@ func runSigterm(ctx context.Context, s *suite, r *result) error {
 
 		wg.Go(func() {
 			defer c.Close()
-			m.run(ctx, c)
+			m.run(c)
 		})
 	}
 
@@ -384,19 +386,19 @@ func allMoved(all []*moving, n int64) bool {
 }
 
 // run downloads download.bin or uploads m.name until done or cut off (30 s at most).
-func (m *moving) run(ctx context.Context, c *ftpConn) {
+func (m *moving) run(c *ftpraw.Conn) {
 	line := "RETR download.bin"
 	if m.upload {
 		line = "STOR " + m.name
 	}
 
-	data, err := c.startTransfer(ctx, line, replyTimeout)
+	data, err := c.StartTransfer(line, replyTimeout)
 	if err != nil {
 		m.err = err
 
 		return
 	}
-	defer rst(data)
+	defer ftpraw.Reset(data)
 
 	close(m.started)
 	_ = data.SetDeadline(time.Now().Add(30 * time.Second))

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"wharf/internal/ftpraw"
 )
 
 // Scenarios 6 and 7: many big uploads, some killed; many uploads to one name.
@@ -128,7 +130,7 @@ func runUploads(ctx context.Context, s *suite, r *result) error {
 	var wg sync.WaitGroup
 	for range uploadWorkers {
 		wg.Go(func() {
-			var c *ftpConn
+			var c *ftpraw.Conn
 			for n := range jobs {
 				if c == nil {
 					var err error
@@ -139,15 +141,15 @@ func runUploads(ctx context.Context, s *suite, r *result) error {
 					}
 				}
 
-				results[n] = storeOne(ctx, c, w, p, n)
+				results[n] = storeOne(c, w, p, n)
 				if results[n].kill != killNone || results[n].err != nil {
-					_ = c.Close() // a killed session is not reused
+					c.Close() // a killed session is not reused
 					c = nil
 				}
 			}
 
 			if c != nil {
-				c.quit()
+				quit(c)
 			}
 		})
 	}
@@ -223,11 +225,11 @@ func runUploads(ctx context.Context, s *suite, r *result) error {
 
 // storeOne uploads upload n on c, killing it half-way if killOf(n) says so.
 // A completed upload is checked on disk, then removed to save space.
-func storeOne(ctx context.Context, c *ftpConn, w *wharf, p payload, n int) upload {
+func storeOne(c *ftpraw.Conn, w *wharf, p payload, n int) upload {
 	u := upload{n: n, kill: killOf(n)}
 	name := uploadName(n)
 
-	data, err := c.startTransfer(ctx, "STOR "+name, replyTimeout)
+	data, err := c.StartTransfer("STOR "+name, replyTimeout)
 	if err != nil {
 		u.err = err
 
@@ -249,7 +251,7 @@ func storeOne(ctx context.Context, c *ftpConn, w *wharf, p payload, n int) uploa
 
 		_ = data.SetWriteDeadline(time.Now().Add(30 * time.Second))
 		if _, err := data.Write(buf); err != nil {
-			rst(data)
+			ftpraw.Reset(data)
 			u.err = err
 
 			return u
@@ -263,8 +265,8 @@ func storeOne(ctx context.Context, c *ftpConn, w *wharf, p payload, n int) uploa
 		return u
 	}
 
-	rep, err := c.read(30 * time.Second)
-	if err != nil || rep.code != 226 {
+	rep, err := c.ReadWithin(30 * time.Second)
+	if err != nil || rep.Code != 226 {
 		u.err = fmt.Errorf("STOR end: %v %w", rep, err)
 
 		return u
@@ -281,38 +283,38 @@ func storeOne(ctx context.Context, c *ftpConn, w *wharf, p payload, n int) uploa
 
 // killUpload interrupts an upload, and reports what wharf answered and how
 // long it took to react (final reply, or closing the data connection).
-func killUpload(c *ftpConn, data *net.TCPConn, k kill) (string, time.Duration) {
+func killUpload(c *ftpraw.Conn, data *net.TCPConn, k kill) (string, time.Duration) {
 	start := time.Now()
 
 	switch k {
 	case killRST:
-		rst(data)
-		rep, err := c.read(10 * time.Second)
+		ftpraw.Reset(data)
+		rep, err := c.ReadWithin(10 * time.Second)
 		if err != nil {
 			return "no reply: " + err.Error(), time.Since(start)
 		}
 
-		return fmt.Sprint(rep.code), time.Since(start)
+		return fmt.Sprint(rep.Code), time.Since(start)
 	case killABOR:
 		// Keep the data connection open: closing it would end the file
 		// cleanly before the server even reads ABOR.
-		defer rst(data)
+		defer ftpraw.Reset(data)
 
-		if err := c.send("ABOR"); err != nil {
+		if err := c.Send("ABOR"); err != nil {
 			return err.Error(), time.Since(start)
 		}
 
 		var codes []string
 		for len(codes) < 4 {
-			rep, err := c.read(5 * time.Second)
+			rep, err := c.ReadWithin(5 * time.Second)
 			if err != nil {
 				codes = append(codes, err.Error())
 
 				break
 			}
 
-			codes = append(codes, fmt.Sprint(rep.code))
-			if rep.code == 226 || rep.code == 225 {
+			codes = append(codes, fmt.Sprint(rep.Code))
+			if rep.Code == 226 || rep.Code == 225 {
 				break
 			}
 		}
@@ -321,9 +323,9 @@ func killUpload(c *ftpConn, data *net.TCPConn, k kill) (string, time.Duration) {
 	case killNone:
 		return "", 0
 	case killControl:
-		_ = c.Close()
-		at, closed := waitClosed(data, time.Now().Add(5*time.Second))
-		rst(data)
+		c.Close()
+		at, closed := ftpraw.WaitClosed(data, time.Now().Add(5*time.Second))
+		ftpraw.Reset(data)
 
 		if !closed {
 			return "data connection still open after 5 s", time.Since(start)
@@ -362,7 +364,7 @@ func runSameName(ctx context.Context, s *suite, r *result) error {
 
 	defer func() {
 		for _, c := range conns {
-			c.quit()
+			quit(c)
 		}
 	}()
 
@@ -378,7 +380,7 @@ func runSameName(ctx context.Context, s *suite, r *result) error {
 	var wg sync.WaitGroup
 	for i, c := range conns {
 		wg.Go(func() {
-			replies[i], sums[i] = storeSame(ctx, c, p, i, name, size, &half)
+			replies[i], sums[i] = storeSame(c, p, i, name, size, &half)
 		})
 	}
 
@@ -415,7 +417,7 @@ func runSameName(ctx context.Context, s *suite, r *result) error {
 
 // storeSame uploads size bytes of content i to name; it reports the final
 // reply code and the SHA-256 of what it sent.
-func storeSame(ctx context.Context, c *ftpConn, p payload, i int, name string, size int, half *sync.WaitGroup) (string, [32]byte) {
+func storeSame(c *ftpraw.Conn, p payload, i int, name string, size int, half *sync.WaitGroup) (string, [32]byte) {
 	var sum [32]byte
 	halfDone := false
 	arrive := func() {
@@ -426,7 +428,7 @@ func storeSame(ctx context.Context, c *ftpConn, p payload, i int, name string, s
 	}
 	defer arrive()
 
-	data, err := c.startTransfer(ctx, "STOR "+name, replyTimeout)
+	data, err := c.StartTransfer("STOR "+name, replyTimeout)
 	if err != nil {
 		return err.Error(), sum
 	}
@@ -445,7 +447,7 @@ func storeSame(ctx context.Context, c *ftpConn, p payload, i int, name string, s
 
 		_ = data.SetWriteDeadline(time.Now().Add(30 * time.Second))
 		if _, err := data.Write(buf); err != nil {
-			rst(data)
+			ftpraw.Reset(data)
 
 			return err.Error(), sum
 		}
@@ -454,17 +456,17 @@ func storeSame(ctx context.Context, c *ftpConn, p payload, i int, name string, s
 	_ = data.Close()
 	copy(sum[:], h.Sum(nil))
 
-	rep, err := c.read(30 * time.Second)
+	rep, err := c.ReadWithin(30 * time.Second)
 	if err != nil {
 		return err.Error(), sum
 	}
 
-	return fmt.Sprint(rep.code), sum
+	return fmt.Sprint(rep.Code), sum
 }
 
 // loginMany opens n sessions, workers at a time; session i comes from from(i).
-func loginMany(ctx context.Context, w *wharf, n, workers int, from func(i int) net.IP, user, pass string) ([]*ftpConn, error) {
-	conns := make([]*ftpConn, n)
+func loginMany(ctx context.Context, w *wharf, n, workers int, from func(i int) net.IP, user, pass string) ([]*ftpraw.Conn, error) {
+	conns := make([]*ftpraw.Conn, n)
 	errs := make([]error, n)
 
 	parallel(n, workers, func(i int) { conns[i], errs[i] = login(ctx, from(i), w.addr, user, pass) })
@@ -476,14 +478,14 @@ func loginMany(ctx context.Context, w *wharf, n, workers int, from func(i int) n
 		}
 
 		if errs[i] != nil && c != nil {
-			_ = c.Close()
+			c.Close()
 		}
 	}
 
 	if err != nil {
 		for _, c := range conns {
 			if c != nil {
-				_ = c.Close()
+				c.Close()
 			}
 		}
 

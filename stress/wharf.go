@@ -23,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"wharf/internal/procstat"
 )
 
 // Accounts every instance has. alice's hash is made once per run, at bcrypt
@@ -381,7 +383,7 @@ type usage struct {
 func (u usage) String() string { return fmt.Sprintf("%d fds, %d goroutines", u.fds, u.goroutines) }
 
 func (w *wharf) usage(ctx context.Context) (usage, error) {
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", w.pid()))
+	fds, err := procstat.FDs(w.pid())
 	if err != nil {
 		return usage{}, err
 	}
@@ -391,7 +393,7 @@ func (w *wharf) usage(ctx context.Context) (usage, error) {
 		return usage{}, err
 	}
 
-	return usage{fds: len(fds), goroutines: int(g)}, nil
+	return usage{fds: fds, goroutines: int(g)}, nil
 }
 
 // baseline is the least usage seen in a few samples, so that a scrape's own
@@ -441,30 +443,9 @@ func (w *wharf) settle(ctx context.Context, base usage, within time.Duration) (u
 
 // memory reads VmRSS and VmHWM (peak RSS) of wharf, in bytes.
 func (w *wharf) memory() (rss, peak int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.pid()))
-	if err != nil {
-		return 0, 0, err
-	}
+	m, err := procstat.ReadMemory(w.pid())
 
-	for line := range strings.SplitSeq(string(b), "\n") {
-		key, val, ok := strings.Cut(line, ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
-			continue
-		}
-
-		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(val), "kB")), 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("parse %s: %w", line, err)
-		}
-
-		if key == "VmRSS" {
-			rss = kb << 10
-		} else {
-			peak = kb << 10
-		}
-	}
-
-	return rss, peak, nil
+	return m.RSS, m.Peak, err
 }
 
 // heapInUse reads wharf's Go heap in use (go_memstats_heap_inuse_bytes).
@@ -515,13 +496,13 @@ func (w *wharf) warmPassive(ctx context.Context) error {
 
 	defer func() {
 		for _, c := range conns {
-			c.quit()
+			quit(c)
 		}
 	}()
 
 	seen := make(map[int]bool)
 	for _, c := range conns {
-		port, err := c.epsv()
+		port, err := c.EPSV()
 		if err != nil {
 			return fmt.Errorf("warm-up: %w", err)
 		}

@@ -1,6 +1,10 @@
 // Package ftptest is the client side of wharf's FTP tests, shared by the disk (server), S3 (vfs/s3) and
 // command (cmd/wharf) suites: a raw control connection for what github.com/jlaffaye/ftp cannot say, a
 // logged-in library client, download and checksum helpers, and a self-signed certificate for TLS tests.
+//
+// The tools (bench, stress) use internal/ftpraw instead. Its calls return errors, which a tool counts and
+// reports, and it sets a deadline on every read; Ctl fails the test at the call site and leaves deadlines
+// to the test, which sets short ones to prove that wharf stays silent.
 package ftptest
 
 import (

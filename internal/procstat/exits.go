@@ -1,4 +1,4 @@
-package main
+package procstat
 
 import (
 	"bytes"
@@ -19,23 +19,23 @@ import (
 // and reaps the unprivileged process without adding its CPU time to anyone's
 // cumulative children fields: /proc/PID/stat of the master never sees the
 // work of its sessions. taskstats reports every task that exits, with its
-// run time in nanoseconds, so the benchmark listens for those reports and
-// adds the ones that belong to the server's process tree.
+// run time in nanoseconds, so a tool listens for those reports and adds the
+// ones that belong to the server's process tree.
 
-// exitRecord is one exited task.
-type exitRecord struct {
-	pid, ppid int
-	comm      string
-	cpu       float64 // seconds on CPU over the task's life
+// Exit is one exited task.
+type Exit struct {
+	PID, PPID int
+	Comm      string
+	CPU       time.Duration // on CPU over the task's life
 }
 
-// exitWatch collects exit records of tasks named like the servers.
-type exitWatch struct {
+// Exits collects the exit reports of tasks with given command names.
+type Exits struct {
 	fd    int
 	comms map[string]bool
 
 	mu      sync.Mutex
-	records []exitRecord
+	records []Exit
 	lost    bool // the socket overflowed at least once
 	stop    chan struct{}
 	stopped chan struct{}
@@ -74,16 +74,16 @@ const (
 	tsMinLen        = 136
 )
 
-// watchExits registers for exit reports on every CPU and keeps those whose
+// WatchExits registers for exit reports on every CPU and keeps those whose
 // command name is in comms. It fails where taskstats is missing or refused
 // (no CONFIG_TASKSTATS, not root, not the initial network namespace).
-func watchExits(comms ...string) (*exitWatch, error) {
+func WatchExits(comms ...string) (*Exits, error) {
 	fd, err := syscall.Socket(syscall.AF_NETLINK, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, netlinkGeneric)
 	if err != nil {
 		return nil, fmt.Errorf("taskstats socket: %w", err)
 	}
 
-	w := &exitWatch{fd: fd, comms: map[string]bool{}, stop: make(chan struct{}), stopped: make(chan struct{})}
+	w := &Exits{fd: fd, comms: map[string]bool{}, stop: make(chan struct{}), stopped: make(chan struct{})}
 	for _, c := range comms {
 		w.comms[c] = true
 	}
@@ -99,7 +99,7 @@ func watchExits(comms ...string) (*exitWatch, error) {
 	return w, nil
 }
 
-func (w *exitWatch) register() error {
+func (w *Exits) register() error {
 	if err := syscall.Bind(w.fd, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK}); err != nil {
 		return fmt.Errorf("taskstats bind: %w", err)
 	}
@@ -135,7 +135,7 @@ func (w *exitWatch) register() error {
 
 // request sends one generic netlink request with one string attribute and
 // returns the first reply's attributes (for an ACK: nil).
-func (w *exitWatch) request(family uint16, cmd uint8, attr uint16, value string) ([]byte, error) {
+func (w *Exits) request(family uint16, cmd uint8, attr uint16, value string) ([]byte, error) {
 	a := nlAttr(attr, []byte(value))
 	msg := make([]byte, nlmsgHdrLen+genlHdrLen+len(a))
 	binary.LittleEndian.PutUint32(msg[0:], uint32(len(msg))) //nolint:gosec // a few dozen bytes
@@ -217,7 +217,7 @@ func attrs(b []byte) func(yield func(uint16, []byte) bool) {
 }
 
 // loop drains the socket every 50 ms until close.
-func (w *exitWatch) loop() {
+func (w *Exits) loop() {
 	defer close(w.stopped)
 
 	for {
@@ -231,7 +231,7 @@ func (w *exitWatch) loop() {
 }
 
 // drain reads every pending report without blocking.
-func (w *exitWatch) drain() {
+func (w *Exits) drain() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 
@@ -253,7 +253,7 @@ func (w *exitWatch) drain() {
 	}
 }
 
-func (w *exitWatch) parse(b []byte) {
+func (w *Exits) parse(b []byte) {
 	for off := 0; off+nlmsgHdrLen+genlHdrLen <= len(b); {
 		l := int(binary.LittleEndian.Uint32(b[off:]))
 		if l < nlmsgHdrLen || off+l > len(b) {
@@ -272,7 +272,7 @@ func (w *exitWatch) parse(b []byte) {
 	}
 }
 
-func (w *exitWatch) add(aggr []byte) {
+func (w *Exits) add(aggr []byte) {
 	for t, v := range attrs(aggr) {
 		if t != tsTypeStats || len(v) < tsMinLen {
 			continue
@@ -288,17 +288,17 @@ func (w *exitWatch) add(aggr []byte) {
 			ns = binary.LittleEndian.Uint64(v[tsOffRunReal:])
 		}
 
-		w.records = append(w.records, exitRecord{
-			pid:  int(binary.LittleEndian.Uint32(v[tsOffPID:])),
-			ppid: int(binary.LittleEndian.Uint32(v[tsOffPPID:])),
-			comm: string(comm),
-			cpu:  float64(ns) / 1e9,
+		w.records = append(w.records, Exit{
+			PID:  int(binary.LittleEndian.Uint32(v[tsOffPID:])),
+			PPID: int(binary.LittleEndian.Uint32(v[tsOffPPID:])),
+			Comm: string(comm),
+			CPU:  time.Duration(ns), //nolint:gosec // nanoseconds of one task's life fit an int64
 		})
 	}
 }
 
-// mark drains the socket and returns the position of the next record.
-func (w *exitWatch) mark() int {
+// Mark drains the socket and returns the position of the next record.
+func (w *Exits) Mark() int {
 	w.drain()
 
 	w.mu.Lock()
@@ -307,18 +307,19 @@ func (w *exitWatch) mark() int {
 	return len(w.records)
 }
 
-// since returns the records from position from on, and whether any report
+// Since returns the records from position from on, and whether any report
 // was lost to an overflow since the watch began.
-func (w *exitWatch) since(from int) ([]exitRecord, bool) {
+func (w *Exits) Since(from int) ([]Exit, bool) {
 	w.drain()
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
 
-	return append([]exitRecord(nil), w.records[from:]...), w.lost
+	return append([]Exit(nil), w.records[from:]...), w.lost
 }
 
-func (w *exitWatch) close() {
+// Close stops the watch.
+func (w *Exits) Close() {
 	close(w.stop)
 	<-w.stopped
 	_ = syscall.Close(w.fd)

@@ -1,0 +1,125 @@
+package procstat_test
+
+import (
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"testing"
+
+	"wharf/internal/procstat"
+)
+
+func TestReadersOnThisProcess(t *testing.T) {
+	t.Parallel()
+
+	pid := os.Getpid()
+
+	st, err := procstat.ReadStat(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if st.PPID != os.Getppid() || st.State != 'R' && st.State != 'S' {
+		t.Errorf("stat: ppid %d state %c, want ppid %d and R or S", st.PPID, st.State, os.Getppid())
+	}
+
+	tids, err := procstat.Threads(pid)
+	if err != nil || !slices.Contains(tids, pid) {
+		t.Fatalf("threads %v (%v): want the main thread %d among them", tids, err, pid)
+	}
+
+	if run, err := procstat.ThreadRuntime(pid, pid); err != nil || run <= 0 {
+		t.Errorf("runtime of the main thread: %v, %v", run, err)
+	}
+
+	m, err := procstat.ReadMemory(pid)
+	if err != nil || m.RSS <= 0 || m.Peak < m.RSS {
+		t.Errorf("memory %+v, %v: want 0 < RSS <= peak", m, err)
+	}
+
+	if pss, err := procstat.PSS(pid); err != nil || pss <= 0 {
+		t.Errorf("PSS %d, %v", pss, err)
+	}
+
+	if n, err := procstat.FDs(pid); err != nil || n < 3 {
+		t.Errorf("%d descriptors, %v: want at least stdin, stdout and stderr", n, err)
+	}
+
+	if _, err := procstat.ReadCore(0); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestResetPeakBringsThePeakDown(t *testing.T) {
+	// Not parallel: it grows and measures this process's memory.
+	pid := os.Getpid()
+	big := make([]byte, 64<<20)
+
+	for i := range big {
+		big[i] = 1
+	}
+
+	runtime.KeepAlive(big)
+	debug.FreeOSMemory() // big is garbage now: its pages go back to the kernel
+
+	before, err := procstat.ReadMemory(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if before.Peak < before.RSS+32<<20 {
+		t.Skipf("the 64 MiB did not leave: RSS %d, peak %d", before.RSS, before.Peak)
+	}
+
+	if err := procstat.ResetPeak(pid); err != nil {
+		t.Skipf("this kernel does not reset the peak: %v", err)
+	}
+
+	after, err := procstat.ReadMemory(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if after.Peak > before.Peak-32<<20 {
+		t.Errorf("peak %d after the reset, %d before", after.Peak, before.Peak)
+	}
+
+	if after.Peak < after.RSS {
+		t.Errorf("peak %d below RSS %d after the reset", after.Peak, after.RSS)
+	}
+}
+
+func TestDescendantsAndNamedFindAChild(t *testing.T) {
+	t.Parallel()
+
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep binary")
+	}
+
+	cmd := exec.CommandContext(t.Context(), sleep, "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+
+	child := cmd.Process.Pid
+
+	if !slices.Contains(procstat.Descendants(os.Getpid()), child) {
+		t.Errorf("descendants of this process lack the child %d", child)
+	}
+
+	if !slices.Contains(procstat.Tree(os.Getpid()), child) {
+		t.Errorf("tree of this process lacks the child %d", child)
+	}
+
+	if !slices.Contains(procstat.Named("sleep"), child) {
+		t.Errorf("processes named sleep lack the child %d", child)
+	}
+}
