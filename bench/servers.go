@@ -199,6 +199,11 @@ enabled = true
 root = %q
 upload_dir = "incoming"
 max_upload_size = "4GiB"
+# The drop box's byte limits suit a public box; the STOR row stores GiBs
+# from one address (three 1 GiB uploads a round), each removed after its
+# check. The other drop box limits keep their defaults.
+upload_quota = "0"
+upload_bytes_per_hour = "0"
 
 [admin]
 listen = %q
@@ -224,7 +229,8 @@ access = "read-write"
 	t := &target{name: "wharf", addr: "127.0.0.1:" + strconv.Itoa(port), admin: admin, password: true,
 		outPath: filepath.Join(fx.dir, "wharf.out")}
 	t.notes = append(t.notes, fmt.Sprintf("wharf: %s, anonymous root plus upload_dir, one read-write account (bcrypt "+
-		"cost 10), tls explicit, upload_mode atomic, passive %d-%d, max_clients_per_ip 256, log level info to a file",
+		"cost 10), tls explicit, upload_mode atomic, no upload_quota or upload_bytes_per_hour, passive %d-%d, "+
+		"max_clients_per_ip 256, log level info to a file",
 		bin, passive[0], passive[1]))
 
 	if err := t.start(ctx, fx.dir, pin.serverCommand(abs, "-config", conf)); err != nil {
