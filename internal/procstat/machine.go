@@ -103,35 +103,53 @@ func LoadAverage() string {
 }
 
 // PIDsLeft is how many more tasks (processes and threads) may start before a limit refuses them: the
-// least of the cgroup's pids.max less pids.current (cgroup v2, this process's cgroup) and the kernel's
-// threads-max less the tasks running now. ok is false when neither can be read.
+// least of the pids cgroup's pids.max less pids.current (cgroup v2, or v1's pids hierarchy) and the
+// kernel's threads-max and pid_max less the tasks that exist now. ok is false when none can be read.
 func PIDsLeft() (left int, ok bool) {
 	left = -1
 
-	if rel, err := os.ReadFile("/proc/self/cgroup"); err == nil {
-		// "0::/path" on cgroup v2.
-		if _, path, found := strings.Cut(strings.TrimSpace(string(rel)), "::"); found {
-			dir := "/sys/fs/cgroup" + path
-			limit := readInt(dir + "/pids.max")
-			cur := readInt(dir + "/pids.current")
-
-			if limit > 0 && cur >= 0 {
-				left = limit - cur
-			}
+	lower := func(v int) {
+		if v >= 0 && (left < 0 || v < left) {
+			left = v
 		}
 	}
 
-	if most := readInt("/proc/sys/kernel/threads-max"); most > 0 {
-		running := 0
-		if f := strings.Fields(readString("/proc/loadavg")); len(f) >= 4 {
-			// "1/234": runnable / total tasks.
-			if _, total, found := strings.Cut(f[3], "/"); found {
-				running, _ = strconv.Atoi(total)
-			}
+	for line := range strings.Lines(readString("/proc/self/cgroup")) {
+		// "0::/path" on cgroup v2, "N:pids:/path" on v1.
+		f := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(f) != 3 {
+			continue
 		}
 
-		if left < 0 || most-running < left {
-			left = most - running
+		var dir string
+
+		switch {
+		case f[0] == "0" && f[1] == "":
+			dir = "/sys/fs/cgroup" + f[2]
+		case f[1] == "pids":
+			dir = "/sys/fs/cgroup/pids" + f[2]
+		default:
+			continue
+		}
+
+		if limit, cur := readInt(dir+"/pids.max"), readInt(dir+"/pids.current"); limit > 0 && cur >= 0 {
+			lower(limit - cur)
+		}
+	}
+
+	tasks := -1
+	if f := strings.Fields(readString("/proc/loadavg")); len(f) >= 4 {
+		// "10/310": runnable / existing tasks.
+		if _, total, found := strings.Cut(f[3], "/"); found {
+			tasks, _ = strconv.Atoi(total)
+		}
+	}
+
+	if tasks >= 0 {
+		for _, path := range []string{"/proc/sys/kernel/threads-max", "/proc/sys/kernel/pid_max"} {
+			if most := readInt(path); most > 0 {
+				lower(most - tasks)
+			}
 		}
 	}
 
@@ -139,7 +157,7 @@ func PIDsLeft() (left int, ok bool) {
 }
 
 func readString(path string) string {
-	b, err := os.ReadFile(path) //nolint:gosec // a /proc or /sys file named here
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}

@@ -123,3 +123,16 @@ func TestDescendantsAndNamedFindAChild(t *testing.T) {
 		t.Errorf("processes named sleep lack the child %d", child)
 	}
 }
+
+func TestPIDsLeftIsBelowTheKernelsLimit(t *testing.T) {
+	t.Parallel()
+
+	left, ok := procstat.PIDsLeft()
+	if !ok {
+		t.Skip("no limit readable here")
+	}
+
+	if left <= 0 || left > 1<<22 {
+		t.Errorf("%d tasks left, want a positive number below pid_max's ceiling", left)
+	}
+}
