@@ -31,13 +31,16 @@ import (
 //	  big.bin           RETR, STOR (as the upload's source) and FTPS
 //	  small/s0000.bin   the 4 KiB files
 //	  par/p00.bin       one file per parallel session
-//	  list/e00000       the LIST folder, empty files
-//	  incoming/         anonymous uploads, owned by the ftp user for vsftpd
+//	  cpar/c000.bin     the files the parallel curve moves
+//	  list/10000/e000000  a folder of 10,000 empty files for LIST (and one per size the LIST curve lists)
+//	  incoming/         anonymous uploads, owned by the ftp user (the peers write as ftp)
 //	home/               wharf's password account
 //	empty/              vsftpd's secure_chroot_dir
-//	cert.pem, key.pem   the TLS certificate both servers present
+//	cert.pem, key.pem   the TLS certificate every server presents
 //
-// Every file's SHA-256 is computed once, while it is written.
+// Every file's SHA-256 is computed once, while it is written. For the disk
+// rows, a second tree on a disk file system (-disk, /var/tmp by default)
+// holds only root/incoming/: the rows upload there.
 
 // file is one fixture file: its path as clients see it, size and hash.
 type file struct {
@@ -61,7 +64,10 @@ type fixtures struct {
 	big   file
 	small []file
 	par   []file
-	listN int
+	cpar  []file
+
+	// The tree on disk, for the disk rows; "" when none was made.
+	diskDir, diskRoot string
 }
 
 // smallSize is the size of each small file.
@@ -89,8 +95,9 @@ func tempBase(need int64) (dir, note string) {
 const tmpfsMagic = 0x01021994
 
 // makeFixtures builds the tree for the selected scenarios in a new folder
-// under base. scratch must hold at least 8 MiB; it is overwritten.
-func makeFixtures(base string, p plan, needs need, scratch []byte) (*fixtures, error) {
+// under base, with a folder of n empty files for each n in lists. scratch
+// must hold at least 8 MiB; it is overwritten.
+func makeFixtures(base string, p plan, needs need, lists []int, scratch []byte) (*fixtures, error) {
 	dir, err := os.MkdirTemp(base, "wharf-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("temp folder: %w", err)
@@ -99,7 +106,7 @@ func makeFixtures(base string, p plan, needs need, scratch []byte) (*fixtures, e
 	fx := &fixtures{dir: dir, root: filepath.Join(dir, "root"), home: filepath.Join(dir, "home"),
 		empty: filepath.Join(dir, "empty"), ftpUID: -1, user: "bench"}
 
-	if err := fx.build(p, needs, scratch); err != nil {
+	if err := fx.build(p, needs, lists, scratch); err != nil {
 		_ = os.RemoveAll(dir)
 
 		return nil, err
@@ -108,7 +115,7 @@ func makeFixtures(base string, p plan, needs need, scratch []byte) (*fixtures, e
 	return fx, nil
 }
 
-func (fx *fixtures) build(p plan, needs need, scratch []byte) error {
+func (fx *fixtures) build(p plan, needs need, lists []int, scratch []byte) error {
 	// vsftpd's unprivileged session processes must reach the root: 0755
 	// down from the temp folder, which MkdirTemp made 0700.
 	if err := os.Chmod(fx.dir, 0o755); err != nil { //nolint:gosec // read-only for others is the point
@@ -183,26 +190,44 @@ func (fx *fixtures) build(p plan, needs need, scratch []byte) error {
 		}
 	}
 
-	if needs&needList != 0 {
-		d := filepath.Join(fx.root, "list")
-		if err := os.Mkdir(d, 0o755); err != nil { //nolint:gosec // served
+	if needs&needCurvePar != 0 {
+		if err := os.Mkdir(filepath.Join(fx.root, "cpar"), 0o755); err != nil { //nolint:gosec // served
 			return fmt.Errorf("mkdir: %w", err)
 		}
 
-		for i := range p.listN {
+		for i := range p.cparN {
+			f, err := fx.writeRandom(fmt.Sprintf("/cpar/c%03d.bin", i), p.cparSize, uint64(5000+i), scratch)
+			if err != nil {
+				return err
+			}
+
+			fx.cpar = append(fx.cpar, f)
+		}
+	}
+
+	for _, n := range lists {
+		d := fx.disk(fx.root, listDir(n))
+		if err := os.MkdirAll(d, 0o755); err != nil { //nolint:gosec // served
+			return fmt.Errorf("mkdir: %w", err)
+		}
+
+		for i := range n {
 			if err := os.WriteFile(filepath.Join(d, listName(i)), nil, 0o644); err != nil { //nolint:gosec // served
 				return fmt.Errorf("list fixture: %w", err)
 			}
 		}
-
-		fx.listN = p.listN
 	}
 
 	return nil
 }
 
+// listDir is the folder of n empty files, as clients see it.
+func listDir(n int) string {
+	return "/list/" + strconv.Itoa(n)
+}
+
 func listName(i int) string {
-	return fmt.Sprintf("e%05d", i)
+	return fmt.Sprintf("e%06d", i)
 }
 
 // writeRandom writes size pseudo-random bytes (ChaCha8 from seed) to the
@@ -244,9 +269,76 @@ func (fx *fixtures) writeRandom(path string, size int64, seed uint64, scratch []
 	return f, nil
 }
 
-// disk is where a virtual path of the anonymous root lies on disk.
-func (fx *fixtures) disk(path string) string {
-	return filepath.Join(fx.root, filepath.FromSlash(path))
+// disk is where a virtual path of the anonymous root at root lies on disk.
+func (fx *fixtures) disk(root, path string) string {
+	return filepath.Join(root, filepath.FromSlash(path))
+}
+
+// makeDiskTree makes the disk rows' tree in a new folder under base, which
+// must not be a tmpfs and must have room for need bytes, and says where it
+// is; it returns "" and why not otherwise.
+func (fx *fixtures) makeDiskTree(base string, need int64) (string, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(base, &st); err != nil {
+		return "", fmt.Errorf("-disk %s: %w", base, err)
+	}
+
+	if st.Type == tmpfsMagic || st.Type == ramfsMagic {
+		return "", fmt.Errorf("-disk %s is in memory (tmpfs or ramfs); give a folder on a disk", base)
+	}
+
+	free := int64(st.Bavail) * st.Bsize //nolint:gosec // block counts fit an int64
+	if free < need+256<<20 {
+		return "", fmt.Errorf("-disk %s has %s free, the disk rows need %s", base, human(free), human(need))
+	}
+
+	dir, err := os.MkdirTemp(base, "wharf-bench-")
+	if err != nil {
+		return "", fmt.Errorf("-disk: %w", err)
+	}
+
+	fx.diskDir, fx.diskRoot = dir, filepath.Join(dir, "root")
+	incoming := filepath.Join(fx.diskRoot, "incoming")
+
+	if err := os.Chmod(dir, 0o755); err != nil { //nolint:gosec // the servers' users must reach the root
+		return "", fmt.Errorf("chmod %s: %w", dir, err)
+	}
+
+	if err := os.MkdirAll(incoming, 0o755); err != nil { //nolint:gosec // served
+		return "", fmt.Errorf("mkdir: %w", err)
+	}
+
+	if u, err := user.Lookup("ftp"); err == nil {
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+
+		if err := os.Chown(incoming, uid, gid); err != nil {
+			return "", fmt.Errorf("chown incoming to ftp: %w", err)
+		}
+	}
+
+	return fmt.Sprintf("%s (%s, %s free)", dir, fsName(st.Type), human(free)), nil
+}
+
+// ramfsMagic is RAMFS_MAGIC from linux/magic.h.
+const ramfsMagic = 0x858458f6
+
+// fsName names the common file systems by their magic number (statfs(2)).
+func fsName(magic int64) string {
+	switch magic {
+	case 0xef53:
+		return "ext4"
+	case 0x58465342:
+		return "xfs"
+	case 0x9123683e:
+		return "btrfs"
+	case 0x794c7630:
+		return "overlayfs"
+	case 0x2fc12fc1:
+		return "zfs"
+	default:
+		return fmt.Sprintf("file system 0x%x", magic)
+	}
 }
 
 // makeCert writes a self-signed ECDSA P-256 certificate for localhost and
@@ -315,10 +407,16 @@ func (fx *fixtures) clientTLS() *tls.Config {
 	}
 }
 
-// remove deletes the temporary folder.
+// remove deletes the temporary folders.
 func (fx *fixtures) remove() error {
-	if err := os.RemoveAll(fx.dir); err != nil {
-		return fmt.Errorf("remove %s: %w", fx.dir, err)
+	for _, d := range []string{fx.dir, fx.diskDir} {
+		if d == "" {
+			continue
+		}
+
+		if err := os.RemoveAll(d); err != nil {
+			return fmt.Errorf("remove %s: %w", d, err)
+		}
 	}
 
 	return nil

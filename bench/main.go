@@ -1,13 +1,15 @@
-// Command bench measures wharf against vsftpd on loopback, as issue 5 asks:
-// the same scenarios for both servers, interleaved round by round, server and
-// client pinned to different cores, every transferred byte checked with
-// SHA-256. It prints a Markdown table of medians and writes
+// Command bench measures wharf against its peers (vsftpd, pure-ftpd and
+// ProFTPD) on loopback, as issues 5 and 14 ask: the same scenarios for every
+// server, interleaved round by round, servers and client pinned to different
+// cores, every transferred byte checked with SHA-256, server CPU per unit of
+// work beside every figure. It prints Markdown tables of medians with their
+// spread, the rows and the curves of how cost grows, and writes
 // bench/results/<date>/ with table.md, raw.jsonl and machine.txt.
 //
 //	go run ./bench -wharf bin/wharf -rounds 3    # make bench
 //	go run ./bench -wharf bin/wharf -quick       # make bench-quick
 //
-// See bench/README.md for how to read the table.
+// See bench/README.md for how to read the tables.
 package main
 
 import (
@@ -17,10 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
-	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
@@ -49,6 +48,7 @@ type options struct {
 	quick      bool
 	only       *regexp.Regexp
 	out        string
+	disk       string
 	profile    bool
 	profileFor time.Duration
 }
@@ -78,7 +78,10 @@ type record struct {
 	Time       string  `json:"time"`
 	Round      int     `json:"round"`
 	Scenario   string  `json:"scenario"`
+	Curve      string  `json:"curve,omitempty"` // the curve and the point, for the curves' rows
+	Point      string  `json:"point,omitempty"`
 	Server     string  `json:"server"`
+	Storage    string  `json:"storage"` // the tree the server served: tmpfs, or disk
 	Value      float64 `json:"value"`
 	Unit       string  `json:"unit"`
 	Seconds    float64 `json:"seconds,omitempty"` // the timed window
@@ -87,6 +90,9 @@ type record struct {
 	CPUSeconds float64 `json:"server_cpu_seconds"`
 	CPUPer     float64 `json:"server_cpu_per,omitempty"`
 	CPUUnit    string  `json:"server_cpu_unit,omitempty"` // CPUPer is CPU seconds per this
+	// PeakKiB is how far the peak RSS of the server's processes rose over
+	// one listing, for the LIST rows.
+	PeakKiB *float64 `json:"peak_rss_rise_kib,omitempty"`
 	// Noise, as fractions of the timed windows on the server's core (core 0,
 	// when pinned): other processes, interrupt and softirq work (much of it
 	// the loopback traffic itself), and hypervisor steal.
@@ -95,6 +101,7 @@ type record struct {
 	CoreSteal *float64 `json:"server_core_steal,omitempty"`
 	Verified  bool     `json:"verified"`
 	Detail    string   `json:"detail,omitempty"`
+	Skipped   string   `json:"skipped,omitempty"` // why the server did not run the row
 	Error     string   `json:"error,omitempty"`
 }
 
@@ -104,13 +111,19 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 
 	var o options
 
-	only := fs.String("only", "", "run only the scenarios whose id or title matches this `regexp` "+
-		"(ids: retr stor small parallel anon password idle list ftps)")
+	var ids []string
+	for _, sc := range scenarios(fullPlan) {
+		ids = append(ids, sc.id)
+	}
+
+	only := fs.String("only", "", "run only the scenarios whose id or title matches this `regexp` (ids: "+
+		strings.Join(ids, " ")+")")
 	fs.StringVar(&o.wharf, "wharf", "bin/wharf", "wharf `binary` to measure (make build writes bin/wharf)")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved `rounds` (each runs every scenario on every server)")
 	fs.BoolVar(&o.quick, "quick", false, "a subset, smaller (RETR 256 MiB, 500 small files, anonymous sessions, "+
-		"idle memory, LIST), one round unless -rounds is given")
+		"idle memory, LIST, STOR to disk, the curves' smaller points), one round unless -rounds is given")
 	fs.StringVar(&o.out, "out", filepath.Join("bench", "results"), "`folder` that receives the run's results folder")
+	fs.StringVar(&o.disk, "disk", "/var/tmp", "`folder` on a disk file system for the disk rows (not a tmpfs)")
 	fs.BoolVar(&o.profile, "profile", false, "after the rounds, take a CPU profile of wharf (admin pprof) per scenario")
 	fs.DurationVar(&o.profileFor, "profile-for", 10*time.Second, "`duration` of each -profile capture")
 
@@ -176,6 +189,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	started := time.Now()
 	m := machine{ncpu: runtime.NumCPU(), loadStart: procstat.LoadAverage()}
 
+	var notes []string
+
+	if note := raiseFileLimit(); note != "" {
+		notes = append(notes, note)
+	}
+
 	pin := setUpPinning(ctx, m.ncpu)
 	if pin.taskset != "" {
 		runtime.GOMAXPROCS(1)
@@ -183,7 +202,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	m.pinning = pin.note
 
-	needs, arenaSize, treeSize := sizes(p, rows)
+	needs, lists, arenaSize, treeSize := sizes(p, rows)
 	base, storage := tempBase(treeSize)
 	m.storage = storage
 
@@ -195,7 +214,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		b.arena[i] = 1
 	}
 
-	fx, err := makeFixtures(base, p, needs, b.arena)
+	fx, err := makeFixtures(base, p, needs, lists, b.arena)
 	if err != nil {
 		return err
 	}
@@ -207,10 +226,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	b.fx = fx
 
-	targets, notes, err := startServers(ctx, o, fx, pin)
+	if needs&needDisk != 0 {
+		where, err := fx.makeDiskTree(o.disk, p.bigSize)
+		if err != nil {
+			notes = append(notes, "disk rows skipped: "+oneLine(err))
+			rows = slices.DeleteFunc(rows, func(sc scenario) bool { return sc.disk })
+		} else {
+			m.disk = where
+			notes = append(notes, "disk rows: the server serves a second tree, in "+where+", restarted on it "+
+				"before the row and back on tmpfs after; uploads there reach the disk as each server writes them "+
+				"(wharf syncs each upload before its 226)")
+		}
+	}
+
+	targets, more, err := startServers(ctx, o, fx, pin)
 	if err != nil {
 		return err
 	}
+
+	notes = append(notes, more...)
 
 	defer func() {
 		for _, t := range targets {
@@ -218,19 +252,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 
-	exits, cpuNote := watchServers(targets, o.wharf)
+	exits, cpuNote := watchServers(targets)
 	if exits != nil {
 		defer exits.Close()
 	}
 
 	notes = append(notes, cpuNote)
-
-	m.wharf = wharfVersion(ctx, o.wharf)
-	m.vsftpd = "not installed"
-
-	if _, err := os.Stat(vsftpdPath); err == nil {
-		m.vsftpd = vsftpdVersion(ctx)
-	}
 
 	dir := filepath.Join(o.out, started.Format("2006-01-02_150405"))
 	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // results are meant to be read
@@ -253,29 +280,44 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	m.loadEnd = procstat.LoadAverage()
 	m.elapsed = time.Since(started)
 
-	table := renderTable(rows, targets, results, o, m, notes, started)
+	for _, t := range targets {
+		m.servers = append(m.servers, t.name)
+	}
+
+	table := renderReport(rows, targets, results, o, m, notes, started)
 	if err := os.WriteFile(filepath.Join(dir, "table.md"), []byte(table), 0o644); err != nil { //nolint:gosec // results are meant to be read
 		return fmt.Errorf("results: %w", err)
 	}
 
-	if err := os.WriteFile(filepath.Join(dir, "machine.txt"), []byte(m.describe(args)), 0o644); err != nil { //nolint:gosec // results are meant to be read
+	if err := os.WriteFile(filepath.Join(dir, "machine.txt"), []byte(m.describe(args, notes)), 0o644); err != nil { //nolint:gosec // results are meant to be read
 		return fmt.Errorf("results: %w", err)
 	}
 
 	fmt.Fprint(stdout, table)
 	fmt.Fprintf(stdout, "\nResults written to %s\n", dir)
 
-	for _, byServer := range results {
-		for _, recs := range byServer {
-			for _, r := range recs {
-				if r.Error != "" {
-					return errors.New("some measurements failed (see the table's errors)")
-				}
-			}
-		}
+	if results.failed() {
+		return errors.New("some measurements failed (see the table's errors)")
 	}
 
 	return nil
+}
+
+// raiseFileLimit sets this process's RLIMIT_NOFILE to its hard limit, which
+// the servers inherit: the curves hold 10,000 sessions open. It returns a
+// note when that fails.
+func raiseFileLimit() string {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return "RLIMIT_NOFILE: " + oneLine(err)
+	}
+
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return "RLIMIT_NOFILE could not be raised to its hard limit: " + oneLine(err)
+	}
+
+	return ""
 }
 
 // selectRows returns the scenarios of the plan that -quick and -only keep.
@@ -297,62 +339,109 @@ func selectRows(p plan, o options) []scenario {
 	return rows
 }
 
-// measureRounds runs every row on every server, round after round (wharf
-// then vsftpd for each row), writes each measurement to rawPath as it comes
-// and returns them by row id and server name.
+// results are the measurements by row id and server name, and why a server
+// skipped a row.
+type results struct {
+	recs    map[string]map[string][]record
+	skipped map[string]map[string]string
+}
+
+func (r results) failed() bool {
+	for _, byServer := range r.recs {
+		for _, recs := range byServer {
+			for _, rec := range recs {
+				if rec.Error != "" {
+					return true
+				}
+			}
+		}
+	}
+
+	return false
+}
+
+// measureRounds runs every row on every server, round after round (the
+// servers one after the other for each row), writes each measurement to
+// rawPath as it comes and returns them.
 func measureRounds(ctx context.Context, b *bench, rows []scenario, targets []*target, rounds int, rawPath string,
 	stderr io.Writer,
-) (map[string]map[string][]record, error) {
+) (results, error) {
+	res := results{recs: map[string]map[string][]record{}, skipped: map[string]map[string]string{}}
+
 	raw, err := os.Create(rawPath)
 	if err != nil {
-		return nil, fmt.Errorf("results: %w", err)
+		return res, fmt.Errorf("results: %w", err)
 	}
 	defer raw.Close()
 
 	enc := json.NewEncoder(raw)
-	results := map[string]map[string][]record{}
 
 	for round := 1; round <= rounds; round++ {
 		for _, sc := range rows {
 			for _, t := range targets {
-				if ok, _ := sc.applies(t); !ok {
-					continue
-				}
-
 				if err := ctx.Err(); err != nil {
-					return nil, fmt.Errorf("interrupted: %w", err)
+					return res, fmt.Errorf("interrupted: %w", err)
 				}
 
-				rec := measure(ctx, b, sc, t, round)
+				var rec record
+
+				ok, why := sc.applies(t)
+				if !ok && why == "" {
+					continue // not one of this row's servers
+				}
+
+				if ok {
+					rec = measure(ctx, b, sc, t, round)
+				} else {
+					rec = record{Time: time.Now().UTC().Format(time.RFC3339), Round: round, Scenario: sc.id,
+						Curve: sc.curve, Point: sc.point, Server: t.name, Unit: sc.unit, Skipped: why}
+				}
+
 				if err := enc.Encode(rec); err != nil {
-					return nil, fmt.Errorf("raw.jsonl: %w", err)
+					return res, fmt.Errorf("raw.jsonl: %w", err)
 				}
 
-				if results[sc.id] == nil {
-					results[sc.id] = map[string][]record{}
+				if rec.Skipped != "" {
+					if res.skipped[sc.id] == nil {
+						res.skipped[sc.id] = map[string]string{}
+					}
+
+					res.skipped[sc.id][t.name] = rec.Skipped
+				} else {
+					if res.recs[sc.id] == nil {
+						res.recs[sc.id] = map[string][]record{}
+					}
+
+					res.recs[sc.id][t.name] = append(res.recs[sc.id][t.name], rec)
 				}
 
-				results[sc.id][t.name] = append(results[sc.id][t.name], rec)
 				fmt.Fprintln(stderr, progressLine(rec, round, rounds))
 			}
 		}
 	}
 
 	if err := raw.Close(); err != nil {
-		return nil, fmt.Errorf("raw.jsonl: %w", err)
+		return res, fmt.Errorf("raw.jsonl: %w", err)
 	}
 
-	return results, nil
+	return res, nil
 }
 
-// sizes returns the fixtures the rows read, the client buffer they need and
-// the bytes the tree takes on disk (with room for one upload).
-func sizes(p plan, rows []scenario) (needs need, arena, tree int64) {
-	arena = 16 << 20 // fixture scratch and LIST buffer
+// sizes returns the fixtures the rows read, the folder sizes they list, the
+// client buffer they need and the bytes the tree takes on tmpfs (with room
+// for one upload).
+func sizes(p plan, rows []scenario) (needs need, lists []int, arena, tree int64) {
+	arena = 16 << 20 // fixture scratch
 	tree = 64 << 20
 
 	for _, sc := range rows {
 		needs |= sc.needs
+
+		if sc.list > 0 && !slices.Contains(lists, sc.list) {
+			lists = append(lists, sc.list)
+			arena = max(arena, int64(listBuffer(sc.list)))
+			tree += int64(sc.list) * 4096 // an inode and a directory entry each, generously
+		}
 
 		switch sc.id {
 		case "retr", "ftps":
@@ -374,16 +463,26 @@ func sizes(p plan, rows []scenario) (needs need, arena, tree int64) {
 		tree += int64(p.parN) * p.parSize
 	}
 
+	if needs&needCurvePar != 0 {
+		tree += int64(p.cparN) * p.cparSize
+		arena = max(arena, int64(p.cparN)*p.cparSize)
+	}
+
 	if needs&needSmall != 0 {
 		tree += int64(p.smallN) * smallSize
 	}
 
-	return needs, arena, tree
+	return needs, lists, arena, tree
 }
 
-// startServers starts wharf, then vsftpd where it is installed.
+// startServers starts wharf, then every peer it can.
 func startServers(ctx context.Context, o options, fx *fixtures, pin pinning) ([]*target, []string, error) {
-	ports, err := portRanges(2)
+	spans := []int{passiveSpan}
+	for _, p := range peers {
+		spans = append(spans, p.span)
+	}
+
+	ports, err := portRanges(spans...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -396,26 +495,22 @@ func startServers(ctx context.Context, o options, fx *fixtures, pin pinning) ([]
 	targets := []*target{w}
 	notes := slices.Clone(w.notes)
 
-	v, why := startVsftpd(ctx, fx, pin, ports[1])
-	if v != nil {
-		targets = append(targets, v)
-		notes = append(notes, v.notes...)
-	} else {
-		notes = append(notes, why)
-	}
+	more, why := startPeers(ctx, fx, pin, ports[1:])
+	targets = append(targets, more...)
+	notes = append(notes, why...)
 
 	return targets, notes, nil
 }
 
 // watchServers starts the exit reports (taskstats) that complete the servers'
 // CPU time, and says how CPU is counted.
-func watchServers(targets []*target, wharfBin string) (*procstat.Exits, string) {
-	comm := filepath.Base(wharfBin)
-	if len(comm) > 15 { // the kernel keeps 15 bytes of a command name
-		comm = comm[:15]
+func watchServers(targets []*target) (*procstat.Exits, string) {
+	var comms []string
+	for _, t := range targets {
+		comms = append(comms, t.comm)
 	}
 
-	w, err := procstat.WatchExits(comm, filepath.Base(vsftpdPath))
+	w, err := procstat.WatchExits(comms...)
 	if err != nil {
 		return nil, "server CPU: live threads from /proc/PID/task/*/schedstat plus the cumulative children fields; " +
 			"taskstats is unavailable (" + oneLine(err) + "), so vsftpd's session processes, killed with their " +
@@ -435,8 +530,8 @@ func watchServers(targets []*target, wharfBin string) (*procstat.Exits, string) 
 // read before and after (the server settled both times: no session process
 // left).
 func measure(ctx context.Context, b *bench, sc scenario, t *target, round int) record {
-	rec := record{Time: time.Now().UTC().Format(time.RFC3339), Round: round, Scenario: sc.id, Server: t.name,
-		Unit: sc.unit}
+	rec := record{Time: time.Now().UTC().Format(time.RFC3339), Round: round, Scenario: sc.id, Curve: sc.curve,
+		Point: sc.point, Server: t.name, Storage: "tmpfs", Unit: sc.unit}
 
 	fail := func(err error) record {
 		rec.Error = oneLine(err)
@@ -448,8 +543,17 @@ func measure(ctx context.Context, b *bench, sc scenario, t *target, round int) r
 		return fail(fmt.Errorf("%s has exited%s", t.name, t.outTail()))
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
+
+	s := b.setupFor(sc)
+	if sc.disk {
+		rec.Storage = "disk"
+	}
+
+	if err := t.serve(ctx, s); err != nil {
+		return fail(fmt.Errorf("restart %s on the %s tree: %w", t.name, rec.Storage, err))
+	}
 
 	if sc.fresh {
 		if err := t.restart(ctx); err != nil {
@@ -482,6 +586,10 @@ func measure(ctx context.Context, b *bench, sc scenario, t *target, round int) r
 		return fail(err)
 	}
 
+	if r.cpuOwn {
+		cpu = r.cpu
+	}
+
 	if w := b.win; b.pinned && w.ok && w.elapsed > 0 {
 		// The server's CPU of the whole measurement stands in for its CPU
 		// inside the windows: logins and verification outside them are small.
@@ -499,6 +607,10 @@ func measure(ctx context.Context, b *bench, sc scenario, t *target, round int) r
 	rec.CPUSeconds = cpu
 	rec.Verified = true
 
+	if r.peakOK {
+		rec.PeakKiB = &r.peakKiB
+	}
+
 	if sc.cpuUnit != "" && r.work > 0 {
 		rec.CPUPer = rec.CPUSeconds / r.work
 		rec.CPUUnit = sc.cpuUnit
@@ -507,15 +619,35 @@ func measure(ctx context.Context, b *bench, sc scenario, t *target, round int) r
 	return rec
 }
 
+// setupFor is what a server must serve for the row: the tree on disk for a
+// disk row, else the one on tmpfs, and TLS for the FTPS row.
+func (b *bench) setupFor(sc scenario) setup {
+	s := setup{root: b.fx.root, tls: sc.tls}
+	if sc.disk {
+		s.root = b.fx.diskRoot
+	}
+
+	return s
+}
+
 func progressLine(r record, round, rounds int) string {
-	head := fmt.Sprintf("round %d/%d  %-9s %-7s", round, rounds, r.Scenario, r.Server)
-	if r.Error != "" {
+	id := r.Scenario
+	head := fmt.Sprintf("round %d/%d  %-10s %-9s", round, rounds, id, r.Server)
+
+	switch {
+	case r.Skipped != "":
+		return head + "  skipped: " + r.Skipped
+	case r.Error != "":
 		return head + "  ERROR " + r.Error
 	}
 
 	line := fmt.Sprintf("%s %12s %-11s", head, number(r.Value), r.Unit)
 	if r.CPUUnit != "" {
 		line += fmt.Sprintf("  server CPU %s s/%s", number(r.CPUPer), r.CPUUnit)
+	}
+
+	if r.PeakKiB != nil {
+		line += fmt.Sprintf("  peak RSS +%s KiB", number(*r.PeakKiB))
 	}
 
 	if r.Detail != "" {
@@ -525,248 +657,18 @@ func progressLine(r record, round, rounds int) string {
 	return line
 }
 
-// summary is the median, min and max of one server's values on one row.
-type summary struct {
-	n                int
-	median, lo, hi   float64
-	cpu              float64 // median CPU per unit
-	cpuOK            bool
-	errors, expected int
-}
-
-func summarize(recs []record) summary {
-	var vals, cpus []float64
-
-	s := summary{expected: len(recs)}
-
-	for _, r := range recs {
-		if r.Error != "" {
-			s.errors++
-
-			continue
-		}
-
-		vals = append(vals, r.Value)
-
-		if r.CPUUnit != "" {
-			cpus = append(cpus, r.CPUPer)
-		}
-	}
-
-	s.n = len(vals)
-	if s.n == 0 {
-		return s
-	}
-
-	slices.Sort(vals)
-	s.median, s.lo, s.hi = median(vals), vals[0], vals[len(vals)-1]
-
-	if len(cpus) > 0 {
-		slices.Sort(cpus)
-		s.cpu, s.cpuOK = median(cpus), true
-	}
-
-	return s
-}
-
-func median(sorted []float64) float64 {
-	n := len(sorted)
-	if n%2 == 1 {
-		return sorted[n/2]
-	}
-
-	return (sorted[n/2-1] + sorted[n/2]) / 2
-}
-
-func (s summary) cell() string {
-	switch {
-	case s.expected == 0:
-		return "—"
-	case s.n == 0:
-		return "error"
-	case s.n == 1:
-		return number(s.median)
-	}
-
-	c := fmt.Sprintf("%s (%s–%s)", number(s.median), number(s.lo), number(s.hi))
-	if s.errors > 0 {
-		c += fmt.Sprintf(", %d failed", s.errors)
-	}
-
-	return c
-}
-
-func (s summary) cpuCell(unit string) string {
-	if !s.cpuOK {
-		return "—"
-	}
-
-	return number(s.cpu) + " s/" + unit
-}
-
-// renderTable writes the report in Markdown: a short header, the table,
-// the notes and any errors.
-func renderTable(rows []scenario, targets []*target, results map[string]map[string][]record, o options,
-	m machine, notes []string, started time.Time,
-) string {
-	var b strings.Builder
-
-	mode := fmt.Sprintf("%d interleaved rounds (wharf then vsftpd, scenario by scenario)", o.rounds)
-	if o.quick {
-		mode = fmt.Sprintf("-quick (a smaller subset), %d round(s)", o.rounds)
-	}
-
-	fmt.Fprintf(&b, "# wharf vs vsftpd, %s\n\n", started.Format("2006-01-02 15:04:05"))
-	fmt.Fprintf(&b, "%s; %s; fixtures on %s; %d CPUs (%s); load average %s at start, %s at end; %s in all.\n\n",
-		mode, m.pinning, m.storage, m.ncpu, procstat.CPUModel(), m.loadStart, m.loadEnd, m.elapsed.Round(time.Second))
-	if p := o.plan(); p.repeat > 1 {
-		fmt.Fprintf(&b, "Each transfer row (RETR, STOR, small files, parallel, FTPS) does its work %d times per round "+
-			"in one run, and its value is the total over the summed timed windows.\n\n", p.repeat)
-	}
-
-	b.WriteString("Cells: median (min–max) over the rounds. MB = 10^6 bytes, GB = 10^9 bytes. " +
-		"Server CPU: user + system seconds of the server's processes per unit of work, median. " +
-		"Ratio: wharf's median over vsftpd's (for memory, lower is better).\n\n")
-
-	if line := noiseLine(results); line != "" {
-		b.WriteString(line + "\n\n")
-	}
-
-	b.WriteString("| scenario | wharf | vsftpd | wharf/vsftpd | wharf CPU | vsftpd CPU |\n")
-	b.WriteString("|---|---|---|---|---|---|\n")
-
-	var errs []string
-
-	for _, sc := range rows {
-		w := summarize(results[sc.id]["wharf"])
-		v := summarize(results[sc.id]["vsftpd"])
-
-		ratio := "—"
-		if w.n > 0 && v.n > 0 && v.median != 0 {
-			ratio = strconv.FormatFloat(w.median/v.median, 'f', 2, 64)
-		}
-
-		title := fmt.Sprintf("%s (%s)", sc.title, sc.unit)
-		if sc.lower {
-			title = fmt.Sprintf("%s (%s; lower is better)", sc.title, sc.unit)
-		}
-
-		vcell := v.cell()
-		if len(targets) > 1 && v.expected == 0 {
-			if ok, why := sc.applies(targets[1]); !ok {
-				vcell = "n/a: " + why
-			}
-		}
-
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", title, w.cell(), vcell, ratio,
-			w.cpuCell(sc.cpuUnit), v.cpuCell(sc.cpuUnit))
-
-		for _, server := range []string{"wharf", "vsftpd"} {
-			for _, r := range results[sc.id][server] {
-				if r.Error != "" {
-					errs = append(errs, fmt.Sprintf("round %d, %s, %s: %s", r.Round, sc.id, server, r.Error))
-				}
-			}
-		}
-	}
-
-	b.WriteString("\nNotes:\n\n")
-
-	for _, n := range notes {
-		b.WriteString("- " + n + "\n")
-	}
-
-	if len(errs) > 0 {
-		b.WriteString("\nErrors:\n\n")
-
-		for _, e := range errs {
-			b.WriteString("- " + e + "\n")
-		}
-	}
-
-	return b.String()
-}
-
-// noiseLine says how much other work shared the server's core during the
-// measurements: the machine may be shared.
-func noiseLine(results map[string]map[string][]record) string {
-	var other, irq, steal []float64
-
-	for _, byServer := range results {
-		for _, recs := range byServer {
-			for _, r := range recs {
-				if r.CoreOther != nil {
-					other = append(other, *r.CoreOther)
-					irq = append(irq, *r.CoreIRQ)
-					steal = append(steal, *r.CoreSteal)
-				}
-			}
-		}
-	}
-
-	if len(other) == 0 {
-		return ""
-	}
-
-	share := func(v []float64) string {
-		slices.Sort(v)
-
-		return fmt.Sprintf("a median %.0f%% (at most %.0f%%)", 100*median(v), 100*v[len(v)-1])
-	}
-
-	return fmt.Sprintf("Noise on the server's core during the timed windows: other processes used %s of it, "+
-		"interrupts and softirqs (mostly the loopback traffic) %s, the hypervisor stole %s. Per measurement: "+
-		"server_core_other, server_core_irq and server_core_steal in raw.jsonl.", share(other), share(irq), share(steal))
-}
-
-// number writes a figure with thousands separators and about three
-// significant digits: 5,113 · 858 · 12.3 · 0.112.
-func number(v float64) string {
-	switch a := math.Abs(v); {
-	case a >= 100:
-		return thousands(math.Round(v))
-	case a >= 10:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	case a >= 1:
-		return strconv.FormatFloat(v, 'f', 2, 64)
-	case a == 0:
-		return "0"
-	default:
-		return strconv.FormatFloat(v, 'g', 3, 64)
-	}
-}
-
-func thousands(v float64) string {
-	s := strconv.FormatFloat(math.Abs(v), 'f', 0, 64)
-
-	var b strings.Builder
-
-	if v < 0 {
-		b.WriteByte('-')
-	}
-
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-
-		b.WriteRune(c)
-	}
-
-	return b.String()
-}
-
 // machine describes where the run happened: machine.txt.
 type machine struct {
 	ncpu             int
 	pinning, storage string
-	wharf, vsftpd    string
+	disk             string // the disk rows' tree, "" without
+	servers          []string
 	loadStart        string
 	loadEnd          string
 	elapsed          time.Duration
 }
 
-func (m machine) describe(args []string) string {
+func (m machine) describe(args, notes []string) string {
 	var b strings.Builder
 
 	line := func(k, v string) { fmt.Fprintf(&b, "%-22s %s\n", k+":", v) }
@@ -778,14 +680,18 @@ func (m machine) describe(args []string) string {
 	line("kernel build", kernelVersion())
 	line("memory", procstat.Field("/proc/meminfo", "MemTotal"))
 	line("go (bench built with)", runtime.Version())
-	line("wharf", m.wharf)
-	line("vsftpd", m.vsftpd)
+	line("servers", strings.Join(m.servers, ", "))
 	line("fixtures", m.storage)
+	line("disk rows", m.disk)
 	line("pinning", m.pinning)
 	line("load average, start", m.loadStart)
 	line("load average, end", m.loadEnd)
 	line("duration", m.elapsed.Round(time.Second).String())
-	b.WriteString("\nThe machine may be shared: the load averages show how busy it was.\n")
+	b.WriteString("\nThe machine may be shared: the load averages show how busy it was.\n\nHow each server ran:\n\n")
+
+	for _, n := range notes {
+		b.WriteString("- " + n + "\n")
+	}
 
 	return b.String()
 }
@@ -800,134 +706,10 @@ func kernelVersion() string {
 	return strings.TrimSpace(string(b))
 }
 
-// profileAll takes a CPU profile of wharf for each row that has a CPU
-// column, repeating the row's scenario while the profile runs, and writes
-// cpu-<id>.pprof and, when the go tool is at hand, cpu-<id>.txt (pprof -top,
-// by flat then by cumulative time).
-// It returns notes for the report.
-func profileAll(ctx context.Context, b *bench, rows []scenario, w *target, dir string, o options,
-	stderr io.Writer,
-) []string {
-	if w.admin == "" {
-		return []string{"profiles: wharf's admin listener is off"}
+func oneLine(err error) string {
+	if err == nil {
+		return ""
 	}
 
-	var notes []string
-
-	for _, sc := range rows {
-		if sc.cpuUnit == "" {
-			continue
-		}
-
-		fmt.Fprintf(stderr, "profile %-9s wharf, %s...\n", sc.id, o.profileFor)
-
-		runs, err := profileRow(ctx, b, sc, w, dir, o)
-		if err != nil {
-			notes = append(notes, fmt.Sprintf("profile %s: %s", sc.id, oneLine(err)))
-
-			continue
-		}
-
-		notes = append(notes, fmt.Sprintf("profile %s: cpu-%s.pprof (the scenario ran %d times in %s)",
-			sc.id, sc.id, runs, o.profileFor))
-	}
-
-	return notes
-}
-
-func profileRow(ctx context.Context, b *bench, sc scenario, w *target, dir string, o options) (int, error) {
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", w.admin, int(o.profileFor.Seconds()))
-
-	type reply struct {
-		body []byte
-		err  error
-	}
-
-	done := make(chan reply, 1)
-
-	go func() {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil) //nolint:gosec // wharf's admin listener, on loopback
-		if err != nil {
-			done <- reply{err: err}
-
-			return
-		}
-
-		resp, err := http.DefaultClient.Do(req) //nolint:gosec // wharf's admin listener, on loopback
-		if err != nil {
-			done <- reply{err: err}
-
-			return
-		}
-		defer resp.Body.Close()
-
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = fmt.Errorf("%s: %s", url, resp.Status)
-		}
-
-		done <- reply{body: body, err: err}
-	}()
-
-	runs := 0
-
-	var got reply
-
-loop:
-	for range 100000 {
-		select {
-		case got = <-done:
-			break loop
-		default:
-		}
-
-		rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-		_, err := sc.run(rctx, b, w)
-
-		cancel()
-
-		if err != nil {
-			got = <-done
-
-			return runs, err
-		}
-
-		runs++
-	}
-
-	if got.body == nil && got.err == nil {
-		got = <-done
-	}
-
-	if got.err != nil {
-		return runs, got.err
-	}
-
-	prof := filepath.Join(dir, "cpu-"+sc.id+".pprof")
-	if err := os.WriteFile(prof, got.body, 0o644); err != nil { //nolint:gosec // results are meant to be read
-		return runs, fmt.Errorf("write profile: %w", err)
-	}
-
-	if goTool, err := exec.LookPath("go"); err == nil {
-		tctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-
-		var text []byte
-
-		for _, sort := range []string{"-flat", "-cum"} {
-			top, err := exec.CommandContext(tctx, goTool, "tool", "pprof", "-top", sort, "-nodecount=40", o.wharf, prof).Output()
-			if err != nil {
-				break
-			}
-
-			text = append(text, top...)
-			text = append(text, '\n')
-		}
-
-		if len(text) > 0 {
-			_ = os.WriteFile(filepath.Join(dir, "cpu-"+sc.id+".txt"), text, 0o644) //nolint:gosec // results are meant to be read
-		}
-	}
-
-	return runs, nil
+	return strings.Join(strings.Fields(err.Error()), " ")
 }

@@ -69,13 +69,26 @@ type plan struct {
 	// second here, short enough for one burst of noise on the core to
 	// decide it.
 	repeat int
+
+	// The curves' points (curves.go). -quick keeps the points marked quick
+	// in curveScenarios.
+	idleCurve  []int // idle sessions
+	listCurve  []int // entries in one folder
+	parCurve   []int // sessions downloading at once
+	loginCurve []int // idle sessions open while logins are timed
+	cparN      int   // files the parallel curve moves per repetition
+	cparSize   int64 // each of them
 }
 
 var (
 	fullPlan = plan{bigSize: 1 << 30, smallN: 2000, parN: 32, parSize: 64 << 20, idleN: 200, listN: 10000,
-		sessionsFor: 3 * time.Second, listFor: time.Second, repeat: 3}
+		sessionsFor: 3 * time.Second, listFor: time.Second, repeat: 3,
+		idleCurve: []int{100, 1000, 10000}, listCurve: []int{1000, 10000, 100000}, parCurve: []int{1, 8, 32, 128},
+		loginCurve: []int{0, 1000, 10000}, cparN: 128, cparSize: 8 << 20}
 	quickPlan = plan{bigSize: 256 << 20, smallN: 500, parN: 32, parSize: 64 << 20, idleN: 200, listN: 10000,
-		sessionsFor: 2 * time.Second, listFor: 500 * time.Millisecond, repeat: 1}
+		sessionsFor: 2 * time.Second, listFor: 500 * time.Millisecond, repeat: 1,
+		idleCurve: []int{100, 1000, 10000}, listCurve: []int{1000, 10000, 100000}, parCurve: []int{1, 8, 32, 128},
+		loginCurve: []int{0, 1000, 10000}, cparN: 128, cparSize: 2 << 20}
 )
 
 // need says which fixtures a scenario reads.
@@ -85,7 +98,8 @@ const (
 	needBig need = 1 << iota
 	needSmall
 	needPar
-	needList
+	needCurvePar
+	needDisk
 )
 
 // Sessions at once in the sessions rows. Anonymous logins run 4 at a time, so
@@ -97,8 +111,8 @@ const (
 	passwordWorkers = 1
 )
 
-// maxSessions bounds one sessions/s measurement.
-const maxSessions = 50000
+// maxRunSessions bounds one sessions/s measurement.
+const maxRunSessions = 50000
 
 // result is what one run measured.
 type result struct {
@@ -108,11 +122,20 @@ type result struct {
 	ops     int64   // files, sessions or entries
 	work    float64 // amount of work in the CPU unit's denominator (GB, thousands of files, ...)
 	detail  string
+	// cpu, when cpuOwn, is the server's CPU seconds over the part of the
+	// run the row means (logins with idle sessions open: not the opening
+	// and closing of those), instead of the whole run's.
+	cpu    float64
+	cpuOwn bool
+	// peakKiB is how far the peak RSS of the server's processes rose over
+	// one piece of work (one listing), when peakOK.
+	peakKiB float64
+	peakOK  bool
 }
 
 type scenario struct {
 	id      string // for -only and raw.jsonl
-	title   string // the table row
+	title   string // the table row; a curve's title, the same for all its points
 	unit    string
 	lower   bool   // lower is better (memory)
 	cpuUnit string // server CPU seconds per this; "" for none
@@ -120,8 +143,23 @@ type scenario struct {
 	// fresh restarts the server before each run: a Go heap keeps the
 	// memory earlier rows used and would hide what new sessions cost.
 	fresh bool
+	// disk runs the row with the server serving the tree on disk
+	// (fixtures.diskRoot) instead of the one on tmpfs.
+	disk bool
+	// tls: the row uses FTPS (a server that loads TLS on demand restarts
+	// with it).
+	tls   bool
 	needs need
-	// applies says whether the server can run this row, and why not.
+	list  int // entries of the folder the row lists; 0 for none
+	// curve, when set, puts the row in the curves table: rows with the same
+	// curve are its points, in order; point labels the column and ref marks
+	// the point the later ones are compared with.
+	curve, point string
+	ref          bool
+	// applies says whether the server can run this row, and why not; it is
+	// asked again before each run, as what fits the machine changes. An
+	// empty why means the server has no part in the row at all: no line
+	// for it in the table.
 	applies func(t *target) (bool, string)
 	run     func(ctx context.Context, b *bench, t *target) (result, error)
 }
@@ -129,7 +167,7 @@ type scenario struct {
 func always(*target) (bool, string) { return true, "" }
 
 func scenarios(p plan) []scenario {
-	return []scenario{
+	rows := []scenario{
 		{id: "retr", title: fmt.Sprintf("RETR %s, one session", human(p.bigSize)), unit: "MB/s", cpuUnit: "GB",
 			quick: true, needs: needBig, applies: always, run: runRetr},
 		{id: "stor", title: fmt.Sprintf("STOR %s", human(p.bigSize)), unit: "MB/s", cpuUnit: "GB",
@@ -145,14 +183,20 @@ func scenarios(p plan) []scenario {
 				return t.password, "no password account (see notes)"
 			}, run: runPasswordSessions},
 		{id: "idle", title: "memory per idle logged-in session", unit: "KiB, PSS", lower: true,
-			quick: true, fresh: true, applies: always, run: runIdle},
+			quick: true, fresh: true, applies: sessionsFit(idleWarm + p.idleN), run: idleRunner(p.idleN)},
 		{id: "list", title: fmt.Sprintf("LIST of %s entries", thousands(float64(p.listN))), unit: "entries/s",
-			cpuUnit: "1M entries", quick: true, needs: needList, applies: always, run: runList},
+			cpuUnit: "1M entries", quick: true, list: p.listN, applies: always, run: listRunner(p.listN)},
 		{id: "ftps", title: fmt.Sprintf("RETR %s over explicit FTPS", human(p.bigSize)), unit: "MB/s",
-			cpuUnit: "GB", needs: needBig, applies: func(t *target) (bool, string) {
+			cpuUnit: "GB", needs: needBig, tls: true, applies: func(t *target) (bool, string) {
 				return t.tls, "explicit TLS failed at start (see notes)"
 			}, run: runFTPS},
+		// The disk rows come last, so that each server switches trees twice
+		// a round at most.
+		{id: "stor-disk", title: fmt.Sprintf("STOR %s to disk", human(p.bigSize)), unit: "MB/s", cpuUnit: "GB",
+			quick: true, disk: true, needs: needBig | needDisk, applies: always, run: runStor},
 	}
+
+	return append(rows, curveScenarios(p)...)
 }
 
 // verify compares a downloaded buffer with the fixture.
@@ -202,18 +246,7 @@ func login(c *ftpraw.Conn, user, pass string) error {
 
 // anonLogin dials and logs in anonymously.
 func anonLogin(ctx context.Context, t *target) (*ftpraw.Conn, error) {
-	c, err := dial(ctx, t.addr)
-	if err != nil {
-		return nil, err
-	}
-
-	if err := login(c, "anonymous", "bench@example.com"); err != nil {
-		c.Close()
-
-		return nil, err
-	}
-
-	return c, nil
+	return anonLoginFrom(ctx, t, nil)
 }
 
 func throughput(bytes int64, d time.Duration) result {
@@ -316,11 +349,12 @@ func runFTPS(ctx context.Context, b *bench, t *target) (result, error) {
 }
 
 // runStor uploads the big fixture into incoming/ under a new name each time
-// (anonymous uploads may not overwrite), checks the file on disk and removes it.
+// (anonymous uploads may not overwrite), checks the file in the tree the
+// server serves (on tmpfs, or on disk for a disk row) and removes it.
 func runStor(ctx context.Context, b *bench, t *target) (result, error) {
 	f := b.fx.big
 
-	src, err := os.Open(b.fx.disk(f.path))
+	src, err := os.Open(b.fx.disk(b.fx.root, f.path))
 	if err != nil {
 		return result{}, fmt.Errorf("upload source: %w", err)
 	}
@@ -340,7 +374,7 @@ func runStor(ctx context.Context, b *bench, t *target) (result, error) {
 	for range b.plan.repeat {
 		path := fmt.Sprintf("/incoming/up-%s-%d.bin", t.name, b.seq.Add(1))
 
-		n, took, err := storOnce(c, b, path, src, f)
+		n, took, err := storOnce(c, b, t.now.root, path, src, f)
 		total += n
 		el += took
 
@@ -356,10 +390,10 @@ func runStor(ctx context.Context, b *bench, t *target) (result, error) {
 	return throughput(total, el), nil
 }
 
-// storOnce uploads src as path in a timed window, checks the file on disk
-// against f and removes it.
-func storOnce(c *ftpraw.Conn, b *bench, path string, src *os.File, f file) (int64, time.Duration, error) {
-	defer os.Remove(b.fx.disk(path))
+// storOnce uploads src as path in a timed window, checks the file under
+// root against f and removes it.
+func storOnce(c *ftpraw.Conn, b *bench, root, path string, src *os.File, f file) (int64, time.Duration, error) {
+	defer os.Remove(b.fx.disk(root, path))
 
 	if _, err := src.Seek(0, 0); err != nil {
 		return 0, 0, fmt.Errorf("upload source: %w", err)
@@ -373,7 +407,7 @@ func storOnce(c *ftpraw.Conn, b *bench, path string, src *os.File, f file) (int6
 		return n, el, err
 	}
 
-	got, err := os.ReadFile(b.fx.disk(path))
+	got, err := os.ReadFile(b.fx.disk(root, path))
 	if err != nil {
 		return n, el, fmt.Errorf("uploaded file: %w", err)
 	}
@@ -493,7 +527,7 @@ func parallelOnce(b *bench, conns []*ftpraw.Conn) (int64, time.Duration, error) 
 
 	el := b.win.stop()
 
-	if err := errors.Join(errs...); err != nil {
+	if err := firstError(errs); err != nil {
 		return 0, el, err
 	}
 
@@ -523,7 +557,7 @@ func runPasswordSessions(ctx context.Context, b *bench, t *target) (result, erro
 var errRefused = errors.New("login refused with 421")
 
 // runSessions runs connect + login + QUIT sessions, workers at a time, for
-// about d (and at most maxSessions), and counts the completed ones.
+// about d (and at most maxRunSessions), and counts the completed ones.
 func runSessions(ctx context.Context, win *window, d time.Duration, t *target, user, pass string, workers int,
 ) (result, error) {
 	var (
@@ -537,7 +571,7 @@ func runSessions(ctx context.Context, win *window, d time.Duration, t *target, u
 
 	for w := range workers {
 		wg.Go(func() {
-			for time.Since(start) < d && count.Load()+refused.Load() < maxSessions {
+			for time.Since(start) < d && count.Load()+refused.Load() < maxRunSessions {
 				err := oneSession(ctx, t.addr, user, pass)
 				if errors.Is(err, errRefused) {
 					refused.Add(1)
@@ -591,12 +625,20 @@ func oneSession(ctx context.Context, addr, user, pass string) error {
 		return err
 	}
 
-	if _, err := c.ReadExpect(331, "USER"); err != nil {
+	userReply, err := c.ReadExpect(2, "USER")
+	if err != nil && userReply.Code != 331 {
 		return err
 	}
 
-	if _, err := c.ReadExpect(230, "PASS"); err != nil {
-		if re, ok := errors.AsType[*ftpraw.ReplyError](err); ok && re.Got.Code == 421 {
+	// pure-ftpd logs anonymous users in at USER (230): its answer to the
+	// PASS that follows does not matter.
+	passReply, err := c.Read()
+	if err == nil && userReply.Code == 331 {
+		err = ftpraw.Check("PASS", passReply, 230)
+	}
+
+	if err != nil {
+		if passReply.Code == 421 {
 			return errRefused
 		}
 
@@ -610,115 +652,72 @@ func oneSession(ctx context.Context, addr, user, pass string) error {
 	return c.WaitClose()
 }
 
-// idleWarm is how many sessions are opened, and kept, before the memory
-// row's baseline: the first sessions of a fresh server page in code and
-// runtime structures once, which is not a cost of each session.
-const idleWarm = 50
-
-// runIdle opens idleWarm sessions, then idleN more logged-in sessions, and
-// divides the growth of the server's PSS (all its processes) over the
-// second batch by idleN. The server has just been restarted (scenario.fresh).
-func runIdle(ctx context.Context, b *bench, t *target) (result, error) {
-	conns := make([]*ftpraw.Conn, 0, idleWarm+b.plan.idleN)
-
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-
-	for range idleWarm {
+// listRunner lists the folder of n entries repeatedly, in one session, for
+// about listFor; only the listings themselves are timed, and each is
+// checked to name every entry exactly once. Around the first listing it
+// also reads how far the peak RSS of the server's processes rose.
+func listRunner(n int) func(ctx context.Context, b *bench, t *target) (result, error) {
+	return func(ctx context.Context, b *bench, t *target) (result, error) {
 		c, err := anonLogin(ctx, t)
 		if err != nil {
-			return result{}, fmt.Errorf("warm-up session %d: %w", len(conns)+1, err)
+			return result{}, err
+		}
+		defer c.Close()
+
+		buf := b.arena[:min(len(b.arena), listBuffer(n))]
+		dir := listDir(n)
+
+		var (
+			timed  time.Duration
+			reps   int64
+			peak   float64
+			peakOK bool
+		)
+
+		for reps < 2 || (timed < b.plan.listFor && reps < 500) {
+			var rise peakRise
+			if reps == 0 {
+				rise = t.startPeak()
+			}
+
+			b.win.start()
+			got, err := c.List(dir, buf)
+			timed += b.win.stop()
+
+			if err != nil {
+				return result{}, err
+			}
+
+			if reps == 0 {
+				peak, peakOK = rise.end()
+			}
+
+			if err := checkListing(buf[:got], n); err != nil {
+				return result{}, err
+			}
+
+			reps++
 		}
 
-		conns = append(conns, c)
-	}
-
-	time.Sleep(500 * time.Millisecond)
-
-	before, procsBefore, err := t.pss()
-	if err != nil {
-		return result{}, err
-	}
-
-	for range b.plan.idleN {
-		c, err := anonLogin(ctx, t)
-		if err != nil {
-			return result{}, fmt.Errorf("session %d: %w", len(conns)+1, err)
-		}
-
-		conns = append(conns, c)
-	}
-
-	// Let forked session processes finish starting up.
-	time.Sleep(500 * time.Millisecond)
-
-	after, procsAfter, err := t.pss()
-	if err != nil {
-		return result{}, err
-	}
-
-	for _, c := range conns {
 		if err := c.Quit(); err != nil {
 			return result{}, err
 		}
+
+		entries := reps * int64(n)
+
+		return result{value: float64(entries) / timed.Seconds(), seconds: timed.Seconds(), ops: entries,
+			work: float64(entries) / 1e6, peakKiB: peak, peakOK: peakOK, detail: fmt.Sprintf("%d listings", reps)}, nil
 	}
-
-	conns = nil
-	n := int64(b.plan.idleN)
-
-	return result{value: float64(after-before) / float64(n), ops: n,
-		detail: fmt.Sprintf("PSS %d KiB in %d processes after %d warm-up sessions, %d KiB in %d with %d more",
-			before, procsBefore, idleWarm, after, procsAfter, n)}, nil
 }
 
-// runList lists the LIST folder repeatedly, in one session, for about
-// listFor; only the listings themselves are timed, and each is checked to
-// name every entry exactly once.
-func runList(ctx context.Context, b *bench, t *target) (result, error) {
-	c, err := anonLogin(ctx, t)
-	if err != nil {
-		return result{}, err
-	}
-	defer c.Close()
-
-	buf := b.arena[:min(len(b.arena), 64<<20)]
-
-	var (
-		timed time.Duration
-		reps  int64
-	)
-
-	for reps < 2 || (timed < b.plan.listFor && reps < 500) {
-		b.win.start()
-		n, err := c.List("/list", buf)
-		timed += b.win.stop()
-
-		if err != nil {
-			return result{}, err
-		}
-
-		if err := checkListing(buf[:n], b.fx.listN); err != nil {
-			return result{}, err
-		}
-
-		reps++
-	}
-
-	if err := c.Quit(); err != nil {
-		return result{}, err
-	}
-
-	entries := reps * int64(b.fx.listN)
-
-	return result{value: float64(entries) / timed.Seconds(), seconds: timed.Seconds(), ops: entries,
-		work: float64(entries) / 1e6, detail: fmt.Sprintf("%d listings", reps)}, nil
+// listBuffer is room for a listing of n entries: about 70 bytes a line in
+// the servers' ls -l formats, and a margin.
+func listBuffer(n int) int {
+	return 1<<20 + n*200
 }
 
-// checkListing wants every name e00000..e{n-1} exactly once, as the last
-// field of a line; other lines are ignored.
+// checkListing wants every name of listName(0..n-1) exactly once, as the
+// last field of a line; other lines (".", "..", a total) are ignored.
 func checkListing(listing []byte, n int) error {
 	seen := make([]bool, n)
 	count := 0
@@ -729,7 +728,7 @@ func checkListing(listing []byte, n int) error {
 		i := bytes.LastIndexByte(line, ' ')
 		name := line[i+1:]
 
-		if len(name) != 6 || name[0] != 'e' {
+		if len(name) < 2 || name[0] != 'e' {
 			continue
 		}
 

@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,36 +17,51 @@ import (
 	"wharf/internal/procstat"
 )
 
-// Starting, probing and stopping the two servers, and reading what they cost
-// from /proc.
-
-const vsftpdPath = "/usr/sbin/vsftpd"
+// Starting, probing and stopping the servers, and reading what they cost
+// from /proc. wharf.go and peers.go write each server's configuration.
 
 // passiveSpan is how many passive ports each server gets: 101, like
 // wharf's default 50000-50100, since the engine's port picking cost grows
-// with the range.
+// with the range. pure-ftpd gets more (see peers.go).
 const passiveSpan = 101
 
-// target is one running server under test.
+// target is one server under test.
 type target struct {
-	name     string // "wharf" or "vsftpd"
-	addr     string // control address, 127.0.0.1:port
-	admin    string // wharf's admin listener (pprof), "" when off
-	pid      int
-	argv     []string // the command line, for restarts
-	dir      string   // its working directory
-	cmd      *exec.Cmd
-	done     chan struct{}   // closed when the process has exited
-	outPath  string          // the process's stdout and stderr
+	name  string // "wharf", "vsftpd", "pure-ftpd", "ProFTPD"
+	addr  string // control address, 127.0.0.1:port
+	admin string // wharf's admin listener (pprof), "" when off
+	// launch writes the server's configuration for a setup and returns the
+	// command line that starts it (pinned).
+	launch func(s setup) ([]string, error)
+	env    []string // added to the environment (a peer unpacked in the cache finds its libraries)
+	now    setup    // what it serves now
+	// tlsOnDemand: the server loads TLS only for the rows that use it
+	// (ProFTPD, whose mod_tls slows every session's start, TLS or not).
+	tlsOnDemand bool
+	dir         string // its working directory, for its configuration and logs
+	pid         int
+	cmd         *exec.Cmd
+	done        chan struct{} // closed when the process has exited
+	outPath     string        // the process's stdout and stderr
+
 	tls      bool            // explicit FTPS works
 	password bool            // a password account exists
 	notes    []string        // how this server was set up, for the report
 	exits    *procstat.Exits // exit reports of its processes; nil without taskstats
+	comm     string          // its processes' command name, for the exit reports
 
 	// soleComm, when set, is a command name only this server's processes
 	// had when it started: every exit report with that name is its own,
 	// even of a session process whose parent had already gone.
 	soleComm string
+
+	// What a curve point needs of it: how many sessions it takes at once as
+	// configured, how many processes each session adds (0 for wharf, whose
+	// sessions are goroutines), and a generous bound on an idle session's
+	// memory, in KiB.
+	maxSessions     int
+	procsPerSession int
+	sessionKiB      int
 }
 
 // pinning says how processes are placed on cores.
@@ -87,10 +100,10 @@ func setUpPinning(ctx context.Context, ncpu int) pinning {
 	return pinning{taskset: path, note: "server on core 0, client (this program, GOMAXPROCS=1) on core 1, with taskset"}
 }
 
-// portRanges picks a free control port and a free range of passiveSpan
-// passive ports for each of n servers, below the kernel's ephemeral range so
-// that client sockets never hold one of them.
-func portRanges(n int) ([][2]int, error) {
+// portRanges picks a free range of passive ports for each span in spans,
+// below the kernel's ephemeral range so that client sockets never hold one
+// of them.
+func portRanges(spans ...int) ([][2]int, error) {
 	lo := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		if f := strings.Fields(string(b)); len(f) == 2 {
@@ -101,26 +114,36 @@ func portRanges(n int) ([][2]int, error) {
 	}
 
 	const floor = 10000
-	if lo-floor < (n+2)*passiveSpan {
-		return nil, fmt.Errorf("no room for passive ports below the ephemeral range (starts at %d)", lo)
+
+	total := 0
+	for _, n := range spans {
+		total += n
+	}
+
+	if lo-floor < total+2*passiveSpan {
+		return nil, fmt.Errorf("no room for %d passive ports below the ephemeral range (starts at %d)", total, lo)
 	}
 
 	var out [][2]int
 
-	base := floor + rand.IntN(lo-floor-(n+1)*passiveSpan) //nolint:gosec // a starting point, not a secret
-	for attempt := 0; attempt < 200 && len(out) < n; attempt++ {
-		if base+passiveSpan > lo {
+	base := floor + rand.IntN(lo-floor-total) //nolint:gosec // a starting point, not a secret
+	for attempt := 0; attempt < 400 && len(out) < len(spans); attempt++ {
+		n := spans[len(out)]
+		if base+n > lo {
 			base = floor
 		}
 
-		if rangeFree(base, base+passiveSpan-1) {
-			out = append(out, [2]int{base, base + passiveSpan - 1})
+		if rangeFree(base, base+n-1) {
+			out = append(out, [2]int{base, base + n - 1})
+			base += n
+
+			continue
 		}
 
 		base += passiveSpan
 	}
 
-	if len(out) < n {
+	if len(out) < len(spans) {
 		return nil, errors.New("no free range of passive ports found")
 	}
 
@@ -151,252 +174,25 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startWharf writes wharf's configuration and starts it: the shared tree
-// anonymously (uploads into incoming/), one read-write account with a cost-10
-// bcrypt hash, explicit TLS, atomic uploads. Limits stay on, sized for the
-// scenarios (200 idle sessions from one address).
-func startWharf(ctx context.Context, bin string, fx *fixtures, pin pinning, passive [2]int, profile bool) (*target, error) {
-	port, err := freePort()
+// start launches the server for t.now in its own process group. The process
+// gets SIGKILL if this program dies first, and start waits until the
+// control port greets.
+func (t *target) start(ctx context.Context) error {
+	argv, err := t.launch(t.now)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("%s configuration: %w", t.name, err)
 	}
 
-	var admin string
-
-	if profile {
-		ap, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-
-		admin = "127.0.0.1:" + strconv.Itoa(ap)
-	}
-
-	conf := filepath.Join(fx.dir, "wharf.toml")
-	text := fmt.Sprintf(`# written by wharf's benchmark (bench/servers.go)
-listen = "127.0.0.1:%d"
-passive_ports = [%d, %d]
-max_clients = 1000
-max_clients_per_ip = 256
-banner = "wharf bench"
-upload_mode = "atomic"
-shutdown_timeout = "2s"
-
-[log]
-level = "info"
-file = %q
-
-[tls]
-mode = "explicit"
-cert_file = %q
-key_file = %q
-# The password row logs in in clear, as it does with vsftpd (whose
-# force_local_logins_ssl is off here): allow it for the account.
-clear_text_accounts = true
-
-[anonymous]
-enabled = true
-root = %q
-upload_dir = "incoming"
-max_upload_size = "4GiB"
-# The drop box's byte limits suit a public box; the STOR row stores GiBs
-# from one address (three 1 GiB uploads a round), each removed after its
-# check. The other drop box limits keep their defaults.
-upload_quota = "0"
-upload_bytes_per_hour = "0"
-
-[admin]
-listen = %q
-pprof = %t
-
-[[users]]
-name = %q
-password = %q
-home = %q
-access = "read-write"
-`, port, passive[0], passive[1], filepath.Join(fx.dir, "wharf.log"), fx.certFile, fx.keyFile,
-		fx.root, admin, profile, fx.user, fx.hash, fx.home)
-
-	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-		return nil, fmt.Errorf("write wharf config: %w", err)
-	}
-
-	abs, err := filepath.Abs(bin)
-	if err != nil {
-		return nil, fmt.Errorf("wharf binary: %w", err)
-	}
-
-	t := &target{name: "wharf", addr: "127.0.0.1:" + strconv.Itoa(port), admin: admin, password: true,
-		outPath: filepath.Join(fx.dir, "wharf.out")}
-	t.notes = append(t.notes, fmt.Sprintf("wharf: %s, anonymous root plus upload_dir, one read-write account (bcrypt "+
-		"cost 10), tls explicit, upload_mode atomic, no upload_quota or upload_bytes_per_hour, passive %d-%d, "+
-		"max_clients_per_ip 256, log level info to a file",
-		bin, passive[0], passive[1]))
-
-	if err := t.start(ctx, fx.dir, pin.serverCommand(abs, "-config", conf)); err != nil {
-		return nil, err
-	}
-
-	if err := t.probe(ctx, "anonymous", "bench@example.com"); err != nil {
-		t.stop()
-
-		return nil, fmt.Errorf("wharf does not serve: %w%s", err, t.outTail())
-	}
-
-	if err := t.probe(ctx, fx.user, fx.pass); err != nil {
-		t.stop()
-
-		return nil, fmt.Errorf("wharf refuses the password account: %w%s", err, t.outTail())
-	}
-
-	if err := t.probeTLS(ctx, fx); err != nil {
-		t.stop()
-
-		return nil, fmt.Errorf("wharf does not serve FTPS: %w%s", err, t.outTail())
-	}
-
-	t.tls = true
-
-	return t, nil
-}
-
-// vsftpdConfig is vsftpd's configuration: the same tree anonymously with
-// uploads into incoming/ (owned by the ftp user), no local users, TLS
-// allowed for anonymous sessions, transfers and logins logged to a file.
-// sandboxed=false turns off the seccomp sandbox and the namespace isolation,
-// which some containers refuse.
-func vsftpdConfig(fx *fixtures, port int, passive [2]int, sandboxed bool) string {
-	var b strings.Builder
-
-	fmt.Fprintf(&b, `listen=YES
-listen_ipv6=NO
-listen_address=127.0.0.1
-listen_port=%d
-background=NO
-anonymous_enable=YES
-anon_root=%s
-no_anon_password=NO
-local_enable=NO
-write_enable=YES
-anon_upload_enable=YES
-anon_mkdir_write_enable=NO
-anon_other_write_enable=NO
-anon_umask=022
-pasv_enable=YES
-pasv_min_port=%d
-pasv_max_port=%d
-max_clients=1000
-max_per_ip=256
-ftpd_banner=vsftpd bench
-dirmessage_enable=NO
-secure_chroot_dir=%s
-xferlog_enable=YES
-vsftpd_log_file=%s
-ssl_enable=YES
-rsa_cert_file=%s
-rsa_private_key_file=%s
-allow_anon_ssl=YES
-force_anon_logins_ssl=NO
-force_anon_data_ssl=NO
-ssl_ciphers=HIGH
-`, port, fx.root, passive[0], passive[1], fx.empty, filepath.Join(fx.dir, "vsftpd.log"), fx.certFile, fx.keyFile)
-
-	if !sandboxed {
-		b.WriteString("seccomp_sandbox=NO\nisolate=NO\nisolate_network=NO\n")
-	}
-
-	return b.String()
-}
-
-// startVsftpd starts Debian's vsftpd on the shared tree. It returns nil and
-// a note when vsftpd is not installed or does not serve.
-func startVsftpd(ctx context.Context, fx *fixtures, pin pinning, passive [2]int) (*target, string) {
-	if _, err := os.Stat(vsftpdPath); err != nil {
-		return nil, "vsftpd is not installed (" + vsftpdPath + " missing; apt-get install vsftpd): its columns are empty"
-	}
-
-	if fx.ftpUID < 0 {
-		return nil, "vsftpd skipped: there is no \"ftp\" system user for its anonymous sessions"
-	}
-
-	soleComm := ""
-	if len(procstat.Named("vsftpd")) == 0 {
-		soleComm = "vsftpd"
-	}
-
-	var lastErr error
-
-	for _, sandboxed := range []bool{true, false} {
-		port, err := freePort()
-		if err != nil {
-			return nil, "vsftpd skipped: " + err.Error()
-		}
-
-		conf := filepath.Join(fx.dir, "vsftpd.conf")
-		if err := os.WriteFile(conf, []byte(vsftpdConfig(fx, port, passive, sandboxed)), 0o600); err != nil {
-			return nil, "vsftpd skipped: " + err.Error()
-		}
-
-		t := &target{name: "vsftpd", addr: "127.0.0.1:" + strconv.Itoa(port), outPath: filepath.Join(fx.dir, "vsftpd.out"),
-			soleComm: soleComm}
-		if err := t.start(ctx, fx.dir, pin.serverCommand(vsftpdPath, conf)); err != nil {
-			return nil, "vsftpd skipped: " + err.Error()
-		}
-
-		if err := t.probe(ctx, "anonymous", "bench@example.com"); err != nil {
-			lastErr = fmt.Errorf("%w%s", err, t.outTail())
-			t.stop()
-
-			continue
-		}
-
-		sandbox := "Debian's defaults for seccomp_sandbox and isolate"
-		if !sandboxed {
-			sandbox = "seccomp_sandbox=NO, isolate=NO, isolate_network=NO (the sandboxed start failed here: " +
-				oneLine(lastErr) + ")"
-		}
-
-		t.notes = append(t.notes, fmt.Sprintf("vsftpd %s: anonymous with anon_upload_enable into incoming/ "+
-			"(owned by ftp), ssl_enable with allow_anon_ssl (data TLS not forced), require_ssl_reuse, "+
-			"use_sendfile (default), passive %d-%d, max_per_ip 256, log to a file; %s",
-			vsftpdVersion(ctx), passive[0], passive[1], sandbox))
-		t.notes = append(t.notes, "vsftpd: no password row: its password logins need system accounts "+
-			"through PAM, which this benchmark does not create")
-
-		if err := t.probeTLS(ctx, fx); err != nil {
-			t.notes = append(t.notes, "vsftpd: FTPS row skipped, explicit TLS failed: "+oneLine(err))
-		} else {
-			t.tls = true
-		}
-
-		return t, ""
-	}
-
-	return nil, "vsftpd skipped: it did not serve: " + oneLine(lastErr)
-}
-
-func oneLine(err error) string {
-	if err == nil {
-		return ""
-	}
-
-	return strings.Join(strings.Fields(err.Error()), " ")
-}
-
-// start runs argv in its own process group. The process gets SIGKILL if
-// this program dies first, and start waits until the control port greets.
-func (t *target) start(ctx context.Context, dir string, argv []string) error {
 	out, err := os.OpenFile(t.outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("%s output: %w", t.name, err)
 	}
 	defer out.Close()
 
-	t.argv, t.dir = argv, dir
-
 	// Not CommandContext: the process outlives start's context; stop ends it.
-	cmd := exec.Command(argv[0], argv[1:]...) //nolint:gosec,noctx // our own binaries, stopped by stop()
-	cmd.Dir = dir
+	cmd := exec.Command(argv[0], argv[1:]...) //nolint:gosec,noctx // the servers under test, stopped by stop()
+	cmd.Dir = t.dir
+	cmd.Env = append(os.Environ(), t.env...)
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -441,16 +237,39 @@ func (t *target) start(ctx context.Context, dir string, argv []string) error {
 	}
 }
 
-// restart stops the server and starts it again with the same command line,
-// so that a measurement sees a fresh process.
+// restart stops the server and starts it again on the same tree, so that a
+// measurement sees a fresh process.
 func (t *target) restart(ctx context.Context) error {
 	t.stop()
 
-	if err := t.start(ctx, t.dir, t.argv); err != nil {
+	if err := t.start(ctx); err != nil {
 		return err
 	}
 
 	return t.probe(ctx, "anonymous", "bench@example.com")
+}
+
+// setup is what a server is started for: the tree it serves (the anonymous
+// root on tmpfs, or the one on disk), and whether the row uses FTPS.
+type setup struct {
+	root string
+	tls  bool
+}
+
+// serve makes the server serve s, restarting it when it serves another
+// setup.
+func (t *target) serve(ctx context.Context, s setup) error {
+	if !t.tlsOnDemand {
+		s.tls = t.now.tls
+	}
+
+	if t.now == s {
+		return nil
+	}
+
+	t.now = s
+
+	return t.restart(ctx)
 }
 
 // probe logs in and lists the root over a data connection.
@@ -700,6 +519,59 @@ func (sp *cpuSpan) end() (float64, string, error) {
 	return total, note, nil
 }
 
+// settleTo waits until the server has at most n processes below it.
+func (t *target) settleTo(ctx context.Context, n int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for len(procstat.Descendants(t.pid)) > n && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// peakRise measures how far the peak RSS of the server's processes rises
+// over some work: the sum of each process's peak (VmHWM, reset at the
+// start) less the sum of their RSS at the start.
+type peakRise struct {
+	pids []int
+	base int64
+	ok   bool
+}
+
+// startPeak resets the peak RSS of the server's processes.
+func (t *target) startPeak() peakRise {
+	r := peakRise{pids: procstat.Tree(t.pid), ok: true}
+
+	for _, pid := range r.pids {
+		if err := procstat.ResetPeak(pid); err != nil {
+			return peakRise{}
+		}
+
+		if m, err := procstat.ReadMemory(pid); err == nil {
+			r.base += m.RSS
+		}
+	}
+
+	return r
+}
+
+// end returns the rise in KiB, and false when the kernel can't reset peaks.
+// The kernel counts RSS in per-thread batches, so the figure is good to a
+// few hundred KiB; a rise lost in that is 0.
+func (r peakRise) end() (float64, bool) {
+	if !r.ok {
+		return 0, false
+	}
+
+	var peak int64
+
+	for _, pid := range r.pids {
+		if m, err := procstat.ReadMemory(pid); err == nil {
+			peak += m.Peak
+		}
+	}
+
+	return float64(max(peak-r.base, 0)) / 1024, true
+}
+
 // pss is the proportional set size, in KiB, of the server and every process
 // below it (/proc/PID/smaps_rollup), and how many processes that is.
 func (t *target) pss() (kib int64, procs int, err error) {
@@ -718,47 +590,4 @@ func (t *target) pss() (kib int64, procs int, err error) {
 	}
 
 	return kib, procs, nil
-}
-
-// vsftpdVersion asks vsftpd -v, which writes its version to file
-// descriptor 0, so standard input is a pipe here.
-func vsftpdVersion(ctx context.Context) string {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return "(version unknown)"
-	}
-	defer r.Close()
-
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-
-	cmd := exec.CommandContext(ctx, vsftpdPath, "-v")
-	cmd.Stdin = w
-
-	runErr := cmd.Run()
-	_ = w.Close()
-
-	b, _ := io.ReadAll(io.LimitReader(r, 4096))
-	if v := strings.TrimSpace(string(b)); v != "" {
-		return strings.TrimPrefix(v, "vsftpd: ")
-	}
-
-	if runErr != nil {
-		return "(version unknown: " + runErr.Error() + ")"
-	}
-
-	return "(version unknown)"
-}
-
-// wharfVersion asks bin/wharf -version.
-func wharfVersion(ctx context.Context, bin string) string {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-
-	out, err := exec.CommandContext(ctx, bin, "-version").Output()
-	if err != nil {
-		return "(version unknown: " + err.Error() + ")"
-	}
-
-	return strings.TrimSpace(string(out))
 }
