@@ -45,11 +45,12 @@ fuzz:
 stress: build
 	$(GO) run ./stress -wharf bin/wharf
 
-## bench: wharf against vsftpd (when installed), 3 interleaved rounds; writes bench/results/<date>/
+## bench: wharf against vsftpd, pure-ftpd and ProFTPD (installed, or fetched once into ~/.cache/wharf-bench),
+## 3 interleaved rounds, with the curves of how cost grows; writes bench/results/<date>/ (see bench/README.md)
 bench: build
 	$(GO) run ./bench -wharf bin/wharf -rounds 3
 
-## bench-quick: one round of a subset of the benchmark
+## bench-quick: one round of a subset of the benchmark, the curves' smaller points included (about 3 minutes)
 bench-quick: build
 	$(GO) run ./bench -wharf bin/wharf -quick
 
