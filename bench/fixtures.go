@@ -25,9 +25,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// The tree both servers serve, made once per run in a temporary folder:
+// The tree every server serves, made once per run in a temporary folder:
 //
-//	root/               the anonymous root of both servers
+//	root/               the anonymous root of every server
 //	  big.bin           RETR, STOR (as the upload's source) and FTPS
 //	  small/s0000.bin   the 4 KiB files
 //	  par/p00.bin       one file per parallel session
