@@ -58,13 +58,8 @@ to fix) and exit 1 when there is a PROBLEM. Beside a running wharf, the
 ports it holds are reported as its own, not as problems.
 `)
 
-	args, err := parseArgs(fs, args, stdout)
-	if err != nil {
-		return helped(err)
-	}
-
-	path, err := configArg(fs, *configPath, args)
-	if err != nil {
+	path, ok, err := commandConfig(fs, configPath, args, stdout)
+	if !ok {
 		return err
 	}
 

@@ -39,13 +39,8 @@ address is -addr, else the configured listen address, on 127.0.0.1 when
 that is every address.
 `)
 
-	args, err := parseArgs(fs, args, stdout)
-	if err != nil {
-		return helped(err)
-	}
-
-	path, err := configArg(fs, *configPath, args)
-	if err != nil {
+	path, ok, err := commandConfig(fs, configPath, args, stdout)
+	if !ok {
 		return err
 	}
 

@@ -553,13 +553,8 @@ problem, each naming its key. Warn, on stderr, about secret files that
 others can read. Exit 0 when it is valid, 1 when it is not.
 `)
 
-	args, err := parseArgs(fs, args, stdout)
-	if err != nil {
-		return helped(err)
-	}
-
-	path, err := configArg(fs, *configPath, args)
-	if err != nil {
+	path, ok, err := commandConfig(fs, configPath, args, stdout)
+	if !ok {
 		return err
 	}
 
