@@ -130,7 +130,7 @@ func (c *control) mlst(_, arg string) {
 
 	fi, err := c.si.drv().stat(target)
 	if err != nil {
-		c.answerErr(550, err)
+		c.answerErr(storageCode(err, 550), err)
 
 		return
 	}

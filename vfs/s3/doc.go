@@ -46,9 +46,11 @@
 // and path-free causes: fs.ErrNotExist (NoSuchKey), fs.ErrPermission
 // (AccessDenied), fs.ErrExist, syscall.ENOTEMPTY / ENOTDIR / EISDIR,
 // ftpserver.ErrStorageExceeded (552) and ftpserver.ErrFileNameNotAllowed
-// (553), ErrChanged, and ErrStorage for every other failure of the store,
-// whose details (endpoint, bucket, key) go to Options.Log only, never to
-// clients.
+// (553), ErrChanged, ErrUnavailable (vfs.ErrUnavailable: the server answers
+// 450, or 451 for a cut transfer) when the store did not answer, timed out
+// or answered 5xx, 429 or SlowDown, and ErrStorage (vfs.ErrStorageFault:
+// 451) for every other failure of the store. Their details (endpoint,
+// bucket, key) go to Options.Log only, never to clients.
 //
 // # Limits
 //
