@@ -92,7 +92,7 @@ func (d *dir) Readdir(n int) ([]fs.FileInfo, error) {
 	}
 	if d.next == nil && !d.done {
 		ctx, cancel := context.WithCancel(context.Background())
-		seq := d.fs.s.core.ListObjectsIter(ctx, d.fs.s.bucket, listOptions(d.fs.dirPrefix(d.Path), false, listPage))
+		seq := d.fs.list(ctx, listOptions(d.fs.dirPrefix(d.Path), false, listPage))
 		d.next, d.stop = iter.Pull(seq)
 		d.cancel = cancel
 	}
