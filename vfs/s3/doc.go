@@ -52,6 +52,22 @@
 // 451) for every other failure of the store. Their details (endpoint,
 // bucket, key) go to Options.Log only, never to clients.
 //
+// # Outages and health
+//
+// Idempotent requests (stat, listings, the GET of a download) are tried
+// again while the store fails transiently, for up to 2.5 s (retry.go): a
+// listing resumes after its last page, a download with a ranged GET from
+// where the store cut it. Every request goes through an observer
+// (metrics.go) that times it, counts its failures by operation and kind,
+// and tells the Store's health whether the store answered; StartProbes
+// asks for the bucket every 5 s (every second while the store does not
+// answer), so its return shows without a client. Health says whether the
+// store answers and, if not, why, in words that name neither the endpoint
+// nor the bucket; Collectors has wharf_storage_up,
+// wharf_storage_errors_total{op,kind} and wharf_storage_request_seconds{op}.
+// Prepare makes a Store without a request, so that wharf can start while
+// the store is down and WaitUp for it; New is Prepare, then Check.
+//
 // # Limits
 //
 //   - Chmod and Chown are refused (ErrNoModes, wrapping fs.ErrPermission),

@@ -55,14 +55,34 @@ type Options struct {
 // Store is a connection to one bucket, shared by every session. It is safe
 // for concurrent use.
 type Store struct {
-	core   *minio.Core
-	bucket string
-	prefix string // "" or a key prefix ending in "/"
-	log    *zap.Logger
+	core    *minio.Core
+	probe   *minio.Core // Check's client: one attempt per request
+	bucket  string
+	prefix  string // "" or a key prefix ending in "/"
+	log     *zap.Logger
+	health  *health
+	metrics *metrics
 }
 
-// New connects to the store and checks that the bucket is reachable.
+// New connects to the store and checks that the bucket is reachable: it is
+// Prepare, then Check.
 func New(ctx context.Context, opts Options) (*Store, error) {
+	s, err := Prepare(opts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	if err := s.Check(ctx); err != nil {
+		return nil, err
+	}
+
+	return s, nil
+}
+
+// Prepare checks the options and makes the client, without a request: the
+// store need not answer yet (Check asks it, StartProbes keeps asking).
+func Prepare(opts Options) (*Store, error) {
 	if err := s3utils.CheckValidBucketName(opts.Bucket); err != nil {
 		return nil, fmt.Errorf("s3 bucket %q: %w", opts.Bucket, err)
 	}
@@ -85,30 +105,33 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if opts.PathStyle {
 		lookup = minio.BucketLookupPath
 	}
-	core, err := minio.NewCore(host, &minio.Options{
-		Creds:        creds,
-		Secure:       secure,
-		Region:       opts.Region,
-		BucketLookup: lookup,
-		MaxRetries:   maxRetries,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("s3 client for %s: %w", host, err)
-	}
 	log := opts.Log
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &Store{core: core, bucket: opts.Bucket, prefix: cleanPrefix(opts.Prefix), log: log}
-
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
-	defer cancel()
-	ok, err := core.BucketExists(ctx, opts.Bucket)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("s3 bucket %q at %s: %w", opts.Bucket, core.EndpointURL(), err)
-	case !ok:
-		return nil, fmt.Errorf("s3 bucket %q at %s does not exist", opts.Bucket, core.EndpointURL())
+	s := &Store{bucket: opts.Bucket, prefix: cleanPrefix(opts.Prefix), log: log, health: newHealth(log)}
+	s.metrics = newMetrics(s.health)
+	transport, err := minio.DefaultTransport(secure)
+	if err != nil {
+		return nil, fmt.Errorf("s3 client for %s: %w", host, err)
+	}
+	// Every request goes through an observer (metrics.go): the store's
+	// health and series come from what its answers, or their absence, say.
+	client := func(retries int, probe bool) (*minio.Core, error) {
+		return minio.NewCore(host, &minio.Options{
+			Creds:        creds,
+			Secure:       secure,
+			Region:       opts.Region,
+			BucketLookup: lookup,
+			MaxRetries:   retries,
+			Transport:    &observer{next: transport, bucket: opts.Bucket, health: s.health, metrics: s.metrics, probe: probe},
+		})
+	}
+	if s.core, err = client(maxRetries, false); err != nil {
+		return nil, fmt.Errorf("s3 client for %s: %w", host, err)
+	}
+	if s.probe, err = client(1, true); err != nil {
+		return nil, fmt.Errorf("s3 client for %s: %w", host, err)
 	}
 
 	return s, nil
