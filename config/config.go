@@ -201,6 +201,9 @@ type Storage struct {
 	AccessKey string `toml:"access_key"` // ""
 	SecretKey string `toml:"secret_key"` // ""
 	PathStyle bool   `toml:"path_style"` // false: bucket in the host name; true: in the path (MinIO, Ceph)
+	// StartupTimeout is how long wharf, started while the store does not
+	// answer, serves and waits for it (not ready meanwhile) before it exits.
+	StartupTimeout Duration `toml:"startup_timeout"` // 2m, >= 0; 0 exits at once
 }
 
 // Listing is the [listing] table: how listings show the tree, and which
@@ -285,7 +288,7 @@ func Default() Config {
 		},
 		Access:  AccessLists{Allow: []Network{}, Deny: []Network{}},
 		Admin:   Admin{Hosts: []string{}},
-		Storage: Storage{Backend: BackendDisk, Region: "us-east-1"},
+		Storage: Storage{Backend: BackendDisk, Region: "us-east-1", StartupTimeout: Duration{2 * time.Minute}},
 		Listing: Listing{
 			Symlinks: SymlinkMode(server.SymlinksAsLinks), Hide: []string{}, Deny: DefaultDeny(),
 			MessageFile: ".message",

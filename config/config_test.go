@@ -248,6 +248,7 @@ func TestFileSetsEveryKey(t *testing.T) {
 		Storage: Storage{
 			Backend: BackendS3, Endpoint: "http://127.0.0.1:9000", Region: "eu-west-3", Bucket: "wharf-files",
 			Prefix: "mirror/", AccessKey: "AKIAEXAMPLE", SecretKey: "s3cr3t", PathStyle: true,
+			StartupTimeout: Duration{90 * time.Second},
 		},
 		Listing: Listing{
 			Symlinks: SymlinkMode(server.SymlinksAsTargets), Hide: []string{"*.tmp", "[Rr][Ee][Aa][Dd][Mm][Ee]*"},

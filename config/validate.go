@@ -489,6 +489,10 @@ func (s Storage) check(p *problems) {
 	case s.AccessKey == "" && s.SecretKey != "":
 		p.addf("storage.access_key", "required when storage.secret_key is set")
 	}
+
+	if s.StartupTimeout.Duration < 0 {
+		p.addf("storage.startup_timeout", "must not be negative, got %s", s.StartupTimeout)
+	}
 }
 
 // checkEndpoint accepts the URL of an S3-compatible service, with its

@@ -88,7 +88,12 @@ ports it holds are reported as its own, not as problems.
 	checkFolders(r, cfg)
 
 	if cfg.Storage.S3() {
-		if _, err := openStorage(ctx, cfg.Storage, env, zap.NewNop()); err != nil {
+		st, err := openStorage(ctx, cfg.Storage, env, zap.NewNop())
+		if up, why := st.ready(); err == nil && !up {
+			err = fmt.Errorf("storage: %s: %s", st.store, why)
+		}
+
+		if err != nil {
 			r.problem("%v: check storage.endpoint, storage.bucket and the credentials", err)
 		} else {
 			r.ok("storage: bucket %q answers", cfg.Storage.Bucket)

@@ -324,6 +324,7 @@ var reloadKeys = []struct {
 	{"storage.access_key", false},
 	{"storage.secret_key", false},
 	{"storage.path_style", false},
+	{"storage.startup_timeout", false}, // waited for at start only
 	{"listing.symlinks", false},
 	{"listing.hide", false},
 	{"listing.deny", false},
