@@ -212,8 +212,9 @@ func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
 	return slices.Clone(list.entries), nil // the engine may sort it; the cache's copy is shared
 }
 
-// loadDir returns the listing of folder dir, held (listingMemory.hold) until
-// the caller drops it: from the listing cache, or read (at most
+// loadDir returns the listing of folder dir (an absolute virtual path),
+// held (listingMemory.hold) until the caller drops it: from the listing
+// cache, from another session's read of it in progress, or read (at most
 // max_list_entries entries, a bounded number of folders read at once) and
 // then cached. Every LIST, NLST, MLSD and STAT of a folder, with a pattern or
 // not, shares it: a pattern is applied as the listing is sent.
@@ -225,10 +226,7 @@ func (s *session) loadDir(dir string) (*dirList, error) {
 	}
 	defer f.Close()
 
-	key := dirKey{
-		home: s.account.Home, dir: path.Clean(path.Join("/", dir)),
-		worldReadable: s.account.WorldReadableOnly, dropBox: s.account.Anonymous && s.account.UploadDir != "",
-	}
+	key := s.dirKey(dir)
 	var modTime time.Time
 	if st, err := f.Stat(); err == nil {
 		modTime = st.ModTime()
@@ -237,16 +235,53 @@ func (s *session) loadDir(dir string) (*dirList, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.srv.listingWait)
 	defer cancel()
 
-	if list, ok, err := s.cachedDir(ctx, key, modTime); ok || err != nil {
-		return list, err
+	// A crowd asking for one folder at once reads it once: the first reads,
+	// the others wait for its list.
+	for {
+		list, wait, done := s.srv.dirs.lookup(key, modTime)
+		switch {
+		case list != nil:
+			return s.hold(ctx, dir, list)
+		case done != nil:
+			list, err := s.readDir(ctx, f, dir)
+			done(list)
+
+			return list, err
+		}
+
+		select {
+		case <-wait.done:
+		case <-ctx.Done():
+			return nil, &fs.PathError{Op: "list", Path: dir, Err: errListingsBusy}
+		}
+
+		if wait.list != nil {
+			return s.hold(ctx, dir, wait.list)
+		}
+		// That read failed: look again, and read if no one else does.
+	}
+}
+
+// dirKey names the listing of folder dir (an absolute virtual path) in the
+// listing cache: by the session's view of its home.
+func (s *session) dirKey(dir string) dirKey {
+	return dirKey{
+		home: s.account.Home, dir: path.Clean(path.Join("/", dir)),
+		worldReadable: s.account.WorldReadableOnly, dropBox: s.account.Anonymous && s.account.UploadDir != "",
+	}
+}
+
+// hold makes the session a holder of list, the listing of dir.
+func (s *session) hold(ctx context.Context, dir string, list *dirList) (*dirList, error) {
+	if err := s.srv.listMem.hold(ctx, list); err != nil {
+		return nil, &fs.PathError{Op: "list", Path: dir, Err: err}
 	}
 
-	list, done, err := s.waitForReader(ctx, key, modTime)
-	if list != nil || err != nil {
-		return list, err
-	}
-	defer done()
+	return list, nil
+}
 
+// readDir reads folder f in one of the listing slots.
+func (s *session) readDir(ctx context.Context, f afero.File, dir string) (*dirList, error) {
 	select {
 	case s.srv.listings <- struct{}{}:
 		defer func() { <-s.srv.listings }()
@@ -254,57 +289,7 @@ func (s *session) loadDir(dir string) (*dirList, error) {
 		return nil, &fs.PathError{Op: "list", Path: dir, Err: errListingsBusy}
 	}
 
-	// A read may have ended just before this one started.
-	if cached, ok, err := s.cachedDir(ctx, key, modTime); ok || err != nil {
-		return cached, err
-	}
-
-	list, err = s.readList(ctx, f, dir)
-	if err != nil {
-		return nil, err
-	}
-
-	s.srv.dirs.put(key, modTime, list)
-
-	return list, nil
-}
-
-// waitForReader makes sure one session at a time reads folder key: a crowd
-// asking for one folder at once reads it once, and the others take it from
-// the cache. It returns the list when another session's read cached it, or
-// done (to call once read) when this session is to read.
-func (s *session) waitForReader(ctx context.Context, key dirKey, modTime time.Time) (*dirList, func(), error) {
-	for {
-		wait, done := s.srv.dirs.startRead(key)
-		if done != nil {
-			return nil, done, nil
-		}
-
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return nil, nil, &fs.PathError{Op: "list", Path: key.dir, Err: errListingsBusy}
-		}
-
-		if list, ok, err := s.cachedDir(ctx, key, modTime); ok || err != nil {
-			return list, nil, err
-		}
-		// The other read failed, or its list was too large to cache: read.
-	}
-}
-
-// cachedDir returns the cached listing of key, held, if there is one.
-func (s *session) cachedDir(ctx context.Context, key dirKey, modTime time.Time) (*dirList, bool, error) {
-	list, ok := s.srv.dirs.get(key, modTime)
-	if !ok {
-		return nil, false, nil
-	}
-
-	if err := s.srv.listMem.hold(ctx, list); err != nil {
-		return nil, false, &fs.PathError{Op: "list", Path: key.dir, Err: err}
-	}
-
-	return list, true, nil
+	return s.readList(ctx, f, dir)
 }
 
 // readList reads folder f, paying for its memory batch by batch: it may wait

@@ -95,6 +95,25 @@ type Listing struct {
 	MessageFile string
 	// Recursive allows LIST -R.
 	Recursive bool
+	// CacheTTL is how long a folder's listing is served again once read:
+	// the longest a change made elsewhere (by another wharf on the same
+	// object store, or on disk by a file growing) stays unseen. A change made
+	// through this server is seen at once. 0 means DefaultListingCacheTTL; a
+	// negative value keeps no listing (listings asked for at once still share
+	// one read).
+	CacheTTL time.Duration
+}
+
+// cacheTTL is CacheTTL with its default, 0 for none.
+func (l Listing) cacheTTL() time.Duration {
+	switch {
+	case l.CacheTTL == 0:
+		return DefaultListingCacheTTL
+	case l.CacheTTL < 0:
+		return 0
+	}
+
+	return l.CacheTTL
 }
 
 // Options are the server's settings, already validated by the caller.

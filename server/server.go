@@ -104,7 +104,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		logins:      newLoginSlots(),
 		throttle:    newAccountThrottle(accountCheckInterval),
 		floodLogs:   newLogLimiter(logBurst, logWindow),
-		dirs:        newDirCache(),
+		dirs:        newDirCache(opts.Listing.cacheTTL()),
 	}
 
 	s.pasvIP = newPasvAddress(opts.PublicHost, s.log)

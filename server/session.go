@@ -217,7 +217,7 @@ func (s *session) changed(name string) {
 		name = path.Join(s.info.cc.Path(), name)
 	}
 
-	s.srv.dirs.forget(s.account.Home, path.Clean(name))
+	s.srv.dirs.forget(s.dirKey(path.Dir(path.Clean(name))))
 }
 
 // Mkdir creates a folder (MKD).
