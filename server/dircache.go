@@ -36,11 +36,15 @@ type dirCache struct {
 	now     func() time.Time
 }
 
-// dirKey names a folder as a session sees it: its root (home), its virtual
-// path, whether the session sees only what is world-readable (anonymous),
-// and whether it is a drop-box session (anonymous with upload_dir, which
-// never sees the box or a link into it).
+// dirKey names a folder's listing. On disk it is a folder as a session sees
+// it: its root (home), its virtual path, whether the session sees only what
+// is world-readable (anonymous), and whether it is a drop-box session
+// (anonymous with upload_dir, which never sees the box or a link into it).
+// On a root that names its listings itself (ListingKeyer), store is that name
+// and the other fields are empty: every home and view that reaches the
+// folder shares one listing.
 type dirKey struct {
+	store         string
 	home, dir     string
 	worldReadable bool
 	dropBox       bool

@@ -263,10 +263,17 @@ func (s *session) loadDir(dir string) (*dirList, error) {
 }
 
 // dirKey names the listing of folder dir (an absolute virtual path) in the
-// listing cache: by the session's view of its home.
+// listing cache: by the session's view of its home, or by the name the
+// storage gives it (ListingKeyer), which every home and account reaching the
+// folder share.
 func (s *session) dirKey(dir string) dirKey {
+	dir = path.Clean(path.Join("/", dir))
+	if s.listings != nil {
+		return dirKey{store: s.listings.ListingKey(dir)}
+	}
+
 	return dirKey{
-		home: s.account.Home, dir: path.Clean(path.Join("/", dir)),
+		home: s.account.Home, dir: dir,
 		worldReadable: s.account.WorldReadableOnly, dropBox: s.account.Anonymous && s.account.UploadDir != "",
 	}
 }

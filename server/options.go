@@ -50,6 +50,16 @@ type Root interface {
 	Close() error
 }
 
+// ListingKeyer is a Root whose folders list the same for every home and
+// account that reaches them, as a key prefix of an object store does.
+// ListingKey names the listing of folder dir, an absolute virtual path of
+// this root (two roots give one folder the same name): the listing cache
+// then keeps one copy of it, a crowd reads it once whatever their homes, and
+// a change made through any session forgets it for all.
+type ListingKeyer interface {
+	ListingKey(dir string) string
+}
+
 // Storage opens the Root of a session whose home is home (a folder on disk,
 // or a key prefix in an object store). atomic asks for atomic uploads.
 type Storage func(home string, atomic bool) (Root, error)

@@ -37,7 +37,8 @@ type session struct {
 	account  auth.Account
 	download *rate.Limiter // this session's own buckets; nil = unlimited
 	upload   *rate.Limiter
-	parts    *vfs.Fs // the account's resumable uploads (see resume.go); nil where uploads do not resume
+	parts    *vfs.Fs      // the account's resumable uploads (see resume.go); nil where uploads do not resume
+	listings ListingKeyer // the root's own names for its listings; nil on disk
 }
 
 var (

@@ -14,6 +14,10 @@ import (
 	"wharf/vfs/s3"
 )
 
+// An S3 folder lists the same from every home that reaches it: the server
+// shares its listings among them.
+var _ server.ListingKeyer = (*s3.Fs)(nil)
+
 // storageCheck bounds the question openStorage asks the store.
 const storageCheck = 10 * time.Second
 

@@ -1,0 +1,186 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/spf13/afero"
+
+	"wharf/auth"
+	"wharf/internal/ftptest"
+)
+
+// memStore is an object store in memory: one tree, each home a prefix of
+// it, whose folders keep their time when entries come and go, as S3
+// prefixes (which have none) do. Its roots name their listings by prefix
+// (ListingKeyer). A folder's read waits for gate, when there is one.
+type memStore struct {
+	mem  afero.Fs
+	gate chan struct{}
+}
+
+type storeRoot struct {
+	afero.Fs
+	home string
+	gate chan struct{}
+}
+
+var _ ListingKeyer = storeRoot{}
+
+func (m *memStore) open(home string, _ bool) (Root, error) {
+	return storeRoot{Fs: afero.NewBasePathFs(m.mem, home), home: home, gate: m.gate}, nil
+}
+
+func (storeRoot) Close() error { return nil }
+
+func (r storeRoot) ListingKey(dir string) string { return path.Join(r.home, dir) + "/" }
+
+func (r storeRoot) Open(name string) (afero.File, error) {
+	f, err := r.Fs.Open(name)
+	if err != nil || r.gate == nil {
+		return f, err
+	}
+
+	return gatedFile{File: f, gate: r.gate}, nil
+}
+
+type gatedFile struct {
+	afero.File
+	gate chan struct{}
+}
+
+func (f gatedFile) Readdir(n int) ([]os.FileInfo, error) {
+	<-f.gate
+
+	return f.File.Readdir(n)
+}
+
+// storeFixture serves a memStore holding /pub/big (n files) to anonymous
+// sessions (root /pub) and to alice, read-write, whose home is the top.
+func storeFixture(t *testing.T, n int) (fixture, *memStore) {
+	t.Helper()
+
+	st := &memStore{mem: afero.NewMemMapFs()}
+	for i := range n {
+		if err := afero.WriteFile(st.mem, fmt.Sprintf("/pub/big/f%05d", i), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	f := fixture{
+		opts:  defaultOptions(),
+		users: []auth.User{{Name: "alice", PasswordHash: testHash, Home: "/", Access: auth.ReadWrite}},
+		anon:  "/pub",
+	}
+	f.opts.Storage = st.open
+
+	return f, st
+}
+
+func (ts *testServer) folderReads() int {
+	ts.srv.dirs.mu.Lock()
+	defer ts.srv.dirs.mu.Unlock()
+
+	return ts.srv.dirs.reads
+}
+
+// On an object store, a folder lists the same from every home that reaches
+// it: LIST, NLST and MLSD by anonymous and by alice share one read, and a
+// change alice makes is in anonymous's next listing at once.
+func TestStoreListingsAreSharedAcrossHomes(t *testing.T) {
+	t.Parallel()
+
+	f, _ := storeFixture(t, 1500)
+	ts := startServer(t, f)
+
+	anon := ftptest.Login(t, ts.addr, "anonymous", "x")
+	alice := ts.dial(t, "alice", testPassword)
+
+	if n := len(ftptest.List(t, anon, "/big")); n != 1500 {
+		t.Fatalf("anonymous LIST /big: %d entries", n)
+	}
+
+	nlst, err := alice.NameList("/pub/big")
+	if err != nil || len(nlst) != 1500 {
+		t.Fatalf("alice NLST /pub/big: %d names, %v", len(nlst), err)
+	}
+
+	mlsd, err := alice.List("/pub/big") // MLSD, with its "." and ".." titles
+	if err != nil || len(mlsd) != 1502 {
+		t.Fatalf("alice MLSD /pub/big: %d entries, %v", len(mlsd), err)
+	}
+
+	if r := ts.folderReads(); r != 1 {
+		t.Errorf("LIST, NLST and MLSD of one folder from two homes read it %d times, want once", r)
+	}
+
+	if err := alice.Stor("/pub/big/new.txt", strings.NewReader("new")); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := anon.NameList("/big")
+	if err != nil || !slices.Contains(got, "/big/new.txt") {
+		t.Errorf("anonymous does not list alice's upload at once (%v): %d names", err, len(got))
+	}
+}
+
+// With [listing] cache_ttl = 0, no listing is kept, but a crowd still
+// shares one read.
+func TestCrowdSharesAReadWithoutCache(t *testing.T) {
+	t.Parallel()
+
+	f, st := storeFixture(t, 100)
+	f.opts.Listing.CacheTTL = -1
+	st.gate = make(chan struct{})
+	ts := startServer(t, f)
+
+	const crowd = 6
+	var wg sync.WaitGroup
+	for i := range crowd {
+		wg.Go(func() {
+			c := ftptest.Login(t, ts.addr, "anonymous", "x")
+			defer func() { _ = c.Quit() }()
+
+			var n int
+			if i%2 == 0 {
+				n = len(ftptest.List(t, c, "/big"))
+			} else {
+				got, err := c.NameList("/big")
+				if err != nil {
+					t.Error(err)
+				}
+				n = len(got)
+			}
+
+			if n != 100 {
+				t.Errorf("listed %d entries, want 100", n)
+			}
+		})
+	}
+
+	waitFor(t, func() bool {
+		ts.srv.dirs.mu.Lock()
+		defer ts.srv.dirs.mu.Unlock()
+
+		r := ts.srv.dirs.reading[dirKey{store: "/pub/big/"}]
+
+		return r != nil && r.waiters == crowd-1
+	})
+	close(st.gate)
+	wg.Wait()
+
+	if r := ts.folderReads(); r != 1 {
+		t.Errorf("%d listings at once read the folder %d times, want once", crowd, r)
+	}
+
+	c := ftptest.Login(t, ts.addr, "anonymous", "x")
+	ftptest.List(t, c, "/big")
+	if r := ts.folderReads(); r != 2 {
+		t.Errorf("a listing after them read %d times in all, want 2: nothing is kept", r)
+	}
+}
