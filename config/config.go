@@ -215,6 +215,7 @@ type Listing struct {
 	Deny        []string    `toml:"deny"`         // rsync's temporary names (DefaultDeny): neither listed, served nor uploaded
 	MessageFile string      `toml:"message_file"` // ".message": a name, not a path; "" shows no message on CWD
 	Recursive   bool        `toml:"recursive"`    // false: true allows LIST -R
+	CacheTTL    Duration    `toml:"cache_ttl"`    // "2s": how long a listing is served again; "0s" keeps none
 }
 
 // DefaultDeny returns listing.deny's default, rsync's temporary names
@@ -291,7 +292,7 @@ func Default() Config {
 		Storage: Storage{Backend: BackendDisk, Region: "us-east-1", StartupTimeout: Duration{2 * time.Minute}},
 		Listing: Listing{
 			Symlinks: SymlinkMode(server.SymlinksAsLinks), Hide: []string{}, Deny: DefaultDeny(),
-			MessageFile: ".message",
+			MessageFile: ".message", CacheTTL: Duration{server.DefaultListingCacheTTL},
 		},
 	}
 }

@@ -253,6 +253,7 @@ func TestFileSetsEveryKey(t *testing.T) {
 		Listing: Listing{
 			Symlinks: SymlinkMode(server.SymlinksAsTargets), Hide: []string{"*.tmp", "[Rr][Ee][Aa][Dd][Mm][Ee]*"},
 			Deny: []string{".~tmp~", ".*.??????", `\*`}, MessageFile: "README.mirror", Recursive: true,
+			CacheTTL: Duration{30 * time.Second},
 		},
 		Users: []User{
 			{

@@ -398,9 +398,14 @@ func startsLikeReply(line string) bool {
 }
 
 // check validates [listing]: the symlinks mode (only a Config built in code
-// can hold a bad one), every hide and deny pattern, and message_file.
+// can hold a bad one), every hide and deny pattern, message_file and
+// cache_ttl.
 func (l Listing) check(p *problems) {
 	checkEnum(p, "listing.symlinks", l.Symlinks)
+
+	if l.CacheTTL.Duration < 0 {
+		p.addf("listing.cache_ttl", `must not be negative ("0s" keeps no listing), got %s`, l.CacheTTL)
+	}
 
 	checkPatterns(p, "listing.hide", l.Hide)
 	checkPatterns(p, "listing.deny", l.Deny)

@@ -330,6 +330,7 @@ var reloadKeys = []struct {
 	{"listing.deny", false},
 	{"listing.message_file", false},
 	{"listing.recursive", false},
+	{"listing.cache_ttl", false},
 	{"users", true}, // each user's tls included, for logins after the reload
 }
 

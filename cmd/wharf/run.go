@@ -543,8 +543,19 @@ func serverOptions(cfg config.Config) server.Options {
 			Deny:        cfg.Listing.Deny,
 			MessageFile: cfg.Listing.MessageFile,
 			Recursive:   cfg.Listing.Recursive,
+			CacheTTL:    listingCacheTTL(cfg.Listing.CacheTTL.Duration),
 		},
 	}
+}
+
+// listingCacheTTL is listing.cache_ttl as the server takes it, where "0s"
+// (keep no listing) is a negative value and 0 its default.
+func listingCacheTTL(ttl time.Duration) time.Duration {
+	if ttl == 0 {
+		return -1
+	}
+
+	return ttl
 }
 
 // newLogger builds the one logger of the process from [log]: level, and
