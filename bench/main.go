@@ -281,7 +281,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func selectRows(p plan, o options) []scenario {
 	var rows []scenario
 
-	for _, sc := range scenarios(p) {
+	for _, sc := range append(scenarios(p), s3ListRows()...) {
 		if o.quick && !sc.quick {
 			continue
 		}
