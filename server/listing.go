@@ -415,32 +415,49 @@ func (s *session) formatAs(l *listing) {
 
 	switch req.verb {
 	case "NLST":
-		prefix := req.arg
-		if l.pattern != "" {
-			prefix = path.Dir(req.arg)
-		}
-
-		l.line = func(fi os.FileInfo) string {
-			if single {
-				return req.arg
-			}
-
-			if prefix == "" || prefix == "." {
-				return fi.Name()
-			}
-
-			return path.Join(prefix, fi.Name())
-		}
+		l.line = nlstLine(req.arg, l.pattern != "", single)
 	case "MLSD":
-		l.line = func(fi os.FileInfo) string { return s.facts(fi, req.facts) + " " + fi.Name() }
+		l.line = func(b []byte, fi os.FileInfo) []byte {
+			return append(append(s.appendFacts(b, fi, req.facts), ' '), fi.Name()...)
+		}
 		l.titles = s.mlsdTitles(req)
 	default:
-		l.line = func(fi os.FileInfo) string { return lsLine(fi, l.now) }
+		l.line = func(b []byte, fi os.FileInfo) []byte { return appendLsLine(b, fi, l.now) }
 	}
 
 	if req.recursive && !single {
 		l.dir, l.subdirs = req.path, s.subdirs(req.path, l.entries)
 		l.header = true
+	}
+}
+
+// lineFunc appends an entry's line in a listing, without its CRLF.
+type lineFunc func([]byte, os.FileInfo) []byte
+
+// nlstLine returns how NLST arg names an entry: as the client named the
+// folder, joined with the entry's name ("pub/a.iso" for NLST pub), or its
+// pattern's folder ("NLST pub/*.iso"), or arg itself for a file.
+func nlstLine(arg string, pattern, single bool) lineFunc {
+	prefix := arg
+	if pattern {
+		prefix = path.Dir(arg)
+	}
+
+	// path.Join(prefix, name) for a name without "/", made once.
+	switch prefix = path.Clean(prefix); prefix {
+	case ".":
+		prefix = ""
+	case "/":
+	default:
+		prefix += "/"
+	}
+
+	return func(b []byte, fi os.FileInfo) []byte {
+		if single {
+			return append(b, arg...)
+		}
+
+		return append(append(b, prefix...), fi.Name()...)
 	}
 }
 
@@ -551,7 +568,7 @@ type listing struct {
 	titles      []os.FileInfo // MLSD's cdir and pdir entries, sent first
 	pattern     string        // only the names that match (LIST and NLST "*.iso")
 	single      bool          // one file, not a folder
-	line        func(os.FileInfo) string
+	line        lineFunc
 	next        int
 	buf         []byte
 	dataTimeout time.Duration
@@ -593,7 +610,7 @@ func (l *listing) fill() bool {
 		}
 
 		if len(l.titles) > 0 {
-			l.buf = append(l.buf, l.line(l.titles[0])+"\r\n"...)
+			l.buf = append(l.line(l.buf, l.titles[0]), "\r\n"...)
 			l.titles = l.titles[1:]
 
 			continue
@@ -605,7 +622,7 @@ func (l *listing) fill() bool {
 			l.listed++
 
 			if (l.pattern == "" || match(l.pattern, fi.Name())) && l.sess.shown(fi, l.req) {
-				l.buf = append(l.buf, l.line(fi)+"\r\n"...)
+				l.buf = append(l.line(l.buf, fi), "\r\n"...)
 			}
 
 			continue
@@ -764,26 +781,53 @@ func (l *listing) Close() error {
 
 var errListingResume = errors.New("a listing cannot be resumed")
 
-// lsLine formats one entry as "ls -l" does, which is what clients parse
-// from LIST: ls's mode letters, and the year instead of the time for dates
-// more than six months old or in the future.
-func lsLine(fi os.FileInfo, now time.Time) string {
-	date := "Jan _2 15:04"
-	if t := fi.ModTime(); t.After(now.Add(time.Hour)) || now.Sub(t) > 182*24*time.Hour {
-		date = "Jan _2  2006"
+// appendLsLine appends one entry as "ls -l" formats it, which is what
+// clients parse from LIST: ls's mode letters, and the year instead of the
+// time for dates more than six months old or in the future. A listing makes
+// one line per entry per client, so it appends without a fmt call or an
+// allocation.
+func appendLsLine(b []byte, fi os.FileInfo, now time.Time) []byte {
+	mtime := fi.ModTime()
+	layout := "Jan _2 15:04"
+	if mtime.After(now.Add(time.Hour)) || now.Sub(mtime) > 182*24*time.Hour {
+		layout = "Jan _2  2006"
 	}
 
-	name := fi.Name()
+	b = appendLsMode(b, fi.Mode())
+	b = append(b, " 1 ftp ftp "...)
+	b = appendRight(b, fi.Size(), 12)
+	b = append(b, ' ')
+	b = mtime.AppendFormat(b, layout)
+	b = append(b, ' ')
+	b = append(b, fi.Name()...)
+
 	if link, ok := fi.(linkInfo); ok {
-		name += " -> " + link.LinkTarget()
+		b = append(append(b, " -> "...), link.LinkTarget()...)
 	}
 
-	return fmt.Sprintf("%s 1 ftp ftp %12d %s %s", lsMode(fi.Mode()), fi.Size(), fi.ModTime().Format(date), name)
+	return b
+}
+
+// appendRight appends n in decimal, right-aligned in width columns (%12d).
+func appendRight(b []byte, n int64, width int) []byte {
+	var digits [20]byte
+
+	d := strconv.AppendInt(digits[:0], n, 10)
+	for range width - len(d) {
+		b = append(b, ' ')
+	}
+
+	return append(b, d...)
 }
 
 // lsMode is a mode as "ls -l" prints it: "drwxr-sr-t".
 func lsMode(m fs.FileMode) string {
-	b := []byte("----------")
+	return string(appendLsMode(nil, m))
+}
+
+// appendLsMode appends lsMode(m).
+func appendLsMode(out []byte, m fs.FileMode) []byte {
+	b := [10]byte{'-', '-', '-', '-', '-', '-', '-', '-', '-', '-'}
 
 	switch {
 	case m.IsDir():
@@ -822,7 +866,7 @@ func lsMode(m fs.FileMode) string {
 	special(fs.ModeSetgid, 6, 's', 'S')
 	special(fs.ModeSticky, 9, 't', 'T')
 
-	return string(b)
+	return append(out, b[:]...)
 }
 
 // factSet is a set of MLST facts (RFC 3659, 7.5).
@@ -891,33 +935,37 @@ func (set factSet) opts() string {
 
 // facts formats an entry's MLSD or MLST facts ("Type=file;Size=12;...;").
 func (s *session) facts(fi os.FileInfo, set factSet) string {
-	var b strings.Builder
+	return string(s.appendFacts(nil, fi, set))
+}
 
+// appendFacts appends facts(fi, set), without a fmt call: MLSD makes it for
+// every entry.
+func (s *session) appendFacts(b []byte, fi os.FileInfo, set factSet) []byte {
 	if set&factType != 0 {
-		b.WriteString("Type=" + typeFact(fi) + ";")
+		b = append(append(append(b, "Type="...), typeFact(fi)...), ';')
 	}
 
 	if set&factSize != 0 {
-		b.WriteString("Size=" + strconv.FormatInt(fi.Size(), 10) + ";")
+		b = append(strconv.AppendInt(append(b, "Size="...), fi.Size(), 10), ';')
 	}
 
-	if set&factModify != 0 && !fi.ModTime().IsZero() {
-		b.WriteString("Modify=" + fi.ModTime().UTC().Format("20060102150405") + ";")
+	if mtime := fi.ModTime(); set&factModify != 0 && !mtime.IsZero() {
+		b = append(mtime.UTC().AppendFormat(append(b, "Modify="...), "20060102150405"), ';')
 	}
 
 	if set&factPerm != 0 {
-		b.WriteString("Perm=" + perm(s.account.Access, s.account.Overwrite, fi.IsDir()) + ";")
+		b = append(append(append(b, "Perm="...), perm(s.account.Access, s.account.Overwrite, fi.IsDir())...), ';')
 	}
 
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && set&factUnique != 0 {
-		fmt.Fprintf(&b, "Unique=%xg%x;", st.Dev, st.Ino)
+		b = fmt.Appendf(b, "Unique=%xg%x;", st.Dev, st.Ino) // their types differ between systems
 	}
 
 	if set&factUnixMode != 0 {
-		fmt.Fprintf(&b, "UNIX.mode=0%o;", unixMode(fi.Mode()))
+		b = append(strconv.AppendUint(append(b, "UNIX.mode=0"...), uint64(unixMode(fi.Mode())), 8), ';')
 	}
 
-	return b.String()
+	return b
 }
 
 // typeFact is an entry's type fact (RFC 3659, 7.5.1): file, dir, cdir and
