@@ -226,6 +226,11 @@ func (s *session) loadDir(dir string) (*dirList, error) {
 	}
 	defer f.Close()
 
+	return s.loadFolder(f, dir)
+}
+
+// loadFolder is loadDir of folder f, opened by the session as dir.
+func (s *session) loadFolder(f afero.File, dir string) (*dirList, error) {
 	key := s.dirKey(dir)
 	var modTime time.Time
 	if st, err := f.Stat(); err == nil {
@@ -362,6 +367,15 @@ func (s *session) readList(ctx context.Context, f afero.File, dir string) (*dirL
 func (s *session) openListing(req *listRequest) (*listing, error) {
 	l := &listing{sess: s, req: req, dataTimeout: s.srv.opts.DataTimeout, now: time.Now()}
 
+	if !isPattern(path.Base(req.path)) {
+		switch ok, err := s.openFolderListing(l); {
+		case err != nil:
+			return nil, err
+		case ok:
+			return l, nil
+		}
+	}
+
 	dir := req.path
 	st, err := s.Fs.Stat(req.path)
 	switch {
@@ -395,6 +409,39 @@ func (s *session) openListing(req *listRequest) (*listing, error) {
 	return l, nil
 }
 
+// openFolderListing prepares l when its path opens: a folder's entries, or
+// one file. It reports false when the path does not open, for openListing
+// to look at it again, as a pattern or for its error. Opening first looks at
+// a folder once, where a Stat and then an Open looked twice: on an object
+// store each look costs requests.
+func (s *session) openFolderListing(l *listing) (bool, error) {
+	f, err := s.Open(l.req.path)
+	if err != nil {
+		return false, nil // openListing looks again, and answers its own error
+	}
+	defer f.Close()
+
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return false, nil
+	case !st.IsDir() && l.req.verb == "MLSD":
+		return true, &fs.PathError{Op: "list", Path: l.req.path, Err: errMLSDFile}
+	case !st.IsDir():
+		l.single, l.entries = true, []os.FileInfo{st}
+	default:
+		if l.held, err = s.loadFolder(f, l.req.path); err != nil {
+			return true, err
+		}
+
+		l.entries, l.folder = l.held.entries, st
+	}
+
+	s.formatAs(l)
+
+	return true, nil
+}
+
 // startListing opens the listing the engine is about to send, under the
 // watchdog's eye from now on, as a transfer is.
 func (s *session) startListing(req *listRequest) (*listing, error) {
@@ -420,7 +467,7 @@ func (s *session) formatAs(l *listing) {
 		l.line = func(b []byte, fi os.FileInfo) []byte {
 			return append(append(s.appendFacts(b, fi, req.facts), ' '), fi.Name()...)
 		}
-		l.titles = s.mlsdTitles(req)
+		l.titles = s.mlsdTitles(req, l.folder)
 	default:
 		l.line = func(b []byte, fi os.FileInfo) []byte { return appendLsLine(b, fi, l.now) }
 	}
@@ -464,10 +511,14 @@ func nlstLine(arg string, pattern, single bool) lineFunc {
 // mlsdTitles are the entries RFC 3659 (7.5.1) names for the listed folder
 // itself (type=cdir, ".") and its parent (type=pdir, ".."), as ProFTPD and
 // pure-ftpd send them: clients take them for the listing's title.
-func (s *session) mlsdTitles(req *listRequest) []os.FileInfo {
+func (s *session) mlsdTitles(req *listRequest, folder os.FileInfo) []os.FileInfo {
+	if folder == nil {
+		folder, _ = s.Fs.Stat(req.path)
+	}
+
 	var out []os.FileInfo
-	if st, err := s.Fs.Stat(req.path); err == nil {
-		out = append(out, title{FileInfo: st, name: ".", kind: "cdir"})
+	if folder != nil {
+		out = append(out, title{FileInfo: folder, name: ".", kind: "cdir"})
 	}
 
 	if req.path != "/" {
@@ -568,6 +619,7 @@ type listing struct {
 	titles      []os.FileInfo // MLSD's cdir and pdir entries, sent first
 	pattern     string        // only the names that match (LIST and NLST "*.iso")
 	single      bool          // one file, not a folder
+	folder      os.FileInfo   // the folder listed, when it was opened (openFolderListing)
 	line        lineFunc
 	next        int
 	buf         []byte

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/spf13/afero"
@@ -18,35 +19,45 @@ import (
 // memStore is an object store in memory: one tree, each home a prefix of
 // it, whose folders keep their time when entries come and go, as S3
 // prefixes (which have none) do. Its roots name their listings by prefix
-// (ListingKeyer). A folder's read waits for gate, when there is one.
+// (ListingKeyer). A folder's read waits for gate, when there is one. looks
+// counts the Stat and Open calls, each of which costs requests on S3.
 type memStore struct {
-	mem  afero.Fs
-	gate chan struct{}
+	mem   afero.Fs
+	gate  chan struct{}
+	looks atomic.Int64
 }
 
 type storeRoot struct {
 	afero.Fs
 	home string
-	gate chan struct{}
+	st   *memStore
 }
 
 var _ ListingKeyer = storeRoot{}
 
 func (m *memStore) open(home string, _ bool) (Root, error) {
-	return storeRoot{Fs: afero.NewBasePathFs(m.mem, home), home: home, gate: m.gate}, nil
+	return storeRoot{Fs: afero.NewBasePathFs(m.mem, home), home: home, st: m}, nil
 }
 
 func (storeRoot) Close() error { return nil }
 
 func (r storeRoot) ListingKey(dir string) string { return path.Join(r.home, dir) + "/" }
 
+func (r storeRoot) Stat(name string) (os.FileInfo, error) {
+	r.st.looks.Add(1)
+
+	return r.Fs.Stat(name)
+}
+
 func (r storeRoot) Open(name string) (afero.File, error) {
+	r.st.looks.Add(1)
+
 	f, err := r.Fs.Open(name)
-	if err != nil || r.gate == nil {
+	if err != nil || r.st.gate == nil {
 		return f, err
 	}
 
-	return gatedFile{File: f, gate: r.gate}, nil
+	return gatedFile{File: f, gate: r.st.gate}, nil
 }
 
 type gatedFile struct {
@@ -182,5 +193,34 @@ func TestCrowdSharesAReadWithoutCache(t *testing.T) {
 	ftptest.List(t, c, "/big")
 	if r := ts.folderReads(); r != 2 {
 		t.Errorf("a listing after them read %d times in all, want 2: nothing is kept", r)
+	}
+}
+
+// A listing looks at its folder once (on S3 a look is a HEAD and a
+// one-key list), served from the cache or not; MLSD looks at the parent
+// too, for its ".." entry.
+func TestListingLooksAtItsFolderOnce(t *testing.T) {
+	t.Parallel()
+
+	f, st := storeFixture(t, 10)
+	ts := startServer(t, f)
+	c := ts.raw(t)
+	c.Login("anonymous", "x")
+
+	for _, tc := range []struct {
+		cmd   string
+		looks int64
+	}{
+		{"LIST /big", 1}, {"NLST /big", 1}, {"MLSD /big", 2}, {"LIST /big", 1},
+	} {
+		conn := c.DialPasv()
+		st.looks.Store(0)
+		c.Must(150, "%s", tc.cmd)
+		_ = readAllFrom(t, conn)
+		c.Expect(226)
+
+		if got := st.looks.Load(); got != tc.looks {
+			t.Errorf("%s looked at the store %d times, want %d", tc.cmd, got, tc.looks)
+		}
 	}
 }
