@@ -581,9 +581,11 @@ func (s *session) subdirs(dir string, entries []os.FileInfo) []string {
 }
 
 // link returns name as its folder's listing shows it, when that is a link
-// (Stat follows links; the listing, through the cache, knows them).
+// (Stat follows links; the listing, through the cache, knows them). Only
+// the disk has links: on an object store, reading the folder (a walk of its
+// prefix, for one MLST) would find none.
 func (s *session) link(name string) os.FileInfo {
-	if name == "/" || s.srv.opts.Listing.Symlinks != SymlinksAsLinks {
+	if name == "/" || s.srv.opts.Listing.Symlinks != SymlinksAsLinks || s.srv.opts.Storage != nil {
 		return nil
 	}
 

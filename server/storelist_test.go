@@ -198,7 +198,7 @@ func TestCrowdSharesAReadWithoutCache(t *testing.T) {
 
 // A listing looks at its folder once (on S3 a look is a HEAD and a
 // one-key list), served from the cache or not; MLSD looks at the parent
-// too, for its ".." entry.
+// too, for its ".." entry. MLST looks at its file alone.
 func TestListingLooksAtItsFolderOnce(t *testing.T) {
 	t.Parallel()
 
@@ -222,5 +222,15 @@ func TestListingLooksAtItsFolderOnce(t *testing.T) {
 		if got := st.looks.Load(); got != tc.looks {
 			t.Errorf("%s looked at the store %d times, want %d", tc.cmd, got, tc.looks)
 		}
+	}
+
+	// MLST of a file looks at it alone: an object store has no links, for
+	// which a folder's listing would be read.
+	reads := ts.folderReads()
+	st.looks.Store(0)
+	c.Must(250, "MLST /big/f00001")
+	if got := st.looks.Load(); got != 1 || ts.folderReads() != reads {
+		t.Errorf("MLST of a file looked at the store %d times and read %d folders, want once and none",
+			got, ts.folderReads()-reads)
 	}
 }
