@@ -234,3 +234,26 @@ func TestListingLooksAtItsFolderOnce(t *testing.T) {
 			got, ts.folderReads()-reads)
 	}
 }
+
+// An object store's listings count against max_listing_memory as the
+// disk's do.
+func TestStoreListingsCountAgainstListingMemory(t *testing.T) {
+	t.Parallel()
+
+	f, _ := storeFixture(t, 1500) // about 370 KB of entries
+	f.opts.MaxListingMemory = 100 << 10
+	ts := startServer(t, f)
+	c := ts.raw(t)
+	c.Login("anonymous", "x")
+
+	conn := c.DialPasv()
+	defer conn.Close()
+
+	if code, msg := c.Cmd("LIST /big"); code != 450 || !strings.Contains(msg, "max_listing_memory") {
+		t.Errorf("LIST of a folder larger than max_listing_memory: %d %q, want 450 naming it", code, msg)
+	}
+
+	if used := ts.srv.listMem.inUse(); used != 0 {
+		t.Errorf("%d bytes of listing memory held after the refusal", used)
+	}
+}
