@@ -68,6 +68,7 @@ type bench struct {
 	arena []byte       // downloads land here, so the client never hashes inside a timed window
 	seq   atomic.Int64 // makes upload names unique
 	win   window       // the current measurement's timed windows
+	s3    *s3Store     // the S3 group's bucket; nil without a store
 
 	pinned bool // the server runs alone on core 0, as far as taskset can make it
 }
@@ -104,7 +105,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
 
 	only := fs.String("only", "", "run only the scenarios whose id or title matches this `regexp` "+
-		"(ids: retr stor small parallel anon password idle list ftps)")
+		"(ids: retr stor small parallel anon password idle list ftps s3stor s3par)")
 	fs.StringVar(&o.wharf, "wharf", "bin/wharf", "wharf `binary` to measure (make build writes bin/wharf)")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved `rounds` (each runs every scenario on every server)")
 	fs.BoolVar(&o.quick, "quick", false, "a subset, smaller (RETR 256 MiB, 500 small files, anonymous sessions, "+
@@ -206,10 +207,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	b.fx = fx
 
-	targets, notes, err := startServers(ctx, o, fx, pin)
+	var notes []string
+
+	if hasS3(rows) {
+		s3, note, err := openS3(ctx)
+		if err != nil {
+			return err
+		}
+
+		notes = append(notes, note)
+
+		if s3 != nil {
+			defer func() {
+				if err := s3.remove(); err != nil {
+					fmt.Fprintln(stderr, "bench:", err)
+				}
+			}()
+
+			b.s3 = s3
+		}
+	}
+
+	targets, more, err := startServers(ctx, o, fx, pin, b.s3)
 	if err != nil {
 		return err
 	}
+
+	notes = append(notes, more...)
 
 	defer func() {
 		for _, t := range targets {
@@ -314,7 +338,7 @@ func measureRounds(ctx context.Context, b *bench, rows []scenario, targets []*ta
 	for round := 1; round <= rounds; round++ {
 		for _, sc := range rows {
 			for _, t := range targets {
-				if ok, _ := sc.applies(t); !ok {
+				if ok, _ := sc.applies(t); !ok || sc.s3 == notS3(t) {
 					continue
 				}
 
@@ -358,6 +382,10 @@ func sizes(p plan, rows []scenario) (needs need, arena, tree int64) {
 			arena = max(arena, p.bigSize)
 		case "stor":
 			tree += p.bigSize // the uploaded copy
+		case "s3stor":
+			arena = max(arena, p.bigSize) // read back to check
+		case "s3par":
+			arena = max(arena, p.parSize)
 		case "parallel":
 			arena = max(arena, int64(p.parN)*p.parSize)
 		case "small":
@@ -380,9 +408,10 @@ func sizes(p plan, rows []scenario) (needs need, arena, tree int64) {
 	return needs, arena, tree
 }
 
-// startServers starts wharf, then vsftpd where it is installed.
-func startServers(ctx context.Context, o options, fx *fixtures, pin pinning) ([]*target, []string, error) {
-	ports, err := portRanges(2)
+// startServers starts wharf, then vsftpd where it is installed, then, with
+// a store for the S3 group, wharf-s3 and the direct target.
+func startServers(ctx context.Context, o options, fx *fixtures, pin pinning, s3 *s3Store) ([]*target, []string, error) {
+	ports, err := portRanges(3)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -403,7 +432,26 @@ func startServers(ctx context.Context, o options, fx *fixtures, pin pinning) ([]
 		notes = append(notes, why)
 	}
 
+	if s3 != nil {
+		ws, err := startWharfS3(ctx, o.wharf, fx, pin, ports[2], s3)
+		if err != nil {
+			for _, t := range targets {
+				t.stop()
+			}
+
+			return nil, nil, err
+		}
+
+		targets = append(targets, ws, &target{name: direct})
+		notes = append(notes, ws.notes...)
+	}
+
 	return targets, notes, nil
+}
+
+// hasS3 reports whether a row of the S3 group is selected.
+func hasS3(rows []scenario) bool {
+	return slices.ContainsFunc(rows, func(sc scenario) bool { return sc.s3 })
 }
 
 // watchServers starts the exit reports (taskstats) that complete the servers'
@@ -449,6 +497,20 @@ func measure(ctx context.Context, b *bench, sc scenario, t *target, round int) r
 
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
+
+	if t.pid == 0 { // direct: no server process of ours to settle or watch
+		b.win = window{}
+
+		r, err := sc.run(ctx, b, t)
+		if err != nil {
+			return fail(err)
+		}
+
+		rec.Value, rec.Seconds, rec.Bytes, rec.Ops, rec.Detail = r.value, r.seconds, r.bytes, r.ops, r.detail
+		rec.Verified = true
+
+		return rec
+	}
 
 	if sc.fresh {
 		if err := t.restart(ctx); err != nil {
@@ -631,41 +693,44 @@ func renderTable(rows []scenario, targets []*target, results map[string]map[stri
 		b.WriteString(line + "\n\n")
 	}
 
-	b.WriteString("| scenario | wharf | vsftpd | wharf/vsftpd | wharf CPU | vsftpd CPU |\n")
-	b.WriteString("|---|---|---|---|---|---|\n")
-
 	var errs []string
 
+	if !slices.ContainsFunc(rows, func(sc scenario) bool { return !sc.s3 }) {
+		b.WriteString("No wharf-vsftpd row was selected.\n")
+	} else {
+		b.WriteString("| scenario | wharf | vsftpd | wharf/vsftpd | wharf CPU | vsftpd CPU |\n")
+		b.WriteString("|---|---|---|---|---|---|\n")
+	}
+
 	for _, sc := range rows {
-		w := summarize(results[sc.id]["wharf"])
-		v := summarize(results[sc.id]["vsftpd"])
-
-		ratio := "—"
-		if w.n > 0 && v.n > 0 && v.median != 0 {
-			ratio = strconv.FormatFloat(w.median/v.median, 'f', 2, 64)
+		if !sc.s3 {
+			errs = append(errs, tableRow(&b, sc, results[sc.id], "wharf", "vsftpd", targets)...)
 		}
+	}
 
-		title := fmt.Sprintf("%s (%s)", sc.title, sc.unit)
-		if sc.lower {
-			title = fmt.Sprintf("%s (%s; lower is better)", sc.title, sc.unit)
-		}
+	if hasS3(rows) && len(targets) > 0 && targets[len(targets)-1].name == direct {
+		b.WriteString("\nS3 storage: wharf with its files in a bucket, against the same uploads sent straight to " +
+			"the store (see the notes).\n\n")
+		b.WriteString("| scenario | wharf on S3 | direct PUT | wharf/direct | wharf CPU | direct CPU |\n")
+		b.WriteString("|---|---|---|---|---|---|\n")
 
-		vcell := v.cell()
-		if len(targets) > 1 && v.expected == 0 {
-			if ok, why := sc.applies(targets[1]); !ok {
-				vcell = "n/a: " + why
+		for _, sc := range rows {
+			if sc.s3 {
+				errs = append(errs, tableRow(&b, sc, results[sc.id], wharfS3, direct, nil)...)
 			}
 		}
 
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", title, w.cell(), vcell, ratio,
-			w.cpuCell(sc.cpuUnit), v.cpuCell(sc.cpuUnit))
+		var peaks []string
 
-		for _, server := range []string{"wharf", "vsftpd"} {
-			for _, r := range results[sc.id][server] {
-				if r.Error != "" {
-					errs = append(errs, fmt.Sprintf("round %d, %s, %s: %s", r.Round, sc.id, server, r.Error))
-				}
+		for _, r := range results["s3par"][wharfS3] {
+			if r.Error == "" {
+				peaks = append(peaks, strings.TrimPrefix(r.Detail, "wharf peak RSS "))
 			}
+		}
+
+		if len(peaks) > 0 {
+			fmt.Fprintf(&b, "\nwharf-s3's peak resident memory (VmHWM) in the parallel row, restarted before each "+
+				"round: %s.\n", strings.Join(peaks, ", "))
 		}
 	}
 
@@ -684,6 +749,46 @@ func renderTable(rows []scenario, targets []*target, results map[string]map[stri
 	}
 
 	return b.String()
+}
+
+// tableRow writes one row of a table whose columns are the servers a and b,
+// and returns the errors of its measurements. targets, when given, say why
+// b could not run the row.
+func tableRow(out *strings.Builder, sc scenario, byServer map[string][]record, a, b string, targets []*target,
+) []string {
+	sa, sb := summarize(byServer[a]), summarize(byServer[b])
+
+	ratio := "—"
+	if sa.n > 0 && sb.n > 0 && sb.median != 0 {
+		ratio = strconv.FormatFloat(sa.median/sb.median, 'f', 2, 64)
+	}
+
+	title := fmt.Sprintf("%s (%s)", sc.title, sc.unit)
+	if sc.lower {
+		title = fmt.Sprintf("%s (%s; lower is better)", sc.title, sc.unit)
+	}
+
+	bcell := sb.cell()
+	if len(targets) > 1 && sb.expected == 0 {
+		if ok, why := sc.applies(targets[1]); !ok {
+			bcell = "n/a: " + why
+		}
+	}
+
+	fmt.Fprintf(out, "| %s | %s | %s | %s | %s | %s |\n", title, sa.cell(), bcell, ratio,
+		sa.cpuCell(sc.cpuUnit), sb.cpuCell(sc.cpuUnit))
+
+	var errs []string
+
+	for _, server := range []string{a, b} {
+		for _, r := range byServer[server] {
+			if r.Error != "" {
+				errs = append(errs, fmt.Sprintf("round %d, %s, %s: %s", r.Round, sc.id, server, r.Error))
+			}
+		}
+	}
+
+	return errs
 }
 
 // noiseLine says how much other work shared the server's core during the
@@ -849,7 +954,7 @@ func profileAll(ctx context.Context, b *bench, rows []scenario, w *target, dir s
 	var notes []string
 
 	for _, sc := range rows {
-		if sc.cpuUnit == "" {
+		if sc.cpuUnit == "" || sc.s3 {
 			continue
 		}
 

@@ -116,6 +116,9 @@ type scenario struct {
 	// fresh restarts the server before each run: a Go heap keeps the
 	// memory earlier rows used and would hide what new sessions cost.
 	fresh bool
+	// s3 puts the row in the S3 group: it runs on wharf-s3 and direct
+	// (bench/s3.go) instead of wharf and vsftpd, in a table of its own.
+	s3    bool
 	needs need
 	// applies says whether the server can run this row, and why not.
 	applies func(t *target) (bool, string)
@@ -148,6 +151,10 @@ func scenarios(p plan) []scenario {
 			cpuUnit: "GB", needs: needBig, applies: func(t *target) (bool, string) {
 				return t.tls, "explicit TLS failed at start (see notes)"
 			}, run: runFTPS},
+		{id: "s3stor", title: fmt.Sprintf("STOR %s to S3", human(p.bigSize)), unit: "MB/s", cpuUnit: "GB",
+			quick: true, s3: true, needs: needBig, applies: s3Only, run: runS3Stor},
+		{id: "s3par", title: fmt.Sprintf("%d sessions x %s to S3 in parallel", s3ParN, human(p.parSize)),
+			unit: "MB/s", cpuUnit: "GB", fresh: true, s3: true, needs: needPar, applies: s3Only, run: runS3Parallel},
 	}
 }
 
