@@ -165,7 +165,7 @@ func ours(err error) bool {
 
 	return slices.Contains([]error{
 		fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrClosed, context.Canceled,
-		ErrUnavailable, ErrStorage, ErrChanged, ErrNoTimes, ErrNoModes, ErrTooManyKeys, ErrSeek, ErrTooLarge,
+		ErrUnavailable, ErrStorage, ErrChanged, ErrNoTimes, ErrNoModes, ErrTooManyKeys, ErrSeek, ErrTooLarge, ErrBusy,
 		ftpserver.ErrStorageExceeded, ftpserver.ErrFileNameNotAllowed,
 	}, err)
 }

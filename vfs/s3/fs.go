@@ -182,7 +182,12 @@ func (f *Fs) openUpload(v string, flag int) (afero.File, error) {
 		return nil, f.fail("open", v, err)
 	}
 
-	return newUpload(f, v, old, flag&os.O_APPEND != 0), nil
+	u, err := newUpload(f, v, old, flag&os.O_APPEND != 0)
+	if err != nil {
+		return nil, err // not a nil *upload in the interface
+	}
+
+	return u, nil
 }
 
 // uploadTarget checks that v can be uploaded to with flag, and returns the
