@@ -60,6 +60,10 @@ type Options struct {
 	// UploadMemoryWait is how long an upload waits for part memory before
 	// it is refused (ErrBusy); 0 means 30 seconds.
 	UploadMemoryWait time.Duration
+	// AbandonedUploadAge turns the janitor on (janitor.go): incomplete
+	// multipart uploads below Prefix that no session runs, older than this,
+	// are aborted, at start and periodically. 0 leaves them to the store.
+	AbandonedUploadAge time.Duration
 }
 
 // minUploadMemory is the smallest Options.UploadMemory: a few uploads of
@@ -78,6 +82,7 @@ type Store struct {
 	health  *health
 	metrics *metrics
 	mem     *memory
+	jan     *janitor // nil: no janitor
 }
 
 // New connects to the store and checks that the bucket is reachable: it is
@@ -154,13 +159,19 @@ func Prepare(opts Options) (*Store, error) {
 	if s.probe, err = client(1, true); err != nil {
 		return nil, fmt.Errorf("s3 client for %s: %w", host, err)
 	}
+	if opts.AbandonedUploadAge > 0 {
+		s.jan = newJanitor(s, opts.AbandonedUploadAge)
+	}
 
 	return s, nil
 }
 
-// Close gives the idle part buffers back. Uploads still running keep
-// working; their buffers go when they end.
+// Close stops the janitor and gives the idle part buffers back. Uploads
+// still running keep working; their buffers go when they end.
 func (s *Store) Close() error {
+	if s.jan != nil {
+		s.jan.stop()
+	}
 	s.mem.close()
 
 	return nil
@@ -178,6 +189,26 @@ func (s *Store) payloadHash() hash.Hash {
 	}
 
 	return sha256.New()
+}
+
+// started, ended and abortFailed tell the janitor, if any, about the
+// multipart uploads of this Store's sessions.
+func (s *Store) started(ctx context.Context, key, id string) {
+	if s.jan != nil {
+		s.jan.started(ctx, key, id)
+	}
+}
+
+func (s *Store) ended(_, id string) {
+	if s.jan != nil {
+		s.jan.ended(id)
+	}
+}
+
+func (s *Store) abortFailed(key, id string) {
+	if s.jan != nil {
+		s.jan.abortFailed(key, id)
+	}
 }
 
 // parseEndpoint returns the host[:port] and whether to use TLS.

@@ -349,7 +349,8 @@ type writerFunc func([]byte) (int, error)
 
 func (w writerFunc) Write(b []byte) (int, error) { return w(b) }
 
-// begin starts the multipart upload, once.
+// begin starts the multipart upload, once, and has the Store journal it
+// (janitor.go) before any part is sent.
 func (u *upload) begin() error {
 	if u.uploadID != "" {
 		return nil
@@ -359,6 +360,7 @@ func (u *upload) begin() error {
 		return err
 	}
 	u.uploadID = id
+	u.fs.s.started(u.ctx, u.key, id)
 
 	return nil
 }
@@ -484,6 +486,9 @@ func (u *upload) finish() error {
 			_, err = u.fs.s.core.CompleteMultipartUpload(u.ctx, u.fs.s.bucket, u.key, u.uploadID, u.parts,
 				minio.PutObjectOptions{})
 		}
+		if err == nil {
+			u.fs.s.ended(u.key, u.uploadID)
+		}
 	}
 	if err != nil {
 		u.abort()
@@ -517,8 +522,8 @@ func (u *upload) putObject() error {
 
 // abort stops the parts being sent and aborts the multipart upload, if one
 // was started, with a context of its own: u.ctx may be cancelled already.
-// An upload that cannot be aborted stays invisible but takes space until
-// the bucket's lifecycle rule (AbortIncompleteMultipartUpload) removes it.
+// An upload that cannot be aborted stays invisible but takes space: the
+// Store tries again later (janitor.go).
 func (u *upload) abort() {
 	u.cancel()
 	u.sends.Wait()
@@ -531,7 +536,11 @@ func (u *upload) abort() {
 	if err != nil && !notFound(err) {
 		u.fs.s.log.Warn("cannot abort upload", zap.String("path", u.name), zap.String("root", u.fs.root),
 			zap.String("upload_id", u.uploadID), zap.Error(err))
+		u.fs.s.abortFailed(u.key, u.uploadID)
+
+		return
 	}
+	u.fs.s.ended(u.key, u.uploadID)
 }
 
 // Sync does nothing: nothing is stored before Close.
