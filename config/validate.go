@@ -488,6 +488,15 @@ func (s Storage) check(p *problems) {
 		p.addf("storage.prefix", `%q: must not contain ".."`, s.Prefix)
 	}
 
+	if m := s.UploadMemory.Bytes; m != 0 && m < 16<<20 {
+		p.addf("storage.upload_memory", "%s: want 0 (no bound) or at least 16MiB (a few uploads of 5 MiB parts)",
+			s.UploadMemory)
+	}
+
+	if a := s.AbandonedUploadAge.Duration; a != 0 && a < time.Second {
+		p.addf("storage.abandoned_upload_age", "%s: want 0 (never) or at least 1s", a)
+	}
+
 	switch {
 	case s.AccessKey != "" && s.SecretKey == "":
 		p.addf("storage.secret_key", "required when storage.access_key is set")

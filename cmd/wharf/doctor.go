@@ -88,9 +88,15 @@ ports it holds are reported as its own, not as problems.
 	checkFolders(r, cfg)
 
 	if cfg.Storage.S3() {
-		st, err := openStorage(ctx, cfg.Storage, env, zap.NewNop())
+		c := cfg.Storage
+		c.AbandonedUploadAge = config.Duration{} // a check only: no janitor sweeping the bucket
+		st, err := openStorage(ctx, c, env, zap.NewNop())
 		if up, why := st.ready(); err == nil && !up {
 			err = fmt.Errorf("storage: %s: %s", st.store, why)
+		}
+
+		if st.store != nil {
+			defer st.store.Close()
 		}
 
 		if err != nil {

@@ -325,6 +325,8 @@ var reloadKeys = []struct {
 	{"storage.secret_key", false},
 	{"storage.path_style", false},
 	{"storage.startup_timeout", false}, // waited for at start only
+	{"storage.upload_memory", false},
+	{"storage.abandoned_upload_age", false},
 	{"listing.symlinks", false},
 	{"listing.hide", false},
 	{"listing.deny", false},

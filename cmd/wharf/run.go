@@ -255,12 +255,20 @@ func serve(ctx context.Context, cfg config.Config, src config.Sources, unknown [
 
 	opts.Storage = files.open
 
+	if files.store != nil {
+		defer files.store.Close() // after the sessions: the last uploads give their buffers back
+	}
+
 	srv, err := server.New(opts, accounts, log)
 	if err != nil {
 		return err
 	}
 
 	srv.Registry().MustRegister(buildInfo())
+
+	if files.store != nil {
+		srv.Registry().MustRegister(files.store.Collector())
+	}
 
 	if err := srv.Listen(); err != nil {
 		return err

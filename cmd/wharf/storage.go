@@ -54,6 +54,9 @@ func openStorage(ctx context.Context, c config.Storage, env []string, log *zap.L
 		SecretKey: c.SecretKey,
 		PathStyle: c.PathStyle,
 		Log:       log.Named("s3"),
+
+		UploadMemory:       c.UploadMemory.Bytes,
+		AbandonedUploadAge: c.AbandonedUploadAge.Duration,
 	}
 
 	if opts.AccessKey == "" {
