@@ -69,6 +69,9 @@ type bench struct {
 	arena []byte       // downloads land here, so the client never hashes inside a timed window
 	seq   atomic.Int64 // makes upload names unique
 	win   window       // the current measurement's timed windows
+	s3    *s3Store     // the S3 group's bucket; nil without a store
+	pin   pinning      // how servers are started on their core
+	wharf string       // the wharf binary, absolute
 
 	pinned bool // the server runs alone on core 0, as far as taskset can make it
 }
@@ -209,7 +212,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "bench: %s; %s\n", pin.note, storage)
 	fmt.Fprintf(stderr, "bench: writing fixtures (%s) and SHA-256 sums...\n", human(treeSize))
 
-	b := &bench{plan: p, arena: make([]byte, arenaSize), pinned: pin.taskset != ""}
+	b := &bench{plan: p, arena: make([]byte, arenaSize), pinned: pin.taskset != "", pin: pin}
+
+	if b.wharf, err = filepath.Abs(o.wharf); err != nil {
+		return fmt.Errorf("-wharf: %w", err)
+	}
+
 	for i := 0; i < len(b.arena); i += 4096 { // fault the pages in before any timed window
 		b.arena[i] = 1
 	}
@@ -239,7 +247,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	targets, more, err := startServers(ctx, o, fx, pin)
+	if hasS3(rows) {
+		s3, note, err := openS3(ctx)
+		if err != nil {
+			return err
+		}
+
+		notes = append(notes, note)
+
+		if s3 != nil {
+			defer func() {
+				if err := s3.remove(); err != nil {
+					fmt.Fprintln(stderr, "bench:", err)
+				}
+			}()
+
+			b.s3 = s3
+		}
+	}
+
+	targets, more, err := startServers(ctx, o, fx, pin, b.s3)
 	if err != nil {
 		return err
 	}
@@ -324,7 +351,7 @@ func raiseFileLimit() string {
 func selectRows(p plan, o options) []scenario {
 	var rows []scenario
 
-	for _, sc := range scenarios(p) {
+	for _, sc := range append(scenarios(p), s3ListRows()...) {
 		if o.quick && !sc.quick {
 			continue
 		}
@@ -381,6 +408,10 @@ func measureRounds(ctx context.Context, b *bench, rows []scenario, targets []*ta
 			for _, t := range targets {
 				if err := ctx.Err(); err != nil {
 					return res, fmt.Errorf("interrupted: %w", err)
+				}
+
+				if sc.s3 == notS3(t) {
+					continue // the S3 group's rows and servers are apart from the others
 				}
 
 				var rec record
@@ -448,6 +479,10 @@ func sizes(p plan, rows []scenario) (needs need, lists []int, arena, tree int64)
 			arena = max(arena, p.bigSize)
 		case "stor":
 			tree += p.bigSize // the uploaded copy
+		case "s3stor":
+			arena = max(arena, p.bigSize) // read back to check
+		case "s3par":
+			arena = max(arena, p.parSize)
 		case "parallel":
 			arena = max(arena, int64(p.parN)*p.parSize)
 		case "small":
@@ -475,12 +510,15 @@ func sizes(p plan, rows []scenario) (needs need, lists []int, arena, tree int64)
 	return needs, lists, arena, tree
 }
 
-// startServers starts wharf, then every peer it can.
-func startServers(ctx context.Context, o options, fx *fixtures, pin pinning) ([]*target, []string, error) {
+// startServers starts wharf, then every peer it can, then, with a store for
+// the S3 group, wharf-s3 and the direct target.
+func startServers(ctx context.Context, o options, fx *fixtures, pin pinning, s3 *s3Store) ([]*target, []string, error) {
 	spans := []int{passiveSpan}
 	for _, p := range peers {
 		spans = append(spans, p.span)
 	}
+
+	spans = append(spans, passiveSpan) // wharf-s3
 
 	ports, err := portRanges(spans...)
 	if err != nil {
@@ -495,11 +533,30 @@ func startServers(ctx context.Context, o options, fx *fixtures, pin pinning) ([]
 	targets := []*target{w}
 	notes := slices.Clone(w.notes)
 
-	more, why := startPeers(ctx, fx, pin, ports[1:])
+	more, why := startPeers(ctx, fx, pin, ports[1:len(ports)-1])
 	targets = append(targets, more...)
 	notes = append(notes, why...)
 
+	if s3 != nil {
+		ws, err := startWharfS3(ctx, o.wharf, fx, pin, ports[len(ports)-1], s3)
+		if err != nil {
+			for _, t := range targets {
+				t.stop()
+			}
+
+			return nil, nil, err
+		}
+
+		targets = append(targets, ws, &target{name: direct})
+		notes = append(notes, ws.notes...)
+	}
+
 	return targets, notes, nil
+}
+
+// hasS3 reports whether a row of the S3 group is selected.
+func hasS3(rows []scenario) bool {
+	return slices.ContainsFunc(rows, func(sc scenario) bool { return sc.s3 })
 }
 
 // watchServers starts the exit reports (taskstats) that complete the servers'
@@ -507,7 +564,9 @@ func startServers(ctx context.Context, o options, fx *fixtures, pin pinning) ([]
 func watchServers(targets []*target) (*procstat.Exits, string) {
 	var comms []string
 	for _, t := range targets {
-		comms = append(comms, t.comm)
+		if t.comm != "" {
+			comms = append(comms, t.comm)
+		}
 	}
 
 	w, err := procstat.WatchExits(comms...)
@@ -545,6 +604,20 @@ func measure(ctx context.Context, b *bench, sc scenario, t *target, round int) r
 
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
+
+	if t.pid == 0 { // direct: no server process of ours to settle or watch
+		b.win = window{}
+
+		r, err := sc.run(ctx, b, t)
+		if err != nil {
+			return fail(err)
+		}
+
+		rec.Value, rec.Seconds, rec.Bytes, rec.Ops, rec.Detail = r.value, r.seconds, r.bytes, r.ops, r.detail
+		rec.Verified = true
+
+		return rec
+	}
 
 	s := b.setupFor(sc)
 	if sc.disk {

@@ -26,7 +26,7 @@ func profileAll(ctx context.Context, b *bench, rows []scenario, w *target, dir s
 	var notes []string
 
 	for _, sc := range rows {
-		if sc.cpuUnit == "" {
+		if sc.cpuUnit == "" || sc.s3 {
 			continue
 		}
 

@@ -142,25 +142,47 @@ func renderReport(rows []scenario, targets []*target, res results, o options, m 
 
 	b.WriteString("Cells: median (min–max) over the rounds. MB = 10^6 bytes, GB = 10^9 bytes. " +
 		"Server CPU: user + system seconds of the server's processes per unit of work, median (min–max). " +
-		"wharf ÷ server: wharf's median over the server's (for memory, lower is better); on wharf's line, over the " +
-		"best peer's.\n\n")
+		"Ratio: the row's first server's median (wharf's; wharf-s3's in the S3 table) over this server's (for " +
+		"memory, lower is better); on the first server's line, over the best of the others'.\n\n")
 
 	if line := noiseLine(res); line != "" {
 		b.WriteString(line + "\n\n")
 	}
 
-	var plain, curved []scenario
+	var plain, curved, s3 []scenario
 
 	for _, sc := range rows {
-		if sc.curve == "" {
+		switch {
+		case sc.s3:
+			s3 = append(s3, sc)
+		case sc.curve == "":
 			plain = append(plain, sc)
-		} else {
+		default:
 			curved = append(curved, sc)
 		}
 	}
 
 	if len(plain) > 0 {
 		renderRows(&b, plain, targets, res)
+	}
+
+	if len(s3) > 0 {
+		b.WriteString("\n## S3 storage\n\nwharf with its files in a bucket (wharf-s3), against the same uploads " +
+			"sent straight to the store (direct; see the notes).\n\n")
+		renderRows(&b, s3, targets, res)
+
+		var peaks []string
+
+		for _, r := range res.recs["s3par"][wharfS3] {
+			if r.Error == "" {
+				peaks = append(peaks, strings.TrimPrefix(r.Detail, "wharf peak RSS "))
+			}
+		}
+
+		if len(peaks) > 0 {
+			fmt.Fprintf(&b, "\nwharf-s3's peak resident memory (VmHWM) in the parallel row, restarted before each "+
+				"round: %s.\n", strings.Join(peaks, ", "))
+		}
 	}
 
 	if len(curved) > 0 {
@@ -209,7 +231,7 @@ func (sc scenario) fullTitle() string {
 // renderRows writes the rows' table: under each row's title, one line per
 // server with its figures, its CPU per unit and wharf's ratio to it.
 func renderRows(b *strings.Builder, rows []scenario, targets []*target, res results) {
-	b.WriteString("| row | server | median (min–max) | server CPU per unit | wharf ÷ server |\n")
+	b.WriteString("| row | server | median (min–max) | server CPU per unit | ratio |\n")
 	b.WriteString("|---|---|---|---|---|\n")
 
 	for _, sc := range rows {
@@ -218,7 +240,7 @@ func renderRows(b *strings.Builder, rows []scenario, targets []*target, res resu
 			sums[i] = summarize(res.recs[sc.id][t.name], res.skipped[sc.id][t.name])
 		}
 
-		first := true
+		lead := slices.IndexFunc(targets, func(t *target) bool { return takesPart(res, sc.id, t.name) })
 
 		for i, t := range targets {
 			if !takesPart(res, sc.id, t.name) {
@@ -226,12 +248,12 @@ func renderRows(b *strings.Builder, rows []scenario, targets []*target, res resu
 			}
 
 			title := ""
-			if first {
-				title, first = sc.fullTitle(), false
+			if i == lead {
+				title = sc.fullTitle()
 			}
 
 			fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", title, t.name, sums[i].cell(), sums[i].cpuCell(),
-				ratioCell(sc, targets, sums, i))
+				ratioCell(sc, targets, sums, lead, i))
 		}
 	}
 }
@@ -245,15 +267,15 @@ func takesPart(res results, id, server string) bool {
 	return measured || skipped
 }
 
-// ratioCell is wharf's median over server i's; on wharf's own line (i ==
-// 0), over the best peer's.
-func ratioCell(sc scenario, targets []*target, sums []summary, i int) string {
-	w := sums[0].value
+// ratioCell is the lead server's median over server i's; on the lead's own
+// line, over the best of the others'.
+func ratioCell(sc scenario, targets []*target, sums []summary, lead, i int) string {
+	w := sums[lead].value
 	if w.n == 0 {
 		return ""
 	}
 
-	if i > 0 {
+	if i != lead {
 		if v := sums[i].value; v.n > 0 && v.median != 0 {
 			return strconv.FormatFloat(w.median/v.median, 'f', 2, 64)
 		}
@@ -263,9 +285,9 @@ func ratioCell(sc scenario, targets []*target, sums []summary, i int) string {
 
 	best := -1
 
-	for j := 1; j < len(sums); j++ {
+	for j := range sums {
 		v := sums[j].value
-		if v.n == 0 || v.median == 0 {
+		if j == lead || v.n == 0 || v.median == 0 {
 			continue
 		}
 
@@ -278,8 +300,8 @@ func ratioCell(sc scenario, targets []*target, sums []summary, i int) string {
 		return ""
 	}
 
-	return fmt.Sprintf("%s vs the best peer (%s)", strconv.FormatFloat(w.median/sums[best].value.median, 'f', 2, 64),
-		targets[best].name)
+	return fmt.Sprintf("%s vs the best of the others (%s)",
+		strconv.FormatFloat(w.median/sums[best].value.median, 'f', 2, 64), targets[best].name)
 }
 
 // renderCurves writes one table per curve: a column per point, a line per

@@ -148,7 +148,10 @@ type scenario struct {
 	disk bool
 	// tls: the row uses FTPS (a server that loads TLS on demand restarts
 	// with it).
-	tls   bool
+	tls bool
+	// s3 puts the row in the S3 group: it runs on wharf-s3 and direct
+	// (bench/s3.go) instead of wharf and its peers, in a table of its own.
+	s3    bool
 	needs need
 	list  int // entries of the folder the row lists; 0 for none
 	// curve, when set, puts the row in the curves table: rows with the same
@@ -190,10 +193,14 @@ func scenarios(p plan) []scenario {
 			cpuUnit: "GB", needs: needBig, tls: true, applies: func(t *target) (bool, string) {
 				return t.tls, "explicit TLS failed at start (see notes)"
 			}, run: runFTPS},
-		// The disk rows come last, so that each server switches trees twice
-		// a round at most.
+		// The disk rows come after the tmpfs rows, so that each server
+		// switches trees twice a round at most.
 		{id: "stor-disk", title: fmt.Sprintf("STOR %s to disk", human(p.bigSize)), unit: "MB/s", cpuUnit: "GB",
 			quick: true, disk: true, needs: needBig | needDisk, applies: always, run: runStor},
+		{id: "s3stor", title: fmt.Sprintf("STOR %s to S3", human(p.bigSize)), unit: "MB/s", cpuUnit: "GB",
+			quick: true, s3: true, needs: needBig, applies: s3Only, run: runS3Stor},
+		{id: "s3par", title: fmt.Sprintf("%d sessions x %s to S3 in parallel", s3ParN, human(p.parSize)),
+			unit: "MB/s", cpuUnit: "GB", fresh: true, s3: true, needs: needPar, applies: s3Only, run: runS3Parallel},
 	}
 
 	return append(rows, curveScenarios(p)...)

@@ -201,6 +201,14 @@ type Storage struct {
 	AccessKey string `toml:"access_key"` // ""
 	SecretKey string `toml:"secret_key"` // ""
 	PathStyle bool   `toml:"path_style"` // false: bucket in the host name; true: in the path (MinIO, Ceph)
+	// StartupTimeout is how long wharf, started while the store does not
+	// answer, serves and waits for it (not ready meanwhile) before it exits.
+	StartupTimeout Duration `toml:"startup_timeout"` // 2m, >= 0; 0 exits at once
+	// UploadMemory bounds the part buffers of all S3 uploads together; 0 is
+	// no bound. AbandonedUploadAge is when an incomplete multipart upload
+	// that no session runs is aborted; 0 never.
+	UploadMemory       Size     `toml:"upload_memory"`        // "128MiB"; 0 or at least 16MiB
+	AbandonedUploadAge Duration `toml:"abandoned_upload_age"` // "24h"; 0 or at least 1s
 }
 
 // Listing is the [listing] table: how listings show the tree, and which
@@ -212,6 +220,7 @@ type Listing struct {
 	Deny        []string    `toml:"deny"`         // rsync's temporary names (DefaultDeny): neither listed, served nor uploaded
 	MessageFile string      `toml:"message_file"` // ".message": a name, not a path; "" shows no message on CWD
 	Recursive   bool        `toml:"recursive"`    // false: true allows LIST -R
+	CacheTTL    Duration    `toml:"cache_ttl"`    // "2s": how long a listing is served again; "0s" keeps none
 }
 
 // DefaultDeny returns listing.deny's default, rsync's temporary names
@@ -220,6 +229,11 @@ type Listing struct {
 func DefaultDeny() []string {
 	return vfs.DefaultDeny()
 }
+
+// DefaultUploadMemory is storage.upload_memory's default: the part buffers
+// of 8 uploads at full speed (16 MiB parts), or of 25 at once with 5 MiB
+// parts, while the whole process stays within a 256 MiB container.
+const DefaultUploadMemory = 128 << 20
 
 // S3 reports whether the files live in an S3-compatible bucket.
 func (s Storage) S3() bool { return s.Backend == BackendS3 }
@@ -283,12 +297,15 @@ func Default() Config {
 			MaxFailures: 5, Window: Duration{10 * time.Minute}, Duration: Duration{time.Hour},
 			IPv6Prefix: 64, Allow: []Network{},
 		},
-		Access:  AccessLists{Allow: []Network{}, Deny: []Network{}},
-		Admin:   Admin{Hosts: []string{}},
-		Storage: Storage{Backend: BackendDisk, Region: "us-east-1"},
+		Access: AccessLists{Allow: []Network{}, Deny: []Network{}},
+		Admin:  Admin{Hosts: []string{}},
+		Storage: Storage{
+			Backend: BackendDisk, Region: "us-east-1", StartupTimeout: Duration{2 * time.Minute},
+			UploadMemory: Size{DefaultUploadMemory}, AbandonedUploadAge: Duration{24 * time.Hour},
+		},
 		Listing: Listing{
 			Symlinks: SymlinkMode(server.SymlinksAsLinks), Hide: []string{}, Deny: DefaultDeny(),
-			MessageFile: ".message",
+			MessageFile: ".message", CacheTTL: Duration{server.DefaultListingCacheTTL},
 		},
 	}
 }

@@ -248,10 +248,13 @@ func TestFileSetsEveryKey(t *testing.T) {
 		Storage: Storage{
 			Backend: BackendS3, Endpoint: "http://127.0.0.1:9000", Region: "eu-west-3", Bucket: "wharf-files",
 			Prefix: "mirror/", AccessKey: "AKIAEXAMPLE", SecretKey: "s3cr3t", PathStyle: true,
+			StartupTimeout: Duration{90 * time.Second},
+			UploadMemory:   Size{64 << 20}, AbandonedUploadAge: Duration{6 * time.Hour},
 		},
 		Listing: Listing{
 			Symlinks: SymlinkMode(server.SymlinksAsTargets), Hide: []string{"*.tmp", "[Rr][Ee][Aa][Dd][Mm][Ee]*"},
 			Deny: []string{".~tmp~", ".*.??????", `\*`}, MessageFile: "README.mirror", Recursive: true,
+			CacheTTL: Duration{30 * time.Second},
 		},
 		Users: []User{
 			{

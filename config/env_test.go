@@ -63,10 +63,12 @@ func TestEnvSetsEveryType(t *testing.T) {
 		{"the storage keys", []string{
 			"WHARF_STORAGE_BACKEND=s3", "WHARF_STORAGE_ENDPOINT=http://127.0.0.1:9000", "WHARF_STORAGE_REGION=eu-west-3",
 			"WHARF_STORAGE_BUCKET=files", "WHARF_STORAGE_PREFIX=ftp/", "WHARF_STORAGE_ACCESS_KEY=AK",
-			"WHARF_STORAGE_SECRET_KEY=SK", "WHARF_STORAGE_PATH_STYLE=true",
+			"WHARF_STORAGE_SECRET_KEY=SK", "WHARF_STORAGE_PATH_STYLE=true", "WHARF_STORAGE_STARTUP_TIMEOUT=45s",
+			"WHARF_STORAGE_UPLOAD_MEMORY=1GiB", "WHARF_STORAGE_ABANDONED_UPLOAD_AGE=2h",
 		}, func(c *Config) {
 			c.Storage = Storage{Backend: BackendS3, Endpoint: "http://127.0.0.1:9000", Region: "eu-west-3", Bucket: "files",
-				Prefix: "ftp/", AccessKey: "AK", SecretKey: "SK", PathStyle: true}
+				Prefix: "ftp/", AccessKey: "AK", SecretKey: "SK", PathStyle: true, StartupTimeout: Duration{45 * time.Second},
+				UploadMemory: Size{1 << 30}, AbandonedUploadAge: Duration{2 * time.Hour}}
 		}},
 		{"a symlinks mode", []string{"WHARF_LISTING_SYMLINKS=targets"}, func(c *Config) {
 			c.Listing.Symlinks = SymlinkMode(server.SymlinksAsTargets)

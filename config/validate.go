@@ -398,9 +398,14 @@ func startsLikeReply(line string) bool {
 }
 
 // check validates [listing]: the symlinks mode (only a Config built in code
-// can hold a bad one), every hide and deny pattern, and message_file.
+// can hold a bad one), every hide and deny pattern, message_file and
+// cache_ttl.
 func (l Listing) check(p *problems) {
 	checkEnum(p, "listing.symlinks", l.Symlinks)
+
+	if l.CacheTTL.Duration < 0 {
+		p.addf("listing.cache_ttl", `must not be negative ("0s" keeps no listing), got %s`, l.CacheTTL)
+	}
 
 	checkPatterns(p, "listing.hide", l.Hide)
 	checkPatterns(p, "listing.deny", l.Deny)
@@ -483,11 +488,24 @@ func (s Storage) check(p *problems) {
 		p.addf("storage.prefix", `%q: must not contain ".."`, s.Prefix)
 	}
 
+	if m := s.UploadMemory.Bytes; m != 0 && m < 16<<20 {
+		p.addf("storage.upload_memory", "%s: want 0 (no bound) or at least 16MiB (a few uploads of 5 MiB parts)",
+			s.UploadMemory)
+	}
+
+	if a := s.AbandonedUploadAge.Duration; a != 0 && a < time.Second {
+		p.addf("storage.abandoned_upload_age", "%s: want 0 (never) or at least 1s", a)
+	}
+
 	switch {
 	case s.AccessKey != "" && s.SecretKey == "":
 		p.addf("storage.secret_key", "required when storage.access_key is set")
 	case s.AccessKey == "" && s.SecretKey != "":
 		p.addf("storage.access_key", "required when storage.secret_key is set")
+	}
+
+	if s.StartupTimeout.Duration < 0 {
+		p.addf("storage.startup_timeout", "must not be negative, got %s", s.StartupTimeout)
 	}
 }
 

@@ -122,6 +122,13 @@ var corrections = []correction{
 	{"upload-busy", "REST + STOR or APPE of a part another session of the account is writing (resume.go)",
 		"550 for any refusal of the driver but a storage one, never 450", "450 saying an upload to the name is in progress",
 		"RFC 959, 4.2: 450 not taken, file busy (try again later)", "TestResumeOnePartPerAccountAndName"},
+	{"storage-unavailable", "a command or transfer that fails because the storage (an object store) did not answer, " +
+		"timed out or said it was busy or failing (vfs.ErrUnavailable; vfs.ErrStorageFault for a fault the operator must fix)",
+		"550 for SIZE, MDTM, CWD and the rest, and for RETR or STOR refused before any data: a permanent refusal, so clients give up",
+		"450 (vfs.ErrUnavailable) or 451 (vfs.ErrStorageFault) before any data, also for LIST, NLST, MLSD and MLST; " +
+			"a transfer cut mid-way by either is 451 (the local-error row)",
+		"RFC 959, 4.2: 4yz transient negative completion, 450 not taken, 451 local error in processing",
+		"TestStorageUnavailableIs4xx"},
 	{"internals", "a refused command (550 and others)",
 		"the driver's error with engine prefixes: Could not access file: driver error: calling GetHandle: open /x: ...",
 		"the virtual path and the cause in words: /x: No such file or folder.", "RFC 959, 4.2: text for people",

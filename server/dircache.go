@@ -1,41 +1,50 @@
 package server
 
 import (
-	"path"
 	"sync"
 	"time"
 )
 
-// Listing cache bounds: a cached listing is served for at most dirCacheTTL,
-// and all cached listings together hold at most dirCacheEntries entries.
+// Listing cache bounds: a cached listing is served for at most
+// DefaultListingCacheTTL unless [listing] cache_ttl says otherwise, and all
+// cached listings together hold at most dirCacheEntries entries.
 const (
-	dirCacheTTL     = 2 * time.Second
-	dirCacheEntries = 200_000
+	DefaultListingCacheTTL = 2 * time.Second
+	dirCacheEntries        = 200_000
 )
 
-// dirCache keeps recent directory listings. A public mirror serves the same
-// few folders to every client, and each LIST of a folder otherwise costs a
-// stat per entry. A cached listing is used only while the folder's own
-// modification time is unchanged (creating, renaming or deleting an entry
-// changes it) and for at most dirCacheTTL (what the folder's time does not
-// show, such as a file growing, or a change on a shared object store); the
-// server also forgets a folder's listing whenever a session changes
-// something in it.
+// dirCache keeps recent directory listings, and makes a crowd asking for one
+// folder at once read it once. A public mirror serves the same few folders to
+// every client, and each LIST of a folder otherwise costs a stat per entry on
+// disk, or a request per 1,000 entries on an object store.
+//
+// A cached listing is used only while the folder's own modification time is
+// unchanged (creating, renaming or deleting an entry changes it on disk) and
+// for at most ttl from the moment its read started: that bounds what the
+// folder's time does not show, such as a file growing, or any change made
+// on a shared object store by another wharf (a prefix has no time). The
+// server also forgets a folder's listing whenever a session changes something
+// in it, and a read that such a change overtook is not cached.
 type dirCache struct {
+	ttl     time.Duration // 0: listings are shared by the readers of one read, never kept
 	mu      sync.Mutex
 	dirs    map[dirKey]*cachedDir
-	reading map[dirKey]chan struct{} // folders being read now; closed when read
+	reading map[dirKey]*dirRead // folders being read now
 	entries int
 	bytes   int64 // the memory the cached lists hold (dirList.bytes)
-	reads   int   // folders read so far (startRead handed out), for tests
+	reads   int   // folders read so far (lookup made a reader), for tests
 	now     func() time.Time
 }
 
-// dirKey names a folder as a session sees it: its root (home), its virtual
-// path, whether the session sees only what is world-readable (anonymous),
-// and whether it is a drop-box session (anonymous with upload_dir, which
-// never sees the box or a link into it).
+// dirKey names a folder's listing. On disk it is a folder as a session sees
+// it: its root (home), its virtual path, whether the session sees only what
+// is world-readable (anonymous), and whether it is a drop-box session
+// (anonymous with upload_dir, which never sees the box or a link into it).
+// On a root that names its listings itself (ListingKeyer), store is that name
+// and the other fields are empty: every home and view that reaches the
+// folder shares one listing.
 type dirKey struct {
+	store         string
 	home, dir     string
 	worldReadable bool
 	dropBox       bool
@@ -44,25 +53,31 @@ type dirKey struct {
 type cachedDir struct {
 	list    *dirList // sorted, never changed once cached
 	modTime time.Time
-	at      time.Time
+	at      time.Time // when its read started
 }
 
-func newDirCache() *dirCache {
-	return &dirCache{dirs: make(map[dirKey]*cachedDir), reading: make(map[dirKey]chan struct{}), now: time.Now}
+// dirRead is a folder being read by one session while others wait for it.
+type dirRead struct {
+	started time.Time
+	done    chan struct{} // closed when the read ended
+	list    *dirList      // what it read, set before done closes; nil if it failed
+	stale   bool          // a change to the folder was made during the read: not cached
+	waiters int           // sessions that waited for it, for tests
 }
 
-// get returns the cached listing of k if it is still valid for a folder
-// whose modification time is now modTime.
-func (c *dirCache) get(k dirKey, modTime time.Time) (*dirList, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func newDirCache(ttl time.Duration) *dirCache {
+	return &dirCache{ttl: ttl, dirs: make(map[dirKey]*cachedDir), reading: make(map[dirKey]*dirRead), now: time.Now}
+}
 
+// getLocked returns the cached listing of k if it is still valid for a
+// folder whose modification time is now modTime.
+func (c *dirCache) getLocked(k dirKey, modTime time.Time) (*dirList, bool) {
 	d := c.dirs[k]
 	if d == nil {
 		return nil, false
 	}
 
-	if !d.modTime.Equal(modTime) || c.now().Sub(d.at) > dirCacheTTL {
+	if !d.modTime.Equal(modTime) || c.now().Sub(d.at) > c.ttl {
 		c.dropLocked(k, d)
 
 		return nil, false
@@ -71,14 +86,12 @@ func (c *dirCache) get(k dirKey, modTime time.Time) (*dirList, bool) {
 	return d.list, true
 }
 
-// put caches list for k, making room by dropping the oldest listings.
-func (c *dirCache) put(k dirKey, modTime time.Time, list *dirList) {
-	if len(list.entries) > dirCacheEntries {
+// putLocked caches list for k, read from at on, making room by dropping the
+// oldest listings.
+func (c *dirCache) putLocked(k dirKey, modTime, at time.Time, list *dirList) {
+	if c.ttl <= 0 || len(list.entries) > dirCacheEntries {
 		return
 	}
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
 
 	if old := c.dirs[k]; old != nil {
 		c.dropLocked(k, old)
@@ -96,21 +109,29 @@ func (c *dirCache) put(k dirKey, modTime time.Time, list *dirList) {
 		c.dropLocked(oldestKey, oldest)
 	}
 
-	c.dirs[k] = &cachedDir{list: list, modTime: modTime, at: c.now()}
+	c.dirs[k] = &cachedDir{list: list, modTime: modTime, at: at}
 	c.entries += len(list.entries)
 	c.bytes += list.bytes
 }
 
-// forget drops the listings of the folder that holds name, in every view.
-func (c *dirCache) forget(home, name string) {
+// forget drops the listing of folder k in every view, after a change made
+// in it. A read of it in progress may have passed the change: its list is
+// not cached, and later listings start a read of their own instead of
+// waiting for it.
+func (c *dirCache) forget(k dirKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
 	for _, world := range []bool{false, true} {
 		for _, box := range []bool{false, true} {
-			k := dirKey{home: home, dir: path.Dir(name), worldReadable: world, dropBox: box}
+			k.worldReadable, k.dropBox = world, box
 			if d := c.dirs[k]; d != nil {
 				c.dropLocked(k, d)
+			}
+
+			if r := c.reading[k]; r != nil {
+				r.stale = true
+				delete(c.reading, k)
 			}
 		}
 	}
@@ -122,26 +143,44 @@ func (c *dirCache) dropLocked(k dirKey, d *cachedDir) {
 	c.bytes -= d.list.bytes
 }
 
-// startRead returns done when the caller is to read folder k (it must call
-// done once it has), or else wait, closed when the session reading k now is
-// done with it.
-func (c *dirCache) startRead(k dirKey) (wait <-chan struct{}, done func()) {
+// lookup finds the listing of folder k, whose modification time is now
+// modTime: the cached list if it is still valid (the caller holds it, see
+// listingMemory.hold); else the read of k in progress to wait for (then
+// take its list, or look again if it failed); else done, when the caller is
+// to read k: it must call done once, with the list it read (held for
+// itself), or nil if the read failed.
+func (c *dirCache) lookup(k dirKey, modTime time.Time) (list *dirList, wait *dirRead, done func(*dirList)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
-	if ch, ok := c.reading[k]; ok {
-		return ch, nil
+	if list, ok := c.getLocked(k, modTime); ok {
+		return list, nil, nil
 	}
 
-	ch := make(chan struct{})
-	c.reading[k] = ch
+	if r, ok := c.reading[k]; ok {
+		r.waiters++
+
+		return nil, r, nil
+	}
+
+	r := &dirRead{started: c.now(), done: make(chan struct{})}
+	c.reading[k] = r
 	c.reads++
 
-	return nil, func() {
+	return nil, nil, func(list *dirList) {
 		c.mu.Lock()
-		delete(c.reading, k)
-		c.mu.Unlock()
-		close(ch)
+		defer c.mu.Unlock()
+
+		if c.reading[k] == r {
+			delete(c.reading, k)
+		}
+
+		if list != nil && !r.stale {
+			c.putLocked(k, modTime, r.started, list)
+		}
+
+		r.list = list
+		close(r.done)
 	}
 }
 
@@ -153,7 +192,7 @@ func (c *dirCache) sweep() int64 {
 
 	now := c.now()
 	for k, d := range c.dirs {
-		if now.Sub(d.at) > dirCacheTTL {
+		if now.Sub(d.at) > c.ttl {
 			c.dropLocked(k, d)
 		}
 	}

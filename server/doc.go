@@ -8,9 +8,9 @@
 // implicit TLS from the first byte), so the engine reads plain text in every mode; it sees
 // every command first (commands.go: checks PORT and EPRT, PBSZ and PROT, EPSV ALL, answers
 // STRU, HELP, FEAT, OPTS, STAT, MLST, checks passwords, formats listings) and every reply
-// after the engine (replies.go: 425, 426, 451 and the driver's own errors in words). Every
-// place it departs from the engine is a row of corrections.go, pinned by a test of wharf and a
-// probe of the bare engine.
+// after the engine (replies.go: 425, 426, 451, 450 for a storage that is unavailable for now,
+// and the driver's own errors in words). Every place it departs from the engine is a row of
+// corrections.go, pinned by a test of wharf and a probe of the bare engine.
 //
 // Server implements the engine's MainDriver and these optional hooks:
 //   - GetSettings translates Options; Settings.Listener is wharf's gate, which

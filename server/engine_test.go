@@ -423,6 +423,16 @@ var engineProbes = map[string]func(t *testing.T){
 		c.DialPasv()
 		wantEngine(t, c, 550, "APPE busy.txt")
 	},
+	"storage-unavailable": func(t *testing.T) {
+		// A storage that may answer again later is refused like a missing file.
+		c := engineLogin(t, engineOptions{files: map[string][]byte{"/a.txt": []byte("a\n")}, failStat: errEngineStore})
+		for _, cmd := range []string{"SIZE a.txt", "MDTM a.txt", "CWD /"} {
+			wantEngine(t, c, 550, cmd)
+		}
+
+		c.DialPasv()
+		wantText(t, c, 550, "Could not access file", "RETR a.txt")
+	},
 	"internals": func(t *testing.T) {
 		c := engineLogin(t, engineOptions{})
 		wantText(t, c, 550, "Could not access file: driver error: calling GetHandle: open /missing.txt:", "RETR missing.txt")
@@ -529,6 +539,7 @@ type engineOptions struct {
 	writes        *atomic.Int64     // when set, counts Write calls on control connections
 	ipv6          bool              // listen on [::1] rather than 127.0.0.1
 	refuseCreate  error             // when set, MKD and every upload fail with it
+	failStat      error             // when set, Stat and every transfer fail with it
 	multiplex     bool              // Settings.PassiveTransferPortMultiplexing, as wharf once set it
 	authErr       error             // when set, AuthUser fails with it even for the right password
 }
@@ -541,6 +552,7 @@ var (
 	errEngineDisk    = errors.New("disk read failed")
 	errEngineRate    = errors.New("too many uploads")
 	errEngineBusy    = errors.New("an upload to this name is in progress")
+	errEngineStore   = errors.New("storage unavailable, try again later")
 )
 
 // startEngine runs ftpserverlib on 127.0.0.1 (or ::1) with only the drivers
@@ -777,6 +789,10 @@ func (c *engineClient) GetHandle(name string, flags int, _ int64) (ftpserver.Fil
 		return nil, c.opts.refuseCreate
 	}
 
+	if c.opts.failStat != nil {
+		return nil, c.opts.failStat
+	}
+
 	f, err := c.OpenFile(name, flags, 0o644)
 	if err != nil {
 		return nil, err // as is: the engine wraps it
@@ -787,6 +803,14 @@ func (c *engineClient) GetHandle(name string, flags int, _ int64) (ftpserver.Fil
 	}
 
 	return f, nil
+}
+
+func (c *engineClient) Stat(name string) (os.FileInfo, error) {
+	if c.opts.failStat != nil {
+		return nil, c.opts.failStat
+	}
+
+	return c.Fs.Stat(name) //nolint:wrapcheck // as is: the engine wraps it
 }
 
 func (c *engineClient) Mkdir(name string, perm os.FileMode) error {

@@ -107,18 +107,8 @@ func (g *gate) Accept() (net.Conn, error) {
 // TCP urgent data (RFC 959, 4.1.3, "Synch"), whose last byte would otherwise
 // be taken out of the stream and the line never end.
 func oobInline(conn net.Conn) {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return
-	}
-
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return
-	}
-
-	_ = raw.Control(func(fd uintptr) {
-		_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_OOBINLINE, 1)
+	onSocket(conn, func(fd int) {
+		_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_OOBINLINE, 1)
 	})
 }
 
@@ -261,4 +251,21 @@ func hostOf(addr net.Addr) string {
 	}
 
 	return host
+}
+
+// onSocket runs f on the descriptor of c's socket, when c has one (a
+// syscall.Conn); a setting that cannot be made is a missed optimisation or
+// hardening, never an error for the connection.
+func onSocket(c any, f func(fd int)) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return
+	}
+
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+
+	_ = raw.Control(func(fd uintptr) { f(int(fd)) })
 }

@@ -130,7 +130,7 @@ func (c *control) mlst(_, arg string) {
 
 	fi, err := c.si.drv().stat(target)
 	if err != nil {
-		c.answerErr(550, err)
+		c.answerErr(storageCode(err, 550), err)
 
 		return
 	}
@@ -212,8 +212,9 @@ func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
 	return slices.Clone(list.entries), nil // the engine may sort it; the cache's copy is shared
 }
 
-// loadDir returns the listing of folder dir, held (listingMemory.hold) until
-// the caller drops it: from the listing cache, or read (at most
+// loadDir returns the listing of folder dir (an absolute virtual path),
+// held (listingMemory.hold) until the caller drops it: from the listing
+// cache, from another session's read of it in progress, or read (at most
 // max_list_entries entries, a bounded number of folders read at once) and
 // then cached. Every LIST, NLST, MLSD and STAT of a folder, with a pattern or
 // not, shares it: a pattern is applied as the listing is sent.
@@ -225,10 +226,12 @@ func (s *session) loadDir(dir string) (*dirList, error) {
 	}
 	defer f.Close()
 
-	key := dirKey{
-		home: s.account.Home, dir: path.Clean(path.Join("/", dir)),
-		worldReadable: s.account.WorldReadableOnly, dropBox: s.account.Anonymous && s.account.UploadDir != "",
-	}
+	return s.loadFolder(f, dir)
+}
+
+// loadFolder is loadDir of folder f, opened by the session as dir.
+func (s *session) loadFolder(f afero.File, dir string) (*dirList, error) {
+	key := s.dirKey(dir)
 	var modTime time.Time
 	if st, err := f.Stat(); err == nil {
 		modTime = st.ModTime()
@@ -237,16 +240,60 @@ func (s *session) loadDir(dir string) (*dirList, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.srv.listingWait)
 	defer cancel()
 
-	if list, ok, err := s.cachedDir(ctx, key, modTime); ok || err != nil {
-		return list, err
+	// A crowd asking for one folder at once reads it once: the first reads,
+	// the others wait for its list.
+	for {
+		list, wait, done := s.srv.dirs.lookup(key, modTime)
+		switch {
+		case list != nil:
+			return s.hold(ctx, dir, list)
+		case done != nil:
+			list, err := s.readDir(ctx, f, dir)
+			done(list)
+
+			return list, err
+		}
+
+		select {
+		case <-wait.done:
+		case <-ctx.Done():
+			return nil, &fs.PathError{Op: "list", Path: dir, Err: errListingsBusy}
+		}
+
+		if wait.list != nil {
+			return s.hold(ctx, dir, wait.list)
+		}
+		// That read failed: look again, and read if no one else does.
+	}
+}
+
+// dirKey names the listing of folder dir (an absolute virtual path) in the
+// listing cache: by the session's view of its home, or by the name the
+// storage gives it (ListingKeyer), which every home and account reaching the
+// folder share.
+func (s *session) dirKey(dir string) dirKey {
+	dir = path.Clean(path.Join("/", dir))
+	if s.listings != nil {
+		return dirKey{store: s.listings.ListingKey(dir)}
 	}
 
-	list, done, err := s.waitForReader(ctx, key, modTime)
-	if list != nil || err != nil {
-		return list, err
+	return dirKey{
+		home: s.account.Home, dir: dir,
+		worldReadable: s.account.WorldReadableOnly, dropBox: s.account.Anonymous && s.account.UploadDir != "",
 	}
-	defer done()
+}
 
+// hold makes the session a holder of list, the listing of dir.
+func (s *session) hold(ctx context.Context, dir string, list *dirList) (*dirList, error) {
+	if err := s.srv.listMem.hold(ctx, list); err != nil {
+		return nil, &fs.PathError{Op: "list", Path: dir, Err: err}
+	}
+
+	return list, nil
+}
+
+// readDir reads folder f in one of the listing slots.
+func (s *session) readDir(ctx context.Context, f afero.File, dir string) (*dirList, error) {
 	select {
 	case s.srv.listings <- struct{}{}:
 		defer func() { <-s.srv.listings }()
@@ -254,57 +301,7 @@ func (s *session) loadDir(dir string) (*dirList, error) {
 		return nil, &fs.PathError{Op: "list", Path: dir, Err: errListingsBusy}
 	}
 
-	// A read may have ended just before this one started.
-	if cached, ok, err := s.cachedDir(ctx, key, modTime); ok || err != nil {
-		return cached, err
-	}
-
-	list, err = s.readList(ctx, f, dir)
-	if err != nil {
-		return nil, err
-	}
-
-	s.srv.dirs.put(key, modTime, list)
-
-	return list, nil
-}
-
-// waitForReader makes sure one session at a time reads folder key: a crowd
-// asking for one folder at once reads it once, and the others take it from
-// the cache. It returns the list when another session's read cached it, or
-// done (to call once read) when this session is to read.
-func (s *session) waitForReader(ctx context.Context, key dirKey, modTime time.Time) (*dirList, func(), error) {
-	for {
-		wait, done := s.srv.dirs.startRead(key)
-		if done != nil {
-			return nil, done, nil
-		}
-
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return nil, nil, &fs.PathError{Op: "list", Path: key.dir, Err: errListingsBusy}
-		}
-
-		if list, ok, err := s.cachedDir(ctx, key, modTime); ok || err != nil {
-			return list, nil, err
-		}
-		// The other read failed, or its list was too large to cache: read.
-	}
-}
-
-// cachedDir returns the cached listing of key, held, if there is one.
-func (s *session) cachedDir(ctx context.Context, key dirKey, modTime time.Time) (*dirList, bool, error) {
-	list, ok := s.srv.dirs.get(key, modTime)
-	if !ok {
-		return nil, false, nil
-	}
-
-	if err := s.srv.listMem.hold(ctx, list); err != nil {
-		return nil, false, &fs.PathError{Op: "list", Path: key.dir, Err: err}
-	}
-
-	return list, true, nil
+	return s.readList(ctx, f, dir)
 }
 
 // readList reads folder f, paying for its memory batch by batch: it may wait
@@ -370,6 +367,15 @@ func (s *session) readList(ctx context.Context, f afero.File, dir string) (*dirL
 func (s *session) openListing(req *listRequest) (*listing, error) {
 	l := &listing{sess: s, req: req, dataTimeout: s.srv.opts.DataTimeout, now: time.Now()}
 
+	if !isPattern(path.Base(req.path)) {
+		switch ok, err := s.openFolderListing(l); {
+		case err != nil:
+			return nil, err
+		case ok:
+			return l, nil
+		}
+	}
+
 	dir := req.path
 	st, err := s.Fs.Stat(req.path)
 	switch {
@@ -403,6 +409,39 @@ func (s *session) openListing(req *listRequest) (*listing, error) {
 	return l, nil
 }
 
+// openFolderListing prepares l when its path opens: a folder's entries, or
+// one file. It reports false when the path does not open, for openListing
+// to look at it again, as a pattern or for its error. Opening first looks at
+// a folder once, where a Stat and then an Open looked twice: on an object
+// store each look costs requests.
+func (s *session) openFolderListing(l *listing) (bool, error) {
+	f, err := s.Open(l.req.path)
+	if err != nil {
+		return false, nil // openListing looks again, and answers its own error
+	}
+	defer f.Close()
+
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return false, nil
+	case !st.IsDir() && l.req.verb == "MLSD":
+		return true, &fs.PathError{Op: "list", Path: l.req.path, Err: errMLSDFile}
+	case !st.IsDir():
+		l.single, l.entries = true, []os.FileInfo{st}
+	default:
+		if l.held, err = s.loadFolder(f, l.req.path); err != nil {
+			return true, err
+		}
+
+		l.entries, l.folder = l.held.entries, st
+	}
+
+	s.formatAs(l)
+
+	return true, nil
+}
+
 // startListing opens the listing the engine is about to send, under the
 // watchdog's eye from now on, as a transfer is.
 func (s *session) startListing(req *listRequest) (*listing, error) {
@@ -423,27 +462,14 @@ func (s *session) formatAs(l *listing) {
 
 	switch req.verb {
 	case "NLST":
-		prefix := req.arg
-		if l.pattern != "" {
-			prefix = path.Dir(req.arg)
-		}
-
-		l.line = func(fi os.FileInfo) string {
-			if single {
-				return req.arg
-			}
-
-			if prefix == "" || prefix == "." {
-				return fi.Name()
-			}
-
-			return path.Join(prefix, fi.Name())
-		}
+		l.line = nlstLine(req.arg, l.pattern != "", single)
 	case "MLSD":
-		l.line = func(fi os.FileInfo) string { return s.facts(fi, req.facts) + " " + fi.Name() }
-		l.titles = s.mlsdTitles(req)
+		l.line = func(b []byte, fi os.FileInfo) []byte {
+			return append(append(s.appendFacts(b, fi, req.facts), ' '), fi.Name()...)
+		}
+		l.titles = s.mlsdTitles(req, l.folder)
 	default:
-		l.line = func(fi os.FileInfo) string { return lsLine(fi, l.now) }
+		l.line = func(b []byte, fi os.FileInfo) []byte { return appendLsLine(b, fi, l.now) }
 	}
 
 	if req.recursive && !single {
@@ -452,13 +478,47 @@ func (s *session) formatAs(l *listing) {
 	}
 }
 
+// lineFunc appends an entry's line in a listing, without its CRLF.
+type lineFunc func([]byte, os.FileInfo) []byte
+
+// nlstLine returns how NLST arg names an entry: as the client named the
+// folder, joined with the entry's name ("pub/a.iso" for NLST pub), or its
+// pattern's folder ("NLST pub/*.iso"), or arg itself for a file.
+func nlstLine(arg string, pattern, single bool) lineFunc {
+	prefix := arg
+	if pattern {
+		prefix = path.Dir(arg)
+	}
+
+	// path.Join(prefix, name) for a name without "/", made once.
+	switch prefix = path.Clean(prefix); prefix {
+	case ".":
+		prefix = ""
+	case "/":
+	default:
+		prefix += "/"
+	}
+
+	return func(b []byte, fi os.FileInfo) []byte {
+		if single {
+			return append(b, arg...)
+		}
+
+		return append(append(b, prefix...), fi.Name()...)
+	}
+}
+
 // mlsdTitles are the entries RFC 3659 (7.5.1) names for the listed folder
 // itself (type=cdir, ".") and its parent (type=pdir, ".."), as ProFTPD and
 // pure-ftpd send them: clients take them for the listing's title.
-func (s *session) mlsdTitles(req *listRequest) []os.FileInfo {
+func (s *session) mlsdTitles(req *listRequest, folder os.FileInfo) []os.FileInfo {
+	if folder == nil {
+		folder, _ = s.Fs.Stat(req.path)
+	}
+
 	var out []os.FileInfo
-	if st, err := s.Fs.Stat(req.path); err == nil {
-		out = append(out, title{FileInfo: st, name: ".", kind: "cdir"})
+	if folder != nil {
+		out = append(out, title{FileInfo: folder, name: ".", kind: "cdir"})
 	}
 
 	if req.path != "/" {
@@ -521,9 +581,11 @@ func (s *session) subdirs(dir string, entries []os.FileInfo) []string {
 }
 
 // link returns name as its folder's listing shows it, when that is a link
-// (Stat follows links; the listing, through the cache, knows them).
+// (Stat follows links; the listing, through the cache, knows them). Only
+// the disk has links: on an object store, reading the folder (a walk of its
+// prefix, for one MLST) would find none.
 func (s *session) link(name string) os.FileInfo {
-	if name == "/" || s.srv.opts.Listing.Symlinks != SymlinksAsLinks {
+	if name == "/" || s.srv.opts.Listing.Symlinks != SymlinksAsLinks || s.srv.opts.Storage != nil {
 		return nil
 	}
 
@@ -559,7 +621,8 @@ type listing struct {
 	titles      []os.FileInfo // MLSD's cdir and pdir entries, sent first
 	pattern     string        // only the names that match (LIST and NLST "*.iso")
 	single      bool          // one file, not a folder
-	line        func(os.FileInfo) string
+	folder      os.FileInfo   // the folder listed, when it was opened (openFolderListing)
+	line        lineFunc
 	next        int
 	buf         []byte
 	dataTimeout time.Duration
@@ -601,7 +664,7 @@ func (l *listing) fill() bool {
 		}
 
 		if len(l.titles) > 0 {
-			l.buf = append(l.buf, l.line(l.titles[0])+"\r\n"...)
+			l.buf = append(l.line(l.buf, l.titles[0]), "\r\n"...)
 			l.titles = l.titles[1:]
 
 			continue
@@ -613,7 +676,7 @@ func (l *listing) fill() bool {
 			l.listed++
 
 			if (l.pattern == "" || match(l.pattern, fi.Name())) && l.sess.shown(fi, l.req) {
-				l.buf = append(l.buf, l.line(fi)+"\r\n"...)
+				l.buf = append(l.line(l.buf, fi), "\r\n"...)
 			}
 
 			continue
@@ -772,26 +835,53 @@ func (l *listing) Close() error {
 
 var errListingResume = errors.New("a listing cannot be resumed")
 
-// lsLine formats one entry as "ls -l" does, which is what clients parse
-// from LIST: ls's mode letters, and the year instead of the time for dates
-// more than six months old or in the future.
-func lsLine(fi os.FileInfo, now time.Time) string {
-	date := "Jan _2 15:04"
-	if t := fi.ModTime(); t.After(now.Add(time.Hour)) || now.Sub(t) > 182*24*time.Hour {
-		date = "Jan _2  2006"
+// appendLsLine appends one entry as "ls -l" formats it, which is what
+// clients parse from LIST: ls's mode letters, and the year instead of the
+// time for dates more than six months old or in the future. A listing makes
+// one line per entry per client, so it appends without a fmt call or an
+// allocation.
+func appendLsLine(b []byte, fi os.FileInfo, now time.Time) []byte {
+	mtime := fi.ModTime()
+	layout := "Jan _2 15:04"
+	if mtime.After(now.Add(time.Hour)) || now.Sub(mtime) > 182*24*time.Hour {
+		layout = "Jan _2  2006"
 	}
 
-	name := fi.Name()
+	b = appendLsMode(b, fi.Mode())
+	b = append(b, " 1 ftp ftp "...)
+	b = appendRight(b, fi.Size(), 12)
+	b = append(b, ' ')
+	b = mtime.AppendFormat(b, layout)
+	b = append(b, ' ')
+	b = append(b, fi.Name()...)
+
 	if link, ok := fi.(linkInfo); ok {
-		name += " -> " + link.LinkTarget()
+		b = append(append(b, " -> "...), link.LinkTarget()...)
 	}
 
-	return fmt.Sprintf("%s 1 ftp ftp %12d %s %s", lsMode(fi.Mode()), fi.Size(), fi.ModTime().Format(date), name)
+	return b
+}
+
+// appendRight appends n in decimal, right-aligned in width columns (%12d).
+func appendRight(b []byte, n int64, width int) []byte {
+	var digits [20]byte
+
+	d := strconv.AppendInt(digits[:0], n, 10)
+	for range width - len(d) {
+		b = append(b, ' ')
+	}
+
+	return append(b, d...)
 }
 
 // lsMode is a mode as "ls -l" prints it: "drwxr-sr-t".
 func lsMode(m fs.FileMode) string {
-	b := []byte("----------")
+	return string(appendLsMode(nil, m))
+}
+
+// appendLsMode appends lsMode(m).
+func appendLsMode(out []byte, m fs.FileMode) []byte {
+	b := [10]byte{'-', '-', '-', '-', '-', '-', '-', '-', '-', '-'}
 
 	switch {
 	case m.IsDir():
@@ -830,7 +920,7 @@ func lsMode(m fs.FileMode) string {
 	special(fs.ModeSetgid, 6, 's', 'S')
 	special(fs.ModeSticky, 9, 't', 'T')
 
-	return string(b)
+	return append(out, b[:]...)
 }
 
 // factSet is a set of MLST facts (RFC 3659, 7.5).
@@ -899,33 +989,37 @@ func (set factSet) opts() string {
 
 // facts formats an entry's MLSD or MLST facts ("Type=file;Size=12;...;").
 func (s *session) facts(fi os.FileInfo, set factSet) string {
-	var b strings.Builder
+	return string(s.appendFacts(nil, fi, set))
+}
 
+// appendFacts appends facts(fi, set), without a fmt call: MLSD makes it for
+// every entry.
+func (s *session) appendFacts(b []byte, fi os.FileInfo, set factSet) []byte {
 	if set&factType != 0 {
-		b.WriteString("Type=" + typeFact(fi) + ";")
+		b = append(append(append(b, "Type="...), typeFact(fi)...), ';')
 	}
 
 	if set&factSize != 0 {
-		b.WriteString("Size=" + strconv.FormatInt(fi.Size(), 10) + ";")
+		b = append(strconv.AppendInt(append(b, "Size="...), fi.Size(), 10), ';')
 	}
 
-	if set&factModify != 0 && !fi.ModTime().IsZero() {
-		b.WriteString("Modify=" + fi.ModTime().UTC().Format("20060102150405") + ";")
+	if mtime := fi.ModTime(); set&factModify != 0 && !mtime.IsZero() {
+		b = append(mtime.UTC().AppendFormat(append(b, "Modify="...), "20060102150405"), ';')
 	}
 
 	if set&factPerm != 0 {
-		b.WriteString("Perm=" + perm(s.account.Access, s.account.Overwrite, fi.IsDir()) + ";")
+		b = append(append(append(b, "Perm="...), perm(s.account.Access, s.account.Overwrite, fi.IsDir())...), ';')
 	}
 
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && set&factUnique != 0 {
-		fmt.Fprintf(&b, "Unique=%xg%x;", st.Dev, st.Ino)
+		b = fmt.Appendf(b, "Unique=%xg%x;", st.Dev, st.Ino) // their types differ between systems
 	}
 
 	if set&factUnixMode != 0 {
-		fmt.Fprintf(&b, "UNIX.mode=0%o;", unixMode(fi.Mode()))
+		b = append(strconv.AppendUint(append(b, "UNIX.mode=0"...), uint64(unixMode(fi.Mode())), 8), ';')
 	}
 
-	return b.String()
+	return b
 }
 
 // typeFact is an entry's type fact (RFC 3659, 7.5.1): file, dir, cdir and

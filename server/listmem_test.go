@@ -102,7 +102,7 @@ func TestListingCrowdReadsOnce(t *testing.T) {
 	}
 
 	// Expired listings leave the cache without anyone listing again.
-	time.Sleep(dirCacheTTL + janitorTick + 100*time.Millisecond)
+	time.Sleep(DefaultListingCacheTTL + janitorTick + 100*time.Millisecond)
 	if held := ts.srv.dirs.sweep(); held != 0 {
 		t.Errorf("the cache still holds %d bytes after its listings expired", held)
 	}

@@ -340,6 +340,7 @@ func (s *Server) driver(si *sessionInfo, v *verifiedLogin) *session {
 
 	disk, onDisk := v.root.(*vfs.Fs)
 	root := v.root
+	sess.listings = listingKeyer(root)
 
 	// Anonymous sessions see only what everyone may read on disk (their own
 	// view of the shared root); an object store has no mode bits.

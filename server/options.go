@@ -50,6 +50,16 @@ type Root interface {
 	Close() error
 }
 
+// ListingKeyer is a Root whose folders list the same for every home and
+// account that reaches them, as a key prefix of an object store does.
+// ListingKey names the listing of folder dir, an absolute virtual path of
+// this root (two roots give one folder the same name): the listing cache
+// then keeps one copy of it, a crowd reads it once whatever their homes, and
+// a change made through any session forgets it for all.
+type ListingKeyer interface {
+	ListingKey(dir string) string
+}
+
 // Storage opens the Root of a session whose home is home (a folder on disk,
 // or a key prefix in an object store). atomic asks for atomic uploads.
 type Storage func(home string, atomic bool) (Root, error)
@@ -95,6 +105,25 @@ type Listing struct {
 	MessageFile string
 	// Recursive allows LIST -R.
 	Recursive bool
+	// CacheTTL is how long a folder's listing is served again once read:
+	// the longest a change made elsewhere (by another wharf on the same
+	// object store, or on disk by a file growing) stays unseen. A change made
+	// through this server is seen at once. 0 means DefaultListingCacheTTL; a
+	// negative value keeps no listing (listings asked for at once still share
+	// one read).
+	CacheTTL time.Duration
+}
+
+// cacheTTL is CacheTTL with its default, 0 for none.
+func (l Listing) cacheTTL() time.Duration {
+	switch {
+	case l.CacheTTL == 0:
+		return DefaultListingCacheTTL
+	case l.CacheTTL < 0:
+		return 0
+	}
+
+	return l.CacheTTL
 }
 
 // Options are the server's settings, already validated by the caller.

@@ -376,19 +376,7 @@ func announcedPort(text string) (int, bool) {
 // listening socket does this on Linux; elsewhere the call may fail, and the
 // engine's listener then listens, unused, until the transfer ends.
 func silence(l net.Listener) {
-	sc, ok := l.(syscall.Conn)
-	if !ok {
-		return
-	}
-
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return
-	}
-
-	_ = raw.Control(func(fd uintptr) {
-		_ = syscall.Shutdown(int(fd), syscall.SHUT_RD)
-	})
+	onSocket(l, func(fd int) { _ = syscall.Shutdown(fd, syscall.SHUT_RD) })
 }
 
 // passiveListener is what the engine gets for one PASV or EPSV: the port it

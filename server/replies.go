@@ -62,7 +62,7 @@ func (c *control) fixReply(to *command, code int, line []byte) (reply, bool) {
 	case to.kind == cmdTransfer:
 		return c.fixTransfer(to, code, text)
 	case to.err != nil:
-		return reply{code, describe(to.err)}, true
+		return reply{storageCode(to.err, code), describe(to.err)}, true
 	}
 
 	return reply{}, false
@@ -111,12 +111,30 @@ func (c *control) fixTransfer(to *command, code int, text string) (reply, bool) 
 		return reply{450, describe(to.err)}, true // busy: try again later, MLSD too
 	case errors.Is(to.err, vfs.ErrUploadBusy):
 		return reply{450, describe(to.err)}, true // RFC 959, 4.2: file busy, try again
+	case storageCode(to.err, 0) != 0:
+		return reply{storageCode(to.err, 0), describe(to.err)}, true // nothing moved: 450, or 451
 	case listing != 0:
 		return reply{listing, describe(to.err)}, true
 	default:
 		// "Could not access file" (the file was refused), "Could not seek file".
 		return reply{code, describe(to.err)}, true
 	}
+}
+
+// storageCode is the code of the reply to a command that failed with err
+// before anything was done: 450 when the storage is unavailable for now
+// (RFC 959, 4.2: not taken, try again later), 451 when it failed in a way
+// the operator must fix (local error in processing); else code. A transfer
+// cut by either is 451 (fixTransfer).
+func storageCode(err error, code int) int {
+	switch {
+	case errors.Is(err, vfs.ErrUnavailable):
+		return 450
+	case errors.Is(err, vfs.ErrStorageFault):
+		return 451
+	}
+
+	return code
 }
 
 // listingCode is the code of a failed listing: 450 for LIST and NLST (RFC

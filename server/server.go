@@ -104,7 +104,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		logins:      newLoginSlots(),
 		throttle:    newAccountThrottle(accountCheckInterval),
 		floodLogs:   newLogLimiter(logBurst, logWindow),
-		dirs:        newDirCache(),
+		dirs:        newDirCache(opts.Listing.cacheTTL()),
 	}
 
 	s.pasvIP = newPasvAddress(opts.PublicHost, s.log)
@@ -537,6 +537,19 @@ type deniedRoot struct {
 }
 
 func (d deniedRoot) Close() error { return d.root.Close() }
+
+// listingKeyer returns root's names for its listings, behind [listing] deny
+// too (deny is the same for every session, so the listings still are), or
+// nil.
+func listingKeyer(root Root) ListingKeyer {
+	if d, ok := root.(deniedRoot); ok {
+		root = d.root
+	}
+
+	k, _ := root.(ListingKeyer)
+
+	return k
+}
 
 // PostAuthMessage is the text of the reply to PASS.
 func (s *Server) PostAuthMessage(cc ftpserver.ClientContext, _ string, authErr error) string {

@@ -37,7 +37,8 @@ type session struct {
 	account  auth.Account
 	download *rate.Limiter // this session's own buckets; nil = unlimited
 	upload   *rate.Limiter
-	parts    *vfs.Fs // the account's resumable uploads (see resume.go); nil where uploads do not resume
+	parts    *vfs.Fs      // the account's resumable uploads (see resume.go); nil where uploads do not resume
+	listings ListingKeyer // the root's own names for its listings; nil on disk
 }
 
 var (
@@ -217,7 +218,7 @@ func (s *session) changed(name string) {
 		name = path.Join(s.info.cc.Path(), name)
 	}
 
-	s.srv.dirs.forget(s.account.Home, path.Clean(name))
+	s.srv.dirs.forget(s.dirKey(path.Dir(path.Clean(name))))
 }
 
 // Mkdir creates a folder (MKD).

@@ -54,9 +54,10 @@ type accountThrottle struct {
 	now      func() time.Time
 
 	mu      sync.Mutex
-	next    map[uint64]time.Time     // name → when its next untrusted check may start
-	trusted map[uint64][]trustedAddr // name → addresses that logged in to it, most recent first
-	names   int                      // maxThrottledNames; smaller in tests
+	next    map[uint64]time.Time            // name → when its next untrusted check may start
+	trusted map[uint64][]trustedAddr        // name → addresses that logged in to it, most recent first
+	names   int                             // maxThrottledNames; smaller in tests
+	turns   func(name string, at time.Time) // tests: each turn given, when it starts (under mu)
 }
 
 type trustedAddr struct {
@@ -108,6 +109,9 @@ func (t *accountThrottle) reserve(name, key string, maxWait time.Duration) (time
 	}
 
 	t.next[h] = slot.Add(t.interval)
+	if t.turns != nil {
+		t.turns(name, slot)
+	}
 
 	return wait, true
 }

@@ -22,7 +22,8 @@ import (
 // scenarioTimeout bounds one scenario, whatever happens.
 const scenarioTimeout = 4 * time.Minute
 
-// scenario is one numbered abuse case of issue 4 (1-10) or issue 12 (11-14).
+// scenario is one numbered abuse case of issue 4 (1-10), issue 12 (11-14) or
+// issue 15 (15).
 type scenario struct {
 	num   int
 	name  string // short name, matched by -run as "<num>-<name>"
@@ -47,6 +48,7 @@ var scenarios = []scenario{
 	{12, "garbage-flood", "10 connections send 2 s of 4 KiB garbage before login", runGarbageFlood},
 	{13, "dropbox-fill", "Drop box filled from 8 addresses: quota, entries, depth, rates", runDropboxFill},
 	{14, "guessing", "40 addresses guess one password; the owner logs in meanwhile", runGuessing},
+	{15, "store-outage", "S3 store killed for 10 s under 50 downloads and uploads", runStoreOutage},
 }
 
 // suite is what the scenarios share: the binary, a temporary folder, and

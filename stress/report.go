@@ -23,9 +23,10 @@ type check struct {
 
 // result collects a scenario's checks as it runs, printing each at once.
 type result struct {
-	sc     scenario
-	checks []check
-	took   time.Duration
+	sc      scenario
+	checks  []check
+	took    time.Duration
+	skipped string // why the scenario could not run here (a tool missing); "" when it ran
 }
 
 // check records and prints one figure against its bound.
@@ -42,7 +43,18 @@ func (r *result) note(name, format string, args ...any) {
 	say("   info  %s: %s\n", name, c.figure)
 }
 
+// skip records that the scenario cannot run on this machine, and why: it
+// neither passes nor fails.
+func (r *result) skip(format string, args ...any) {
+	r.skipped = fmt.Sprintf(format, args...)
+	say("   SKIP  %s\n", r.skipped)
+}
+
 func (r *result) passed() bool {
+	if r.skipped != "" {
+		return true
+	}
+
 	bounded := 0
 	for _, c := range r.checks {
 		if !c.ok {
@@ -71,6 +83,12 @@ func printSummary(results []*result, total time.Duration) bool {
 
 	failed := false
 	for _, r := range results {
+		if r.skipped != "" {
+			say("   SKIP  %2d. %s: %s\n", r.sc.num, r.sc.title, r.skipped)
+
+			continue
+		}
+
 		say("   %s  %2d. %s (%s)\n", verdict(r.passed()), r.sc.num, r.sc.title, r.took.Round(100*time.Millisecond))
 		if !r.passed() {
 			failed = true
@@ -118,7 +136,7 @@ func writeMarkdown(path string, results []*result, m machine, total time.Duratio
 	b.WriteString("# wharf under abuse: current figures\n\n")
 	b.WriteString("Written by `make stress` (`go run ./stress -wharf bin/wharf`), which starts the real wharf binary and\n")
 	b.WriteString("attacks it on loopback only (127.0.0.1, and 127.0.0.2 and up as other client addresses). Each row is one\n")
-	b.WriteString("figure measured in that run and the bound it must meet; the bounds are those of issues 4 and 12. The package\n")
+	b.WriteString("figure measured in that run and the bound it must meet; the bounds are those of issues 4, 12 and 15. The package\n")
 	b.WriteString("comment of `stress/doc.go` explains each scenario and how it measures.\n\n")
 	fmt.Fprintf(&b, "- Date: %s\n", m.date.Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- Machine: %d CPUs (nproc), %s, %s\n", m.cpus, m.model, m.kernel)
@@ -130,17 +148,31 @@ func writeMarkdown(path string, results []*result, m machine, total time.Duratio
 		b.WriteString("- Partial run: only the scenarios below were selected (-run).\n")
 	}
 
-	passed := 0
+	passed, skipped := 0, 0
 	for _, r := range results {
-		if r.passed() {
+		switch {
+		case r.skipped != "":
+			skipped++
+		case r.passed():
 			passed++
 		}
 	}
 
-	fmt.Fprintf(&b, "- Result: %d of %d scenarios PASS\n\n", passed, len(results))
+	fmt.Fprintf(&b, "- Result: %d of %d scenarios PASS", passed, len(results)-skipped)
+	if skipped > 0 {
+		fmt.Fprintf(&b, ", %d skipped", skipped)
+	}
+
+	b.WriteString("\n\n")
 	b.WriteString("| # | Scenario | Check | Figure | Bound | Result |\n|---|---|---|---|---|---|\n")
 
 	for _, r := range results {
+		if r.skipped != "" {
+			fmt.Fprintf(&b, "| %d | %s | skipped | %s | | SKIP |\n", r.sc.num, cell(r.sc.title), cell(r.skipped))
+
+			continue
+		}
+
 		for i, c := range r.checks {
 			num, title := "", ""
 			if i == 0 {

@@ -52,6 +52,14 @@ type settings struct {
 	implicitTLS     bool
 	pprof           bool       // [admin] pprof: /debug/pprof/heap?gc=1 lets the suite force a collection
 	dropBox         *boxLimits // [anonymous] max_upload_size and the drop box's limits; nil: no size limit, wharf's default limits
+	store           *s3Store   // [storage] backend = "s3" on this store; nil: the disk
+}
+
+// s3Store is an S3-compatible store for [storage]: the anonymous root is
+// then the key prefix "/pub" (with no drop box, which needs the disk) and
+// alice's home "/alice".
+type s3Store struct {
+	endpoint, bucket, accessKey, secretKey string
 }
 
 // boxLimits are the [anonymous] keys that bound uploads to incoming/: sizes in
@@ -205,7 +213,15 @@ func (w *wharf) config(s *suite) (string, error) {
 		fmt.Fprintf(&b, "\n[tls]\nmode = \"implicit\"\ncert_file = %q\nkey_file = %q\n", cert, key)
 	}
 
-	fmt.Fprintf(&b, "\n[anonymous]\nenabled = true\nroot = %q\nupload_dir = \"incoming\"\n", w.pub)
+	root, upload, home := w.pub, "upload_dir = \"incoming\"\n", w.home
+	if st.store != nil {
+		root, upload, home = "/pub", "", "/alice"
+		fmt.Fprintf(&b, "\n[storage]\nbackend = \"s3\"\nendpoint = %q\nbucket = %q\npath_style = true\n",
+			st.store.endpoint, st.store.bucket)
+		fmt.Fprintf(&b, "access_key = %q\nsecret_key = %q\n", st.store.accessKey, st.store.secretKey)
+	}
+
+	fmt.Fprintf(&b, "\n[anonymous]\nenabled = true\nroot = %q\n%s", root, upload)
 
 	if l := st.dropBox; l != nil {
 		fmt.Fprintf(&b, "max_upload_size = \"%d\"\nupload_quota = \"%d\"\nupload_max_files = %d\n", l.maxUploadSize, l.quota, l.maxFiles)
@@ -220,7 +236,7 @@ func (w *wharf) config(s *suite) (string, error) {
 
 	fmt.Fprintf(&b, "\n[ban]\nmax_failures = %d\nwindow = \"10m\"\nduration = \"1h\"\n", st.maxFailures)
 	fmt.Fprintf(&b, "\n[admin]\nlisten = \"127.0.0.1:0\"\npprof = %t\n", st.pprof)
-	fmt.Fprintf(&b, "\n[[users]]\nname = %q\npassword = %q\nhome = %q\naccess = \"read-write\"\n", aliceName, s.hash, w.home)
+	fmt.Fprintf(&b, "\n[[users]]\nname = %q\npassword = %q\nhome = %q\naccess = \"read-write\"\n", aliceName, s.hash, home)
 
 	return b.String(), nil
 }

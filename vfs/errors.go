@@ -24,6 +24,18 @@ var (
 	// folder other than creating a new file or folder.
 	ErrDropBox = fmt.Errorf("%w: upload-only folder", fs.ErrPermission)
 
+	// ErrUnavailable is the cause of a failure that may pass: the storage
+	// (an object store) did not answer, timed out, or said it was busy or
+	// failing (HTTP 5xx, SlowDown). The server answers 450 (the command was
+	// not taken) or 451 (a transfer was cut): RFC 959's transient negative
+	// replies, which clients retry.
+	ErrUnavailable = errors.New("storage unavailable, try again later")
+	// ErrStorageFault is the cause of a failure of the storage that neither
+	// the client nor time will fix: a missing bucket, refused credentials,
+	// an answer the backend does not understand. The operator must act; the
+	// server answers 451 (local error in processing).
+	ErrStorageFault = errors.New("storage error on the server")
+
 	// errCreateOnlyExists is ErrCreateOnly for a name that exists.
 	errCreateOnlyExists = fmt.Errorf("%w: %w", ErrCreateOnly, fs.ErrExist)
 

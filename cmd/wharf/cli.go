@@ -90,6 +90,21 @@ func helped(err error) error {
 	return err
 }
 
+// commandConfig parses a command's arguments (its flags, and at most one
+// configuration file, which must agree with -config, read from flagPath once
+// parsed) and returns the file to read. ok is false when the command must
+// stop: with err nil after its help was printed, else with the usage error.
+func commandConfig(fs *flag.FlagSet, flagPath *string, args []string, stdout io.Writer) (path string, ok bool, err error) {
+	args, err = parseArgs(fs, args, stdout)
+	if err != nil {
+		return "", false, helped(err)
+	}
+
+	path, err = configArg(fs, *flagPath, args)
+
+	return path, err == nil, err
+}
+
 // configArg is the configuration file a command reads: the path of
 // -config (flagPath) or its one argument. Both may be given if they name
 // the same file; more arguments, or two different files, are a usageError:

@@ -33,8 +33,16 @@ type process struct {
 func startKillable(t *testing.T, env []string) *process {
 	t.Helper()
 
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(append(os.Environ(), asWharf+"=1", "WHARF_LOG_FORMAT=json", "WHARF_LISTEN=127.0.0.1:0"), env...)
+	return startBinary(t, os.Args[0], append([]string{asWharf + "=1"}, env...))
+}
+
+// startBinary starts the wharf binary bin (the test binary, with asWharf in
+// env, or a real build) like startKillable.
+func startBinary(t *testing.T, bin string, env []string) *process {
+	t.Helper()
+
+	cmd := exec.Command(bin)
+	cmd.Env = append(append(os.Environ(), "WHARF_LOG_FORMAT=json", "WHARF_LISTEN=127.0.0.1:0"), env...)
 
 	return startCmd(t, cmd)
 }

@@ -58,13 +58,8 @@ to fix) and exit 1 when there is a PROBLEM. Beside a running wharf, the
 ports it holds are reported as its own, not as problems.
 `)
 
-	args, err := parseArgs(fs, args, stdout)
-	if err != nil {
-		return helped(err)
-	}
-
-	path, err := configArg(fs, *configPath, args)
-	if err != nil {
+	path, ok, err := commandConfig(fs, configPath, args, stdout)
+	if !ok {
 		return err
 	}
 
@@ -93,7 +88,18 @@ ports it holds are reported as its own, not as problems.
 	checkFolders(r, cfg)
 
 	if cfg.Storage.S3() {
-		if _, err := openStorage(ctx, cfg.Storage, env, zap.NewNop()); err != nil {
+		c := cfg.Storage
+		c.AbandonedUploadAge = config.Duration{} // a check only: no janitor sweeping the bucket
+		st, err := openStorage(ctx, c, env, zap.NewNop())
+		if up, why := st.ready(); err == nil && !up {
+			err = fmt.Errorf("storage: %s: %s", st.store, why)
+		}
+
+		if st.store != nil {
+			defer st.store.Close()
+		}
+
+		if err != nil {
 			r.problem("%v: check storage.endpoint, storage.bucket and the credentials", err)
 		} else {
 			r.ok("storage: bucket %q answers", cfg.Storage.Bucket)

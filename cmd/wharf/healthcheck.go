@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/textproto"
 	"strings"
 	"time"
@@ -26,26 +27,28 @@ const healthTimeout = 5 * time.Second
 // configuration (-config, WHARF_CONFIG, WHARF_LISTEN...), with an
 // every-address host such as 0.0.0.0 probed on 127.0.0.1. With implicit TLS
 // it does the handshake first. It prints one line either way.
+//
+// With -ready it asks the admin listener's /readyz instead (at -addr, or
+// [admin] listen), and succeeds on 200: wharf accepts connections and its
+// storage answers. That is readiness, for a load balancer; the greeting is
+// liveness, which a store outage does not end.
 func healthcheck(ctx context.Context, args, env []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("wharf healthcheck", flag.ContinueOnError)
 	configPath := fs.String("config", "", "path of the TOML configuration `file`, as FILE (default: $WHARF_CONFIG, else none)")
 	optional := fs.String("optional-config", "", "read this configuration `file` if it exists (as the server's -optional-config)")
-	addr := fs.String("addr", "", "`host:port` to probe (default: the configured listen address, on 127.0.0.1 when it is every address)")
-	fs.Usage = usageFunc(fs, `Usage: wharf healthcheck [FILE] [-addr HOST:PORT]
+	addr := fs.String("addr", "", "`host:port` to probe (default: the configured listen address, or with -ready [admin] listen; on 127.0.0.1 when it is every address)")
+	ready := fs.Bool("ready", false, "ask the admin listener's /readyz: succeed only while wharf is ready to serve (its storage answers)")
+	fs.Usage = usageFunc(fs, `Usage: wharf healthcheck [FILE] [-addr HOST:PORT] [-ready]
 
 Connect to the control port and exit 0 on a 220 greeting within 5 s, 1
 otherwise, printing one line either way (for a container HEALTHCHECK). The
 address is -addr, else the configured listen address, on 127.0.0.1 when
-that is every address.
+that is every address. With -ready, ask the admin listener's /readyz
+instead and exit 0 only while wharf is ready (its storage answers).
 `)
 
-	args, err := parseArgs(fs, args, stdout)
-	if err != nil {
-		return helped(err)
-	}
-
-	path, err := configArg(fs, *configPath, args)
-	if err != nil {
+	path, ok, err := commandConfig(fs, configPath, args, stdout)
+	if !ok {
 		return err
 	}
 
@@ -56,15 +59,19 @@ that is every address.
 		return fmt.Errorf("unhealthy: configuration: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+
+	if *ready {
+		return readiness(ctx, *addr, cfg.Admin.Listen, stdout)
+	}
+
 	target := *addr
 	if target == "" {
 		if target, err = probeAddress(cfg.Listen); err != nil {
 			return fmt.Errorf("unhealthy: %w", err)
 		}
 	}
-
-	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
-	defer cancel()
 
 	conn, greeting, err := greet(ctx, target, cfg.TLS.Mode.Is(server.TLSImplicit))
 	if err != nil {
@@ -74,6 +81,44 @@ that is every address.
 	quit(conn)
 
 	fmt.Fprintf(stdout, "healthy: %s: 220 %s\n", target, greeting)
+
+	return nil
+}
+
+// readiness asks /readyz on the admin listener at addr, or else at the
+// configured [admin] listen, and prints its answer: "ready: ADDR: ready", or
+// fails with "not ready: ADDR: 503 <reason>".
+func readiness(ctx context.Context, addr, adminListen string, stdout io.Writer) error {
+	if addr == "" {
+		if adminListen == "" {
+			return errors.New("not ready: no admin listener to ask: set [admin] listen (WHARF_ADMIN_LISTEN), or give -addr")
+		}
+
+		var err error
+		if addr, err = probeAddress(adminListen); err != nil {
+			return fmt.Errorf("not ready: admin %w", err)
+		}
+	}
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", http.NoBody)
+	if err != nil {
+		return fmt.Errorf("not ready: %s: %w", addr, err)
+	}
+
+	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+	if err != nil {
+		return fmt.Errorf("not ready: %s: %w", addr, err)
+	}
+	defer resp.Body.Close()
+
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	text := strings.Join(strings.Fields(string(body)), " ")
+
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("not ready: %s: %d %s", addr, resp.StatusCode, text)
+	}
+
+	fmt.Fprintf(stdout, "ready: %s: %s\n", addr, text)
 
 	return nil
 }

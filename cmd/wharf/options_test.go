@@ -93,3 +93,24 @@ func TestOptionsCarryTheSecondWaveKeys(t *testing.T) {
 		t.Errorf("Overwrite = %t, %t; want true for drop, false for strict", users[0].Overwrite, users[1].Overwrite)
 	}
 }
+
+// listing.cache_ttl = "0s" keeps no listing: the server's "none" is a
+// negative value, since its 0 is the default.
+func TestOptionsListingCacheTTL(t *testing.T) {
+	t.Parallel()
+
+	for _, tc := range []struct {
+		ttl, want time.Duration
+	}{
+		{server.DefaultListingCacheTTL, server.DefaultListingCacheTTL},
+		{30 * time.Second, 30 * time.Second},
+		{0, -1},
+	} {
+		cfg := config.Default()
+		cfg.Listing.CacheTTL = config.Duration{Duration: tc.ttl}
+
+		if got := serverOptions(cfg).Listing.CacheTTL; got != tc.want {
+			t.Errorf("cache_ttl %s: Options.Listing.CacheTTL = %s, want %s", tc.ttl, got, tc.want)
+		}
+	}
+}

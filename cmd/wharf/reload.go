@@ -324,11 +324,15 @@ var reloadKeys = []struct {
 	{"storage.access_key", false},
 	{"storage.secret_key", false},
 	{"storage.path_style", false},
+	{"storage.startup_timeout", false}, // waited for at start only
+	{"storage.upload_memory", false},
+	{"storage.abandoned_upload_age", false},
 	{"listing.symlinks", false},
 	{"listing.hide", false},
 	{"listing.deny", false},
 	{"listing.message_file", false},
 	{"listing.recursive", false},
+	{"listing.cache_ttl", false},
 	{"users", true}, // each user's tls included, for logins after the reload
 }
 

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -45,8 +46,9 @@ Usage:
   wharf doctor [FILE]
         check the configuration, then whether clients can reach the control and
         passive ports through public_host; print what to fix
-  wharf healthcheck [FILE] [-addr HOST:PORT]
-        exit 0 if the server answers 220 within 5s (for a container HEALTHCHECK)
+  wharf healthcheck [FILE] [-addr HOST:PORT] [-ready]
+        exit 0 if the server answers 220 within 5s (for a container HEALTHCHECK);
+        with -ready, if the admin listener's /readyz says ready (the storage answers)
   wharf hash-password
         read a password on stdin, print its bcrypt hash
   wharf version
@@ -245,8 +247,16 @@ func serve(ctx context.Context, cfg config.Config, src config.Sources, unknown [
 	}
 
 	opts := serverOptions(cfg)
-	if opts.Storage, err = openStorage(ctx, cfg.Storage, src.Env, log); err != nil {
+
+	files, err := openStorage(ctx, cfg.Storage, src.Env, log)
+	if err != nil {
 		return err
+	}
+
+	opts.Storage = files.open
+
+	if files.store != nil {
+		defer files.store.Close() // after the sessions: the last uploads give their buffers back
 	}
 
 	srv, err := server.New(opts, accounts, log)
@@ -256,13 +266,23 @@ func serve(ctx context.Context, cfg config.Config, src config.Sources, unknown [
 
 	srv.Registry().MustRegister(buildInfo())
 
+	if files.store != nil {
+		srv.Registry().MustRegister(files.store.Collector())
+	}
+
 	if err := srv.Listen(); err != nil {
 		return err
 	}
 
+	if files.store != nil {
+		srv.Registry().MustRegister(files.store.Collectors()...)
+		stopProbes := files.store.StartProbes()
+		defer stopProbes()
+	}
+
 	reloads := newReloader(src, cfg, srv, log)
 
-	adm, err := startAdmin(cfg.Admin, srv, reloads, log)
+	adm, err := startAdmin(cfg.Admin, srv, files, reloads, log)
 	if err != nil {
 		shutdownNow(srv)
 
@@ -296,10 +316,33 @@ func serve(ctx context.Context, cfg config.Config, src config.Sources, unknown [
 		<-watched
 	}
 
+	// A store that did not answer at start is waited for, at most
+	// storage.startup_timeout: wharf serves meanwhile, not ready.
+	waitCtx, stopWaiting := context.WithCancel(ctx)
+	notAnswered := make(chan error, 1)
+
+	var waiting sync.WaitGroup
+	waiting.Go(func() {
+		if err := files.wait(waitCtx, cfg.Storage.StartupTimeout.Duration); err != nil {
+			notAnswered <- err
+		}
+	})
+	defer func() {
+		stopWaiting()
+		waiting.Wait()
+	}()
+
 	for running := true; running; {
 		select {
 		case err := <-served:
 			// The listener failed on its own: stop the sessions too.
+			stopWatching()
+			shutdownNow(srv)
+			stopAdmin(adm, admined, log)
+
+			return err
+		case err := <-notAnswered:
+			log.Error("storage did not answer at start, stopping", zap.Error(err))
 			stopWatching()
 			shutdownNow(srv)
 			stopAdmin(adm, admined, log)
@@ -361,7 +404,7 @@ func warnLooseFiles(log *zap.Logger, cfg config.Config, src config.Sources) {
 
 // startAdmin starts the admin listener when [admin] listen is set; its
 // POST /reload reloads through reloads.
-func startAdmin(c config.Admin, srv *server.Server, reloads *reloader, log *zap.Logger) (*admin.Server, error) {
+func startAdmin(c config.Admin, srv *server.Server, files storage, reloads *reloader, log *zap.Logger) (*admin.Server, error) {
 	if c.Listen == "" {
 		return nil, nil //nolint:nilnil // no admin listener is not an error
 	}
@@ -380,7 +423,7 @@ func startAdmin(c config.Admin, srv *server.Server, reloads *reloader, log *zap.
 				return false, "not accepting FTP connections"
 			}
 
-			return true, ""
+			return files.ready()
 		},
 	}, log)
 
@@ -508,8 +551,19 @@ func serverOptions(cfg config.Config) server.Options {
 			Deny:        cfg.Listing.Deny,
 			MessageFile: cfg.Listing.MessageFile,
 			Recursive:   cfg.Listing.Recursive,
+			CacheTTL:    listingCacheTTL(cfg.Listing.CacheTTL.Duration),
 		},
 	}
+}
+
+// listingCacheTTL is listing.cache_ttl as the server takes it, where "0s"
+// (keep no listing) is a negative value and 0 its default.
+func listingCacheTTL(ttl time.Duration) time.Duration {
+	if ttl == 0 {
+		return -1
+	}
+
+	return ttl
 }
 
 // newLogger builds the one logger of the process from [log]: level, and
@@ -553,13 +607,8 @@ problem, each naming its key. Warn, on stderr, about secret files that
 others can read. Exit 0 when it is valid, 1 when it is not.
 `)
 
-	args, err := parseArgs(fs, args, stdout)
-	if err != nil {
-		return helped(err)
-	}
-
-	path, err := configArg(fs, *configPath, args)
-	if err != nil {
+	path, ok, err := commandConfig(fs, configPath, args, stdout)
+	if !ok {
 		return err
 	}
 

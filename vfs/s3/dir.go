@@ -58,6 +58,14 @@ func (fi fileInfo) IsDir() bool { return fi.dir }
 // Sys returns nil.
 func (fi fileInfo) Sys() any { return nil }
 
+// ListingKey names the listing of the folder dir (a virtual path) by its
+// bucket and key prefix, which is what it lists: every session that reaches
+// that prefix, from whatever home, sees the same entries, so a listing cache
+// may share them (server.ListingKeyer).
+func (f *Fs) ListingKey(dir string) string {
+	return f.s.bucket + "/" + f.dirPrefix(clean(dir))
+}
+
 // dir is a folder opened for reading (LIST, NLST, MLSD, STAT). Readdir
 // streams a delimited listing (ListObjectsV2 with "/", listPage keys per
 // request): objects are files, with the size and time of the listing (no
@@ -92,7 +100,7 @@ func (d *dir) Readdir(n int) ([]fs.FileInfo, error) {
 	}
 	if d.next == nil && !d.done {
 		ctx, cancel := context.WithCancel(context.Background())
-		seq := d.fs.s.core.ListObjectsIter(ctx, d.fs.s.bucket, listOptions(d.fs.dirPrefix(d.Path), false, listPage))
+		seq := d.fs.list(ctx, listOptions(d.fs.dirPrefix(d.Path), false, listPage))
 		d.next, d.stop = iter.Pull(seq)
 		d.cancel = cancel
 	}

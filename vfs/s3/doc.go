@@ -25,13 +25,36 @@
 //
 // S3 makes an object visible only when its upload completes, and replaces
 // an old one at once, so uploads are always atomic: the atomic flag of
-// Store.Open changes nothing. An upload streams into a multipart upload
-// with one part buffer (16 MiB; parts double after every 2000 of them, so
-// S3's 10,000 parts hold about 969 GiB) and is completed by a clean Close;
-// after TransferError (ABOR, a lost data connection) Close aborts it, and
-// no object, partial or empty, appears. Uploads smaller than one part go in
-// one PUT at Close. A failed request fails the Write or Close that made it,
-// so the client gets an error reply.
+// Store.Open changes nothing. An upload streams into a multipart upload,
+// filling one part while up to two are sent (upload.go), and is completed
+// by a clean Close; after TransferError (ABOR, a lost data connection)
+// Close aborts it, and no object, partial or empty, appears. Uploads
+// smaller than one part go in one PUT at Close. A failed request fails the
+// Write or Close that made it (or the next one, for a part sent in the
+// background), so the client gets an error reply. Over https part payloads
+// go unsigned (TLS protects them); over http each is signed with its
+// SHA-256, which the store checks.
+//
+// # Memory
+//
+// Part buffers come from one budget per Store (Options.UploadMemory,
+// memory.go), in chunks mapped outside the Go heap: an upload holds one
+// chunk (256 KiB) from its start, then a part at a time, from 16 MiB down
+// to S3's minimum of 5 MiB as more uploads share the budget. An upload
+// waits for memory up to Options.UploadMemoryWait, then fails with ErrBusy
+// (a vfs.ErrUploadBusy: 450 before the transfer, 451 during it). Chunks
+// idle for a trim period go back to the kernel.
+//
+// # Abandoned uploads
+//
+// With Options.AbandonedUploadAge set, a janitor (janitor.go) aborts the
+// incomplete multipart uploads below the prefix that no session of the
+// Store runs and that are older than the age, at start and periodically,
+// and tries again aborts that failed. A small journal object per running
+// multipart upload, below "<prefix>.wharf-upload-journal/", lets it find
+// them on stores that list incomplete uploads by exact key only (MinIO),
+// and lets several instances share a bucket without aborting each other's
+// long uploads. Store.Collector exports what it and the budget count.
 //
 // APPE and REST then STOR work, atomically too: the new object starts with
 // the kept part of the old one (all of it for APPE, its first n bytes for
@@ -46,9 +69,27 @@
 // and path-free causes: fs.ErrNotExist (NoSuchKey), fs.ErrPermission
 // (AccessDenied), fs.ErrExist, syscall.ENOTEMPTY / ENOTDIR / EISDIR,
 // ftpserver.ErrStorageExceeded (552) and ftpserver.ErrFileNameNotAllowed
-// (553), ErrChanged, and ErrStorage for every other failure of the store,
-// whose details (endpoint, bucket, key) go to Options.Log only, never to
-// clients.
+// (553), ErrChanged, ErrUnavailable (vfs.ErrUnavailable: the server answers
+// 450, or 451 for a cut transfer) when the store did not answer, timed out
+// or answered 5xx, 429 or SlowDown, and ErrStorage (vfs.ErrStorageFault:
+// 451) for every other failure of the store. Their details (endpoint,
+// bucket, key) go to Options.Log only, never to clients.
+//
+// # Outages and health
+//
+// Idempotent requests (stat, listings, the GET of a download) are tried
+// again while the store fails transiently, for up to 2.5 s (retry.go): a
+// listing resumes after its last page, a download with a ranged GET from
+// where the store cut it. Every request goes through an observer
+// (metrics.go) that times it, counts its failures by operation and kind,
+// and tells the Store's health whether the store answered; StartProbes
+// asks for the bucket every 5 s (every second while the store does not
+// answer), so its return shows without a client. Health says whether the
+// store answers and, if not, why, in words that name neither the endpoint
+// nor the bucket; Collectors has wharf_storage_up,
+// wharf_storage_errors_total{op,kind} and wharf_storage_request_seconds{op}.
+// Prepare makes a Store without a request, so that wharf can start while
+// the store is down and WaitUp for it; New is Prepare, then Check.
 //
 // # Limits
 //
@@ -62,8 +103,12 @@
 //     of at most 255.
 //   - When other tools made both an object "a" and keys below "a/", Stat
 //     and Open see the file, and listings show both.
-//   - Memory: one part buffer per running upload, up to 16 MiB.
-//   - A wharf that dies during an upload leaves an incomplete multipart
-//     upload behind: give the bucket a lifecycle rule that aborts them
-//     (AbortIncompleteMultipartUpload), which AWS and MinIO support.
+//   - The largest upload is bounded by S3's 10,000 parts: parts double
+//     after every 2000 of them, so about 969 GiB when none had to shrink
+//     (parts are at most half of Options.UploadMemory), about 300 GiB when
+//     all were minimum parts.
+//   - On MinIO, incomplete uploads that wharf did not journal (another
+//     program's) are found only with an empty prefix, and only until MinIO
+//     restarts; MinIO's own expiry (MINIO_API_STALE_UPLOADS_EXPIRY) covers
+//     them.
 package s3

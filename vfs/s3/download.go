@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 )
@@ -18,6 +19,12 @@ import (
 // again. Every GET is conditional on the ETag seen at open, so a download,
 // or a resumed one, never mixes two versions of a file: a replaced object
 // fails with ErrChanged.
+//
+// When the store cuts the stream, or fails to start it, transiently, the
+// download goes on with a new ranged GET from where it stopped, tried again
+// with retry's backoff until retryBudget has passed without a byte: a store
+// that restarts within that time costs the client a pause, not the
+// transfer. After it, Read fails with ErrUnavailable (the client reads 451).
 type download struct {
 	fs     *Fs
 	name   string // virtual path
@@ -30,6 +37,7 @@ type download struct {
 	mu     sync.Mutex
 	offset int64
 	body   io.ReadCloser // the GET in progress, or nil
+	broken time.Time     // when the stream failed, if no byte came since
 	closed bool
 }
 
@@ -69,7 +77,8 @@ func (d *download) get(off, end int64) (io.ReadCloser, error) {
 	return body, err
 }
 
-// Read reads from the current offset, starting a GET if none is running.
+// Read reads from the current offset, starting a GET if none is running,
+// and another one if the store cut the last (see download).
 func (d *download) Read(p []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -79,30 +88,70 @@ func (d *download) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if d.offset >= d.info.size {
-		return 0, io.EOF
-	}
-	if d.body == nil {
-		body, err := d.get(d.offset, -1)
-		if err != nil {
-			return 0, d.fs.fail("read", d.name, err)
+	for {
+		if d.offset >= d.info.size {
+			return 0, io.EOF
 		}
-		d.body = body
+		if d.body == nil {
+			if err := d.open(); err != nil {
+				return 0, d.fs.fail("read", d.name, err)
+			}
+		}
+		n, err := d.body.Read(p)
+		d.offset += int64(n)
+		if n > 0 {
+			d.broken = time.Time{}
+		}
+		switch {
+		case err == nil:
+			return n, nil
+		case errors.Is(err, io.EOF) && d.offset >= d.info.size:
+			d.drop()
+
+			return n, io.EOF
+		case errors.Is(err, io.EOF):
+			err = io.ErrUnexpectedEOF // the store ended the body early: a cut like any other
+		}
+		d.drop()
+		if !transient(err) || d.ctx.Err() != nil {
+			return n, d.fs.fail("read", d.name, err)
+		}
+		if d.broken.IsZero() {
+			d.broken = time.Now()
+		}
+		if n > 0 {
+			return n, nil // the next Read goes on from here
+		}
 	}
-	n, err := d.body.Read(p)
-	d.offset += int64(n)
-	if errors.Is(err, io.EOF) {
+}
+
+// open starts the GET from the offset. While the store fails transiently
+// it tries again, with retry's backoff, until retryBudget has passed since
+// the stream failed (d.broken) or, for a first GET, since this call.
+func (d *download) open() error {
+	since := d.broken
+	if since.IsZero() {
+		since = time.Now()
+	}
+	for wait := retryFirst; ; wait = min(2*wait, retryMax) {
+		body, err := d.get(d.offset, -1)
+		switch {
+		case err == nil:
+			d.body = body
+
+			return nil
+		case !transient(err) || time.Since(since)+wait > retryBudget || sleep(d.ctx, wait) != nil:
+			return err
+		}
+	}
+}
+
+// drop closes the GET in progress, if any.
+func (d *download) drop() {
+	if d.body != nil {
 		_ = d.body.Close()
 		d.body = nil
-		if d.offset < d.info.size {
-			err = io.ErrUnexpectedEOF
-		}
 	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		return n, d.fs.fail("read", d.name, err)
-	}
-
-	return n, err
 }
 
 // ReadAt reads len(p) bytes at off with a GET of just that range.

@@ -100,6 +100,7 @@ func (st *site) start(t *testing.T, access auth.Access) *wharf {
 	if err != nil {
 		t.Fatalf("store: %v", err)
 	}
+	t.Cleanup(func() { _ = store.Close() }) // after the server's shutdown, registered below
 	accounts, err := auth.New(auth.Options{
 		Users:         []auth.User{{Name: "alice", PasswordHash: passwordHash, Home: "/alice", Access: access}},
 		Anonymous:     true,

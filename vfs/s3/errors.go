@@ -5,19 +5,29 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"slices"
 	"syscall"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/minio/minio-go/v7"
 	"go.uber.org/zap"
+
+	"wharf/vfs"
 )
 
 var (
-	// ErrStorage is the cause clients read when the store failed in a way
-	// they cannot fix (unreachable, refusing our credentials, an internal
-	// error). Options.Log gets the details.
-	ErrStorage = errors.New("storage unavailable, try again later")
+	// ErrUnavailable is the cause clients read when the store did not
+	// answer, timed out, or said it was busy or failing (HTTP 5xx, 429,
+	// SlowDown): vfs.ErrUnavailable, which the server answers 450 or 451, so
+	// that clients try again. Idempotent requests are tried again first
+	// (see retry). Options.Log gets the details.
+	ErrUnavailable = vfs.ErrUnavailable
+	// ErrStorage is the cause clients read when the store refused in a way
+	// that neither they nor time can fix (our credentials, a missing bucket,
+	// an error code this package does not know): vfs.ErrStorageFault, which
+	// the server answers 451. Options.Log gets the details.
+	ErrStorage = vfs.ErrStorageFault
 	// ErrChanged is the cause of a read, resume or rename whose source object
 	// was replaced while it ran.
 	ErrChanged = errors.New("file changed on the server during the transfer")
@@ -56,11 +66,19 @@ func (f *Fs) fail(op, name string, err error) error {
 }
 
 // kind maps an error of the store to its client-facing kind (see kind), and
-// logs what clients do not see.
+// logs what clients do not see: a fault as a warning, a transient failure
+// at debug level (the store's health logs the outage once, see health).
 func (f *Fs) kind(op, name string, err error) error {
 	k := kind(err)
-	if errors.Is(k, ErrStorage) && !ours(err) {
+	if ours(err) {
+		return k
+	}
+	switch {
+	case errors.Is(k, ErrStorage):
 		f.s.log.Warn("storage request failed", zap.String("op", op), zap.String("path", name),
+			zap.String("bucket", f.s.bucket), zap.String("root", f.root), zap.Error(err))
+	case errors.Is(k, ErrUnavailable):
+		f.s.log.Debug("storage request failed", zap.String("op", op), zap.String("path", name),
 			zap.String("bucket", f.s.bucket), zap.String("root", f.root), zap.Error(err))
 	}
 
@@ -69,8 +87,10 @@ func (f *Fs) kind(op, name string, err error) error {
 
 // kind maps an error of the store to one that shows nothing of the store:
 // the fs errors for missing objects and refused access, ErrChanged,
-// ftpserver's storage and name errors, and ErrStorage for everything else
-// (network errors name the endpoint, S3 errors the bucket).
+// ftpserver's storage and name errors, ErrUnavailable for a store that did
+// not answer or answered that it is busy or failing, and ErrStorage for
+// every other answer (network errors name the endpoint, S3 errors the
+// bucket).
 func kind(err error) error {
 	if pe, ok := errors.AsType[*fs.PathError](err); ok {
 		return pe.Err // ours already
@@ -83,7 +103,12 @@ func kind(err error) error {
 	}
 	var resp minio.ErrorResponse
 	if !errors.As(err, &resp) {
-		return ErrStorage
+		// No answer: refused, reset, timed out, a host name that did not
+		// resolve, credentials that could not be fetched.
+		return ErrUnavailable
+	}
+	if transientAnswer(resp) {
+		return ErrUnavailable
 	}
 	switch resp.Code {
 	case minio.NoSuchKey, minio.NoSuchUpload, "NotFound":
@@ -103,6 +128,33 @@ func kind(err error) error {
 	}
 }
 
+// transientCodes are the error codes with which S3, MinIO and their
+// gateways say "not now": throttling, timeouts, a server starting or short
+// of disks, credentials that expired (and are fetched again).
+var transientCodes = []string{
+	"SlowDown", "SlowDownRead", "SlowDownWrite", "ServiceUnavailable", "InternalError", "RequestTimeout",
+	"Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestThrottled", "ExpiredToken",
+	"ExpiredTokenException", "XMinioServerNotInitialized", "XMinioReadQuorum", "XMinioWriteQuorum",
+}
+
+// transientAnswer reports whether the store answered that it failed for
+// now: a 5xx status, 408 or 429, or one of transientCodes.
+func transientAnswer(resp minio.ErrorResponse) bool {
+	switch {
+	case resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout,
+		resp.StatusCode == http.StatusTooManyRequests:
+		return true
+	}
+
+	return slices.Contains(transientCodes, resp.Code)
+}
+
+// transient reports whether err is a failure of the store that may pass,
+// so that an idempotent request is worth trying again.
+func transient(err error) bool {
+	return errors.Is(kind(err), ErrUnavailable)
+}
+
 // ours reports whether err is one of the path-free kinds this package hands
 // to clients itself, rather than an error of the store (which may wrap an
 // errno, inside a network error that names the endpoint).
@@ -113,7 +165,7 @@ func ours(err error) bool {
 
 	return slices.Contains([]error{
 		fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrClosed, context.Canceled,
-		ErrStorage, ErrChanged, ErrNoTimes, ErrNoModes, ErrTooManyKeys, ErrSeek, ErrTooLarge,
+		ErrUnavailable, ErrStorage, ErrChanged, ErrNoTimes, ErrNoModes, ErrTooManyKeys, ErrSeek, ErrTooLarge, ErrBusy,
 		ftpserver.ErrStorageExceeded, ftpserver.ErrFileNameNotAllowed,
 	}, err)
 }

@@ -142,7 +142,15 @@ func (f *Fs) OpenFile(name string, flag int, _ os.FileMode) (afero.File, error) 
 	}
 	ctx, cancel := opContext()
 	defer cancel()
-	info, etag, err := f.stat(ctx, v)
+	var (
+		info fileInfo
+		etag string
+	)
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		info, etag, err = f.stat(ctx, v)
+
+		return err
+	})
 	if err != nil {
 		return nil, f.fail("open", v, err)
 	}
@@ -156,40 +164,61 @@ func (f *Fs) OpenFile(name string, flag int, _ os.FileMode) (afero.File, error) 
 // openUpload checks an upload to v and starts it. The parent must be a
 // folder and v must not be one. Without O_TRUNC the existing object is kept
 // up to the offset the engine seeks to (REST then STOR), or whole with
-// O_APPEND (APPE).
+// O_APPEND (APPE). The checks only read, so a store that blinks has them
+// tried again (retry).
 func (f *Fs) openUpload(v string, flag int) (afero.File, error) {
 	if v == "/" {
 		return nil, pathError("open", v, syscall.EISDIR)
 	}
 	ctx, cancel := opContext()
 	defer cancel()
-	if err := f.parentDir(ctx, v); err != nil {
+	var old minio.ObjectInfo
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		old, err = f.uploadTarget(ctx, v, flag)
+
+		return err
+	})
+	if err != nil {
 		return nil, f.fail("open", v, err)
+	}
+
+	u, err := newUpload(f, v, old, flag&os.O_APPEND != 0)
+	if err != nil {
+		return nil, err // not a nil *upload in the interface
+	}
+
+	return u, nil
+}
+
+// uploadTarget checks that v can be uploaded to with flag, and returns the
+// object whose start the upload keeps (Key empty: none).
+func (f *Fs) uploadTarget(ctx context.Context, v string, flag int) (minio.ObjectInfo, error) {
+	if err := f.parentDir(ctx, v); err != nil {
+		return minio.ObjectInfo{}, err
 	}
 	isDir, err := f.dirExists(ctx, v)
 	switch {
 	case err != nil:
-		return nil, f.fail("open", v, err)
+		return minio.ObjectInfo{}, err
 	case isDir:
-		return nil, pathError("open", v, syscall.EISDIR)
+		return minio.ObjectInfo{}, syscall.EISDIR
 	}
-	var old minio.ObjectInfo
-	if flag&os.O_TRUNC == 0 || flag&(os.O_EXCL|os.O_CREATE) != os.O_CREATE {
-		old, err = f.s.core.StatObject(ctx, f.s.bucket, f.key(v), minio.StatObjectOptions{})
-		switch {
-		case err == nil && flag&os.O_EXCL != 0:
-			return nil, pathError("open", v, fs.ErrExist)
-		case notFound(err) && flag&os.O_CREATE != 0:
-			old = minio.ObjectInfo{}
-		case err != nil:
-			return nil, f.fail("open", v, err)
-		}
+	if flag&os.O_TRUNC != 0 && flag&(os.O_EXCL|os.O_CREATE) == os.O_CREATE {
+		return minio.ObjectInfo{}, nil // a new object, whatever was there
 	}
-	if flag&os.O_TRUNC != 0 {
-		old = minio.ObjectInfo{}
+	old, err := f.s.core.StatObject(ctx, f.s.bucket, f.key(v), minio.StatObjectOptions{})
+	switch {
+	case err == nil && flag&os.O_EXCL != 0:
+		return minio.ObjectInfo{}, fs.ErrExist
+	case notFound(err) && flag&os.O_CREATE != 0:
+		return minio.ObjectInfo{}, nil
+	case err != nil:
+		return minio.ObjectInfo{}, err
+	case flag&os.O_TRUNC != 0:
+		return minio.ObjectInfo{}, nil
 	}
 
-	return newUpload(f, v, old, flag&os.O_APPEND != 0), nil
+	return old, nil
 }
 
 // stat returns the info of v and, for a file, its ETag. A file is an object
@@ -457,7 +486,12 @@ func (f *Fs) Stat(name string) (os.FileInfo, error) {
 	}
 	ctx, cancel := opContext()
 	defer cancel()
-	info, _, err := f.stat(ctx, v)
+	var info fileInfo
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		info, _, err = f.stat(ctx, v)
+
+		return err
+	})
 	if err != nil {
 		return nil, f.fail("stat", v, err)
 	}

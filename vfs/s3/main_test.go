@@ -102,6 +102,7 @@ func testStore(t *testing.T, prefix string) (*Store, *minio.Client) {
 	if err != nil {
 		t.Fatalf("new store: %v", err)
 	}
+	t.Cleanup(func() { _ = s.Close() })
 
 	return s, client
 }

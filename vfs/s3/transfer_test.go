@@ -439,8 +439,8 @@ func TestUploadWhenTheStoreGoesAway(t *testing.T) {
 	proxy.close()
 	_, werr := f.Write(data)
 	cerr := f.Close()
-	if !errors.Is(werr, ErrStorage) || !errors.Is(cerr, ErrStorage) {
-		t.Fatalf("write: %v; close: %v; want ErrStorage", werr, cerr)
+	if !errors.Is(werr, ErrUnavailable) || !errors.Is(cerr, ErrUnavailable) {
+		t.Fatalf("write: %v; close: %v; want ErrUnavailable", werr, cerr)
 	}
 	for _, err := range []error{werr, cerr} {
 		if strings.Contains(err.Error(), proxy.addr()) || strings.Contains(err.Error(), opts.Bucket) {

@@ -3,6 +3,7 @@ package s3
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"path"
@@ -17,10 +18,12 @@ import (
 	"go.uber.org/zap"
 )
 
-// Upload sizes. Parts are partSize (16 MiB) for the first partsPerStep
-// parts, then twice as large for each further partsPerStep, up to 256 MiB:
-// memory stays at one 16 MiB buffer for any upload under 31 GiB, and S3's
-// limit of maxParts parts still allows uploads of about 969 GiB.
+// Upload sizes. Parts go from minPart (5 MiB, S3's smallest but the last)
+// to partSize (16 MiB) as the memory budget allows (memory.partSize), for
+// the first partsPerStep parts; both double for each further partsPerStep,
+// up to maxPartShift times, so that S3's limit of maxParts parts still
+// holds a large file: about 303 GiB when every part is as small as it may
+// be, 969 GiB when none is (see Options.UploadMemory).
 const (
 	partSize     = 16 << 20
 	partsPerStep = 2000
@@ -31,13 +34,22 @@ const (
 	minPart = 5 << 20
 )
 
+// sendWindow is how many parts of one upload are sent at once while the
+// next one fills: the client keeps sending while the store takes a part.
+const sendWindow = 2
+
 // upload is a file opened for writing (STOR, APPE, REST then STOR). Write
-// fills a part buffer; each full part goes to a multipart upload, and a
-// clean Close completes it, so the object appears whole or not at all,
-// replacing any old one at once. An upload that fits in one part is sent
-// with a single PUT at Close instead. After TransferError (ABOR, a lost
-// data connection, a write error), Close aborts the multipart upload and
-// the old object, if any, stays as it was.
+// fills a part buffer; each full part goes to a multipart upload, sent in
+// the background (up to sendWindow parts at once) while the next one fills,
+// and a clean Close completes it, so the object appears whole or not at
+// all, replacing any old one at once. An upload that fits in one part is
+// sent with a single PUT at Close instead. After TransferError (ABOR, a
+// lost data connection, a write error), Close aborts the multipart upload
+// and the old object, if any, stays as it was.
+//
+// Part buffers come from the Store's memory budget (memory.go): an upload
+// holds one chunk from the start, and reserves a whole part when its data
+// goes beyond it.
 //
 // An upload that keeps the start of the existing object (APPE: all of it;
 // REST n then STOR: its first n bytes) begins with that prefix, copied on
@@ -48,7 +60,7 @@ type upload struct {
 	fs     *Fs
 	name   string // virtual path
 	key    string
-	ctx    context.Context // cancelled by TransferError and Close
+	ctx    context.Context // cancelled by TransferError, Close and a failed part
 	cancel context.CancelFunc
 
 	failed atomic.Pointer[error] // TransferError's error: Close discards the upload
@@ -57,13 +69,21 @@ type upload struct {
 	old      minio.ObjectInfo // the object to keep a prefix of (Key empty: none)
 	keep     int64            // bytes of old to keep
 	started  bool             // the prefix is in place and data may follow
-	buf      []byte           // the part being filled
+	cur      *part            // the part being filled; nil after the last was sent
+	grown    bool             // past its first chunk: counted in the budget's fair share
 	uploadID string           // the multipart upload, once a part was sent
-	parts    []minio.CompletePart
-	written  int64 // bytes written by the client
-	ioErr    error // the first error of a Write: the upload is discarded
+	nparts   int              // parts sent or being sent
+	written  int64            // bytes written by the client
+	ioErr    error            // the first error of a Write: the upload is discarded
 	closed   bool
 	closeErr error
+
+	// The parts being sent: a slot each, and what they left.
+	sends   sync.WaitGroup
+	slots   chan struct{}
+	smu     sync.Mutex
+	parts   []minio.CompletePart // every part, in order; ETag set once sent
+	sendErr error                // the first part that failed
 }
 
 var (
@@ -72,15 +92,27 @@ var (
 )
 
 // newUpload starts an upload to v that keeps all of old if appending, and
-// else as much as Seek asks for (nothing by default).
-func newUpload(f *Fs, v string, old minio.ObjectInfo, appending bool) *upload {
+// else as much as Seek asks for (nothing by default). It waits for the
+// upload's first chunk of part memory, and fails with ErrBusy when the
+// budget stays spent.
+func newUpload(f *Fs, v string, old minio.ObjectInfo, appending bool) (*upload, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	u := &upload{fs: f, name: v, key: f.key(v), ctx: ctx, cancel: cancel, old: old}
+	u := &upload{fs: f, name: v, key: f.key(v), ctx: ctx, cancel: cancel, old: old,
+		slots: make(chan struct{}, sendWindow)}
 	if appending {
 		u.keep = old.Size
 	}
+	if err := u.room(); err != nil {
+		cancel()
+		if errors.Is(err, ErrBusy) {
+			f.s.log.Warn("upload refused: part memory spent", zap.String("path", v), zap.String("root", f.root),
+				zap.Int64("upload_memory", f.s.mem.limit), zap.Duration("waited", f.s.mem.wait))
+		}
 
-	return u
+		return nil, pathError("open", v, err)
+	}
+
+	return u, nil
 }
 
 // Name returns the virtual path.
@@ -134,24 +166,81 @@ func (u *upload) Write(p []byte) (int, error) {
 	if err := u.writable(); err != nil {
 		return 0, err
 	}
-	n := 0
-	for len(p) > 0 {
-		k := min(u.partSize()-len(u.buf), len(p))
-		u.grow(k)
-		u.buf = append(u.buf, p[:k]...)
-		p = p[k:]
-		n += k
-		u.written += int64(k)
-		if len(u.buf) == u.partSize() {
-			if err := u.sendPart(); err != nil {
-				u.ioErr = u.fs.fail("write", u.name, err)
+	n, err := u.write(p)
+	u.written += int64(n)
+	if err != nil {
+		if failed := u.sendFailed(); failed != nil {
+			err = failed // the part that failed, rather than the cancellation it caused
+		}
+		u.ioErr = u.fs.fail("write", u.name, err)
 
-				return n, u.ioErr
-			}
+		return n, u.ioErr
+	}
+
+	return n, nil
+}
+
+// write adds b to the parts: a full part is sent when more data comes (so
+// that Close sends the last one itself).
+func (u *upload) write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		if err := u.room(); err != nil {
+			return n, err
+		}
+		k, err := u.cur.write(u.fs.s.mem, b)
+		n += k
+		b = b[k:]
+		if err != nil {
+			return n, err
 		}
 	}
 
 	return n, nil
+}
+
+// room makes sure that the part being filled has room for more: it starts
+// a part, grows the first one past its first chunk, or sends a full one
+// and starts the next. Memory comes from the budget, which may wait.
+func (u *upload) room() error {
+	mem := u.fs.s.mem
+	switch {
+	case u.cur != nil && !u.cur.full():
+		return nil
+	case u.cur == nil && !u.grown:
+		// The first chunk, granted only while a minimum part still fits
+		// beside it (see memory).
+		n, err := mem.reserve(u.ctx, chunkSize, chunkSize, minPart)
+		if err != nil {
+			return err
+		}
+		u.cur = &part{size: n, reserved: n, sum: u.fs.s.payloadHash()}
+	case !u.grown:
+		// More than a chunk: reserve the rest of a part.
+		u.grown = true
+		mem.grow(1)
+		lo, hi := mem.partSize(u.nparts)
+		n, err := mem.reserve(u.ctx, lo-u.cur.size, hi-u.cur.size, 0)
+		if err != nil {
+			return err
+		}
+		u.cur.size += n
+		u.cur.reserved += n
+	default:
+		if u.cur != nil {
+			if err := u.dispatch(); err != nil {
+				return err
+			}
+		}
+		lo, hi := mem.partSize(u.nparts)
+		n, err := mem.reserve(u.ctx, lo, hi, 0)
+		if err != nil {
+			return err
+		}
+		u.cur = &part{size: n, reserved: n, sum: u.fs.s.payloadHash()}
+	}
+
+	return nil
 }
 
 // writable checks that Write may go on, and puts the kept prefix in place
@@ -200,26 +289,9 @@ func (u *upload) Truncate(size int64) error {
 	return nil
 }
 
-// grow makes room for n more bytes in the part buffer, doubling it up to the
-// part size: a small upload takes little memory, a large one exactly one part.
-func (u *upload) grow(n int) {
-	if len(u.buf)+n <= cap(u.buf) {
-		return
-	}
-	size := min(max(2*cap(u.buf), len(u.buf)+n, 64<<10), u.partSize())
-	buf := make([]byte, len(u.buf), size)
-	copy(buf, u.buf)
-	u.buf = buf
-}
-
-// partSize returns the size of the next part to send.
-func (u *upload) partSize() int {
-	return partSize << min(len(u.parts)/partsPerStep, maxPartShift)
-}
-
 // start puts the kept prefix of the old object in place, once: copied into
 // the multipart upload when it is a valid part on its own, else read into
-// the part buffer.
+// the parts.
 func (u *upload) start() error {
 	if u.started {
 		return nil
@@ -241,8 +313,10 @@ func (u *upload) start() error {
 			return err
 		}
 		defer body.Close()
-		u.buf = make([]byte, u.keep, max(u.keep, 1<<20))
-		_, err = io.ReadFull(body, u.buf)
+		n, err := io.Copy(writerFunc(u.write), body)
+		if err == nil && n != u.keep {
+			err = io.ErrUnexpectedEOF
+		}
 
 		return err
 	}
@@ -254,48 +328,108 @@ func (u *upload) start() error {
 	n := (u.keep + maxCopy - 1) / maxCopy
 	size := (u.keep + n - 1) / n
 	for off := int64(0); off < u.keep; off += size {
-		part := len(u.parts) + 1
+		number := u.nparts + 1
 		cp, err := u.fs.s.core.CopyObjectPart(u.ctx, u.fs.s.bucket, u.key, u.fs.s.bucket, u.key, u.uploadID,
-			part, off, min(size, u.keep-off), map[string]string{"x-amz-copy-source-if-match": quote(u.old.ETag)})
+			number, off, min(size, u.keep-off), map[string]string{"x-amz-copy-source-if-match": quote(u.old.ETag)})
 		if err != nil {
 			return err
 		}
-		cp.PartNumber = part
+		cp.PartNumber = number
+		u.nparts++
+		u.smu.Lock()
 		u.parts = append(u.parts, cp)
+		u.smu.Unlock()
 	}
 
 	return nil
 }
 
-// begin starts the multipart upload, once.
+// writerFunc turns a write method into an io.Writer.
+type writerFunc func([]byte) (int, error)
+
+func (w writerFunc) Write(b []byte) (int, error) { return w(b) }
+
+// begin starts the multipart upload, once, and has the Store journal it
+// (janitor.go) before any part is sent.
 func (u *upload) begin() error {
 	if u.uploadID != "" {
 		return nil
 	}
 	id, err := u.fs.s.core.NewMultipartUpload(u.ctx, u.fs.s.bucket, u.key, minio.PutObjectOptions{})
+	if err != nil {
+		return err
+	}
 	u.uploadID = id
+	u.fs.s.started(u.ctx, u.key, id)
 
-	return err
+	return nil
 }
 
-// sendPart sends the part buffer as the next part.
-func (u *upload) sendPart() error {
-	if len(u.parts) == maxParts {
+// dispatch sends the full part in the background, once a slot is free. It
+// fails when an earlier part failed, or when the upload would need more
+// parts than S3 allows.
+func (u *upload) dispatch() error {
+	if err := u.sendFailed(); err != nil {
+		return err
+	}
+	if u.nparts == maxParts {
 		return ErrTooLarge
 	}
 	if err := u.begin(); err != nil {
 		return err
 	}
-	part := len(u.parts) + 1
-	p, err := u.fs.s.core.PutObjectPart(u.ctx, u.fs.s.bucket, u.key, u.uploadID, part,
-		bytes.NewReader(u.buf), int64(len(u.buf)), minio.PutObjectPartOptions{})
-	if err != nil {
-		return err
+	select {
+	case u.slots <- struct{}{}:
+	case <-u.ctx.Done():
+		if err := u.sendFailed(); err != nil {
+			return err
+		}
+
+		return u.ctx.Err()
 	}
-	u.parts = append(u.parts, minio.CompletePart{PartNumber: part, ETag: p.ETag})
-	u.buf = u.buf[:0]
+	p := u.cur
+	u.cur = nil
+	u.nparts++
+	p.number = u.nparts
+	u.smu.Lock()
+	i := len(u.parts)
+	u.parts = append(u.parts, minio.CompletePart{PartNumber: p.number})
+	u.smu.Unlock()
+	u.sends.Add(1)
+	go u.send(p, i, u.uploadID)
 
 	return nil
+}
+
+// send sends part p, the i-th of the upload, gives its memory back and
+// records its ETag, or the first failure (which stops the other parts).
+func (u *upload) send(p *part, i int, id string) {
+	defer u.sends.Done()
+	defer func() { <-u.slots }()
+	r := p.reader()
+	res, err := u.fs.s.core.PutObjectPart(u.ctx, u.fs.s.bucket, u.key, id, p.number, r, p.n,
+		minio.PutObjectPartOptions{Sha256Hex: p.sha256(), DisableContentSha256: true})
+	r.detach()
+	p.free(u.fs.s.mem)
+	u.smu.Lock()
+	defer u.smu.Unlock()
+	if err != nil {
+		if u.sendErr == nil {
+			u.sendErr = err
+			u.cancel()
+		}
+
+		return
+	}
+	u.parts[i].ETag = res.ETag
+}
+
+// sendFailed returns the error of the first part that failed, if any.
+func (u *upload) sendFailed() error {
+	u.smu.Lock()
+	defer u.smu.Unlock()
+
+	return u.sendErr
 }
 
 // Close ends the upload: after a clean transfer it sends what is left and
@@ -312,7 +446,14 @@ func (u *upload) Close() error {
 	u.closed = true
 	u.closeErr = u.finish()
 	u.cancel()
-	u.buf = nil
+	u.sends.Wait()
+	if u.cur != nil {
+		u.cur.free(u.fs.s.mem)
+		u.cur = nil
+	}
+	if u.grown {
+		u.fs.s.mem.grow(-1)
+	}
 
 	return u.closeErr
 }
@@ -332,15 +473,21 @@ func (u *upload) finish() error {
 	switch {
 	case err != nil:
 	case u.uploadID == "":
-		_, err = u.fs.s.core.PutObject(u.ctx, u.fs.s.bucket, u.key, bytes.NewReader(u.buf), int64(len(u.buf)),
-			"", "", minio.PutObjectOptions{})
+		err = u.putObject()
 	default:
-		if len(u.buf) > 0 {
-			err = u.sendPart()
+		if u.cur != nil && u.cur.n > 0 {
+			err = u.dispatch()
+		}
+		u.sends.Wait()
+		if err == nil {
+			err = u.sendFailed()
 		}
 		if err == nil {
 			_, err = u.fs.s.core.CompleteMultipartUpload(u.ctx, u.fs.s.bucket, u.key, u.uploadID, u.parts,
 				minio.PutObjectOptions{})
+		}
+		if err == nil {
+			u.fs.s.ended(u.key, u.uploadID)
 		}
 	}
 	if err != nil {
@@ -355,20 +502,45 @@ func (u *upload) finish() error {
 	return nil
 }
 
-// abort aborts the multipart upload, if one was started, with a context of
-// its own: u.ctx may be cancelled already. An upload that cannot be aborted
-// stays invisible but takes space until the bucket's lifecycle rule
-// (AbortIncompleteMultipartUpload) removes it.
+// putObject sends an upload that fits in one part with a single PUT.
+func (u *upload) putObject() error {
+	var (
+		body io.Reader = bytes.NewReader(nil)
+		size int64
+		sum  string
+	)
+	if p := u.cur; p != nil && p.n > 0 {
+		r := p.reader()
+		defer r.detach()
+		body, size, sum = r, p.n, p.sha256()
+	}
+	_, err := u.fs.s.core.PutObject(u.ctx, u.fs.s.bucket, u.key, body, size, "", sum,
+		minio.PutObjectOptions{DisableContentSha256: true})
+
+	return err
+}
+
+// abort stops the parts being sent and aborts the multipart upload, if one
+// was started, with a context of its own: u.ctx may be cancelled already.
+// An upload that cannot be aborted stays invisible but takes space: the
+// Store tries again later (janitor.go).
 func (u *upload) abort() {
+	u.cancel()
+	u.sends.Wait()
 	if u.uploadID == "" {
 		return
 	}
 	ctx, cancel := opContext()
 	defer cancel()
-	if err := u.fs.s.core.AbortMultipartUpload(ctx, u.fs.s.bucket, u.key, u.uploadID); err != nil {
+	err := u.fs.s.core.AbortMultipartUpload(ctx, u.fs.s.bucket, u.key, u.uploadID)
+	if err != nil && !notFound(err) {
 		u.fs.s.log.Warn("cannot abort upload", zap.String("path", u.name), zap.String("root", u.fs.root),
 			zap.String("upload_id", u.uploadID), zap.Error(err))
+		u.fs.s.abortFailed(u.key, u.uploadID)
+
+		return
 	}
+	u.fs.s.ended(u.key, u.uploadID)
 }
 
 // Sync does nothing: nothing is stored before Close.

@@ -1,0 +1,8 @@
+package miniotest
+
+import "syscall"
+
+// procAttr makes MinIO die with the process that started it.
+func procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
