@@ -518,6 +518,9 @@ func TestResumeExpiredPartIsGone(t *testing.T) {
 		cutUpload(t, ts, home, ftptest.RandomBytes(1<<20))
 		waitFor(t, func() bool { parts, _ := tempFilesIn(t, home); return len(parts) == 0 })
 
+		// The sweep logs once it has removed the part: the line may follow
+		// the file's removal by a moment.
+		waitFor(t, func() bool { return len(ts.logs.FilterMessage("expired upload parts removed").All()) > 0 })
 		logged := ts.logs.FilterMessage("expired upload parts removed").All()
 		if len(logged) != 1 || logged[0].ContextMap()["files"] != int64(1) || logged[0].ContextMap()["bytes"] != int64(1<<20) {
 			t.Errorf("log lines: %v", logged)
