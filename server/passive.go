@@ -59,6 +59,7 @@ var errNoPassivePort = errors.New("no free passive port, try again later")
 type passivePorts struct {
 	host      string // the control listener's address: "" for every interface
 	ports     *portCandidates
+	keepAlive time.Duration      // TCP keep-alive of data connections (net.ListenConfig.KeepAlive)
 	timeout   time.Duration      // how long a transfer waits for its data connection
 	idle      time.Duration      // passiveIdle; shorter in tests
 	wait      time.Duration      // portWait; shorter in tests
@@ -182,7 +183,8 @@ func (p *passivePorts) tryOpen(pl *passiveListener) bool {
 		}
 		p.mu.Unlock()
 
-		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", net.JoinHostPort(p.host, strconv.Itoa(port)))
+		lc := net.ListenConfig{KeepAlive: p.keepAlive}
+		ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(p.host, strconv.Itoa(port)))
 		if err != nil {
 			continue // another program's, or another PASV bound it just now
 		}

@@ -116,6 +116,12 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 	s.texts.Store(&texts{banner: opts.Banner, login: opts.LoginMessage})
 	s.metrics = newMetrics(func() float64 { return float64(s.bans.count()) })
 	s.pasv = newPassivePorts(opts.PassivePortStart, opts.PassivePortEnd, opts.DataConnectionTimeout, s.metrics.passiveExhausted)
+	if opts.DataTimeout > 0 {
+		// A data connection that moves nothing for data_timeout is cut
+		// already: TCP keep-alive would only cost four setsockopt(2) calls
+		// per transfer.
+		s.pasv.keepAlive = -1
+	}
 	s.boxes = newDropBoxes(opts.DropBox, s.log, s.metrics.refusedUploads)
 	s.buckets.set(opts.Bandwidth)
 
@@ -160,7 +166,12 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 
 // Listen binds the control port. When it returns, clients can connect.
 func (s *Server) Listen() error {
-	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", s.opts.Listen)
+	// No TCP keep-alive on control connections (Go's default sets four
+	// socket options per accepted connection): a session that sends nothing
+	// is closed after idle_timeout, and one with a transfer running after
+	// the data connection's data_timeout.
+	lc := net.ListenConfig{KeepAlive: -1}
+	l, err := lc.Listen(context.Background(), "tcp", s.opts.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.opts.Listen, err)
 	}
