@@ -180,10 +180,13 @@ func (db dropBox) OpenFile(name string, flag int, perm os.FileMode) (afero.File,
 	p, in := db.in(name)
 	switch {
 	case in:
-	case flag&writeFlags == 0 && db.fs.reachesBox(p):
-		return nil, aliasError("open", p)
+	case flag&writeFlags != 0:
+		return db.ro.OpenFile(p, flag, perm) // refused
+	case db.fs.deniedPath(p):
+		return nil, hiddenError("open", p, false)
 	default:
-		return db.ro.OpenFile(p, flag, perm)
+		// As reachesBox, then ReadOnly's OpenFile, in one walk.
+		return db.fs.openReadOutside(p, db.fs.boxPath())
 	}
 	const fresh = os.O_CREATE | os.O_TRUNC
 	if flag&fresh != fresh || flag&os.O_APPEND != 0 || db.throughLink(p) {

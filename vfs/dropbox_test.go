@@ -765,3 +765,31 @@ func TestDropBoxFoldersItMadeStayUsableInAWorldReadableView(t *testing.T) {
 		})
 	}
 }
+
+// TestDropBoxDownloadWalksOnce: a download from outside the box looks its
+// path up once, in the walk that opens the file (which also tells whether the
+// path leads into the box): it costs what ReadOnly's open costs, plus the
+// lookup of the box's own folder, and not a second walk of the path.
+// Not parallel: it counts allocations.
+func TestDropBoxDownloadWalksOnce(t *testing.T) {
+	sb := newDropSandbox(t)
+	fsys := sb.open(t, Options{})
+	open := func(f afero.Fs) func() {
+		return func() {
+			file, err := f.OpenFile("/pub/2.4.1/file.iso", os.O_RDONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = file.Close()
+		}
+	}
+
+	viaBox := testing.AllocsPerRun(100, open(DropBox(fsys, "/incoming")))
+	viaReadOnly := testing.AllocsPerRun(100, open(ReadOnly(fsys)))
+	boxLookup := testing.AllocsPerRun(100, func() { _, _ = fsys.Stat("/incoming") })
+
+	if viaBox > viaReadOnly+boxLookup {
+		t.Errorf("a download through the drop box costs %v allocations, ReadOnly's %v plus %v for the box's "+
+			"lookup: the path is walked twice", viaBox, viaReadOnly, boxLookup)
+	}
+}

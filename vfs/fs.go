@@ -251,8 +251,28 @@ func (f *Fs) createNew(name string, flag int, perm os.FileMode) (afero.File, err
 
 // openRead opens a regular file or a directory for reading.
 func (f *Fs) openRead(virtual string) (afero.File, error) {
-	pl, err := f.lookup(virtual, follow)
-	if err != nil {
+	return f.openReadOutside(virtual, "")
+}
+
+// openReadOutside is openRead, except that a path whose walk gets into the
+// real path box (see reachesBox), "" for none, is missing (aliasError). The
+// walk that opens the file is the one that tells, so a download from a drop
+// box's Fs looks the path up once.
+func (f *Fs) openReadOutside(virtual, box string) (afero.File, error) {
+	var at func(rel string)
+	reached := false
+	if box != "" {
+		at = func(rel string) { reached = reached || within(rel, box) }
+	}
+	pl, err := f.walk(virtual, follow, at)
+	if err == nil && box != "" && within(pl.rel, box) {
+		reached = true
+		pl.close()
+	}
+	switch {
+	case reached:
+		return nil, aliasError("open", virtual)
+	case err != nil:
 		return nil, pathError("open", virtual, err)
 	}
 	defer pl.close()
