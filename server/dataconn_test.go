@@ -1,14 +1,19 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"wharf/internal/ftptest"
 )
 
 // countingConn counts the writes that reach the socket.
@@ -63,6 +68,7 @@ func TestBufferedConnCoalescesListingLines(t *testing.T) {
 type readFromRecorder struct {
 	io.Writer
 	sources []io.Reader
+	moved   []int64 // what each call moved
 }
 
 func (r *readFromRecorder) ReadFrom(src io.Reader) (int64, error) {
@@ -70,7 +76,10 @@ func (r *readFromRecorder) ReadFrom(src io.Reader) (int64, error) {
 		r.sources = append(r.sources, lr.R)
 	}
 
-	return io.Copy(r.Writer, onlyReader{src})
+	n, err := io.Copy(r.Writer, onlyReader{src})
+	r.moved = append(r.moved, n)
+
+	return n, err
 }
 
 type onlyReader struct{ io.Reader }
@@ -110,5 +119,58 @@ func TestDownloadsHandTheFileToTheConnection(t *testing.T) {
 
 	if len(w.sources) == 0 {
 		t.Fatal("the connection's ReadFrom was not used")
+	}
+}
+
+// TestDownloadStopsAtTheSizeAtOpen: a download sends the file as RETR
+// opened it, counts every byte, and ends at that size without one more
+// sendfile(2) to find the end of the file (a call that moves nothing), even
+// if the file grew meanwhile.
+func TestDownloadStopsAtTheSizeAtOpen(t *testing.T) {
+	t.Parallel()
+
+	data := ftptest.RandomBytes(1<<20 + 123)
+
+	f, err := os.Create(filepath.Join(t.TempDir(), "download"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+
+	counted := prometheus.NewCounter(prometheus.CounterOpts{Name: "bytes"})
+	tr := &transfer{file: f, size: int64(len(data)), counted: counted}
+
+	// Written after RETR opened the file: not part of this download.
+	if _, err := f.WriteAt([]byte("appended later"), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+
+	var got bytes.Buffer
+	w := &readFromRecorder{Writer: &got}
+
+	if n, err := tr.WriteTo(w); err != nil || n != int64(len(data)) {
+		t.Fatalf("WriteTo: %d, %v; want %d", n, err, len(data))
+	}
+
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("the client got %d bytes that differ from the file's %d", got.Len(), len(data))
+	}
+
+	if c := testutil.ToFloat64(counted); c != float64(len(data)) || tr.bytes.Load() != int64(len(data)) {
+		t.Fatalf("counted %v bytes (transfer: %d), want %d", c, tr.bytes.Load(), len(data))
+	}
+
+	for i, n := range w.moved {
+		if n == 0 {
+			t.Fatalf("call %d of %d to the connection's ReadFrom moved nothing: %v", i+1, len(w.moved), w.moved)
+		}
 	}
 }

@@ -112,6 +112,7 @@ type transfer struct {
 	start     time.Time
 	offset    int64
 	size      int64 // file size at open, for downloads
+	pos       int64 // where the file is, as far as Seek moved it (a file opens at 0)
 	fresh     bool  // an upload that created or truncated its target
 
 	limiters    []*rate.Limiter    // bandwidth buckets this transfer draws from; empty = unlimited
@@ -223,8 +224,15 @@ func (t *transfer) Write(p []byte) (int, error) {
 	return written, nil
 }
 
+// Seek moves the file, and keeps where it is for WriteTo: the engine
+// seeks to the REST offset before a download.
 func (t *transfer) Seek(offset int64, whence int) (int64, error) {
-	return t.file.Seek(offset, whence)
+	pos, err := t.file.Seek(offset, whence)
+	if err == nil {
+		t.pos = pos
+	}
+
+	return pos, err
 }
 
 // WriteTo sends the file to the data connection w.
@@ -252,16 +260,30 @@ func (t *transfer) writeTo(w io.Writer) (int64, error) {
 		return t.copyOut(w)
 	}
 
-	// Where the file starts, to put it back after a tick (see below).
-	start, err := f.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return 0, localError{err}
+	// Where the file starts, to put it back after a tick (see below): where
+	// the engine's Seek to the REST offset left it.
+	start := t.pos
+
+	// A file on disk is sent up to its size when RETR opened it, as vsftpd
+	// does: the last chunk ends there, with no sendfile(2) that finds the
+	// end of the file. A file that shrank meanwhile ends early, one that
+	// grew is sent as it was. An unknown size (0) is sent to its end.
+	left := int64(-1)
+	if t.size > 0 {
+		left = max(t.size-start, 0)
 	}
 
 	var total int64
 	chunk := int64(startChunk)
 
 	for {
+		want := chunk
+		if left >= 0 {
+			if want = min(chunk, left-total); want == 0 {
+				return total, nil
+			}
+		}
+
 		if d, ok := w.(writeDeadliner); ok {
 			_ = d.SetWriteDeadline(t.chunkDeadline())
 		}
@@ -269,7 +291,7 @@ func (t *transfer) writeTo(w io.Writer) (int64, error) {
 		began := time.Now()
 		// The file's read errors come back as the connection's; netErr
 		// tells them apart by their errno.
-		n, err := rf.ReadFrom(&io.LimitedReader{R: f, N: chunk})
+		n, err := rf.ReadFrom(&io.LimitedReader{R: f, N: want})
 		total += n
 		t.moved(n)
 
@@ -287,7 +309,7 @@ func (t *transfer) writeTo(w io.Writer) (int64, error) {
 			continue
 		}
 
-		if err != nil || n < chunk {
+		if err != nil || n < want {
 			return total, err
 		}
 
