@@ -80,6 +80,12 @@ type control struct {
 	own     []byte   // wharf's replies waiting for an engine reply in progress to end
 	closed  bool
 	werr    error // the first write error; later writes fail with it
+
+	// A transfer's log lines are written once its reply went out
+	// (afterReply): the client does not wait for them.
+	logs    []func() // waiting for the running transfer's reply
+	due     []func() // its reply went out: to write once mu is released
+	logging sync.Mutex
 }
 
 // command is one line the engine is given.
@@ -408,12 +414,23 @@ func appendReply(dst []byte, code int, text string) []byte {
 }
 
 // Write takes the engine's output: whole reply lines, or pieces of them.
+// The log lines of a transfer that this write answered are written after it.
 func (c *control) Write(p []byte) (int, error) {
+	n, logs, err := c.write(p)
+	if logs {
+		c.writeLogs()
+	}
+
+	return n, err
+}
+
+// write is Write under mu; logs reports log lines due.
+func (c *control) write(p []byte) (int, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
 	if c.werr != nil {
-		return 0, c.werr
+		return 0, len(c.due) > 0, c.werr
 	}
 
 	c.hold()
@@ -438,10 +455,10 @@ func (c *control) Write(p []byte) (int, error) {
 	}
 
 	if c.werr != nil {
-		return 0, c.werr
+		return 0, len(c.due) > 0, c.werr
 	}
 
-	return n, nil
+	return n, len(c.due) > 0, nil
 }
 
 // engineLine follows the engine's replies line by line (RFC 959, 4.2: a
@@ -552,9 +569,11 @@ func (c *control) replyEnd(to *command, code int) {
 		}
 	}
 
+	ended := false
 	if code >= 200 && (to == c.xfer || (to != nil && to.verb == "ABOR")) && c.xfer != nil {
 		c.xfer = nil
 		c.changed.Broadcast()
+		ended = len(c.logs) > 0
 	}
 
 	if len(c.own) > 0 {
@@ -562,7 +581,55 @@ func (c *control) replyEnd(to *command, code int) {
 		c.own = nil
 	}
 
-	c.flushMaybe(code < 200 || code == 227 || code == 229)
+	// A transfer whose log lines wait goes out now, even among pipelined
+	// replies: the lines follow its reply.
+	c.flushMaybe(ended || code < 200 || code == 227 || code == 229)
+
+	if ended {
+		c.due = append(c.due, c.logs...)
+		c.logs = nil
+	}
+}
+
+// afterReply runs log, one transfer's log lines, once the reply that ends
+// the running transfer went out, so that the client has its 226 before the
+// server formats and writes them; at once if no transfer's reply is to come
+// (none runs, or the connection closed). Lines of successive transfers keep
+// their order.
+func (c *control) afterReply(log func()) {
+	c.mu.Lock()
+	if c.xfer != nil && !c.closed {
+		c.logs = append(c.logs, log)
+		c.mu.Unlock()
+
+		return
+	}
+
+	c.due = append(c.due, log)
+	c.mu.Unlock()
+
+	c.writeLogs()
+}
+
+// writeLogs writes the log lines that are due, in order, outside mu.
+func (c *control) writeLogs() {
+	c.logging.Lock()
+	defer c.logging.Unlock()
+
+	for {
+		c.mu.Lock()
+		due := c.due
+		c.due = nil
+		c.mu.Unlock()
+
+		if len(due) == 0 {
+			return
+		}
+
+		for _, log := range due {
+			log()
+		}
+	}
 }
 
 // flushMaybe sends what is held, unless more pipelined commands are about to
@@ -724,7 +791,11 @@ func (c *control) Close() error {
 	c.flushLocked()
 	c.changed.Broadcast()
 	tr := c.tr
+	c.due = append(c.due, c.logs...) // no reply is to come
+	c.logs = nil
 	c.mu.Unlock()
+
+	c.writeLogs()
 
 	if tc, ok := tr.(*tls.Conn); ok {
 		_ = tc.Close() // sends close_notify, bounded by the write deadline; closes gc

@@ -36,8 +36,9 @@
 // transferring, closing, closed. The gate admits the connection;
 // ClientConnected greets it; the control connection logs it in and AuthUser
 // opens its confined filesystem; every RETR/STOR/APPE goes through GetHandle,
-// whose transfer wrapper counts bytes, keeps sendfile, and logs the outcome (and
-// writes the xferlog line) on Close; listings are formatted by wharf and
+// whose transfer wrapper counts bytes, keeps sendfile, and on Close counts the
+// outcome, whose log line (and xferlog line) the control connection writes
+// once the transfer's reply went out; listings are formatted by wharf and
 // carried by the engine as a download. Server.closeSession is the one place
 // that ends a session; ClientDisconnected, and the last transfer's Close, let
 // go of its filesystem. Shutdown stops the listener, closes idle sessions,

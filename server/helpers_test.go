@@ -14,6 +14,7 @@ import (
 
 	"github.com/jlaffaye/ftp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/crypto/bcrypt"
 
@@ -59,7 +60,8 @@ type testServer struct {
 type fixture struct {
 	opts  Options
 	users []auth.User
-	anon  string // anonymous root; "" disables anonymous
+	anon  string                          // anonymous root; "" disables anonymous
+	core  func(zapcore.Core) zapcore.Core // wraps the server's log core; nil: the observer alone
 }
 
 // defaultOptions are the options every test starts from.
@@ -97,6 +99,9 @@ func startServerWith(tb testing.TB, f fixture, ao auth.Options) *testServer {
 	}
 
 	core, logs := observer.New(zap.DebugLevel)
+	if f.core != nil {
+		core = f.core(core)
+	}
 
 	srv, err := New(f.opts, accounts, zap.New(core))
 	if err != nil {

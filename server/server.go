@@ -596,56 +596,61 @@ func (s *Server) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 	return s.pasv.open(l)
 }
 
-// transferDone logs a finished transfer, complete or not.
-func (s *Server) transferDone(t *transfer) {
+// transferDone counts the end of t and returns the writing of its log
+// lines (the structured log and the xferlog), which the caller may put off
+// until the client has its reply (control.afterReply).
+func (s *Server) transferDone(t *transfer) func() {
 	si := t.sess.info
 	dur := time.Since(t.start)
 	bytes := t.bytes.Load()
 	failure := t.failure()
-
-	fields := []zap.Field{
-		zap.String("user", t.sess.account.Name),
-		zap.String("path", t.path),
-		zap.String("direction", t.direction),
-		zap.Int64("bytes", bytes),
-		zap.Duration("duration", dur.Round(time.Microsecond)),
-	}
-	if t.offset > 0 {
-		fields = append(fields, zap.Int64("offset", t.offset))
-	}
+	when := time.Now()
 
 	s.metrics.transferDone(t.direction == "upload", failure == nil, dur.Seconds())
 
-	if failure != nil {
-		fields = append(fields, zap.String("result", "incomplete"), zap.Error(failure))
-
-		if dce, ok := errors.AsType[*dataConnError](failure); ok {
-			fields = append(fields, zap.NamedError("cause", dce.cause))
+	return func() {
+		fields := []zap.Field{
+			zap.String("user", t.sess.account.Name),
+			zap.String("path", t.path),
+			zap.String("direction", t.direction),
+			zap.Int64("bytes", bytes),
+			zap.Duration("duration", dur.Round(time.Microsecond)),
+		}
+		if t.offset > 0 {
+			fields = append(fields, zap.Int64("offset", t.offset))
 		}
 
-		si.logger().Warn("transfer incomplete", fields...)
-	} else {
-		si.logger().Info("transfer done", append(fields, zap.String("result", "ok"))...)
-	}
+		if failure != nil {
+			fields = append(fields, zap.String("result", "incomplete"), zap.Error(failure))
 
-	if s.xfer != nil {
-		rec := xferRecord{
-			when:      time.Now(),
-			duration:  dur,
-			remoteIP:  si.ip(),
-			bytes:     bytes,
-			path:      t.path,
-			incoming:  t.direction == "upload",
-			anonymous: t.sess.account.Anonymous,
-			user:      t.sess.account.Name,
-			complete:  failure == nil,
-		}
-		if rec.anonymous {
-			rec.user = t.sess.account.Password
+			if dce, ok := errors.AsType[*dataConnError](failure); ok {
+				fields = append(fields, zap.NamedError("cause", dce.cause))
+			}
+
+			si.logger().Warn("transfer incomplete", fields...)
+		} else {
+			si.logger().Info("transfer done", append(fields, zap.String("result", "ok"))...)
 		}
 
-		if err := s.xfer.write(rec); err != nil {
-			s.log.Error("write transfer log", zap.Error(err))
+		if s.xfer != nil {
+			rec := xferRecord{
+				when:      when,
+				duration:  dur,
+				remoteIP:  si.ip(),
+				bytes:     bytes,
+				path:      t.path,
+				incoming:  t.direction == "upload",
+				anonymous: t.sess.account.Anonymous,
+				user:      t.sess.account.Name,
+				complete:  failure == nil,
+			}
+			if rec.anonymous {
+				rec.user = t.sess.account.Password
+			}
+
+			if err := s.xfer.write(rec); err != nil {
+				s.log.Error("write transfer log", zap.Error(err))
+			}
 		}
 	}
 }

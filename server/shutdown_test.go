@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap/zapcore"
 
 	"wharf/auth"
 	"wharf/internal/ftptest"
@@ -162,10 +165,13 @@ func TestTransferLog(t *testing.T) {
 		t.Fatal("empty download")
 	}
 
-	data, err := os.ReadFile(f.opts.TransferLog)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A transfer's lines follow its 226 (TestTransferReplyBeforeLogLine).
+	var data []byte
+	waitFor(t, func() bool {
+		data, _ = os.ReadFile(f.opts.TransferLog)
+
+		return bytes.Count(data, []byte("\n")) >= 2 && len(ts.logs.FilterMessage("transfer done").All()) >= 2
+	})
 
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 	if len(lines) != 2 {
@@ -198,4 +204,91 @@ func TestTransferLog(t *testing.T) {
 			t.Errorf("transfer log line lacks %q: %v", key, done[0].ContextMap())
 		}
 	}
+}
+
+// slowLog is a log core that takes a line with the message msg only once
+// release is closed (or after a while).
+type slowLog struct {
+	zapcore.Core
+	msg     string
+	release <-chan struct{}
+}
+
+func (s slowLog) With(fields []zapcore.Field) zapcore.Core {
+	return slowLog{Core: s.Core.With(fields), msg: s.msg, release: s.release}
+}
+
+func (s slowLog) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if s.Enabled(e.Level) {
+		return ce.AddCore(e, s)
+	}
+
+	return ce
+}
+
+func (s slowLog) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	if e.Message == s.msg {
+		select {
+		case <-s.release:
+		case <-time.After(10 * time.Second):
+		}
+	}
+
+	return s.Core.Write(e, fields) //nolint:wrapcheck // a core passes its inner core's error on
+}
+
+// TestTransferReplyBeforeLogLine: the 226 of a download goes out before
+// its log lines are written, so a log that is slow to take a line does not
+// hold the client; the lines follow.
+func TestTransferReplyBeforeLogLine(t *testing.T) {
+	t.Parallel()
+
+	f, _ := anonFixture(t)
+	f.opts.TransferLog = filepath.Join(t.TempDir(), "xferlog")
+	release := make(chan struct{})
+	f.core = func(core zapcore.Core) zapcore.Core {
+		return slowLog{Core: core, msg: "transfer done", release: release}
+	}
+	ts := startServer(t, f)
+
+	c := ts.raw(t)
+	c.Login("anonymous", "x")
+	data := c.DialPasv()
+	c.Must(150, "RETR /README.txt")
+
+	// The end of the data and the 226 come after the engine closed the
+	// file, where the transfer's log lines used to be written.
+	type reply struct {
+		data []byte
+		code int
+		err  error
+	}
+	replies := make(chan reply, 1)
+	go func() {
+		_ = data.SetDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(data)
+		code := 0
+		if err == nil {
+			code, err = readCode(c)
+		}
+		replies <- reply{got, code, err}
+	}()
+
+	select {
+	case r := <-replies:
+		close(release)
+		if r.err != nil || r.code != 226 || string(r.data) != "hello from wharf\n" {
+			t.Fatalf("while the log line was being written, the client got %q and %d (%v), want the file and 226",
+				r.data, r.code, r.err)
+		}
+	case <-time.After(3 * time.Second):
+		close(release)
+		t.Fatal("the download did not end while its log line was being written")
+	}
+
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(f.opts.TransferLog)
+
+		return len(ts.logs.FilterMessage("transfer done").All()) == 1 && bytes.Count(b, []byte("\n")) == 1
+	})
 }

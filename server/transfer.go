@@ -589,8 +589,9 @@ func (t *transfer) Close() error {
 		t.sess.changed(t.path)
 	}
 
-	t.sess.srv.transferDone(t)
+	log := t.sess.srv.transferDone(t)
 	t.sess.info.transferEnded(t)
+	t.sess.info.ctl.afterReply(log)
 
 	return err
 }
