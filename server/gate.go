@@ -45,6 +45,7 @@ type gate struct {
 	access    accessLists               // who may connect at all ([access])
 	ipv6      int                       // the prefix by which IPv6 clients count ([ban] ipv6_prefix)
 	logs      *logLimiter               // bounds the "connection refused" lines
+	memory    *memoryReturn             // told of every connection; nil = nobody
 
 	mu    sync.Mutex
 	total int
@@ -76,6 +77,8 @@ func (g *gate) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
+
+		g.memory.arrived()
 
 		ip := hostOf(conn.RemoteAddr())
 		key, reason, msg := g.admit(ip)

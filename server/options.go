@@ -172,6 +172,10 @@ type Options struct {
 	// GreetingTimeout bounds a new connection's greeting and implicit-TLS
 	// handshake; 0 means 10s.
 	GreetingTimeout time.Duration
+	// ReturnMemoryAfter gives the heap's free memory back to the system
+	// once no connection arrived for this long, at most once a second
+	// (memory.go); 0 never does.
+	ReturnMemoryAfter time.Duration
 	// Storage opens each session's files; nil means the local disk, confined
 	// with os.Root (vfs.Open). The anonymous drop box needs the local disk.
 	Storage Storage

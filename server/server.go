@@ -52,7 +52,8 @@ type Server struct {
 	pasvIP      *pasvAddress
 	logins      *loginSlots
 	throttle    *accountThrottle
-	floodLogs   *logLimiter // bounds the lines of events a client repeats at will
+	floodLogs   *logLimiter   // bounds the lines of events a client repeats at will
+	memory      *memoryReturn // returns free memory once connections stop arriving; nil = never
 	dirs        *dirCache
 	roots       *rootCache
 	boxes       *dropBoxes
@@ -205,7 +206,9 @@ func (s *Server) Listen() error {
 		stopWatch = s.startWatchdog()
 	}
 
-	s.stopWatch = func() { stopWatch(); stopJanitor() }
+	s.memory = newMemoryReturn(s.opts.ReturnMemoryAfter)
+	s.gate.memory = s.memory
+	s.stopWatch = func() { stopWatch(); stopJanitor(); s.memory.stop() }
 
 	s.reclaimHomes()
 
