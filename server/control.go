@@ -81,11 +81,16 @@ type control struct {
 	closed  bool
 	werr    error // the first write error; later writes fail with it
 
-	// A transfer's log lines are written once its reply went out
-	// (afterReply): the client does not wait for them.
-	logs    []func() // waiting for the running transfer's reply
-	due     []func() // its reply went out: to write once mu is released
-	logging sync.Mutex
+	logs *transferLogs // the log lines of transfers (afterReply); nil until the first
+}
+
+// transferLogs are a session's transfer log lines, which are written once
+// the transfer's reply went out (afterReply): the client does not wait for
+// them. Made at the first transfer: an idle session holds none.
+type transferLogs struct {
+	waiting []func()   // under control.mu: for the running transfer's reply
+	due     []func()   // under control.mu: the reply went out, to write outside mu
+	writing sync.Mutex // one writer at a time, so lines keep their order
 }
 
 // command is one line the engine is given.
@@ -430,7 +435,7 @@ func (c *control) write(p []byte) (int, bool, error) {
 	defer c.mu.Unlock()
 
 	if c.werr != nil {
-		return 0, len(c.due) > 0, c.werr
+		return 0, c.logsDue(), c.werr
 	}
 
 	c.hold()
@@ -455,10 +460,15 @@ func (c *control) write(p []byte) (int, bool, error) {
 	}
 
 	if c.werr != nil {
-		return 0, len(c.due) > 0, c.werr
+		return 0, c.logsDue(), c.werr
 	}
 
-	return n, len(c.due) > 0, nil
+	return n, c.logsDue(), nil
+}
+
+// logsDue reports whether transfer log lines wait to be written. Under mu.
+func (c *control) logsDue() bool {
+	return c.logs != nil && len(c.logs.due) > 0
 }
 
 // engineLine follows the engine's replies line by line (RFC 959, 4.2: a
@@ -573,7 +583,7 @@ func (c *control) replyEnd(to *command, code int) {
 	if code >= 200 && (to == c.xfer || (to != nil && to.verb == "ABOR")) && c.xfer != nil {
 		c.xfer = nil
 		c.changed.Broadcast()
-		ended = len(c.logs) > 0
+		ended = c.logs != nil && len(c.logs.waiting) > 0
 	}
 
 	if len(c.own) > 0 {
@@ -586,8 +596,8 @@ func (c *control) replyEnd(to *command, code int) {
 	c.flushMaybe(ended || code < 200 || code == 227 || code == 229)
 
 	if ended {
-		c.due = append(c.due, c.logs...)
-		c.logs = nil
+		c.logs.due = append(c.logs.due, c.logs.waiting...)
+		c.logs.waiting = nil
 	}
 }
 
@@ -598,14 +608,18 @@ func (c *control) replyEnd(to *command, code int) {
 // their order.
 func (c *control) afterReply(log func()) {
 	c.mu.Lock()
+	if c.logs == nil {
+		c.logs = &transferLogs{}
+	}
+
 	if c.xfer != nil && !c.closed {
-		c.logs = append(c.logs, log)
+		c.logs.waiting = append(c.logs.waiting, log)
 		c.mu.Unlock()
 
 		return
 	}
 
-	c.due = append(c.due, log)
+	c.logs.due = append(c.logs.due, log)
 	c.mu.Unlock()
 
 	c.writeLogs()
@@ -613,13 +627,21 @@ func (c *control) afterReply(log func()) {
 
 // writeLogs writes the log lines that are due, in order, outside mu.
 func (c *control) writeLogs() {
-	c.logging.Lock()
-	defer c.logging.Unlock()
+	c.mu.Lock()
+	logs := c.logs
+	c.mu.Unlock()
+
+	if logs == nil {
+		return
+	}
+
+	logs.writing.Lock()
+	defer logs.writing.Unlock()
 
 	for {
 		c.mu.Lock()
-		due := c.due
-		c.due = nil
+		due := logs.due
+		logs.due = nil
 		c.mu.Unlock()
 
 		if len(due) == 0 {
@@ -791,8 +813,10 @@ func (c *control) Close() error {
 	c.flushLocked()
 	c.changed.Broadcast()
 	tr := c.tr
-	c.due = append(c.due, c.logs...) // no reply is to come
-	c.logs = nil
+	if c.logs != nil { // no reply is to come
+		c.logs.due = append(c.logs.due, c.logs.waiting...)
+		c.logs.waiting = nil
+	}
 	c.mu.Unlock()
 
 	c.writeLogs()

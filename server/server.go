@@ -489,6 +489,7 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, _, _ string) (ftpserver.Cl
 
 	if si.loginTimer != nil {
 		si.loginTimer.Stop()
+		si.loginTimer = nil // an idle session holds no timer
 	}
 
 	si.logger().Info("login", zap.String("user", v.acct.Name), zap.Stringer("access", v.acct.Access),
