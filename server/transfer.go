@@ -142,9 +142,14 @@ type writeDeadliner interface{ SetWriteDeadline(t time.Time) error }
 // moved records n bytes moved: the transfer's count, its progress, and the
 // server's byte counter, which therefore moves while transfers run.
 func (t *transfer) moved(n int64) {
+	t.movedAt(n, time.Now())
+}
+
+// movedAt counts n bytes that moved at the latest at at.
+func (t *transfer) movedAt(n int64, at time.Time) {
 	if n > 0 {
 		t.bytes.Add(n)
-		t.progress.Store(time.Now().UnixNano())
+		t.progress.Store(at.UnixNano())
 		t.counted.Add(float64(n))
 	}
 }
@@ -293,7 +298,16 @@ func (t *transfer) writeTo(w io.Writer) (int64, error) {
 		// tells them apart by their errno.
 		n, err := rf.ReadFrom(&io.LimitedReader{R: f, N: want})
 		total += n
-		t.moved(n)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// A chunk cut short at its deadline moved its bytes some time
+			// after it began, most often at once (until a peer that stopped
+			// reading had its buffers full): count them from then, so that
+			// such a peer is cut data_timeout after its last byte, not after
+			// the tick that found it.
+			t.movedAt(n, began)
+		} else {
+			t.moved(n)
+		}
 
 		if t.ticked(err) {
 			// sendfile leaves the file where the connection stopped taking
