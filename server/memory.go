@@ -6,13 +6,18 @@ import (
 	"time"
 )
 
-// returnEvery is the shortest time between two returns of idle memory: a
-// return is a whole garbage collection, which a trickle of connections with
-// gaps just above the quiet time must not run each time.
-const returnEvery = time.Second
+// returnSpacing bounds the share of the CPU that returning memory takes:
+// a return is a whole garbage collection, and a trickle of connections with
+// gaps just above the quiet time must not run one each time. After a return
+// that took d, the next waits until returnSpacing times d has passed since
+// it: a small heap is returned after every burst, a large one (whose
+// collection takes longer) less often, and returns never take more than a
+// tenth of a core.
+const returnSpacing = 10
 
 // memoryReturn gives the heap's free memory back to the system once
-// connections stop arriving (Options.ReturnMemoryAfter). cmd/wharf runs the
+// connections stop arriving (Options.ReturnMemoryAfter), as often as
+// returnSpacing allows. cmd/wharf runs the
 // collector with a high target (GOGC=200), which keeps the collector's share
 // of a burst of short sessions small but lets the heap grow to three times
 // what is live; after the burst, one collection and a return of the free
@@ -24,7 +29,8 @@ type memoryReturn struct {
 	free  func()      // debug.FreeOSMemory; tests count the calls
 
 	mu      sync.Mutex
-	last    time.Time // the last return
+	last    time.Time     // when the last return ended
+	took    time.Duration // how long it took
 	stopped bool
 }
 
@@ -48,8 +54,7 @@ func (m *memoryReturn) arrived() {
 	}
 }
 
-// fire returns the memory, or waits until returnEvery has passed since the
-// last return.
+// fire returns the memory, or waits until returnSpacing allows it.
 func (m *memoryReturn) fire() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -58,14 +63,16 @@ func (m *memoryReturn) fire() {
 		return
 	}
 
-	if wait := returnEvery - time.Since(m.last); wait > 0 {
+	if wait := returnSpacing*m.took - time.Since(m.last); wait > 0 {
 		m.timer.Reset(wait)
 
 		return
 	}
 
-	m.last = time.Now()
+	start := time.Now()
 	m.free()
+	m.last = time.Now()
+	m.took = m.last.Sub(start)
 }
 
 // stop ends the returns, waiting for one in progress.

@@ -9,10 +9,13 @@ import (
 )
 
 // TestMemoryReturnedWhenConnectionsStop: the free heap is given back once
-// no connection arrived for ReturnMemoryAfter, once per burst, and not
-// again before returnEvery has passed; without the option, never.
+// no connection arrived for ReturnMemoryAfter, once per burst, and the
+// next return waits for returnSpacing times the last one's length; without
+// the option, never.
 func TestMemoryReturnedWhenConnectionsStop(t *testing.T) {
 	t.Parallel()
+
+	const took = 100 * time.Millisecond // each return: the next waits returnSpacing times this
 
 	for _, tc := range []struct {
 		name  string
@@ -32,7 +35,10 @@ func TestMemoryReturnedWhenConnectionsStop(t *testing.T) {
 			var returns atomic.Int64
 			if m := ts.srv.memory; m != nil {
 				m.mu.Lock()
-				m.free = func() { returns.Add(1) }
+				m.free = func() {
+					time.Sleep(took)
+					returns.Add(1)
+				}
 				m.mu.Unlock()
 			}
 
@@ -40,7 +46,7 @@ func TestMemoryReturnedWhenConnectionsStop(t *testing.T) {
 				_ = ts.raw(t)
 			}
 
-			time.Sleep(300 * time.Millisecond)
+			time.Sleep(400 * time.Millisecond)
 
 			if got := returns.Load(); got != tc.want {
 				t.Fatalf("memory returned %d times after a burst of connections, want %d", got, tc.want)
@@ -50,15 +56,17 @@ func TestMemoryReturnedWhenConnectionsStop(t *testing.T) {
 				return
 			}
 
-			// A second burst at once: its return waits for returnEvery.
+			// A second burst at once: its return waits for returnSpacing
+			// times the first one's length.
 			_ = ts.raw(t)
 			time.Sleep(300 * time.Millisecond)
 
 			if got := returns.Load(); got != 1 {
-				t.Fatalf("memory returned %d times within %v, want 1", got, returnEvery)
+				t.Fatalf("memory returned %d times within %v of a return that took %v, want 1",
+					got, returnSpacing*took, took)
 			}
 
-			ftptest.WaitFor(t, 2*returnEvery, func() bool { return returns.Load() == 2 })
+			ftptest.WaitFor(t, 5*time.Second, func() bool { return returns.Load() == 2 })
 		})
 	}
 }

@@ -173,8 +173,8 @@ type Options struct {
 	// handshake; 0 means 10s.
 	GreetingTimeout time.Duration
 	// ReturnMemoryAfter gives the heap's free memory back to the system
-	// once no connection arrived for this long, at most once a second
-	// (memory.go); 0 never does.
+	// once no connection arrived for this long, spaced so that it takes at
+	// most a tenth of a core (memory.go); 0 never does.
 	ReturnMemoryAfter time.Duration
 	// Storage opens each session's files; nil means the local disk, confined
 	// with os.Root (vfs.Open). The anonymous drop box needs the local disk.
