@@ -52,6 +52,11 @@
 // permission bits. New files get at most 0o644: an upload is never executable.
 // An upload to a symbolic link writes its target, in place or atomically.
 //
+// Close returns only once the upload is durable: its data synced, then the
+// folder that holds its new name (Options.NoSync turns that off). While
+// the data arrives, its write-back to the disk is started every few MiB, so
+// that the final sync is short (sync.go).
+//
 // # Resumable uploads and leftovers
 //
 // Resume gives an account a view in which an interrupted atomic upload is

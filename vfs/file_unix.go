@@ -12,6 +12,10 @@ import (
 // changes nothing for regular files and directories, and reopen clears it.
 const nonblock = syscall.O_NONBLOCK
 
+// folderSync: a folder opened for reading can be synced (fsync(2)), which
+// makes the names in it durable.
+const folderSync = true
+
 // reopen returns an *os.File for the descriptor of f whose name is the virtual
 // path name, and closes f. A file opened through os.Root is named with the disk
 // path, which every error from Read, Write or Seek would then show to the

@@ -27,8 +27,9 @@ const TempPrefix = ".wharf-upload-"
 type Options struct {
 	// Atomic makes new uploads atomic: OpenFile with O_WRONLY|O_CREATE|O_TRUNC (a fresh STOR) writes
 	// to a hidden temporary file in the target's folder, which a clean Close syncs, closes and renames
-	// over the target. If TransferError was called first (the engine calls it on ABOR, dropped data
-	// connection or I/O error), Close removes the temporary file instead and the target is untouched.
+	// over the target, then syncs the folder (see NoSync). If TransferError was called first (the
+	// engine calls it on ABOR, dropped data connection or I/O error), Close removes the temporary file
+	// instead and the target is untouched.
 	// Opening without O_TRUNC (REST+STOR resume, APPE with O_APPEND) writes in place, as clients expect.
 	Atomic bool
 	// ShowLinks makes a folder's Readdir show a symbolic link as a link: a
@@ -47,6 +48,15 @@ type Options struct {
 	// DefaultDeny returns rsync's temporary names. Names starting with
 	// TempPrefix are always denied. Open refuses a malformed pattern.
 	Deny []string
+	// NoSync lets uploads end without waiting for the disk: Close neither
+	// syncs an upload's data nor, after an atomic upload's rename, its
+	// folder, and the data is not pushed to the disk as it arrives. The
+	// zero value, false, makes Close return only once the data and the
+	// file's name are durable, so that the 226 the engine sends next means
+	// the file survives a crash (sync.go). An interrupted upload kept to
+	// resume (Resume) is synced either way: SIZE must not report what a
+	// crash could lose.
+	NoSync bool
 	// Uploads is the process's bookkeeping of atomic uploads, shared by every
 	// Fs it opens, so that a reclaim (Reclaim) never removes an upload in
 	// progress and a part (Resume) has one writer at a time; nil gives the
@@ -67,12 +77,14 @@ type Fs struct {
 	deny          matcher
 	disk          [][]string // the root's folder on disk, as given and with links resolved, for absolute link targets
 	worldReadable bool
-	box           string        // made by DropBox: the drop box's virtual path, whose aliases listings leave out
-	view          bool          // made by WorldReadable, DropBox or Resume: the os.Root belongs to another Fs
-	dir           string        // the root's folder on disk, with links resolved: names files in uploads
-	uploads       *Uploads      // the process's atomic uploads (Options.Uploads)
-	owner         string        // with Resume: whose interrupted uploads are kept
-	window        time.Duration // with Resume: for how long
+	box           string            // made by DropBox: the drop box's virtual path, whose aliases listings leave out
+	view          bool              // made by WorldReadable, DropBox or Resume: the os.Root belongs to another Fs
+	dir           string            // the root's folder on disk, with links resolved: names files in uploads
+	uploads       *Uploads          // the process's atomic uploads (Options.Uploads)
+	owner         string            // with Resume: whose interrupted uploads are kept
+	window        time.Duration     // with Resume: for how long
+	noSync        bool              // Options.NoSync
+	onSync        func(what string) // tests: told of each sync (Fs.synced)
 }
 
 var _ afero.Fs = (*Fs)(nil)
@@ -103,6 +115,7 @@ func Open(dir string, opts Options) (*Fs, error) {
 		disk:      diskPaths(dir),
 		dir:       resolvedDir(dir),
 		uploads:   uploads,
+		noSync:    opts.NoSync,
 	}, nil
 }
 
@@ -325,7 +338,12 @@ func (f *Fs) openWrite(virtual string, pl *place, flag int, perm os.FileMode) (a
 		return nil, pathError("open", virtual, err)
 	}
 
-	return &file{File: osf, name: virtual}, nil
+	wf := &file{File: osf, name: virtual, fs: f}
+	if pl.info == nil { // created: its inode and its name are synced too
+		wf.folder, wf.dirty = path.Dir(pl.rel), true
+	}
+
+	return wf, nil
 }
 
 // Mkdir creates the named directory.

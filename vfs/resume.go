@@ -198,7 +198,7 @@ func (f *Fs) openPart(virtual string, pl *place, temp, key string, flag int) (af
 	}
 
 	return &upload{
-		file: file{File: osf, name: virtual}, fs: f, temp: temp, target: pl.rel, key: key,
+		file: file{File: osf, name: virtual, fs: f}, fs: f, temp: temp, target: pl.rel, key: key,
 		part: true, resumed: true, from: st.Size(),
 	}, nil
 }

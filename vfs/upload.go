@@ -21,9 +21,14 @@ const filePerm fs.FileMode = 0o644
 // then STOR). It embeds the *os.File so that io.Copy(file, conn) still reaches
 // (*os.File).ReadFrom and its splice(2) path, and it rewrites write errors so
 // that a full disk or quota wraps ftpserver.ErrStorageExceeded (reply 552).
+// What is written reaches the disk before Close returns (sync.go).
 type file struct {
 	*os.File
-	name string // virtual path
+	name   string // virtual path
+	fs     *Fs    // whose options say whether to sync
+	folder string // the os.Root name of the folder synced on Close: the file was created by this open
+	dirty  bool   // written to since it was opened
+	wb     writeback
 }
 
 var (
@@ -47,13 +52,20 @@ func (f *file) Stat() (fs.FileInfo, error) {
 // Write writes p at the current offset.
 func (f *file) Write(p []byte) (int, error) {
 	n, err := f.File.Write(p)
+	if wbErr := f.wrote(n); err == nil {
+		err = wbErr
+	}
 
 	return n, f.err(err)
 }
 
-// WriteAt writes p at offset off.
+// WriteAt writes p at offset off. The write-back follows the file's offset,
+// which WriteAt leaves alone: the final sync writes what it misses.
 func (f *file) WriteAt(p []byte, off int64) (int, error) {
 	n, err := f.File.WriteAt(p, off)
+	if wbErr := f.wrote(n); err == nil {
+		err = wbErr
+	}
 
 	return n, f.err(err)
 }
@@ -61,26 +73,50 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 // WriteString writes s at the current offset.
 func (f *file) WriteString(s string) (int, error) {
 	n, err := f.File.WriteString(s)
+	if wbErr := f.wrote(n); err == nil {
+		err = wbErr
+	}
 
 	return n, f.err(err)
 }
 
 // ReadFrom copies r into the file through (*os.File).ReadFrom, which splices
-// from a TCP connection without copying through user space.
+// from a TCP connection without copying through user space, in steps of the
+// write-back where there is one.
 func (f *file) ReadFrom(r io.Reader) (int64, error) {
+	if f.progressive() {
+		n, err := f.readFromInSteps(r)
+
+		return n, f.err(err)
+	}
+
 	n, err := f.File.ReadFrom(r)
+	f.dirty = f.dirty || n > 0
 
 	return n, f.err(err)
 }
 
 // Truncate changes the size of the file.
 func (f *file) Truncate(size int64) error {
+	f.dirty = true
+
 	return f.err(f.File.Truncate(size))
 }
 
-// Close closes the file.
+// Close syncs what was written (and the folder of a file this open created)
+// and closes the file. The file is closed even if the sync fails.
 func (f *file) Close() error {
-	return f.err(f.File.Close())
+	err := f.sync()
+	if closeErr := f.err(f.File.Close()); err == nil {
+		err = closeErr
+	}
+	if err == nil && f.folder != "" {
+		if syncErr := f.fs.syncFolder(f.folder); syncErr != nil {
+			err = pathError("close", f.name, syncErr)
+		}
+	}
+
+	return err
 }
 
 // err returns a file error with the virtual path and a path-free cause. Other
@@ -199,7 +235,8 @@ func (f *Fs) createTemp(virtual, rel string, flag int, perm os.FileMode, old fs.
 		return nil, pathError("open", virtual, err)
 	}
 
-	u := &upload{file: file{File: osf, name: virtual}, fs: f, temp: temp, target: rel, noReplace: noReplace, key: key, part: part}
+	// dirty: a new file, whose inode the sync writes even if it stays empty.
+	u := &upload{file: file{File: osf, name: virtual, fs: f, dirty: true}, fs: f, temp: temp, target: rel, noReplace: noReplace, key: key, part: part}
 	if wantPart && !part {
 		u.supersedes = partPath(f.owner, rel)
 	}
@@ -369,10 +406,8 @@ func (u *upload) finish() error {
 
 		return nil
 	}
-	err := u.err(u.Sync())
-	if closeErr := u.file.Close(); err == nil {
-		err = closeErr
-	}
+	// The temporary file's data, then the name it gets: see sync.go.
+	err := u.file.Close()
 	if err == nil {
 		err = u.commit()
 	}
@@ -392,15 +427,18 @@ func (u *upload) commit() error {
 		if err := u.fs.root.Rename(u.temp, u.target); err != nil {
 			return pathError("rename", u.name, err)
 		}
-
-		return nil
+	} else {
+		if err := u.fs.root.Link(u.temp, u.target); err != nil {
+			return pathError("close", u.name, err)
+		}
+		// The upload is in place; a temporary name that could not be removed
+		// stays hidden and does not make the transfer fail.
+		_ = u.fs.root.Remove(u.temp)
 	}
-	if err := u.fs.root.Link(u.temp, u.target); err != nil {
+	// Without this, a crash could lose the new name after the 226.
+	if err := u.fs.syncFolder(path.Dir(u.target)); err != nil {
 		return pathError("close", u.name, err)
 	}
-	// The upload is in place; a temporary name that could not be removed
-	// stays hidden and does not make the transfer fail.
-	_ = u.fs.root.Remove(u.temp)
 
 	return nil
 }
