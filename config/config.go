@@ -29,6 +29,7 @@ type Config struct {
 	ShutdownTimeout Duration   `toml:"shutdown_timeout"`   // 30s, >= 0
 	ASCIIConversion bool       `toml:"ascii_conversion"`   // true
 	UploadMode      UploadMode `toml:"upload_mode"`        // "atomic": atomic | direct
+	UploadSync      UploadSync `toml:"upload_sync"`        // "always": always | never; data and name on disk before the 226
 	DataTimeout     Duration   `toml:"data_timeout"`       // 5m, > 0: a transfer that moves no byte for this long is closed
 	MaxListEntries  int        `toml:"max_list_entries"`   // 100000, >= 1: entries one LIST, NLST, MLSD or STAT returns
 	LoginTimeout    Duration   `toml:"login_timeout"`      // 60s, > 0: a session not logged in by then is closed
@@ -279,6 +280,7 @@ func Default() Config {
 		ShutdownTimeout: Duration{30 * time.Second},
 		ASCIIConversion: true,
 		UploadMode:      UploadAtomic,
+		UploadSync:      UploadSyncAlways,
 		DataTimeout:     Duration{5 * time.Minute},
 		MaxListEntries:  100000,
 		LoginTimeout:    Duration{time.Minute},

@@ -205,6 +205,7 @@ func TestFileSetsEveryKey(t *testing.T) {
 		ShutdownTimeout:    Duration{0},
 		ASCIIConversion:    false,
 		UploadMode:         UploadDirect,
+		UploadSync:         UploadSyncNever,
 		DataTimeout:        Duration{30 * time.Second},
 		MaxListEntries:     500,
 		LoginTimeout:       Duration{10 * time.Second},

@@ -36,7 +36,7 @@
 // [Admin.Token], so loading the configuration again (SIGHUP) reads them
 // again. Lists of networks ([ban] allow, [access] allow and deny) are
 // decoded once into [Network] values, each bad item named by its index, and
-// the keys that name one of a few values (upload_mode, log.level,
+// the keys that name one of a few values (upload_mode, upload_sync, log.level,
 // log.format, tls.mode, storage.backend, listing.symlinks, a user's access
 // and tls) into types such as [TLSMode] and [Access], which convert to the
 // server's and auth's own: no other package reads their text.

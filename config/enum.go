@@ -107,6 +107,36 @@ func (m *UploadMode) UnmarshalText(text []byte) error { return unmarshal(m, uplo
 // MarshalText writes the mode the way UnmarshalText reads it.
 func (m UploadMode) MarshalText() ([]byte, error) { return uploadModes.marshal(m) }
 
+// UploadSync is upload_sync: whether an upload's data and name are on the
+// disk before its 226.
+type UploadSync int
+
+// The upload syncs.
+const (
+	UploadSyncAlways UploadSync = iota // "always": durable before the 226
+	UploadSyncNever                    // "never": left to the kernel's write-back
+)
+
+var uploadSyncs = enumOf("an upload sync", UploadSyncAlways, UploadSyncNever)
+
+// String returns the sync as the file writes it.
+func (s UploadSync) String() string {
+	switch s {
+	case UploadSyncAlways:
+		return "always"
+	case UploadSyncNever:
+		return "never"
+	default:
+		return fmt.Sprintf("UploadSync(%d)", int(s))
+	}
+}
+
+// UnmarshalText reads a sync as written in the file.
+func (s *UploadSync) UnmarshalText(text []byte) error { return unmarshal(s, uploadSyncs, text) }
+
+// MarshalText writes the sync the way UnmarshalText reads it.
+func (s UploadSync) MarshalText() ([]byte, error) { return uploadSyncs.marshal(s) }
+
 // LogLevel is log.level, decoded into zap's type: the least important
 // messages logged.
 type LogLevel zapcore.Level

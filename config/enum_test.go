@@ -33,6 +33,11 @@ func TestEnumsDecodeOnce(t *testing.T) {
 			`"nope" is not an upload mode (atomic or direct)`,
 		},
 		{
+			"upload_sync", func() enumValue { return new(UploadSync) },
+			map[string]any{"always": UploadSyncAlways, "never": UploadSyncNever},
+			`"nope" is not an upload sync (always or never)`,
+		},
+		{
 			"log.level", func() enumValue { return new(LogLevel) },
 			map[string]any{
 				"debug": LogLevel(zapcore.DebugLevel), "info": LogLevel(zapcore.InfoLevel),
@@ -106,6 +111,8 @@ func TestEnumsDecodeOnce(t *testing.T) {
 func deref(v any) any {
 	switch p := v.(type) {
 	case *UploadMode:
+		return *p
+	case *UploadSync:
 		return *p
 	case *LogLevel:
 		return *p

@@ -83,6 +83,7 @@ func (c *Config) validate(p *problems, r resolver) {
 		p.addf("shutdown_timeout", "must not be negative, got %s", c.ShutdownTimeout)
 	}
 	checkEnum(p, "upload_mode", c.UploadMode)
+	checkEnum(p, "upload_sync", c.UploadSync)
 	if c.DataTimeout.Duration <= 0 {
 		p.addf("data_timeout", "must be more than 0, got %s", c.DataTimeout)
 	}

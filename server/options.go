@@ -152,6 +152,9 @@ type Options struct {
 	ASCIIConversion bool
 	// AtomicUploads makes a fresh STOR write a hidden temporary file renamed into place on success.
 	AtomicUploads bool
+	// NoUploadSync lets an upload's 226 go out before its data is on the
+	// disk (vfs.Options.NoSync); the zero value waits for it.
+	NoUploadSync bool
 	// TLSMode, TLSCertFile and TLSKeyFile configure FTPS.
 	TLSMode                 TLSMode
 	TLSCertFile, TLSKeyFile string

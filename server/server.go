@@ -537,6 +537,7 @@ func (s *Server) openRoot(home string) (Root, func() error, error) {
 
 		return vfs.Open(dir, vfs.Options{
 			Atomic:    s.opts.AtomicUploads,
+			NoSync:    s.opts.NoUploadSync,
 			ShowLinks: s.opts.Listing.Symlinks == SymlinksAsLinks,
 			Deny:      s.opts.Listing.Deny,
 			Uploads:   s.uploads,

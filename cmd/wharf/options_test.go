@@ -40,12 +40,14 @@ func TestOptionsCarryTheSecondWaveKeys(t *testing.T) {
 		{Name: "strict", Access: config.Access(auth.WriteOnly)},
 	}
 	cfg.UploadMode = config.UploadDirect
+	cfg.UploadSync = config.UploadSyncNever
 	cfg.TLS.Mode = config.TLSMode(server.TLSImplicit)
 
 	opts := serverOptions(cfg)
 
-	if opts.AtomicUploads || opts.TLSMode != server.TLSImplicit {
-		t.Errorf("AtomicUploads, TLSMode = %t, %s; want false, implicit", opts.AtomicUploads, opts.TLSMode)
+	if opts.AtomicUploads || !opts.NoUploadSync || opts.TLSMode != server.TLSImplicit {
+		t.Errorf("AtomicUploads, NoUploadSync, TLSMode = %t, %t, %s; want false, true, implicit",
+			opts.AtomicUploads, opts.NoUploadSync, opts.TLSMode)
 	}
 
 	if opts.MaxListingMemory != 64<<20 || opts.UploadResumeWindow != time.Hour || opts.RequireSessionReuse {
@@ -79,7 +81,7 @@ func TestOptionsCarryTheSecondWaveKeys(t *testing.T) {
 	// The defaults arrive as they are.
 	def := serverOptions(config.Default())
 
-	if !def.AtomicUploads || def.TLSMode != server.TLSOff || !def.RequireSessionReuse || def.MaxListingMemory != 256<<20 || def.UploadResumeWindow != 24*time.Hour ||
+	if !def.AtomicUploads || def.NoUploadSync || def.TLSMode != server.TLSOff || !def.RequireSessionReuse || def.MaxListingMemory != 256<<20 || def.UploadResumeWindow != 24*time.Hour ||
 		def.IPv6Prefix != 64 || def.DropBox.Quota != 10<<30 || def.DropBox.FilesPerMinute != 60 ||
 		len(def.AccessAllow) != 0 || len(def.AccessDeny) != 0 || len(def.Ban.Allow) != 0 {
 		t.Errorf("default options = %+v", def)

@@ -273,6 +273,7 @@ var reloadKeys = []struct {
 	{"watch_interval", false},   // so does the watcher
 	{"ascii_conversion", false},
 	{"upload_mode", false},
+	{"upload_sync", false},
 	{"data_timeout", false},
 	{"max_list_entries", false},
 	{"login_timeout", false},

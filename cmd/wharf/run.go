@@ -520,6 +520,7 @@ func serverOptions(cfg config.Config) server.Options {
 		LoginMessage:        cfg.Anonymous.LoginMessageText,
 		ASCIIConversion:     cfg.ASCIIConversion,
 		AtomicUploads:       cfg.UploadMode == config.UploadAtomic,
+		NoUploadSync:        cfg.UploadSync == config.UploadSyncNever,
 		TLSMode:             server.TLSMode(cfg.TLS.Mode),
 		TLSCertFile:         cfg.TLS.CertFile,
 		TLSKeyFile:          cfg.TLS.KeyFile,
