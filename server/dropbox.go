@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -436,7 +435,7 @@ type boxFs struct {
 	dir     string  // the box's virtual path
 	key     string  // the client's address, as rates count it (addrKey)
 	atomic  bool    // uploads go to a hidden part first (Options.AtomicUploads)
-	metered bool    // bytes are limited: files charge each piece before it is read (meteredFile)
+	metered bool    // bytes are limited: files give up splice to be counted as written
 
 	refusals atomic.Int32  // rate refusals in a row
 	logged   atomic.Uint32 // reasons already logged at Warn, one bit each
@@ -496,7 +495,7 @@ func (b *boxFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, e
 		return &splicingFile{bf}, nil
 	}
 
-	return &meteredFile{bf}, nil
+	return bf, nil
 }
 
 // Mkdir charges a new folder (MKD) to the box and the address.
@@ -772,28 +771,6 @@ func (b *boxFs) reserve(f *boxFile, n int64) error {
 	return nil
 }
 
-// tryReserve charges n bytes of f if the limits have room for all of them
-// now, and reports whether it did. It never waits, refuses or rescans the
-// box: reserve does, for the bytes of a Write.
-func (b *boxFs) tryReserve(f *boxFile, n int64) bool {
-	d, l, bx := b.d, b.d.limits, b.box
-
-	d.mu.Lock()
-	defer d.mu.Unlock()
-
-	if bx != nil && l.Quota > 0 && bx.bytes+n > l.Quota {
-		return false
-	}
-
-	if l.BytesPerHour > 0 && d.addrLocked(b.key, d.now()).bytes.tokens < float64(n) {
-		return false
-	}
-
-	b.growLocked(f, n)
-
-	return true
-}
-
 // growLocked charges n bytes of f, or gives them back when n < 0. d.mu is held.
 func (b *boxFs) growLocked(f *boxFile, n int64) {
 	f.bytes += n
@@ -815,8 +792,9 @@ func (b *boxFs) growLocked(f *boxFile, n int64) {
 // boxFile is a file being uploaded into a drop box. Each Write is charged
 // before it reaches the disk; one that would cross a limit is refused, which
 // cuts the upload: its part is emptied at once (its bytes go back to the box)
-// and removed on Close, so nothing lands under the final name. meteredFile
-// and splicingFile add an io.ReaderFrom that keeps splice(2).
+// and removed on Close, so nothing lands under the final name. It implements
+// no io.ReaderFrom: the transfer then copies through Write, where every byte
+// is seen before it is written.
 type boxFile struct {
 	afero.File
 	fs   *boxFs
@@ -835,7 +813,6 @@ var (
 	_ afero.File                  = (*boxFile)(nil)
 	_ ftpserver.FileTransferError = (*boxFile)(nil)
 	_ io.ReaderFrom               = (*splicingFile)(nil)
-	_ io.ReaderFrom               = (*meteredFile)(nil)
 )
 
 func (f *boxFile) Write(p []byte) (int, error) {
@@ -1036,68 +1013,4 @@ func (f *splicingFile) ReadFrom(r io.Reader) (int64, error) {
 	}
 
 	return n, err //nolint:wrapcheck // the vfs error, as the client reads it
-}
-
-// meteredPiece is the most a meteredFile charges before reading: what one
-// upload may hold charged but not yet written, which another upload racing
-// it for the last bytes of a limit could miss.
-const meteredPiece = 1 << 20
-
-// meteredFile is a boxFile whose bytes a limit bounds (upload_quota,
-// upload_bytes_per_hour) that still reads the data connection straight into
-// the file, splice(2) included, while the limits have room: each piece of
-// meteredPiece is charged before it is read, and what it did not bring is
-// given back. Near a limit, the rest goes through Write, charged to the
-// byte, so that an upload is cut only if a byte it sends would cross it.
-type meteredFile struct{ *boxFile }
-
-func (f *meteredFile) ReadFrom(r io.Reader) (int64, error) {
-	// Pieces limit r's own reader, so that a data connection is still spliced.
-	src, limit := r, int64(math.MaxInt64)
-	lr, limited := r.(*io.LimitedReader)
-	if limited {
-		src, limit = lr.R, lr.N
-	}
-
-	rf, splices := f.File.(io.ReaderFrom)
-
-	var total int64
-	for limit > 0 {
-		want := min(limit, meteredPiece)
-
-		var (
-			n   int64
-			err error
-		)
-
-		if splices && f.fs.tryReserve(f.boxFile, want) {
-			n, err = rf.ReadFrom(&io.LimitedReader{R: src, N: want})
-
-			// A deadline of the data connection is the transfer's tick
-			// (transfer.go), not a failure: settle leaves it alone.
-			failure := err
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				failure = nil
-			}
-
-			f.settle(want, n, failure)
-		} else {
-			// Near a limit, or an object store's upload: through Write.
-			want = limit
-			n, err = io.CopyBuffer(struct{ io.Writer }{f.boxFile}, &io.LimitedReader{R: src, N: want},
-				make([]byte, copyBuffer))
-		}
-
-		total += n
-		limit -= n
-		if limited {
-			lr.N = limit
-		}
-
-		if err != nil || n < want {
-			return total, err //nolint:wrapcheck // the vfs error, as the client reads it
-		}
-	}
-
-	return total, nil
 }

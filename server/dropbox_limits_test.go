@@ -291,60 +291,6 @@ func TestDropBoxQuota(t *testing.T) {
 	}
 }
 
-// An upload bigger than a metered piece is spliced a piece at a time while
-// the limits have room, and written through Write near them: either way the
-// box and the address are charged exactly what landed, and an upload is cut
-// only by a byte that crosses a limit.
-func TestDropBoxMeteredUploadsSplice(t *testing.T) {
-	t.Parallel()
-
-	const limit = 6 << 20
-
-	tests := []struct {
-		name   string
-		limits DropBoxLimits
-		atomic bool
-		room   int // bytes the first uploads may take
-		code   int // the reply to the one byte too many
-		reason string
-	}{
-		{"the quota, atomic uploads", DropBoxLimits{Quota: limit}, true, limit - len("private"), 552, reasonQuota},
-		{"the quota, direct uploads", DropBoxLimits{Quota: limit}, false, limit - len("private"), 552, reasonQuota},
-		{"the hourly bytes, atomic uploads", DropBoxLimits{BytesPerHour: limit}, true, limit, 450, reasonBytes},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-
-			lb := startLimitedBox(t, tt.limits, tt.atomic)
-			c := lb.anon(t, "127.0.0.1")
-
-			first := ftptest.RandomBytes(3*meteredPiece + 12345) // the last piece comes short
-			code, text := stor(t, c, "/incoming/first.bin", first)
-			want(t, "an upload of a few pieces", code, text, 226, "")
-
-			left := tt.room - len(first)
-			code, text = stor(t, c, "/incoming/over.bin", ftptest.RandomBytes(left+1))
-			want(t, "one byte more than the room left", code, text, tt.code, "")
-			lb.absent(t, "over.bin")
-
-			exact := ftptest.RandomBytes(left)
-			code, text = stor(t, c, "/incoming/exact.bin", exact)
-			want(t, "the room left", code, text, 226, "")
-
-			for name, data := range map[string][]byte{"first.bin": first, "exact.bin": exact} {
-				if got, _ := os.ReadFile(filepath.Join(lb.dir, name)); !bytes.Equal(got, data) {
-					t.Errorf("%s holds %d bytes, want the %d uploaded", name, len(got), len(data))
-				}
-			}
-
-			if got := lb.refused(tt.reason); got != 1 {
-				t.Errorf("wharf_uploads_refused_total{reason=%s} = %v, want 1", tt.reason, got)
-			}
-		})
-	}
-}
-
 func TestDropBoxEntries(t *testing.T) {
 	t.Parallel()
 
