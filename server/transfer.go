@@ -24,6 +24,17 @@ import (
 // so a peer that stops reading or sending is cut off after DataTimeout. The
 // chunk grows while chunks finish fast and shrinks when they are slow, so a
 // slow but live client always completes a chunk well within the timeout.
+//
+// Downloads stay on Go's non-blocking sendfile at every size. Measured on
+// loopback on the 2-core VM (a 1 GiB file and 32 x 64 MiB from tmpfs, sender
+// and reader on their own cores, 5 to 10 interleaved rounds, medians), the
+// sender's CPU per GB was 0.12-0.14 s for these chunks, for one sendfile of
+// the whole file and for splice through a pipe alike, 0.33 s for a copy
+// through a 256 KiB buffer and 0.37 s through 32 KiB ones; the copies were
+// not faster either (2,412 against 2,620-3,046 MB/s for one download,
+// 2,043-2,111 against 2,658-3,247 for 32). A blocking sendfile of the whole
+// file, as vsftpd makes, was the slowest (1,080 MB/s), and it would ignore
+// the deadlines that cut a stalled peer.
 const (
 	minChunk   = 64 << 10
 	startChunk = 512 << 10
