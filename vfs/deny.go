@@ -46,13 +46,42 @@ func checkPatterns(patterns []string) error {
 
 // matcher is a list of path.Match patterns, each matched against one element
 // of a path. It is the one implementation of Options.Deny and Deny.
-type matcher []string
+type matcher []pattern
+
+// pattern is one path.Match pattern and the literal text that starts every
+// name it matches: a name without it is not given to path.Match, which is
+// most names (rsync's patterns start with "."), on every lookup and for
+// every listed entry. A malformed pattern has no prefix, so it is always
+// tried, and matches (fails closed).
+type pattern struct {
+	glob   string
+	prefix string
+}
+
+func newMatcher(globs []string) matcher {
+	m := make(matcher, 0, len(globs))
+	for _, g := range globs {
+		p := pattern{glob: g}
+		if _, err := path.Match(g, ""); err == nil {
+			p.prefix = g
+			if i := strings.IndexAny(g, `*?[\`); i >= 0 {
+				p.prefix = g[:i]
+			}
+		}
+		m = append(m, p)
+	}
+
+	return m
+}
 
 // match reports whether name, one path element, matches a pattern. A
 // malformed pattern matches every name: a deny list fails closed.
 func (m matcher) match(name string) bool {
 	for _, p := range m {
-		if ok, err := path.Match(p, name); ok || err != nil {
+		if !strings.HasPrefix(name, p.prefix) {
+			continue // path.Match cannot match
+		}
+		if ok, err := path.Match(p.glob, name); ok || err != nil {
 			return true
 		}
 	}
@@ -88,7 +117,7 @@ func (m matcher) matchPath(p string) bool {
 // also applies them to where symbolic links lead. A malformed pattern matches
 // every name; Open checks them.
 func Deny(fsys afero.Fs, patterns []string) afero.Fs {
-	return deny{fs: fsys, m: matcher(patterns)}
+	return deny{fs: fsys, m: newMatcher(patterns)}
 }
 
 type deny struct {

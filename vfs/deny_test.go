@@ -14,7 +14,7 @@ import (
 
 func TestDefaultDeny(t *testing.T) {
 	t.Parallel()
-	m := matcher(DefaultDeny())
+	m := newMatcher(DefaultDeny())
 	for name, want := range map[string]bool{
 		".~tmp~":                true,  // rsync --delay-updates
 		".big.iso.Ab12Cd":       true,  // rsync's partial of big.iso
@@ -35,6 +35,36 @@ func TestDefaultDeny(t *testing.T) {
 	} {
 		if got := m.match(name); got != want {
 			t.Errorf("%q: denied %t, want %t", name, got, want)
+		}
+	}
+}
+
+// TestDenyPatterns: a pattern is tried only on names that start with its
+// literal text, with the same answers as path.Match; a malformed pattern
+// still matches every name, whatever its literal text (a deny list fails
+// closed).
+func TestDenyPatterns(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		glob, name string
+		want       bool
+	}{
+		{"core", "core", true},
+		{"core", "core2", false},
+		{"*.part", "a.part", true},
+		{"*.part", "a.parts", false},
+		{"tmp-?", "tmp-1", true},
+		{"tmp-?", "tm", false},
+		{`\*x`, "*x", true},
+		{`\*x`, "ax", false},
+		{"[ab]c", "bc", true},
+		{"[ab]c", "cc", false},
+		{"x[", "x", true},    // malformed
+		{"x[", "abc", true},  // malformed, and abc lacks its literal x
+		{"ab\\", "zz", true}, // malformed: a trailing backslash
+	} {
+		if got := newMatcher([]string{tc.glob}).match(tc.name); got != tc.want {
+			t.Errorf("pattern %q, name %q: denied %t, want %t", tc.glob, tc.name, got, tc.want)
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -111,7 +110,7 @@ func Open(dir string, opts Options) (*Fs, error) {
 		root:      root,
 		atomic:    opts.Atomic,
 		showLinks: opts.ShowLinks,
-		deny:      matcher(slices.Clone(opts.Deny)),
+		deny:      newMatcher(opts.Deny),
 		disk:      diskPaths(dir),
 		dir:       resolvedDir(dir),
 		uploads:   uploads,

@@ -103,7 +103,7 @@ func checkMirror(t *testing.T, name string, showLinks bool) {
 	secret := func(info fs.FileInfo) bool {
 		return slices.ContainsFunc(secrets, func(s fs.FileInfo) bool { return sameFile(s, info) })
 	}
-	deny := matcher(DefaultDeny())
+	deny := newMatcher(DefaultDeny())
 	fsys := Resolve(ReadOnly(sb.open(t, mirrorOpts(showLinks)).WorldReadable()), func() string { return "/pub" })
 	check := func(err error) {
 		t.Helper()
