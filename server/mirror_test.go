@@ -393,6 +393,8 @@ func TestIncompleteTransferIsMarked(t *testing.T) {
 		t.Fatalf("xferlog line not marked incomplete: %q", line)
 	}
 
+	// The transfer's log lines are written once its reply went out.
+	waitFor(t, func() bool { return len(ts.logs.FilterMessage("transfer incomplete").All()) > 0 })
 	entry := ts.logs.FilterMessage("transfer incomplete").All()
 	if len(entry) != 1 || entry[0].ContextMap()["error"] == nil {
 		t.Fatalf("structured log lacks the reason: %v", entry)
@@ -420,6 +422,8 @@ func TestResetUploadReply(t *testing.T) {
 		t.Fatalf("got %d %q, want a failure naming the data connection and no address", code, msg)
 	}
 
+	// The transfer's log lines are written once its reply went out.
+	waitFor(t, func() bool { return len(ts.logs.FilterMessage("transfer incomplete").All()) > 0 })
 	entry := ts.logs.FilterMessage("transfer incomplete").All()
 	if len(entry) != 1 || entry[0].ContextMap()["cause"] == nil {
 		t.Fatalf("the log lacks the cause: %v", entry)
