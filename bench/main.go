@@ -102,10 +102,13 @@ type record struct {
 	CoreOther *float64 `json:"server_core_other,omitempty"`
 	CoreIRQ   *float64 `json:"server_core_irq,omitempty"`
 	CoreSteal *float64 `json:"server_core_steal,omitempty"`
-	Verified  bool     `json:"verified"`
-	Detail    string   `json:"detail,omitempty"`
-	Skipped   string   `json:"skipped,omitempty"` // why the server did not run the row
-	Error     string   `json:"error,omitempty"`
+	// DiskDD is dd's MB/s for a durable write of the same size into the
+	// same folder, measured before each upload of the stor-disk row.
+	DiskDD   *float64 `json:"dd_mb_s,omitempty"`
+	Verified bool     `json:"verified"`
+	Detail   string   `json:"detail,omitempty"`
+	Skipped  string   `json:"skipped,omitempty"` // why the server did not run the row
+	Error    string   `json:"error,omitempty"`
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -309,6 +312,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	for _, t := range targets {
 		m.servers = append(m.servers, t.name)
+	}
+
+	if n := ddNote(results, targets); n != "" {
+		notes = append(notes, n)
 	}
 
 	table := renderReport(rows, targets, results, o, m, notes, started)
@@ -682,6 +689,10 @@ func measure(ctx context.Context, b *bench, sc scenario, t *target, round int) r
 
 	if r.peakOK {
 		rec.PeakKiB = &r.peakKiB
+	}
+
+	if r.ddOK {
+		rec.DiskDD = &r.dd
 	}
 
 	if sc.cpuUnit != "" && r.work > 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -131,6 +132,10 @@ type result struct {
 	// one piece of work (one listing), when peakOK.
 	peakKiB float64
 	peakOK  bool
+	// dd is dd's MB/s for the same bytes written durably into the same
+	// folder (stor-disk), when ddOK.
+	dd   float64
+	ddOK bool
 }
 
 type scenario struct {
@@ -374,12 +379,24 @@ func runStor(ctx context.Context, b *bench, t *target) (result, error) {
 	defer c.Close()
 
 	var (
-		total int64
-		el    time.Duration
+		total, ddBytes int64
+		el, ddTook     time.Duration
 	)
+
+	onDisk := b.fx.diskRoot != "" && t.now.root == b.fx.diskRoot
 
 	for range b.plan.repeat {
 		path := fmt.Sprintf("/incoming/up-%s-%d.bin", t.name, b.seq.Add(1))
+
+		if onDisk {
+			n, took, err := ddOnce(ctx, b, filepath.Join(b.fx.diskRoot, "incoming"), f.size)
+			if err != nil {
+				return result{}, err
+			}
+
+			ddBytes += n
+			ddTook += took
+		}
 
 		n, took, err := storOnce(c, b, t.now.root, path, src, f)
 		total += n
@@ -394,13 +411,18 @@ func runStor(ctx context.Context, b *bench, t *target) (result, error) {
 		return result{}, err
 	}
 
-	return throughput(total, el), nil
+	r := throughput(total, el)
+	if ddTook > 0 {
+		r.dd, r.ddOK = float64(ddBytes)/1e6/ddTook.Seconds(), true
+	}
+
+	return r, nil
 }
 
 // storOnce uploads src as path in a timed window, checks the file under
 // root against f and removes it.
 func storOnce(c *ftpraw.Conn, b *bench, root, path string, src *os.File, f file) (int64, time.Duration, error) {
-	defer os.Remove(b.fx.disk(root, path))
+	defer removeSynced(b.fx.disk(root, path))
 
 	if _, err := src.Seek(0, 0); err != nil {
 		return 0, 0, fmt.Errorf("upload source: %w", err)
