@@ -40,6 +40,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzResolve -fuzztime 30s ./vfs/
 	$(GO) test -run '^$$' -fuzz FuzzCommandLine -fuzztime 30s ./server/
 	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime 30s ./server/
+	$(GO) test -run '^$$' -fuzz FuzzHeader -fuzztime 30s ./internal/proxyproto/
 
 ## stress: the abuse scenarios against a real wharf on loopback, with figures and PASS/FAIL (not part of make test)
 stress: build
