@@ -69,6 +69,8 @@ type Config struct {
 	// with its line ends made "\n" ("" when banner_file is empty). It is not
 	// a key of the file; see Greeting.
 	BannerText string `toml:"-"`
+
+	ProxyProtocol ProxyProtocol `toml:"proxy_protocol"`
 }
 
 // Log is the [log] table.
@@ -167,6 +169,13 @@ type Ban struct {
 type AccessLists struct {
 	Allow []Network `toml:"allow"` // []: everyone
 	Deny  []Network `toml:"deny"`  // []: no one
+}
+
+// ProxyProtocol is the [proxy_protocol] table: the load balancers whose
+// connections start with a PROXY protocol header (v1 or v2) naming the
+// client, whose address then stands for the connection everywhere.
+type ProxyProtocol struct {
+	Trusted []Network `toml:"trusted"` // []: no balancer; a header from anywhere is refused
 }
 
 // Admin is the [admin] table: the HTTP listener for /metrics, /healthz,
@@ -309,6 +318,7 @@ func Default() Config {
 			Symlinks: SymlinkMode(server.SymlinksAsLinks), Hide: []string{}, Deny: DefaultDeny(),
 			MessageFile: ".message", CacheTTL: Duration{server.DefaultListingCacheTTL},
 		},
+		ProxyProtocol: ProxyProtocol{Trusted: []Network{}},
 	}
 }
 

@@ -268,6 +268,9 @@ func TestFileSetsEveryKey(t *testing.T) {
 		},
 		PublicIP:   "192.0.2.10",
 		BannerText: "Welcome to the mirror.\n  220 lines are fine when indented.\n\nSyncs at :00.",
+		ProxyProtocol: ProxyProtocol{
+			Trusted: []Network{mustNetwork(t, "10.0.0.0/8"), mustNetwork(t, "2001:db8:1::5/128")},
+		},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse(full.toml) =\n%+v\nwant\n%+v", got, want)

@@ -126,6 +126,7 @@ func (c *Config) validate(p *problems, r resolver) {
 	c.Ban.check(p)
 	checkNetworks(p, "access.allow", c.Access.Allow)
 	checkNetworks(p, "access.deny", c.Access.Deny)
+	checkNetworks(p, "proxy_protocol.trusted", c.ProxyProtocol.Trusted)
 	c.Admin.check(p, c.Listen)
 
 	checkUsers(p, c.Users, c.Storage.S3(), c.TLS.Mode, c.CreateMissing, c.publicTree())

@@ -160,6 +160,10 @@ func notImplemented(c *control, verb, _ string) {
 
 // handle runs one client line.
 func (c *control) handle(line []byte) {
+	if c.proxyLine(line) {
+		return
+	}
+
 	if len(line) > maxCommandLine {
 		if c.junkBeforeLogin("command line too long before login", "") {
 			return

@@ -205,6 +205,10 @@ type Options struct {
 	// part is removed; 0 discards interrupted uploads at once, as before.
 	// Only atomic uploads on disk resume, and never anonymous ones (resume.go).
 	UploadResumeWindow time.Duration
+	// ProxyTrusted are the load balancers whose connections, control and
+	// passive data, start with a PROXY protocol header naming the client
+	// ([proxy_protocol] trusted; see proxy.go); empty means none.
+	ProxyTrusted []netip.Prefix
 }
 
 // DropBoxLimits bound the anonymous drop box. A zero field is no limit.

@@ -52,7 +52,9 @@ var errNoPassivePort = errors.New("no free passive port, try again later")
 // A port is held by one PASV at a time, and serves one data connection, from
 // that session's own address: the reply that announces the port (227, 229)
 // names the session (claim); a connection from any other address, or to a
-// port nobody holds, is closed at once. The port is free again as soon as
+// port nobody holds, is closed at once. A connection from a load balancer
+// ([proxy_protocol] trusted) comes from the client its PROXY header names
+// (proxy.go). The port is free again as soon as
 // the session's connection arrived, or the engine closed the listener (after
 // the transfer, on the next PASV or EPSV, when the session ends). A free
 // port keeps listening for passiveIdle, then closes.
@@ -66,11 +68,19 @@ type passivePorts struct {
 	unclaimed time.Duration      // unclaimedTimeout
 	exhausted prometheus.Counter // wharf_passive_ports_exhausted_total
 
-	mu     sync.Mutex
-	byPort map[int]*portListener         // every port listening now
-	held   map[*passiveListener]struct{} // every listener the engine has not closed
-	freed  chan struct{}                 // closed, and replaced, when a port is freed
-	closed bool                          // Shutdown: no more ports
+	// trusted, when set, tells the balancers ([proxy_protocol] trusted),
+	// whose data connections start with a header naming the client; they
+	// are given headerWait to send it (see proxy.go).
+	trusted    func(netip.Addr) bool
+	headerWait time.Duration
+	headers    sync.WaitGroup // data connections whose header is being read
+
+	mu      sync.Mutex
+	byPort  map[int]*portListener         // every port listening now
+	held    map[*passiveListener]struct{} // every listener the engine has not closed
+	freed   chan struct{}                 // closed, and replaced, when a port is freed
+	closed  bool                          // Shutdown: no more ports
+	reading map[net.Conn]struct{}         // balancer connections whose header is being read
 }
 
 // portListener is one passive port listening on the listen address.
@@ -93,6 +103,7 @@ func newPassivePorts(start, end int, timeout time.Duration, exhausted prometheus
 		byPort:    make(map[int]*portListener),
 		held:      make(map[*passiveListener]struct{}),
 		freed:     make(chan struct{}),
+		reading:   make(map[net.Conn]struct{}),
 	}
 }
 
@@ -258,8 +269,8 @@ func (p *passivePorts) expire(pt *portListener) {
 	_ = pt.ln.Close()
 }
 
-// serve hands each connection to pt to the PASV holding it, if it comes
-// from that session's address; it closes every other one.
+// serve hands each connection to pt to the PASV holding it (handOver); a
+// balancer's connection once its header was read, in a goroutine of its own.
 func (p *passivePorts) serve(pt *portListener) {
 	for {
 		conn, err := pt.ln.Accept()
@@ -267,22 +278,50 @@ func (p *passivePorts) serve(pt *portListener) {
 			return // closed
 		}
 
-		from := parseIP(hostOf(conn.RemoteAddr()))
+		if p.trusted == nil || !p.trusted(parseIP(hostOf(conn.RemoteAddr()))) {
+			p.handOver(pt, conn)
+
+			continue
+		}
 
 		p.mu.Lock()
-		pl := pt.cur
-		if pl == nil || !pl.owner.IsValid() || pl.owner != from {
+		if p.closed {
 			p.mu.Unlock()
 			_ = conn.Close()
 
 			continue
 		}
-
-		p.free(pt)
+		p.reading[conn] = struct{}{}
 		p.mu.Unlock()
 
-		pl.conn <- conn // never blocks: one connection per listener
+		p.headers.Go(func() {
+			p.throughBalancer(pt, conn)
+
+			p.mu.Lock()
+			delete(p.reading, conn)
+			p.mu.Unlock()
+		})
 	}
+}
+
+// handOver gives conn to the PASV holding pt, if it comes from that
+// session's address; it closes any other connection.
+func (p *passivePorts) handOver(pt *portListener, conn net.Conn) {
+	from := parseIP(hostOf(conn.RemoteAddr()))
+
+	p.mu.Lock()
+	pl := pt.cur
+	if pl == nil || !pl.owner.IsValid() || pl.owner != from {
+		p.mu.Unlock()
+		_ = conn.Close()
+
+		return
+	}
+
+	p.free(pt)
+	p.mu.Unlock()
+
+	pl.conn <- conn // never blocks: one connection per listener
 }
 
 // claim gives the port announced by a 227 or 229 reply (its text after the
@@ -335,7 +374,13 @@ func (p *passivePorts) close() {
 	for pl := range p.held {
 		held = append(held, pl)
 	}
+
+	for conn := range p.reading {
+		_ = conn.Close() // its header read fails at once
+	}
 	p.mu.Unlock()
+
+	p.headers.Wait()
 
 	for _, pt := range ports {
 		_ = pt.ln.Close()

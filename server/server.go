@@ -193,9 +193,10 @@ func (s *Server) Listen() error {
 		s.gate.first = s.opts.GreetingTimeout
 	}
 	s.gate.refused = func(reason string) { s.metrics.refusedConnection.WithLabelValues(reason).Inc() }
+	s.gate.Listener = s.behindBalancer(l)
 
 	if err := s.ftp.Listen(); err != nil {
-		_ = l.Close()
+		_ = s.gate.Close()
 
 		return fmt.Errorf("start FTP engine: %w", err)
 	}

@@ -313,6 +313,7 @@ var reloadKeys = []struct {
 	{"ban.allow", true},
 	{"access.allow", false},
 	{"access.deny", false},
+	{"proxy_protocol.trusted", false}, // the listeners read it once, as [access]
 	{"admin.listen", false},
 	{"admin.pprof", false},
 	{"admin.token_file", true}, // its token too, read again, for the next request; kept when admin.listen goes

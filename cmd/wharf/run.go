@@ -562,6 +562,7 @@ func serverOptions(cfg config.Config) server.Options {
 			Recursive:   cfg.Listing.Recursive,
 			CacheTTL:    listingCacheTTL(cfg.Listing.CacheTTL.Duration),
 		},
+		ProxyTrusted: config.Prefixes(cfg.ProxyProtocol.Trusted),
 	}
 }
 
