@@ -13,6 +13,10 @@
 //     type, and TestKubernetes checks that the objects fit together (names,
 //     ports, labels, probes) and that wharf accepts the configuration the
 //     pod starts with.
+//   - kubernetes-proxy-protocol/: the Service of kubernetes/ behind a
+//     balancer that sends the PROXY protocol; TestKubernetesProxyProtocol
+//     checks that it replaces kubernetes/service.yaml and that the pod loads
+//     the [proxy_protocol] table its comment gives.
 //   - wharf.service and wharf.sysusers, checked by systemd-analyze verify and
 //     security and by systemd-sysusers.
 package deploy
