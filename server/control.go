@@ -679,7 +679,7 @@ func (c *control) flushLocked() {
 		if _, err := c.tr.Write(c.out); err != nil {
 			c.werr = err
 			// With implicit TLS, the first reply (the greeting) makes the handshake.
-			if tc, ok := c.tr.(*tls.Conn); ok && !tc.ConnectionState().HandshakeComplete {
+			if tc, ok := c.tr.(*tls.Conn); ok && !tc.ConnectionState().HandshakeComplete && !c.proxyBeforeTLS(err) {
 				c.srv.metrics.handshakeFailed(tlsControl, err)
 			}
 		}

@@ -2,6 +2,9 @@ package server
 
 import (
 	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"time"
@@ -25,7 +28,8 @@ import (
 // A balancer's connection without a valid header is refused (421, reason
 // proxy_header). A header from anyone else is refused too (421, reason
 // proxy_untrusted): FTP servers speak first, so an untrusted client's header
-// arrives as its first command line, after the greeting (see proxyLine).
+// arrives as its first command line, after the greeting (see proxyLine), or
+// on the implicit-TLS port in place of the handshake (proxyBeforeTLS).
 const (
 	refusedProxyHeader    = "proxy_header"
 	refusedProxyUntrusted = "proxy_untrusted"
@@ -108,6 +112,31 @@ func (c *control) proxyLine(line []byte) bool {
 	c.si.logger().Warn("connection refused", zap.String("reason", refusedProxyUntrusted))
 	c.in = nil
 	c.closeAfter(421, "PROXY protocol header from an untrusted address: closing the connection.")
+
+	return true
+}
+
+// proxyBeforeTLS answers, in clear text, a PROXY header from an untrusted
+// client on the implicit-TLS port, which arrives where the TLS handshake
+// should (as net/http answers plain HTTP sent to its HTTPS port). err is the
+// handshake's error; it reports whether it was such a header. Under c.mu.
+func (c *control) proxyBeforeTLS(err error) bool {
+	var rhe tls.RecordHeaderError
+	if !errors.As(err, &rhe) || rhe.Conn == nil {
+		return false
+	}
+
+	if h := rhe.RecordHeader[:]; !bytes.Equal(h, []byte("PROXY")) && !bytes.Equal(h, []byte("\r\n\r\n\x00")) {
+		return false
+	}
+
+	c.srv.metrics.refusedConnection.WithLabelValues(refusedProxyUntrusted).Inc()
+	if c.si != nil {
+		c.si.logger().Warn("connection refused", zap.String("reason", refusedProxyUntrusted))
+	}
+
+	_ = rhe.Conn.SetWriteDeadline(time.Now().Add(refuseDeadline))
+	_, _ = io.WriteString(rhe.Conn, "421 PROXY protocol header from an untrusted address: closing the connection.\r\n")
 
 	return true
 }

@@ -428,6 +428,16 @@ func TestProxyHeaderBeforeImplicitTLS(t *testing.T) {
 		t.Errorf("STAT = %q, want it to name %s", stat, clientA)
 	}
 
+	// A header from an untrusted client arrives where the handshake should:
+	// it is answered in clear text.
+	for _, v := range []int{1, 2} {
+		refusedAt(t, ts.addr, untrusted, header(v, clientA), "PROXY protocol header from an untrusted address")
+	}
+
+	if n := testutil.ToFloat64(ts.srv.metrics.refusedConnection.WithLabelValues("proxy_untrusted")); n != 2 {
+		t.Errorf("wharf_refused_connections_total{reason=\"proxy_untrusted\"} = %v, want 2", n)
+	}
+
 	// A balancer connection that starts its TLS handshake without a header
 	// is refused: its first byte went to the header, so no handshake can
 	// follow, and it is closed.
