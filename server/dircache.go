@@ -48,6 +48,7 @@ type dirKey struct {
 	home, dir     string
 	worldReadable bool
 	dropBox       bool
+	pins          string // the snapshot copies the session keeps (vfs.Pins.Key), "" for none
 }
 
 type cachedDir struct {

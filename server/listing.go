@@ -277,10 +277,15 @@ func (s *session) dirKey(dir string) dirKey {
 		return dirKey{store: s.listings.ListingKey(dir)}
 	}
 
-	return dirKey{
+	k := dirKey{
 		home: s.account.Home, dir: dir,
 		worldReadable: s.account.WorldReadableOnly, dropBox: s.account.Anonymous && s.account.UploadDir != "",
 	}
+	if s.pins != nil {
+		k.pins = s.pins.Key() // sessions that keep other copies of a snapshot see other trees
+	}
+
+	return k
 }
 
 // hold makes the session a holder of list, the listing of dir.

@@ -349,6 +349,15 @@ func (s *Server) driver(si *sessionInfo, v *verifiedLogin) *session {
 		root = disk
 	}
 
+	// Anonymous sessions keep the copy of each snapshot folder they first
+	// see (snapshots.go); users' homes have no snapshots.
+	if onDisk && v.acct.Anonymous {
+		if sess.pins = s.snaps.pins(); sess.pins != nil {
+			disk = disk.WithPins(sess.pins)
+			root = disk
+		}
+	}
+
 	if parts := s.resumeView(v.acct, root); parts != nil {
 		disk, root, sess.parts = parts, parts, parts
 	}

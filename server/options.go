@@ -209,6 +209,10 @@ type Options struct {
 	// passive data, start with a PROXY protocol header naming the client
 	// ([proxy_protocol] trusted; see proxy.go); empty means none.
 	ProxyTrusted []netip.Prefix
+	// Snapshots are the folders of the anonymous tree that a mirror's sync
+	// flips between copies: each anonymous session keeps the copy it first
+	// saw (snapshots.go). Only on the local disk.
+	Snapshots Snapshots
 }
 
 // DropBoxLimits bound the anonymous drop box. A zero field is no limit.

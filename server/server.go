@@ -69,6 +69,8 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[uint32]*sessionInfo
 	idle     chan struct{} // closed and replaced when the last session leaves
+
+	snaps *snapshotRegistry // the snapshot folders and the sessions holding their copies (snapshots.go)
 }
 
 var (
@@ -116,6 +118,8 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 	s.accounts.Store(accounts)
 	s.texts.Store(&texts{banner: opts.Banner, login: opts.LoginMessage})
 	s.metrics = newMetrics(func() float64 { return float64(s.bans.count()) })
+	s.snaps = newSnapshotRegistry(opts.Snapshots)
+	s.metrics.registry.MustRegister(s.snaps)
 	s.pasv = newPassivePorts(opts.PassivePortStart, opts.PassivePortEnd, opts.DataConnectionTimeout, s.metrics.passiveExhausted)
 	if opts.DataTimeout > 0 {
 		// A data connection that moves nothing for data_timeout is cut
@@ -484,7 +488,7 @@ func (s *Server) AuthUser(cc ftpserver.ClientContext, _, _ string) (ftpserver.Cl
 	sess := s.driver(si, v)
 
 	si.mu.Lock()
-	si.root, si.release, si.account, si.driver = v.root, v.release, v.acct, sess
+	si.root, si.release, si.account, si.driver, si.pins = v.root, v.release, v.acct, sess, sess.pins
 	si.mu.Unlock()
 	si.setState(stateLoggedIn)
 

@@ -39,6 +39,7 @@ type session struct {
 	upload   *rate.Limiter
 	parts    *vfs.Fs      // the account's resumable uploads (see resume.go); nil where uploads do not resume
 	listings ListingKeyer // the root's own names for its listings; nil on disk
+	pins     *vfs.Pins    // the snapshot copies the session keeps; nil without snapshots
 }
 
 var (

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"wharf/auth"
+	"wharf/vfs"
 )
 
 // connState is where a session is in its life. It only moves forward, but
@@ -50,6 +51,7 @@ type sessionInfo struct {
 	release  func() error // lets go of root
 	account  auth.Account
 	driver   *session
+	pins     *vfs.Pins // the snapshot copies the session keeps; let go of with root (releaseRoot)
 }
 
 // setState moves the session to st. Closing and closed are final: a
@@ -161,9 +163,13 @@ func (si *sessionInfo) releaseRoot() {
 		return
 	}
 
-	release := si.release
-	si.root, si.release = nil, nil
+	release, pins := si.release, si.pins
+	si.root, si.release, si.pins = nil, nil, nil
 	si.mu.Unlock()
+
+	if pins != nil {
+		pins.Release()
+	}
 
 	if err := release(); err != nil {
 		si.logger().Warn("close session root", zap.Error(err))

@@ -102,7 +102,7 @@ func (d *dir) intoBox(name, rel string) bool {
 // info, or false if it does not lead somewhere the session may see.
 func (d *dir) link(info fs.FileInfo) (fs.FileInfo, bool) {
 	rel := path.Join(d.rel, info.Name())
-	text, err := d.fs.root.Readlink(rel)
+	text, err := d.fs.readlink(d.fs.root, ".", rel, true)
 	if err != nil {
 		return nil, false
 	}
@@ -110,7 +110,7 @@ func (d *dir) link(info fs.FileInfo) (fs.FileInfo, bool) {
 	if !inside {
 		return nil, false
 	}
-	pl, err := d.fs.lookup(rel, follow)
+	pl, err := d.fs.lookup(rel, follow|peek)
 	if err != nil {
 		return nil, false
 	}

@@ -84,6 +84,7 @@ type Fs struct {
 	window        time.Duration     // with Resume: for how long
 	noSync        bool              // Options.NoSync
 	onSync        func(what string) // tests: told of each sync (Fs.synced)
+	pins          *Pins             // made by WithPins: the snapshot links this session keeps
 }
 
 var _ afero.Fs = (*Fs)(nil)

@@ -22,6 +22,9 @@ const (
 	follow lookupFlags = 1 << iota
 	// create allows the last element not to exist: it is about to be made.
 	create
+	// peek reads snapshot links without making the session keep the copy
+	// (see Pins): a listing of the folder that holds one only shows it.
+	peek
 )
 
 // place is where a virtual path leads on disk.
@@ -128,7 +131,7 @@ func (f *Fs) walk(p string, how lookupFlags, at func(rel string)) (*place, error
 		}
 		if info.Mode()&fs.ModeSymlink != 0 && (!last || how&follow != 0) {
 			links++
-			text, err := top.dir.Readlink(elem)
+			text, err := f.readlink(top.dir, realPathIf(f.pins != nil, stack), elem, how&peek != 0)
 			target, inside := f.linkTarget(text)
 			if err != nil || !inside || links > maxLinks {
 				return fail(fs.ErrNotExist)
@@ -187,6 +190,16 @@ func realPath(stack []level) string {
 	}
 
 	return strings.Join(names, "/")
+}
+
+// realPathIf is realPath(stack) if want, else "": the real path costs an
+// allocation that only a session with snapshot pins needs.
+func realPathIf(want bool, stack []level) string {
+	if !want {
+		return ""
+	}
+
+	return realPath(stack)
 }
 
 // walkFailed ends a walk that failed with err: it tells at where the walk
