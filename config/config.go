@@ -71,6 +71,10 @@ type Config struct {
 	BannerText string `toml:"-"`
 
 	ProxyProtocol ProxyProtocol `toml:"proxy_protocol"`
+
+	// Snapshots are the folders of the anonymous tree that a mirror's sync
+	// flips between copies (snapshots.go).
+	Snapshots []Snapshot `toml:"snapshots"` // []
 }
 
 // Log is the [log] table.

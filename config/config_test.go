@@ -266,6 +266,9 @@ func TestFileSetsEveryKey(t *testing.T) {
 			{Name: "carol", Password: hash, Home: "home/carol"},
 			{Name: "dave", Password: hash, Home: "home/carol", file: "more-users.toml"},
 		},
+		Snapshots: []Snapshot{
+			{Path: "/debian", Module: "debian-main", Trace: "project/trace/mirror.example.org", MaxAge: Duration{6 * time.Hour}},
+		},
 		PublicIP:   "192.0.2.10",
 		BannerText: "Welcome to the mirror.\n  220 lines are fine when indented.\n\nSyncs at :00.",
 		ProxyProtocol: ProxyProtocol{

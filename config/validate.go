@@ -128,6 +128,7 @@ func (c *Config) validate(p *problems, r resolver) {
 	checkNetworks(p, "access.deny", c.Access.Deny)
 	checkNetworks(p, "proxy_protocol.trusted", c.ProxyProtocol.Trusted)
 	c.Admin.check(p, c.Listen)
+	c.checkSnapshots(p)
 
 	checkUsers(p, c.Users, c.Storage.S3(), c.TLS.Mode, c.CreateMissing, c.publicTree())
 }

@@ -335,7 +335,8 @@ var reloadKeys = []struct {
 	{"listing.message_file", false},
 	{"listing.recursive", false},
 	{"listing.cache_ttl", false},
-	{"users", true}, // each user's tls included, for logins after the reload
+	{"users", true},      // each user's tls included, for logins after the reload
+	{"snapshots", false}, // the server's registry of pinned copies is made once
 }
 
 // needRestart lists the keys that changed from old to cur but that a reload
