@@ -57,6 +57,12 @@ type Options struct {
 	// again and applies it, returning the changed keys that wait for a
 	// restart, or why it refused and kept the running configuration.
 	Reload func() (restart []string, err error)
+	// Snapshots reports the [[snapshots]] folders for GET /snapshots; nil
+	// reports none.
+	Snapshots func() []Snapshot
+	// Degraded lists why the server is ready but degraded (a module's sync
+	// is stale); /readyz then answers 200 "degraded: ...". nil: never.
+	Degraded func() []string
 }
 
 // The admin listener's HTTP timeouts. The write timeout leaves room for

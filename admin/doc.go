@@ -5,13 +5,21 @@
 //   - /metrics: the Prometheus text exposition of the Gatherer it is given
 //     (never the process-wide default registry);
 //   - /healthz: 200 "ok" while the FTP listener accepts, else 503;
-//   - /readyz: 200 "ready", or 503 with the reason the server is not ready;
+//   - /readyz: 200 "ready", or 503 with the reason the server is not ready,
+//     or 200 "degraded: <reasons>" when it is ready but a mirror module's
+//     sync is stale (Options.Degraded): a stale mirror still serves good
+//     files, so it stays in a load balancer's rotation, and monitoring reads
+//     the body or the wharf_module_* series;
+//   - /snapshots: a JSON array of the [[snapshots]] folders: the copy each
+//     link names now, the copies sessions hold and their sync health (see
+//     Snapshot), which wharf snapshot-wait polls;
 //   - /sessions: a JSON array of the live sessions (see Session);
 //   - /status: a JSON summary read from the Gatherer's metrics: version,
 //     uptime, sessions, active bans and totals (see Status);
 //   - /: a self-contained status page (embedded from status.html, inline CSS
-//     and JS only) that polls /sessions and /status every second and shows
-//     the summary, who is connected and how each running transfer progresses;
+//     and JS only) that polls /sessions, /status and /snapshots every second and shows
+//     the summary, who is connected and how each running transfer progresses,
+//     and, when there are snapshots, each mirror module's copies and last sync;
 //   - /debug/pprof/: net/http/pprof, only when Options.Pprof is set;
 //   - POST /reload: loads the configuration again, as SIGHUP does, and answers
 //     JSON saying whether it was reloaded (200, with the changed keys that

@@ -46,6 +46,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /sessions", s.sessions)
 	mux.HandleFunc("GET /status", s.status)
+	mux.HandleFunc("GET /snapshots", s.snapshots)
 
 	if s.opts.Reload != nil {
 		mux.Handle("POST /reload", s.reloadHandler())
@@ -188,6 +189,12 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 
 			return
 		}
+	}
+
+	if text := s.degraded(); text != "" {
+		writeText(w, http.StatusOK, text)
+
+		return
 	}
 
 	writeText(w, http.StatusOK, "ready")

@@ -18,7 +18,7 @@ import (
 // help is, and exits 2; any other failure exits 1.
 
 // subcommands are wharf's commands besides serving, in the order help lists them.
-var subcommands = []string{"check-config", "doctor", "healthcheck", "hash-password", "version", "help"}
+var subcommands = []string{"check-config", "doctor", "healthcheck", "snapshot-wait", "hash-password", "version", "help"}
 
 // usageError is a command line wharf cannot run.
 type usageError struct {

@@ -49,6 +49,9 @@ Usage:
   wharf healthcheck [FILE] [-addr HOST:PORT] [-ready]
         exit 0 if the server answers 220 within 5s (for a container HEALTHCHECK);
         with -ready, if the admin listener's /readyz says ready (the storage answers)
+  wharf snapshot-wait [FILE] -path PATH -copy COPY [-timeout D]
+        wait until no session of the running server holds the old COPY of the
+        [[snapshots]] folder PATH (asks the admin listener), for a sync script
   wharf hash-password
         read a password on stdin, print its bcrypt hash
   wharf version
@@ -59,7 +62,7 @@ Usage:
 FILE may also be given as -config FILE. Exit status: 0 on success, 1 on a
 failure, 2 for a command line wharf cannot run.
 
-Environment: every key but [[users]] can be set as WHARF_ and its path in
+Environment: every key but [[users]] and [[snapshots]] can be set as WHARF_ and its path in
 capitals, such as WHARF_LISTEN, WHARF_PUBLIC_HOST, WHARF_LOG_FORMAT=json,
 WHARF_PASSIVE_PORTS=50000-50100, WHARF_LISTING_HIDE=*.tmp,README* (a list,
 comma-separated) or WHARF_ANONYMOUS_ROOT. WHARF_CONFIG names the file when
@@ -96,6 +99,8 @@ func run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stder
 			return healthcheck(ctx, args[1:], env, stdout)
 		case "doctor":
 			return doctor(ctx, args[1:], env, stdout)
+		case "snapshot-wait":
+			return snapshotWait(ctx, args[1:], env, stdout)
 		case "version":
 			return printVersion(args[1:], stdout)
 		case "help":
@@ -432,6 +437,8 @@ func startAdmin(c config.Admin, srv *server.Server, files storage, reloads *relo
 
 			return files.ready()
 		},
+		Snapshots: func() []admin.Snapshot { return adminSnapshots(srv.Snapshots()) },
+		Degraded:  srv.SyncProblems,
 	}, log)
 
 	if err := adm.Listen(); err != nil {
@@ -563,6 +570,7 @@ func serverOptions(cfg config.Config) server.Options {
 			CacheTTL:    listingCacheTTL(cfg.Listing.CacheTTL.Duration),
 		},
 		ProxyTrusted: config.Prefixes(cfg.ProxyProtocol.Trusted),
+		Snapshots:    cfg.SnapshotOptions(),
 	}
 }
 
