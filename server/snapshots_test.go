@@ -51,8 +51,15 @@ func mirrorCopies(t *testing.T) (root string, old, cur []byte) {
 		}
 	}
 
+	if err := os.Chtimes(filepath.Join(root, "debian.1", "pool", "big.bin"), oldTime, oldTime); err != nil {
+		t.Fatal(err)
+	}
+
 	return root, old, cur
 }
+
+// oldTime is the modification time of debian.1/pool/big.bin (MDTM).
+var oldTime = time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
 
 // flipLink points root/name at target in one rename, as a sync tool does.
 func flipLink(t *testing.T, root, name, target string) {
@@ -151,7 +158,7 @@ func TestASessionKeepsItsSnapshotCopyWhileTheLinkFlips(t *testing.T) {
 		}
 	})
 
-	t.Run("listings and SIZE after the flip show the old copy", func(t *testing.T) {
+	t.Run("listings, SIZE, MDTM and MLST after the flip show the old copy", func(t *testing.T) {
 		if got := names(ftptest.List(t, c, "/debian/pool")); !slices.Equal(got, []string{"big.bin"}) {
 			t.Errorf("LIST /debian/pool: %v", got)
 		}
@@ -162,6 +169,14 @@ func TestASessionKeepsItsSnapshotCopyWhileTheLinkFlips(t *testing.T) {
 
 		if size, err := c.FileSize("/debian/pool/big.bin"); err != nil || size != int64(len(old)) {
 			t.Errorf("SIZE: %d, %v; want %d", size, err, len(old))
+		}
+
+		if mtime, err := c.GetTime("/debian/pool/big.bin"); err != nil || !mtime.Equal(oldTime) {
+			t.Errorf("MDTM: %v, %v; want %v", mtime, err, oldTime)
+		}
+
+		if e, err := c.GetEntry("/debian/pool/big.bin"); err != nil || e.Size != uint64(len(old)) {
+			t.Errorf("MLST: %+v, %v", e, err)
 		}
 	})
 
