@@ -1,8 +1,11 @@
 package admin
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +116,63 @@ func TestStatusPageShowsMirrors(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("status page lacks %q", want)
 		}
+	}
+}
+
+// dumpDOM loads url in a headless browser and returns the DOM once its
+// scripts have run.
+func dumpDOM(t *testing.T, browser, url string) string {
+	t.Helper()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+
+	cmd := exec.CommandContext(ctx, browser,
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=3000", "--dump-dom", url)
+	cmd.WaitDelay = 5 * time.Second
+
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v\nstderr:\n%s", browser, err, stderr.String())
+	}
+
+	return string(out)
+}
+
+// The status page shows each mirror's copies and sync health, a stale one
+// marked, and its text as text.
+func TestStatusPageShowsMirrorsInBrowser(t *testing.T) {
+	t.Parallel()
+
+	browser := findBrowser(t)
+	last := time.Now().Add(-7 * time.Hour).UTC()
+	base := startServer(t, Options{Snapshots: func() []Snapshot {
+		return []Snapshot{{
+			Path: "/debian", Current: "debian.2",
+			Copies: []SnapshotCopy{{Copy: "debian.1", Sessions: 2}, {Copy: "debian.2", Sessions: 5, Current: true}},
+			Sync: &SyncHealth{
+				Module: "<i>debian</i>", LastSync: &last, Source: "date", AgeSeconds: 7 * 3600, MaxAgeSeconds: 6 * 3600,
+				Syncing: true, Degraded: "module debian: last sync 7h0m0s ago, more than max_age 6h0m0s",
+			},
+		}}
+	}}, zap.NewNop())
+
+	dom := dumpDOM(t, browser, base+"/")
+	for _, want := range []string{
+		`<section id="mirrors">`, "debian.1: 2, debian.2 (current): 5", "&lt;i&gt;debian&lt;/i&gt;",
+		`class="stale" title="module debian: last sync 7h0m0s ago, more than max_age 6h0m0s">7h 0m</td>`, "<td>yes</td>",
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("DOM lacks %q", want)
+		}
+	}
+
+	if t.Failed() {
+		t.Logf("dumped DOM:\n%s", dom)
 	}
 }
