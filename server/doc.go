@@ -47,4 +47,10 @@
 // An account's interrupted upload is kept to resume for upload_resume_window
 // (resume.go); what a killed wharf left on disk is reclaimed once per home
 // folder and process, in the background (reclaim.go).
+//
+// An anonymous session keeps the copy of each snapshot folder (a mirror's
+// "debian -> debian.2", flipped by its sync) that it first went through, and
+// lets go of it with its filesystem; the server counts the sessions holding
+// each copy for /snapshots and the metrics, and reads each module's trace
+// for its sync health (snapshots.go).
 package server

@@ -19,7 +19,7 @@ import (
 )
 
 // snapshotPoll is how often snapshot-wait asks the admin listener again.
-var snapshotPoll = time.Second
+const snapshotPoll = time.Second
 
 // snapshotRequestTimeout bounds one request to the admin listener.
 const snapshotRequestTimeout = 5 * time.Second
