@@ -98,4 +98,15 @@
 // them. The folder is found by where it is on disk, not by its name: a path
 // that gets into it through a symbolic link elsewhere ("link-to-incoming ->
 // incoming") is as if missing, and listings leave such links out.
+//
+// # Snapshots
+//
+// A mirror that syncs into a second copy flips a link to it ("debian ->
+// debian.2"). WithPins gives a session a table (Pins) in which each snapshot
+// link is read once, the first time a lookup passes through it, and then
+// kept: the session's listings, downloads and resumes come from one copy
+// however often the link flips, and a Pinner counts the sessions holding
+// each copy until Release. A listing of the folder that holds the link only
+// peeks at it. SnapshotCopy reads where a snapshot link leads now, for a
+// front end that starts afresh.
 package vfs
