@@ -67,9 +67,10 @@ func CopyName(text string) string {
 
 // target returns the text of the link at real path rel: the one the session
 // keeps if rel is a snapshot link, read with readlink (and then kept, unless
-// peek) the first time. After Release, a snapshot link is read afresh and
-// nothing more is kept.
-func (p *Pins) target(rel string, peek bool, readlink func() (string, error)) (string, error) {
+// peek, or keep refuses it: a link that leaves the tree is not kept, so the
+// session sees the link fixed) the first time. After Release, a snapshot
+// link is read afresh and nothing more is kept.
+func (p *Pins) target(rel string, peek bool, readlink func() (string, error), keep func(text string) bool) (string, error) {
 	virtual, ok := p.links[rel]
 	if !ok {
 		return readlink()
@@ -83,7 +84,7 @@ func (p *Pins) target(rel string, peek bool, readlink func() (string, error)) (s
 	}
 
 	text, err := readlink()
-	if err != nil || peek || p.released {
+	if err != nil || peek || p.released || !keep(text) {
 		return text, err
 	}
 
@@ -164,7 +165,11 @@ func (f *Fs) readlink(dir *os.Root, at, elem string, peek bool) (string, error) 
 		rel = at + "/" + elem
 	}
 
-	return f.pins.target(rel, peek, func() (string, error) { return dir.Readlink(elem) })
+	return f.pins.target(rel, peek, func() (string, error) { return dir.Readlink(elem) }, func(text string) bool {
+		_, inside := f.linkTarget(text)
+
+		return inside
+	})
 }
 
 // SnapshotCopy returns the copy the snapshot link at virtual path p leads

@@ -261,3 +261,31 @@ func TestSnapshotCopy(t *testing.T) {
 		t.Errorf("held %v", got)
 	}
 }
+
+func TestPinsKeepNoLinkThatLeavesTheTree(t *testing.T) {
+	t.Parallel()
+
+	root := mirrorTree(t)
+	flip(t, root, "/etc")
+
+	base, err := Open(root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = base.Close() })
+
+	reg := &countPins{}
+	s := base.WithPins(NewPins([]string{"/debian"}, reg))
+	if _, err := s.Stat("/debian/dists"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("through a link out of the tree: %v", err)
+	}
+
+	flip(t, root, "debian.1")
+
+	if got := readCopy(t, s, "/debian/dists/Release"); got != "from debian.1" {
+		t.Errorf("once the link is fixed: %q", got)
+	}
+	if got := reg.counts(); !maps.Equal(got, map[string]int{"/debian debian.1": 1}) {
+		t.Errorf("counts %v", got)
+	}
+}
