@@ -85,6 +85,9 @@ type Reload struct {
 	// Banner and LoginMessage are the 220 greeting and the anonymous 230 text
 	// (banner_file and login_message_file read again).
 	Banner, LoginMessage string
+	// Snapshots replace the snapshot folders for sessions from now on;
+	// sessions already open keep the copies they hold.
+	Snapshots Snapshots
 }
 
 // Reload applies r, or changes nothing and returns an error if the new
@@ -109,6 +112,7 @@ func (s *Server) Reload(r Reload) error {
 	s.texts.Store(&texts{banner: r.Banner, login: r.LoginMessage})
 	s.buckets.set(r.Bandwidth)
 	s.bans.setOptions(r.Ban)
+	s.snaps.set(r.Snapshots)
 
 	s.log.Info("configuration reloaded")
 

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,9 +50,12 @@ type Snapshots struct {
 
 // snapshotRegistry counts, for each snapshot path, the sessions that hold
 // each copy (vfs.Pinner), and reads the links and the traces for /snapshots,
-// /metrics and /readyz.
+// /metrics and /readyz. A reload replaces its snapshots (set): new sessions
+// pin the new list, sessions already open keep what they hold, and a path
+// no longer listed is no longer reported, though its counts go on until its
+// sessions end.
 type snapshotRegistry struct {
-	opts Snapshots
+	opts atomic.Pointer[Snapshots]
 	now  func() time.Time
 
 	mu     sync.Mutex
@@ -64,7 +68,15 @@ var (
 )
 
 func newSnapshotRegistry(opts Snapshots) *snapshotRegistry {
-	return &snapshotRegistry{opts: opts, now: time.Now, counts: make(map[string]map[string]int)}
+	r := &snapshotRegistry{now: time.Now, counts: make(map[string]map[string]int)}
+	r.set(opts)
+
+	return r
+}
+
+// set replaces the snapshots, for sessions from now on.
+func (r *snapshotRegistry) set(opts Snapshots) {
+	r.opts.Store(&opts)
 }
 
 // Pin counts one more session holding copy of the snapshot p.
@@ -92,12 +104,13 @@ func (r *snapshotRegistry) Unpin(p, copyName string) {
 // pins returns a new session's table of snapshot links, or nil when no
 // snapshot is configured.
 func (r *snapshotRegistry) pins() *vfs.Pins {
-	if len(r.opts.List) == 0 {
+	opts := r.opts.Load()
+	if len(opts.List) == 0 {
 		return nil
 	}
 
-	paths := make([]string, len(r.opts.List))
-	for i, s := range r.opts.List {
+	paths := make([]string, len(opts.List))
+	for i, s := range opts.List {
 		paths[i] = s.Path
 	}
 
@@ -146,17 +159,18 @@ type SyncState struct {
 // states reads every snapshot's link, counts and trace, in the
 // configuration's order.
 func (r *snapshotRegistry) states() []SnapshotState {
-	out := make([]SnapshotState, 0, len(r.opts.List))
-	for _, s := range r.opts.List {
-		out = append(out, r.state(s))
+	opts := r.opts.Load()
+	out := make([]SnapshotState, 0, len(opts.List))
+	for _, s := range opts.List {
+		out = append(out, r.state(opts.Root, s))
 	}
 
 	return out
 }
 
-func (r *snapshotRegistry) state(s Snapshot) SnapshotState {
+func (r *snapshotRegistry) state(root string, s Snapshot) SnapshotState {
 	st := SnapshotState{Path: s.Path}
-	link := r.disk(s.Path)
+	link := diskPath(root, s.Path)
 
 	if text, err := os.Readlink(link); err != nil {
 		st.Error = fmt.Sprintf("read link %s: %v", s.Path, errors.Unwrap(err))
@@ -183,9 +197,9 @@ func (r *snapshotRegistry) state(s Snapshot) SnapshotState {
 	return st
 }
 
-// disk is the path on disk of the virtual path p of the anonymous tree.
-func (r *snapshotRegistry) disk(p string) string {
-	return filepath.Join(r.opts.Root, filepath.FromSlash(path.Clean("/"+p)))
+// diskPath is the path on disk of the virtual path p of the tree at root.
+func diskPath(root, p string) string {
+	return filepath.Join(root, filepath.FromSlash(path.Clean("/"+p)))
 }
 
 // health reads the sync health of snapshot s, whose link is at link on disk.
@@ -304,12 +318,13 @@ func parseTraceLine(line string) (time.Time, string, bool) {
 func (r *snapshotRegistry) problems() []string {
 	var out []string
 
-	for _, s := range r.opts.List {
+	opts := r.opts.Load()
+	for _, s := range opts.List {
 		if s.Trace == "" {
 			continue
 		}
 
-		if h := r.health(s, r.disk(s.Path)); h.Problem != "" {
+		if h := r.health(s, diskPath(opts.Root, s.Path)); h.Problem != "" {
 			out = append(out, h.Problem)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/jlaffaye/ftp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"wharf/auth"
 	"wharf/internal/ftptest"
 )
 
@@ -266,5 +267,54 @@ func TestListingOfTheFolderAboveDoesNotPin(t *testing.T) {
 
 	if got := copyCounts(ts.srv); got["debian.1"] != 0 {
 		t.Errorf("a listing of / pinned the copy: %v", got)
+	}
+}
+
+// A reload adds a snapshot for sessions from then on; a session that
+// started before keeps following the link as it is.
+func TestReloadAddsSnapshots(t *testing.T) {
+	t.Parallel()
+
+	root, _, _ := mirrorCopies(t)
+	ao := auth.Options{Anonymous: true, AnonymousRoot: root}
+	ts := startServerWith(t, fixture{opts: snapshotOptions()}, ao)
+
+	before := ts.dial(t, "anonymous", "x@example.org")
+	defer func() { _ = before.Quit() }()
+
+	accounts, err := auth.New(ao)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	err = ts.srv.Reload(Reload{
+		Accounts:  accounts,
+		Snapshots: Snapshots{Root: root, List: []Snapshot{{Path: "/debian", Module: "debian"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	after := ts.dial(t, "anonymous", "x@example.org")
+	defer func() { _ = after.Quit() }()
+
+	for _, c := range []*ftp.ServerConn{before, after} {
+		if _, err := c.FileSize("/debian/pool/big.bin"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if got := copyCounts(ts.srv); got["debian.1"] != 1 {
+		t.Errorf("counts after the reload: %v, want the new session only", got)
+	}
+
+	flipLink(t, root, "debian", "debian.2")
+
+	if got := names(ftptest.List(t, before, "/debian/pool")); !slices.Equal(got, []string{"big.bin", "new.deb"}) {
+		t.Errorf("the session from before the reload follows the link: %v", got)
+	}
+
+	if got := names(ftptest.List(t, after, "/debian/pool")); !slices.Equal(got, []string{"big.bin"}) {
+		t.Errorf("the session from after the reload keeps its copy: %v", got)
 	}
 }

@@ -51,7 +51,7 @@ func newReloader(src config.Sources, started config.Config, srv *server.Server, 
 // create_missing the folders that are missing are made), and applies what
 // can change while sessions run: accounts, bandwidth, bans and their allow
 // list, the TLS certificate, the address PASV announces, the greeting, the
-// anonymous login message and the admin listener's token. A configuration
+// anonymous login message, the snapshot folders and the admin listener's token. A configuration
 // that does not validate, a
 // broken banner_file included, changes nothing, and reload returns why. Else
 // it returns the changed keys that take effect only after a restart, each
@@ -111,6 +111,7 @@ func (r *reloader) apply() (config.Config, error) {
 		PublicHost:   opts.PublicHost,
 		Banner:       opts.Banner,
 		LoginMessage: opts.LoginMessage,
+		Snapshots:    opts.Snapshots,
 	}); err != nil {
 		return config.Config{}, err
 	}
@@ -249,8 +250,8 @@ func snapshot(files []string) map[string]fileState {
 // (reload rebuilds the accounts, which carry anonymous.* but the drop-box
 // limits, users_file, [[users]] and tls.clear_text_accounts, and hands the
 // server the bandwidth, the bans with their allow list, the certificate,
-// public_host, the greeting and the login message, and the admin listener
-// its token), false when the change waits for a restart. server.Reload
+// public_host, the greeting and the login message, [[snapshots]], and the
+// admin listener its token), false when the change waits for a restart. server.Reload
 // carries none of the other server options: [listing], the drop-box limits,
 // [access], ban.ipv6_prefix, max_listing_memory, upload_resume_window and
 // tls.require_session_reuse wait for a restart, and so does the rest of
@@ -335,8 +336,8 @@ var reloadKeys = []struct {
 	{"listing.message_file", false},
 	{"listing.recursive", false},
 	{"listing.cache_ttl", false},
-	{"users", true},      // each user's tls included, for logins after the reload
-	{"snapshots", false}, // the server's registry of pinned copies is made once
+	{"users", true},     // each user's tls included, for logins after the reload
+	{"snapshots", true}, // for sessions after the reload; sessions keep the copies they hold
 }
 
 // needRestart lists the keys that changed from old to cur but that a reload

@@ -290,3 +290,53 @@ func TestSnapshotWaitRefusals(t *testing.T) {
 
 	_ = held.Quit()
 }
+
+// POST /reload applies a new [[snapshots]] table.
+func TestReloadAddsASnapshot(t *testing.T) {
+	t.Parallel()
+
+	wharf, root, cfgPath := mirrorWharf(t, "30280, 30289")
+
+	text, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.Symlink("debian.1", filepath.Join(root, "stable")); err != nil {
+		t.Fatal(err)
+	}
+
+	writeFile(t, filepath.Dir(cfgPath), filepath.Base(cfgPath), string(text)+"\n[[snapshots]]\npath = \"/stable\"\n")
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+wharf.admin+"/reload", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	req.Header.Set("Authorization", "Bearer 0123456789abcdef0123456789abcdef")
+
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var body bytes.Buffer
+	_, _ = body.ReadFrom(res.Body)
+	_ = res.Body.Close()
+
+	if res.StatusCode != http.StatusOK || strings.Contains(body.String(), "snapshots") {
+		t.Fatalf("POST /reload = %d %s, want reloaded with nothing waiting for a restart", res.StatusCode, body.String())
+	}
+
+	c := ftptest.Login(t, wharf.addr, "anonymous", "x@example.org")
+	defer func() { _ = c.Quit() }()
+
+	if got := string(ftptest.Retr(t, c, "/stable/README")); got != "this is debian.1\n" {
+		t.Fatalf("/stable/README = %q", got)
+	}
+
+	if _, body := adminGetToken(t, wharf.admin, "/snapshots"); !strings.Contains(body,
+		`{"path":"/stable","current":"debian.1","copies":[{"copy":"debian.1","sessions":1,"current":true}]}`) {
+		t.Errorf("/snapshots after the reload: %s", body)
+	}
+}
