@@ -38,7 +38,7 @@ func snapshotWait(ctx context.Context, args, env []string, stdout io.Writer) err
 	optional := fs.String("optional-config", "", "read this configuration `file` if it exists (as the server's -optional-config)")
 	addr := fs.String("addr", "", "`host:port` of the admin listener (default: [admin] listen, on 127.0.0.1 when it is every address)")
 	snapPath := fs.String("path", "", "the snapshot, as `PATH` in [[snapshots]] (\"/debian\"); required")
-	copyName := fs.String("copy", "", "the old copy to wait for, as the link named it (\"debian.1\"); required")
+	copyName := fs.String("copy", "", "the old `COPY` to wait for, as the link named it (\"debian.1\"); required")
 	timeout := fs.Duration("timeout", 0, "give up, exit 1, after this `duration` (\"10m\"); 0 waits as long as sessions hold the copy")
 	fs.Usage = usageFunc(fs, `Usage: wharf snapshot-wait [FILE] -path PATH -copy COPY [-timeout D] [-addr HOST:PORT]
 
