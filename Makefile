@@ -47,9 +47,9 @@ stress: build
 	$(GO) run ./stress -wharf bin/wharf
 
 ## bench: wharf against vsftpd, pure-ftpd and ProFTPD (installed, or fetched once into ~/.cache/wharf-bench),
-## 3 interleaved rounds, with the curves of how cost grows; writes bench/results/<date>/ (see bench/README.md)
+## 5 interleaved rounds, with the curves of how cost grows; writes bench/results/<date>/ (see bench/README.md)
 bench: build
-	$(GO) run ./bench -wharf bin/wharf -rounds 3
+	$(GO) run ./bench -wharf bin/wharf -rounds 5
 
 ## bench-quick: one round of a subset of the benchmark, the curves' smaller points included (about 3 minutes)
 bench-quick: build

@@ -6,7 +6,7 @@
 // spread, the rows and the curves of how cost grows, and writes
 // bench/results/<date>/ with table.md, raw.jsonl and machine.txt.
 //
-//	go run ./bench -wharf bin/wharf -rounds 3    # make bench
+//	go run ./bench -wharf bin/wharf -rounds 5    # make bench
 //	go run ./bench -wharf bin/wharf -quick       # make bench-quick
 //
 // See bench/README.md for how to read the tables.
