@@ -55,7 +55,7 @@ func newMetrics(bans func() float64) *metrics {
 		}, []string{"direction"}),
 		refusedConnection: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_refused_connections_total",
-			Help: "Connections refused before a session started, by reason (access, banned, max_clients, max_clients_per_ip).",
+			Help: "Connections refused before a session started, by reason (access, banned, max_clients, max_clients_per_ip, proxy_header, proxy_untrusted).",
 		}, []string{"reason"}),
 		refusedUploads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_uploads_refused_total",

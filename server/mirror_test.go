@@ -244,7 +244,7 @@ wharf_bans 1
 	}
 
 	if err := testutil.GatherAndCompare(ts.srv.Registry(), strings.NewReader(`
-# HELP wharf_refused_connections_total Connections refused before a session started, by reason (access, banned, max_clients, max_clients_per_ip).
+# HELP wharf_refused_connections_total Connections refused before a session started, by reason (access, banned, max_clients, max_clients_per_ip, proxy_header, proxy_untrusted).
 # TYPE wharf_refused_connections_total counter
 wharf_refused_connections_total{reason="access"} 0
 wharf_refused_connections_total{reason="banned"} 1
