@@ -94,7 +94,7 @@ type Reload struct {
 // certificate cannot be loaded.
 func (s *Server) Reload(r Reload) error {
 	var cert *tls.Certificate
-	if s.tls != nil {
+	if s.tls != nil || s.opts.HTTP.TLS {
 		c, err := tls.LoadX509KeyPair(r.TLSCertFile, r.TLSKeyFile)
 		if err != nil {
 			return fmt.Errorf("load TLS certificate %s and key %s: %w", r.TLSCertFile, r.TLSKeyFile, err)

@@ -27,6 +27,12 @@ type metrics struct {
 	xfers    [2]struct{ complete, incomplete, bytes prometheus.Counter }
 	xferTime [2]prometheus.Observer
 	loginOK  prometheus.Counter
+
+	// The same series for downloads over HTTP ([http], protocol="http"),
+	// and the HTTP requests answered, by status code.
+	httpXfer     struct{ complete, incomplete, bytes prometheus.Counter }
+	httpXferTime prometheus.Observer
+	httpRequests *prometheus.CounterVec
 }
 
 func newMetrics(bans func() float64) *metrics {
@@ -42,17 +48,17 @@ func newMetrics(bans func() float64) *metrics {
 		}, []string{"result"}),
 		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_transfers_total",
-			Help: "File transfers, by direction (download, upload) and result (complete, incomplete).",
-		}, []string{"direction", "result"}),
+			Help: "File transfers, by direction (download, upload), result (complete, incomplete) and protocol (ftp, http).",
+		}, []string{"direction", "result", "protocol"}),
 		transferBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_transfer_bytes_total",
-			Help: "Bytes moved by file transfers, by direction.",
-		}, []string{"direction"}),
+			Help: "Bytes moved by file transfers, by direction and protocol.",
+		}, []string{"direction", "protocol"}),
 		transferDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "wharf_transfer_duration_seconds",
-			Help:    "Duration of file transfers, by direction.",
+			Help:    "Duration of file transfers, by direction and protocol.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 12),
-		}, []string{"direction"}),
+		}, []string{"direction", "protocol"}),
 		refusedConnection: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wharf_refused_connections_total",
 			Help: "Connections refused before a session started, by reason (access, banned, max_clients, max_clients_per_ip, proxy_header, proxy_untrusted).",
@@ -69,6 +75,10 @@ func newMetrics(bans func() float64) *metrics {
 			Name: "wharf_passive_ports_exhausted_total",
 			Help: "PASV and EPSV commands that found no free passive port.",
 		}),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_http_requests_total",
+			Help: "Requests answered by the HTTP listener ([http]), by status code.",
+		}, []string{"code"}),
 	}
 
 	handshakes := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -80,7 +90,7 @@ func newMetrics(bans func() float64) *metrics {
 
 	m.registry.MustRegister(
 		m.sessions, m.logins, m.transfers, m.transferBytes, m.transferDuration, m.refusedConnection, m.refusedUploads,
-		m.refusedCommands, handshakes, m.passiveExhausted,
+		m.refusedCommands, handshakes, m.passiveExhausted, m.httpRequests,
 		// wharf_bans is the first name of wharf_bans_active, kept for the dashboards that use it.
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wharf_bans",
@@ -100,11 +110,17 @@ func newMetrics(bans func() float64) *metrics {
 	}
 
 	for i, d := range []string{"download", "upload"} {
-		m.xfers[i].bytes = m.transferBytes.WithLabelValues(d)
-		m.xfers[i].complete = m.transfers.WithLabelValues(d, "complete")
-		m.xfers[i].incomplete = m.transfers.WithLabelValues(d, "incomplete")
-		m.xferTime[i] = m.transferDuration.WithLabelValues(d)
+		m.xfers[i].bytes = m.transferBytes.WithLabelValues(d, "ftp")
+		m.xfers[i].complete = m.transfers.WithLabelValues(d, "complete", "ftp")
+		m.xfers[i].incomplete = m.transfers.WithLabelValues(d, "incomplete", "ftp")
+		m.xferTime[i] = m.transferDuration.WithLabelValues(d, "ftp")
 	}
+
+	// HTTP serves downloads only: no upload series with protocol="http".
+	m.httpXfer.bytes = m.transferBytes.WithLabelValues("download", "http")
+	m.httpXfer.complete = m.transfers.WithLabelValues("download", "complete", "http")
+	m.httpXfer.incomplete = m.transfers.WithLabelValues("download", "incomplete", "http")
+	m.httpXferTime = m.transferDuration.WithLabelValues("download", "http")
 
 	m.loginOK = m.logins.WithLabelValues("success")
 

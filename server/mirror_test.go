@@ -264,22 +264,25 @@ func TestMetricsMoveAfterTransfer(t *testing.T) {
 	_ = ftptest.Retr(t, c, "/README.txt")
 
 	want := `
-# HELP wharf_transfers_total File transfers, by direction (download, upload) and result (complete, incomplete).
+# HELP wharf_transfers_total File transfers, by direction (download, upload), result (complete, incomplete) and protocol (ftp, http).
 # TYPE wharf_transfers_total counter
-wharf_transfers_total{direction="download",result="complete"} 1
-wharf_transfers_total{direction="download",result="incomplete"} 0
-wharf_transfers_total{direction="upload",result="complete"} 0
-wharf_transfers_total{direction="upload",result="incomplete"} 0
+wharf_transfers_total{direction="download",protocol="ftp",result="complete"} 1
+wharf_transfers_total{direction="download",protocol="ftp",result="incomplete"} 0
+wharf_transfers_total{direction="download",protocol="http",result="complete"} 0
+wharf_transfers_total{direction="download",protocol="http",result="incomplete"} 0
+wharf_transfers_total{direction="upload",protocol="ftp",result="complete"} 0
+wharf_transfers_total{direction="upload",protocol="ftp",result="incomplete"} 0
 `
 	waitFor(t, func() bool {
 		return testutil.GatherAndCompare(ts.srv.Registry(), strings.NewReader(want), "wharf_transfers_total") == nil
 	})
 
 	if err := testutil.GatherAndCompare(ts.srv.Registry(), strings.NewReader(`
-# HELP wharf_transfer_bytes_total Bytes moved by file transfers, by direction.
+# HELP wharf_transfer_bytes_total Bytes moved by file transfers, by direction and protocol.
 # TYPE wharf_transfer_bytes_total counter
-wharf_transfer_bytes_total{direction="download"} 17
-wharf_transfer_bytes_total{direction="upload"} 0
+wharf_transfer_bytes_total{direction="download",protocol="ftp"} 17
+wharf_transfer_bytes_total{direction="download",protocol="http"} 0
+wharf_transfer_bytes_total{direction="upload",protocol="ftp"} 0
 `), "wharf_transfer_bytes_total"); err != nil {
 		t.Fatal(err)
 	}

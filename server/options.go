@@ -213,6 +213,9 @@ type Options struct {
 	// flips between copies: each anonymous session keeps the copy it first
 	// saw (snapshots.go). Only on the local disk.
 	Snapshots Snapshots
+	// HTTP serves the anonymous tree over HTTP or HTTPS ([http], http.go);
+	// the zero value serves nothing.
+	HTTP HTTPOptions
 }
 
 // DropBoxLimits bound the anonymous drop box. A zero field is no limit.

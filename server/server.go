@@ -71,6 +71,7 @@ type Server struct {
 	idle     chan struct{} // closed and replaced when the last session leaves
 
 	snaps *snapshotRegistry // the snapshot folders and the sessions holding their copies (snapshots.go)
+	web *httpTree // the HTTP listener ([http], http.go); nil without it
 }
 
 var (
@@ -171,6 +172,10 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 
 // Listen binds the control port. When it returns, clients can connect.
 func (s *Server) Listen() error {
+	if err := s.listenHTTP(); err != nil {
+		return err
+	}
+
 	// No TCP keep-alive on control connections (Go's default sets four
 	// socket options per accepted connection): a session that sends nothing
 	// is closed after idle_timeout, and one with a transfer running after
@@ -178,6 +183,8 @@ func (s *Server) Listen() error {
 	lc := net.ListenConfig{KeepAlive: -1}
 	l, err := lc.Listen(context.Background(), "tcp", s.opts.Listen)
 	if err != nil {
+		s.closeHTTP()
+
 		return fmt.Errorf("listen on %s: %w", s.opts.Listen, err)
 	}
 
@@ -201,6 +208,7 @@ func (s *Server) Listen() error {
 
 	if err := s.ftp.Listen(); err != nil {
 		_ = s.gate.Close()
+		s.closeHTTP()
 
 		return fmt.Errorf("start FTP engine: %w", err)
 	}
@@ -240,6 +248,8 @@ func (s *Server) Addr() net.Addr {
 
 // Serve accepts connections until Shutdown. It returns nil after Shutdown.
 func (s *Server) Serve() error {
+	s.serveHTTP()
+
 	if err := s.ftp.Serve(); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -253,6 +263,7 @@ func (s *Server) Serve() error {
 // to be cut off.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	s.shutdownHTTP(ctx)
 
 	if err := s.ftp.Stop(); err != nil && !errors.Is(err, ftpserver.ErrNotListening) {
 		s.log.Warn("stop listener", zap.Error(err))
@@ -348,6 +359,7 @@ func (s *Server) finish(cut error) error {
 	}
 
 	s.cutAll()
+	cut = s.waitHTTP(cut)
 
 	s.finished.Do(func() {
 		s.reclaim.close()

@@ -33,6 +33,7 @@ type xferRecord struct {
 	anonymous bool
 	user      string // for anonymous sessions, the password given (an e-mail address by custom)
 	complete  bool
+	service   string // the service-name field: "" is "ftp"; "http" for the HTTP listener
 }
 
 func openTransferLog(path string) (*transferLog, error) {
@@ -100,12 +101,17 @@ func (r xferRecord) format() string {
 		user = "*"
 	}
 
+	service := r.service
+	if service == "" {
+		service = "ftp"
+	}
+
 	status := "c"
 	if !r.complete {
 		status = "i"
 	}
 
-	return fmt.Sprintf("%s %d %s %d %s b _ %s %s %s ftp 0 * %s\n",
+	return fmt.Sprintf("%s %d %s %d %s b _ %s %s %s %s 0 * %s\n",
 		r.when.Format("Mon Jan _2 15:04:05 2006"),
 		secs,
 		r.remoteIP,
@@ -114,6 +120,7 @@ func (r xferRecord) format() string {
 		direction,
 		access,
 		field(user),
+		service,
 		status)
 }
 

@@ -86,7 +86,7 @@ root = %q
 `, pub))
 
 	wharf := startRun(t, []string{"-config", cfgPath}, nil)
-	const series = `wharf_transfer_bytes_total{direction="download"}`
+	const series = `wharf_transfer_bytes_total{direction="download",protocol="ftp"}`
 
 	c := ftptest.Login(t, wharf.addr, "anonymous", "x")
 	done := make(chan []byte, 1)
