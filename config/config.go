@@ -60,6 +60,7 @@ type Config struct {
 	Storage   Storage     `toml:"storage"`
 	Listing   Listing     `toml:"listing"`
 	Users     []User      `toml:"users"` // the file's [[users]], then users_file's
+	HTTP      HTTP        `toml:"http"`
 
 	// PublicIP is public_host resolved to an IPv4 address by Validate
 	// ("" when public_host is empty). It is not a key of the file.
@@ -75,6 +76,13 @@ type Config struct {
 	// Snapshots are the folders of the anonymous tree that a mirror's sync
 	// flips between copies (snapshots.go).
 	Snapshots []Snapshot `toml:"snapshots"` // []
+}
+
+// HTTP is the [http] table: the anonymous tree served read-only over HTTP
+// or HTTPS, beside FTP.
+type HTTP struct {
+	Listen string `toml:"listen"` // "": off; else host:port, not the FTP or admin listen address; needs anonymous.enabled
+	TLS    bool   `toml:"tls"`    // false: true serves HTTPS with tls.cert_file and tls.key_file, whatever tls.mode
 }
 
 // Log is the [log] table.

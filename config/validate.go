@@ -129,6 +129,7 @@ func (c *Config) validate(p *problems, r resolver) {
 	checkNetworks(p, "proxy_protocol.trusted", c.ProxyProtocol.Trusted)
 	c.Admin.check(p, c.Listen)
 	c.checkSnapshots(p)
+	c.HTTP.check(p, *c)
 
 	checkUsers(p, c.Users, c.Storage.S3(), c.TLS.Mode, c.CreateMissing, c.publicTree())
 }

@@ -71,7 +71,7 @@ type Server struct {
 	idle     chan struct{} // closed and replaced when the last session leaves
 
 	snaps *snapshotRegistry // the snapshot folders and the sessions holding their copies (snapshots.go)
-	web *httpTree // the HTTP listener ([http], http.go); nil without it
+	web   *httpTree         // the HTTP listener ([http], http.go); nil without it
 }
 
 var (

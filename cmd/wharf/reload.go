@@ -255,7 +255,7 @@ func snapshot(files []string) map[string]fileState {
 // carries none of the other server options: [listing], the drop-box limits,
 // [access], ban.ipv6_prefix, max_listing_memory, upload_resume_window and
 // tls.require_session_reuse wait for a restart, and so does the rest of
-// [admin], whose listener starts once. [[users]] is one key. TestReloadKeysClassifyEveryKey walks config.Config by
+// [admin] and [http], whose listeners start once. [[users]] is one key. TestReloadKeysClassifyEveryKey walks config.Config by
 // reflection, so a new key can't be left out.
 var reloadKeys = []struct {
 	key    string
@@ -336,8 +336,10 @@ var reloadKeys = []struct {
 	{"listing.message_file", false},
 	{"listing.recursive", false},
 	{"listing.cache_ttl", false},
-	{"users", true},     // each user's tls included, for logins after the reload
-	{"snapshots", true}, // for sessions after the reload; sessions keep the copies they hold
+	{"users", true},        // each user's tls included, for logins after the reload
+	{"snapshots", true},    // for sessions after the reload; sessions keep the copies they hold
+	{"http.listen", false}, // the listener starts once
+	{"http.tls", false},    // its certificate is tls.cert_file's, which a reload reads again
 }
 
 // needRestart lists the keys that changed from old to cur but that a reload
