@@ -178,6 +178,8 @@ func scenarios(p plan) []scenario {
 	rows := []scenario{
 		{id: "retr", title: fmt.Sprintf("RETR %s, one session", human(p.bigSize)), unit: "MB/s", cpuUnit: "GB",
 			quick: true, needs: needBig, applies: always, run: runRetr},
+		{id: "http", title: fmt.Sprintf("RETR %s over HTTP (GET), one connection", human(p.bigSize)), unit: "MB/s",
+			cpuUnit: "GB", quick: true, needs: needBig, applies: httpOnly, run: runHTTP},
 		{id: "stor", title: fmt.Sprintf("STOR %s", human(p.bigSize)), unit: "MB/s", cpuUnit: "GB",
 			needs: needBig, applies: always, run: runStor},
 		{id: "small", title: fmt.Sprintf("%s files of 4 KiB, one session, data connection per file", thousands(float64(p.smallN))),

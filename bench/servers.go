@@ -30,6 +30,7 @@ type target struct {
 	name  string // "wharf", "vsftpd", "pure-ftpd", "ProFTPD"
 	addr  string // control address, 127.0.0.1:port
 	admin string // wharf's admin listener (pprof), "" when off
+	http  string // wharf's HTTP listener ([http]), 127.0.0.1:port; "" for the peers, which serve no HTTP
 	// launch writes the server's configuration for a setup and returns the
 	// command line that starts it (pinned).
 	launch func(s setup) ([]string, error)

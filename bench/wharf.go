@@ -30,6 +30,11 @@ func startWharf(ctx context.Context, bin string, fx *fixtures, pin pinning, pass
 		return nil, err
 	}
 
+	hp, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+
 	var admin string
 
 	if profile {
@@ -46,12 +51,12 @@ func startWharf(ctx context.Context, bin string, fx *fixtures, pin pinning, pass
 		return nil, fmt.Errorf("wharf binary: %w", err)
 	}
 
-	t := &target{name: "wharf", addr: "127.0.0.1:" + strconv.Itoa(port), admin: admin, password: true,
-		dir: fx.dir, now: setup{root: fx.root, tls: true}, outPath: filepath.Join(fx.dir, "wharf.out"), comm: comm(bin),
-		maxSessions: maxClients, sessionKiB: 64}
+	t := &target{name: "wharf", addr: "127.0.0.1:" + strconv.Itoa(port), http: "127.0.0.1:" + strconv.Itoa(hp),
+		admin: admin, password: true, dir: fx.dir, now: setup{root: fx.root, tls: true},
+		outPath: filepath.Join(fx.dir, "wharf.out"), comm: comm(bin), maxSessions: maxClients, sessionKiB: 64}
 	t.launch = func(s setup) ([]string, error) {
 		conf := filepath.Join(fx.dir, "wharf.toml")
-		if err := os.WriteFile(conf, []byte(wharfConfig(fx, s.root, port, passive, admin)), 0o600); err != nil {
+		if err := os.WriteFile(conf, []byte(wharfConfig(fx, s.root, port, hp, passive, admin)), 0o600); err != nil {
 			return nil, fmt.Errorf("write wharf config: %w", err)
 		}
 
@@ -59,7 +64,8 @@ func startWharf(ctx context.Context, bin string, fx *fixtures, pin pinning, pass
 	}
 	t.notes = append(t.notes, fmt.Sprintf("%s: anonymous root plus upload_dir, one read-write account (bcrypt "+
 		"cost 10), tls explicit, upload_mode atomic, no upload_quota or upload_bytes_per_hour, "+
-		"max_list_entries 200,000, passive %d-%d, max_clients %d, max_clients_per_ip %d, log level info to a file",
+		"max_list_entries 200,000, passive %d-%d, max_clients %d, max_clients_per_ip %d, log level info to a file, "+
+		"[http] listen on a port of its own (plain HTTP)",
 		wharfVersion(ctx, bin), passive[0], passive[1], maxClients, maxPerAddress))
 
 	if err := t.start(ctx); err != nil {
@@ -91,7 +97,7 @@ func startWharf(ctx context.Context, bin string, fx *fixtures, pin pinning, pass
 
 // wharfConfig is wharf's configuration for the tree whose anonymous root is
 // root.
-func wharfConfig(fx *fixtures, root string, port int, passive [2]int, admin string) string {
+func wharfConfig(fx *fixtures, root string, port, httpPort int, passive [2]int, admin string) string {
 	return fmt.Sprintf(`# written by wharf's benchmark (bench/wharf.go)
 listen = "127.0.0.1:%d"
 passive_ports = [%d, %d]
@@ -130,13 +136,17 @@ upload_bytes_per_hour = "0"
 listen = %q
 pprof = %t
 
+# The same tree over plain HTTP, for the http row.
+[http]
+listen = "127.0.0.1:%d"
+
 [[users]]
 name = %q
 password = %q
 home = %q
 access = "read-write"
 `, port, passive[0], passive[1], maxClients, maxPerAddress, filepath.Join(fx.dir, "wharf.log"), fx.certFile,
-		fx.keyFile, root, admin, admin != "", fx.user, fx.hash, fx.home)
+		fx.keyFile, root, admin, admin != "", httpPort, fx.user, fx.hash, fx.home)
 }
 
 // comm is the command name the kernel keeps for a program: its first 15 bytes.
