@@ -50,10 +50,11 @@ const (
 // (httpView), with the same bans, [access] lists, bandwidth buckets,
 // transfer log and metrics (protocol="http").
 type httpTree struct {
-	srv *Server
-	hs  *http.Server
-	l   net.Listener
-	log *zap.Logger
+	srv   *Server
+	hs    *http.Server
+	l     net.Listener
+	log   *zap.Logger
+	conns *httpConns
 
 	mu      sync.Mutex
 	running int  // requests being answered
@@ -76,9 +77,11 @@ func (s *Server) listenHTTP() error {
 		return fmt.Errorf("listen on %s (http.listen): %w", o.Listen, err)
 	}
 
-	h := &httpTree{srv: s, l: l, log: s.log.Named("http"), stopped: make(chan struct{})}
+	h := &httpTree{srv: s, l: l, log: s.log.Named("http"), stopped: make(chan struct{}),
+		conns: &httpConns{ipv6: s.opts.IPv6Prefix, byKey: make(map[string]int)}}
 	h.hs = &http.Server{
 		Handler:           h,
+		ConnState:         h.conns.track,
 		ReadHeaderTimeout: httpHeaderTimeout,
 		IdleTimeout:       httpIdleTimeout,
 		MaxHeaderBytes:    httpMaxHeader,
@@ -289,10 +292,10 @@ func (q *httpRequest) serve() {
 	// a keep-alive request after it starts without one.
 	_ = w.rc.SetWriteDeadline(time.Time{})
 
-	if reason, msg := q.refused(); reason != "" {
-		// Closing the connection too: a banned client gets no keep-alive.
+	if code, msg := q.refused(); code != 0 {
+		// Closing the connection too: a refused client gets no keep-alive.
 		w.Header().Set("Connection", "close")
-		http.Error(w, "403 "+msg, http.StatusForbidden)
+		http.Error(w, strconv.Itoa(code)+" "+msg, code)
 
 		return
 	}
@@ -389,20 +392,27 @@ func httpView(acct auth.Account, root Root) afero.Fs {
 	return vfs.Resolve(vfs.ReadOnly(fsys), func() string { return "/" })
 }
 
-// refused returns why the client may not be served, with the words it
-// reads, or "": [access] lists first, then bans, as the FTP gate checks
-// them. Both are checked at every request, so a keep-alive connection
-// opened before a ban is refused too.
-func (q *httpRequest) refused() (reason, msg string) {
+// refused returns the status and the words that refuse the client, or 0:
+// [access] lists first, then bans (403), then max_clients and
+// max_clients_per_ip over the HTTP connections open (503), as the FTP gate
+// checks them. They are checked at every request, so a keep-alive
+// connection opened before a ban is refused too.
+func (q *httpRequest) refused() (code int, msg string) {
 	s := q.h.srv
+	total, here := q.h.conns.count(q.key)
 
+	var reason string
 	switch {
 	case !(accessLists{allow: s.opts.AccessAllow, deny: s.opts.AccessDeny}).admits(parseIP(q.ip)):
-		reason, msg = "access", "this server does not accept connections from your address"
+		code, reason, msg = http.StatusForbidden, "access", "this server does not accept connections from your address"
 	case s.bans.isBanned(q.ip, q.key):
-		reason, msg = "banned", "your address is banned after too many failed logins, try again later"
+		code, reason, msg = http.StatusForbidden, "banned", "your address is banned after too many failed logins, try again later"
+	case s.opts.MaxClients > 0 && total > s.opts.MaxClients:
+		code, reason, msg = http.StatusServiceUnavailable, "max_clients", "too many connections to this server, try again later"
+	case s.opts.MaxClientsPerIP > 0 && here > s.opts.MaxClientsPerIP:
+		code, reason, msg = http.StatusServiceUnavailable, "max_clients_per_ip", "too many connections from your address, try again later"
 	default:
-		return "", ""
+		return 0, ""
 	}
 
 	summary := func(left int, since time.Time) {
@@ -413,7 +423,48 @@ func (q *httpRequest) refused() (reason, msg string) {
 		q.h.log.Warn("http request refused", zap.String("remote", q.r.RemoteAddr), zap.String("reason", reason))
 	}
 
-	return reason, msg
+	return code, msg
+}
+
+// httpConns counts the HTTP listener's open connections, in all and by
+// client address key (addrKey), for max_clients and max_clients_per_ip:
+// HTTP connections count on their own, apart from FTP sessions.
+type httpConns struct {
+	ipv6  int // [ban] ipv6_prefix
+	mu    sync.Mutex
+	total int
+	byKey map[string]int
+}
+
+// track is the http.Server's ConnState hook.
+func (c *httpConns) track(conn net.Conn, state http.ConnState) {
+	delta := 0
+	switch state { //nolint:exhaustive // only a connection's start and end count
+	case http.StateNew:
+		delta = 1
+	case http.StateClosed, http.StateHijacked:
+		delta = -1
+	default:
+		return
+	}
+
+	key := addrKey(hostOf(conn.RemoteAddr()), c.ipv6)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	c.total += delta
+	if c.byKey[key] += delta; c.byKey[key] <= 0 {
+		delete(c.byKey, key)
+	}
+}
+
+// count returns the connections open, in all and from key.
+func (c *httpConns) count(key string) (total, fromKey int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	return c.total, c.byKey[key]
 }
 
 // requestPath returns the virtual path a request names, or false for a path

@@ -431,6 +431,49 @@ func TestHTTPRefusesBannedAndDeniedAddresses(t *testing.T) {
 	})
 }
 
+// max_clients_per_ip bounds the HTTP connections of one address, counted
+// apart from FTP sessions: past it a request gets 503 and the connection
+// closes.
+func TestHTTPConnectionsPerAddress(t *testing.T) {
+	t.Parallel()
+
+	root, _ := httpFixture(t)
+	ts, base := startHTTP(t, root, func(o *Options, _ *auth.Options) { o.MaxClientsPerIP = 2 })
+
+	// FTP sessions do not count against the HTTP connections.
+	_ = ts.dial(t, "anonymous", "x")
+	_ = ts.dial(t, "anonymous", "x")
+
+	if res := curl(t, base+"/README.txt"); res.code != http.StatusOK {
+		t.Fatalf("with two FTP sessions: %d", res.code)
+	}
+
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+
+		held = append(held, c)
+	}
+
+	waitFor(t, func() bool { _, n := ts.srv.web.conns.count("127.0.0.1"); return n == 2 })
+
+	res := curl(t, base+"/README.txt")
+	if res.code != http.StatusServiceUnavailable || !strings.Contains(string(res.body), "too many connections from your address") {
+		t.Errorf("a third connection: %d\n%s", res.code, res.body)
+	}
+
+	_ = held[0].Close()
+	waitFor(t, func() bool { _, n := ts.srv.web.conns.count("127.0.0.1"); return n == 1 })
+
+	if res := curl(t, base+"/README.txt"); res.code != http.StatusOK {
+		t.Errorf("after one closed: %d", res.code)
+	}
+}
+
 func TestHTTPDownloadIsLoggedAndCounted(t *testing.T) {
 	t.Parallel()
 
