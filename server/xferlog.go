@@ -17,6 +17,8 @@ import (
 //	current-time transfer-time remote-host file-size filename transfer-type
 //	special-action-flag direction access-mode username service-name
 //	authentication-method authenticated-user-id completion-status
+//
+// service-name is ftp, or http for a download from the HTTP listener.
 type transferLog struct {
 	mu   sync.Mutex
 	path string
