@@ -641,3 +641,39 @@ func TestHTTPShutdownDrainsDownloads(t *testing.T) {
 		t.Error("the HTTP listener still accepts after Shutdown")
 	}
 }
+
+// A reload that reads a new certificate applies to HTTPS too, with FTP's
+// TLS off.
+func TestHTTPSReloadChangesCertificate(t *testing.T) {
+	t.Parallel()
+
+	root, _ := httpFixture(t)
+	oldCert, oldKey := ftptest.CertFiles(t)
+	srv, base := startHTTP(t, root, func(o *Options, _ *auth.Options) {
+		o.HTTP.TLS = true
+		o.TLSCertFile, o.TLSKeyFile = oldCert, oldKey
+	})
+
+	if res := curl(t, "--cacert", oldCert, base+"/README.txt"); res.code != http.StatusOK {
+		t.Fatalf("before the reload: %d", res.code)
+	}
+
+	newCert, newKey := ftptest.CertFiles(t)
+	accounts, err := auth.New(auth.Options{Anonymous: true, AnonymousRoot: root, AnonymousWorldReadableOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := srv.srv.Reload(Reload{Accounts: accounts, TLSCertFile: newCert, TLSKeyFile: newKey}); err != nil {
+		t.Fatal(err)
+	}
+
+	if res := curl(t, "--cacert", newCert, base+"/README.txt"); res.code != http.StatusOK || string(res.body) != "hello from wharf\n" {
+		t.Errorf("with the new certificate: %d %q", res.code, res.body)
+	}
+
+	bin := testenv.Tool(t, "curl")
+	if err := exec.CommandContext(t.Context(), bin, "-sS", "--max-time", "10", "-o", "/dev/null", "--cacert", oldCert, base+"/README.txt").Run(); err == nil {
+		t.Error("the old certificate is still served after the reload")
+	}
+}
