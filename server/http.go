@@ -499,6 +499,10 @@ func (q *httpRequest) fail(name string, err error) {
 		http.Error(q.w, "403 this folder takes uploads over FTP only: nothing in it can be read", http.StatusForbidden)
 	case errors.Is(err, fs.ErrPermission):
 		http.Error(q.w, "403 permission denied", http.StatusForbidden)
+	case errors.Is(err, errListingsBusy), errors.Is(err, errListingMemory):
+		http.Error(q.w, "503 the server is busy listing folders, try again later", http.StatusServiceUnavailable)
+	case errors.Is(err, errListingHuge):
+		http.Error(q.w, "503 this folder is too large to list", http.StatusServiceUnavailable)
 	case errors.Is(err, vfs.ErrUnavailable):
 		http.Error(q.w, "503 storage unavailable, try again later", http.StatusServiceUnavailable)
 	default:

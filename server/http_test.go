@@ -677,3 +677,35 @@ func TestHTTPSReloadChangesCertificate(t *testing.T) {
 		t.Error("the old certificate is still served after the reload")
 	}
 }
+
+// Index pages are bounded as FTP listings are: max_list_entries cuts the
+// page (saying so), max_listing_memory refuses a folder too large for it
+// with 503, and a page sent gives its memory back.
+func TestHTTPIndexPageBounds(t *testing.T) {
+	t.Parallel()
+
+	root, _ := httpFixture(t)
+	for i := range 50 {
+		writeFile(t, filepath.Join(root, "many", fmt.Sprintf("file-%02d", i)), nil)
+	}
+
+	ts, base := startHTTP(t, root, func(o *Options, _ *auth.Options) {
+		o.MaxListEntries = 3
+		o.MaxListingMemory = 4 << 10 // room for the root's 12 entries, not for 50
+	})
+
+	res := curl(t, base+"/")
+	if res.code != http.StatusOK || !strings.Contains(string(res.body), "Only the first 3 entries are shown.") ||
+		strings.Count(string(res.body), `<a href="./`) != 3 {
+		t.Errorf("a page cut at max_list_entries: %d\n%s", res.code, res.body)
+	}
+
+	res = curl(t, base+"/many/")
+	if res.code != http.StatusServiceUnavailable || !strings.Contains(string(res.body), "too large to list") {
+		t.Errorf("a folder over max_listing_memory: %d\n%s", res.code, res.body)
+	}
+
+	if n := ts.srv.listMem.inUse(); n != 0 {
+		t.Errorf("%d bytes of listing memory still held after the pages", n)
+	}
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"errors"
 	"html/template"
 	"io"
@@ -87,7 +88,9 @@ p.note { color: #a33; }
 // with a line break), sorted by name, with size and date. index.html is
 // not served in its place: this is a mirror's tree, not a web site.
 func (q *httpRequest) index(f afero.File, name string) {
-	entries, truncated, err := q.readIndex(f, name)
+	entries, truncated, held, err := q.readIndex(f, name)
+	defer q.h.srv.listMem.release(held)
+
 	if err != nil {
 		q.fail(name, err)
 
@@ -121,13 +124,53 @@ func (q *httpRequest) index(f afero.File, name string) {
 	}
 }
 
-// readIndex reads the entries of the folder f, at most max_list_entries.
-func (q *httpRequest) readIndex(f afero.File, dir string) ([]indexEntry, int, error) {
-	limit := q.h.srv.opts.MaxListEntries
+// indexBytes estimates the memory one entry of an index page holds until
+// the page is sent: the entry, its escaped link and its line of HTML.
+func indexBytes(name string) int64 {
+	return entryBytes + 4*int64(len(name))
+}
+
+// readIndex reads the entries of the folder f, at most max_list_entries, as
+// an FTP listing reads a folder: in one of the listing slots, paying for
+// their memory under max_listing_memory (held, which the caller releases
+// once the page is sent), waiting for either at most as long as a listing
+// does.
+func (q *httpRequest) readIndex(f afero.File, dir string) (entries []indexEntry, truncated int, held int64, err error) {
+	s := q.h.srv
+	limit := s.opts.MaxListEntries
+
+	ctx, cancel := context.WithTimeout(q.r.Context(), s.listingWait)
+	defer cancel()
+
+	select {
+	case s.listings <- struct{}{}:
+		defer func() { <-s.listings }()
+	case <-ctx.Done():
+		return nil, 0, 0, errListingsBusy
+	}
 
 	var out []indexEntry
 	for {
-		batch, err := f.Readdir(indexBatch)
+		batch, rerr := f.Readdir(indexBatch)
+
+		var n int64
+		for _, fi := range batch {
+			n += indexBytes(fi.Name())
+		}
+
+		var merr error
+		if held == 0 {
+			merr = s.listMem.acquire(ctx, n)
+		} else {
+			merr = s.listMem.grow(held, n)
+		}
+
+		if merr != nil {
+			return nil, 0, held, merr
+		}
+
+		held += n
+
 		for _, fi := range batch {
 			if !q.listed(fi.Name()) {
 				continue
@@ -136,18 +179,18 @@ func (q *httpRequest) readIndex(f afero.File, dir string) ([]indexEntry, int, er
 			if limit > 0 && len(out) >= limit {
 				q.h.log.Warn("index page truncated", zap.String("path", dir), zap.Int("max_list_entries", limit))
 
-				return sortIndex(out), limit, nil
+				return sortIndex(out), limit, held, nil
 			}
 
 			out = append(out, entryOf(fi))
 		}
 
-		if errors.Is(err, io.EOF) || (err == nil && len(batch) == 0) {
-			return sortIndex(out), 0, nil
+		if errors.Is(rerr, io.EOF) || (rerr == nil && len(batch) == 0) {
+			return sortIndex(out), 0, held, nil
 		}
 
-		if err != nil {
-			return nil, 0, err
+		if rerr != nil {
+			return nil, 0, held, rerr
 		}
 	}
 }
