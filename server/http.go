@@ -60,6 +60,7 @@ type httpTree struct {
 	running int  // requests being answered
 	closed  bool // Shutdown began: no new request starts
 	cutErr  error
+	served  chan struct{} // closed when Serve returned; nil if it never ran
 	stopped chan struct{} // closed once Shutdown has drained or cut every request
 }
 
@@ -132,7 +133,18 @@ func (s *Server) serveHTTP() {
 		return
 	}
 
+	h.mu.Lock()
+	defer h.mu.Unlock()
+
+	if h.closed {
+		return // Shutdown came first
+	}
+
+	h.served = make(chan struct{})
+
 	go func() {
+		defer close(h.served)
+
 		var err error
 		if h.hs.TLSConfig != nil {
 			err = h.hs.ServeTLS(h.l, "", "")
@@ -158,6 +170,7 @@ func (s *Server) shutdownHTTP(ctx context.Context) {
 	h.mu.Lock()
 	again := h.closed
 	h.closed = true
+	served := h.served
 	h.mu.Unlock()
 
 	if again {
@@ -178,6 +191,10 @@ func (s *Server) shutdownHTTP(ctx context.Context) {
 			h.mu.Lock()
 			h.cutErr = err
 			h.mu.Unlock()
+		}
+
+		if served != nil {
+			<-served
 		}
 
 		// Close does not wait for the handlers: a cut download still

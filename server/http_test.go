@@ -709,3 +709,40 @@ func TestHTTPIndexPageBounds(t *testing.T) {
 		t.Errorf("%d bytes of listing memory still held after the pages", n)
 	}
 }
+
+// A server stopped before it served (start-up failed later on) closes its
+// HTTP listener too.
+func TestHTTPShutdownBeforeServe(t *testing.T) {
+	t.Parallel()
+
+	opts := defaultOptions()
+	opts.HTTP.Listen = "127.0.0.1:0"
+
+	accounts, err := auth.New(auth.Options{Anonymous: true, AnonymousRoot: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	srv, err := New(opts, accounts, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+
+	addr := srv.HTTPAddr().String()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		_ = c.Close()
+		t.Error("the HTTP listener still accepts after Shutdown")
+	}
+}
