@@ -53,4 +53,12 @@
 // lets go of it with its filesystem; the server counts the sessions holding
 // each copy for /snapshots and the metrics, and reads each module's trace
 // for its sync health (snapshots.go).
+//
+// With Options.HTTP, a net/http listener beside the engine serves the
+// anonymous tree read-only over HTTP(S) (http.go, httpfile.go,
+// httpindex.go): each request opens the anonymous root as a login does and
+// sees it through the anonymous session's vfs view; downloads keep
+// sendfile and share the transfer log, the metrics (protocol="http"), the
+// bans and the bandwidth buckets. Listen binds it, Serve starts it, and
+// Shutdown drains it with the FTP sessions.
 package server
