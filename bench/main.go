@@ -482,7 +482,7 @@ func sizes(p plan, rows []scenario) (needs need, lists []int, arena, tree int64)
 		}
 
 		switch sc.id {
-		case "retr", "ftps":
+		case "retr", "ftps", "http":
 			arena = max(arena, p.bigSize)
 		case "stor":
 			tree += p.bigSize // the uploaded copy
