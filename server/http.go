@@ -349,8 +349,15 @@ func (q *httpRequest) serve() {
 	}
 	defer func() { _ = release() }()
 
-	fsys := httpView(acct, root)
-	name = q.snapshotPath(name)
+	// A request keeps the copy of each snapshot folder it goes through
+	// until it is answered, and is counted among that copy's holders
+	// meanwhile (snapshot-wait waits for a download in flight).
+	pins := q.h.srv.snaps.pins()
+	if pins != nil {
+		defer pins.Release()
+	}
+
+	fsys := httpView(acct, root, pins)
 
 	f, err := fsys.Open(name)
 	if err != nil {
@@ -380,25 +387,24 @@ func (q *httpRequest) serve() {
 	}
 }
 
-// snapshotPath is the hook for [[snapshots]]: it maps the virtual path of
-// a request to the path of the copy this request sees. Each HTTP request
-// stands alone, so it resolves a snapshot's link at every request (as a new
-// FTP session does); today it returns name unchanged.
-func (q *httpRequest) snapshotPath(name string) string {
-	return name
-}
-
 // httpView is the anonymous tree as an anonymous FTP session sees it (see
 // Server.driver), read-only: only what others may read on disk
 // (world_readable_only), the drop box (upload_dir) neither readable nor
 // listable, and names made absolute and checked by vfs.Resolve (NUL, CR,
 // LF refused). Confinement, links and [listing] deny are the root's own.
-func httpView(acct auth.Account, root Root) afero.Fs {
+// With pins, the request reads each snapshot folder's link once, as a
+// session does, and keeps that copy to its end ([[snapshots]]).
+func httpView(acct auth.Account, root Root, pins *vfs.Pins) afero.Fs {
 	var fsys afero.Fs = root
 
 	disk, onDisk := root.(*vfs.Fs)
 	if onDisk && acct.WorldReadableOnly {
 		disk = disk.WorldReadable()
+		fsys = disk
+	}
+
+	if onDisk && pins != nil {
+		disk = disk.WithPins(pins)
 		fsys = disk
 	}
 
