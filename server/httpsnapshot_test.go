@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,7 +71,7 @@ func TestHTTPRequestKeepsItsSnapshotCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if got := append(first, rest...); !bytes.Equal(got, old) {
+	if got := slices.Concat(first, rest); !bytes.Equal(got, old) {
 		t.Fatalf("the download in progress got %d bytes, not the old copy's %d", len(got), len(old))
 	}
 
