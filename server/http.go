@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 
 	"wharf/auth"
+	"wharf/internal/proxyproto"
 	"wharf/vfs"
 )
 
@@ -76,6 +77,19 @@ func (s *Server) listenHTTP() error {
 	l, err := lc.Listen(context.Background(), "tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (http.listen): %w", o.Listen, err)
+	}
+
+	// Behind a balancer that sends the PROXY protocol, HTTP takes the
+	// client's address from the header as FTP does, for bans, [access],
+	// the per-address limits and the logs ([proxy_protocol]).
+	if len(s.opts.ProxyTrusted) > 0 {
+		l = proxyproto.Listen(l, proxyproto.Options{Trusted: s.proxyTrusted, Timeout: s.headerWait(),
+			Refused: func(conn net.Conn, err error) {
+				s.metrics.refusedConnection.WithLabelValues(refusedProxyHeader).Inc()
+				s.log.Named("http").Warn("connection refused", zap.String("remote", conn.RemoteAddr().String()),
+					zap.String("reason", refusedProxyHeader), zap.Error(err))
+				_ = conn.Close()
+			}})
 	}
 
 	h := &httpTree{srv: s, l: l, log: s.log.Named("http"), stopped: make(chan struct{}),
