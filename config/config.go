@@ -76,6 +76,8 @@ type Config struct {
 	// Snapshots are the folders of the anonymous tree that a mirror's sync
 	// flips between copies (snapshots.go).
 	Snapshots []Snapshot `toml:"snapshots"` // []
+
+	Hash Hash `toml:"hash"` // HASH and the X* checksum commands (hash.go)
 }
 
 // HTTP is the [http] table: the anonymous tree served read-only over HTTP
@@ -331,6 +333,7 @@ func Default() Config {
 			MessageFile: ".message", CacheTTL: Duration{server.DefaultListingCacheTTL},
 		},
 		ProxyProtocol: ProxyProtocol{Trusted: []Network{}},
+		Hash:          DefaultHash(),
 	}
 }
 

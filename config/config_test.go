@@ -270,6 +270,7 @@ func TestFileSetsEveryKey(t *testing.T) {
 			{Path: "/debian", Module: "debian-main", Trace: "project/trace/mirror.example.org", MaxAge: Duration{6 * time.Hour}},
 		},
 		HTTP:       HTTP{TLS: true},
+		Hash:       Hash{Files: []string{"SHA256SUMS", "*-CHECKSUM"}, SearchUp: 3, ComputeMaxSize: Size{1 << 20}},
 		PublicIP:   "192.0.2.10",
 		BannerText: "Welcome to the mirror.\n  220 lines are fine when indented.\n\nSyncs at :00.",
 		ProxyProtocol: ProxyProtocol{

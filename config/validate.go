@@ -114,6 +114,7 @@ func (c *Config) validate(p *problems, r resolver) {
 	c.Storage.check(p)
 	c.Anonymous.check(p, c.Storage.S3(), c.CreateMissing)
 	c.Listing.check(p)
+	c.Hash.check(p)
 	if !c.Anonymous.Enabled && len(c.Users) == 0 {
 		p.addf("anonymous.enabled", "false and there are no [[users]]: nobody could log in")
 	}

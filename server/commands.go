@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"wharf/auth"
+	"wharf/sums"
 	"wharf/vfs"
 )
 
@@ -35,6 +36,8 @@ type protoState struct {
 	dataProt  byte            // prot when that data connection was prepared (under control.mu)
 	account   string          // the account logged in, for the log (under control.mu)
 	refusals  *logLimiter     // bounds the session's "command refused" lines; nil until one (under control.mu)
+	hashAlgo  sums.Algo       // HASH's algorithm (OPTS HASH); SHA-256 by default
+	rest      int64           // the REST offset the engine holds for the next transfer (under control.mu)
 }
 
 // verbSpec is how wharf handles one command verb.
@@ -130,15 +133,16 @@ var verbs = map[string]verbSpec{
 	"XSEM": {handle: notImplemented},
 	"XSEN": {handle: notImplemented},
 
-	// Checksums read whole files on demand: off, as in the engine's defaults.
-	"HASH":    {handle: notImplemented},
+	// Checksums, from the files the mirror publishes (hash.go); those
+	// that would read whole files on demand are off, as in the engine.
+	"HASH":    {handle: (*control).hash},
+	"XMD5":    {handle: (*control).hash},
+	"XSHA1":   {handle: (*control).hash},
+	"XSHA256": {handle: (*control).hash},
+	"XSHA512": {handle: (*control).hash},
 	"XCRC":    {handle: notImplemented},
 	"MD5":     {handle: notImplemented},
-	"XMD5":    {handle: notImplemented},
 	"XSHA":    {handle: notImplemented},
-	"XSHA1":   {handle: notImplemented},
-	"XSHA256": {handle: notImplemented},
-	"XSHA512": {handle: notImplemented},
 	"COMB":    {handle: notImplemented},
 }
 
@@ -439,7 +443,12 @@ func (c *control) rest(verb, arg string) {
 		return
 	}
 
-	c.forward(&command{verb: verb, arg: arg})
+	offset, _ := strconv.ParseInt(arg, 10, 64)
+	c.forward(&command{verb: verb, arg: arg, after: func(code int) {
+		if code == 350 {
+			c.proto.rest = offset
+		}
+	}})
 }
 
 // allo answers ALLO n [R m]: no space needs reserving here (RFC 959, 4.1.3).
@@ -642,6 +651,7 @@ func (c *control) transfer(verb, arg string) {
 		return
 	}
 
+	c.clearRest()
 	c.forward(&command{verb: verb, arg: arg, kind: cmdTransfer})
 }
 
@@ -653,6 +663,7 @@ func (c *control) stou(_, arg string) {
 	}
 
 	c.waitTransfer()
+	c.clearRest()
 
 	name, err := c.si.drv().uniqueName(c.si.cc.Path(), strings.TrimSpace(arg))
 	if err != nil {
@@ -810,7 +821,8 @@ func (c *control) feat(_, _ string) {
 	}
 
 	// MLSD is not a FEAT line of RFC 3659 (MLST covers both), but clients look for it.
-	lines = append(lines, " EPSV", " MDTM", " MFMT", " MLSD", " MLST "+c.proto.facts.feat(), " REST STREAM", " SIZE", " TVFS", " UTF8", "End")
+	lines = append(lines, " EPSV", c.hashFeat(), " MDTM", " MFMT", " MLSD", " MLST "+c.proto.facts.feat(), " REST STREAM", " SIZE",
+		" TVFS", " UTF8", " XMD5", " XSHA1", " XSHA256", " XSHA512", "End")
 	c.answer(211, strings.Join(lines, "\n"))
 }
 
@@ -820,6 +832,8 @@ func (c *control) opts(_, arg string) {
 	switch strings.ToUpper(name) {
 	case "UTF8", "UTF-8":
 		c.answer(200, "Always in UTF8 mode.")
+	case "HASH":
+		c.optsHash(value)
 	case "MLST":
 		c.proto.facts = parseFacts(value)
 		c.answer(200, "MLST OPTS "+c.proto.facts.opts())
@@ -835,13 +849,13 @@ var helpOrder = []string{
 	"USER", "PASS", "ACCT", "AUTH", "PBSZ", "PROT", "QUIT", "FEAT", "OPTS", "HELP", "SYST", "NOOP", "CLNT", "STAT",
 	"TYPE", "MODE", "STRU", "PASV", "EPSV", "PORT", "EPRT", "REST", "ALLO", "RETR", "STOR", "APPE", "STOU", "LIST",
 	"NLST", "MLSD", "MLST", "ABOR", "CWD", "XCWD", "CDUP", "XCUP", "PWD", "XPWD", "MKD", "XMKD", "RMD", "XRMD", "DELE",
-	"RNFR", "RNTO", "SIZE", "MDTM", "MFMT", "SITE",
+	"RNFR", "RNTO", "SIZE", "MDTM", "MFMT", "SITE", "HASH", "XSHA256", "XSHA512", "XSHA1", "XMD5",
 }
 
 // helpSyntax is HELP <command>'s answer.
 var helpSyntax = map[string]string{
 	"USER": "USER <name>", "PASS": "PASS <password>", "ACCT": "ACCT <account>", "AUTH": "AUTH TLS",
-	"PBSZ": "PBSZ 0", "PROT": "PROT C|P", "QUIT": "QUIT", "FEAT": "FEAT", "OPTS": "OPTS UTF8 ON | OPTS MLST <facts>",
+	"PBSZ": "PBSZ 0", "PROT": "PROT C|P", "QUIT": "QUIT", "FEAT": "FEAT", "OPTS": "OPTS UTF8 ON | OPTS MLST <facts> | OPTS HASH [<algorithm>]",
 	"HELP": "HELP [<command>]", "SYST": "SYST", "NOOP": "NOOP", "CLNT": "CLNT <client name>", "STAT": "STAT [<path>]",
 	"TYPE": "TYPE A|I", "MODE": "MODE S", "STRU": "STRU F", "PASV": "PASV", "EPSV": "EPSV [1|2|ALL]",
 	"PORT": "PORT h1,h2,h3,h4,p1,p2", "EPRT": "EPRT |proto|address|port|", "REST": "REST <offset>",
@@ -851,7 +865,8 @@ var helpSyntax = map[string]string{
 	"XCUP": "XCUP", "PWD": "PWD", "XPWD": "XPWD", "MKD": "MKD <folder>", "XMKD": "XMKD <folder>",
 	"RMD": "RMD <folder>", "XRMD": "XRMD <folder>", "DELE": "DELE <path>", "RNFR": "RNFR <path>",
 	"RNTO": "RNTO <path>", "SIZE": "SIZE <path>", "MDTM": "MDTM <path>", "MFMT": "MFMT <YYYYMMDDhhmmss> <path>",
-	"SITE": "SITE CHMOD <mode> <path> | SITE HELP",
+	"SITE": "SITE CHMOD <mode> <path> | SITE HELP", "HASH": "HASH <path> (OPTS HASH <algorithm> chooses)",
+	"XSHA256": "XSHA256 <path>", "XSHA512": "XSHA512 <path>", "XSHA1": "XSHA1 <path>", "XMD5": "XMD5 <path>",
 }
 
 // help answers HELP (RFC 959, 4.1.3): the commands wharf accepts, or one command's syntax.

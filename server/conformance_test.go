@@ -144,7 +144,7 @@ var conformanceCases = []conformanceCase{
 	}},
 	{row: "not-implemented", name: "a command not implemented is 502 in words", steps: []exchange{
 		{cmd: "ADAT x", code: 502, has: "ADAT is not implemented."}, {cmd: "REIN", code: 502},
-		{cmd: "@anon"}, {cmd: "HASH /README.txt", code: 502, lacks: "!"},
+		{cmd: "@anon"}, {cmd: "XCRC /README.txt", code: 502, lacks: "!"},
 	}},
 	{row: "line-length", name: "an over-long line is 500 and the session goes on", steps: []exchange{
 		{cmd: "@long", code: 500}, {cmd: "NOOP", code: 200},

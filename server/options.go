@@ -216,6 +216,8 @@ type Options struct {
 	// HTTP serves the anonymous tree over HTTP or HTTPS ([http], http.go);
 	// the zero value serves nothing.
 	HTTP HTTPOptions
+	// Hash is how HASH, XSHA256, XSHA512, XSHA1 and XMD5 find digests ([hash], hash.go).
+	Hash Hash
 }
 
 // DropBoxLimits bound the anonymous drop box. A zero field is no limit.

@@ -70,8 +70,9 @@ type Server struct {
 	sessions map[uint32]*sessionInfo
 	idle     chan struct{} // closed and replaced when the last session leaves
 
-	snaps *snapshotRegistry // the snapshot folders and the sessions holding their copies (snapshots.go)
-	web   *httpTree         // the HTTP listener ([http], http.go); nil without it
+	snaps   *snapshotRegistry // the snapshot folders and the sessions holding their copies (snapshots.go)
+	web     *httpTree         // the HTTP listener ([http], http.go); nil without it
+	hashing *hashing          // HASH's parsed checksum files and slots (hash.go)
 }
 
 var (
@@ -109,6 +110,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		throttle:    newAccountThrottle(accountCheckInterval),
 		floodLogs:   newLogLimiter(logBurst, logWindow),
 		dirs:        newDirCache(opts.Listing.cacheTTL()),
+		hashing:     newHashing(),
 	}
 
 	s.pasvIP = newPasvAddress(opts.PublicHost, s.log)

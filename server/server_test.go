@@ -532,7 +532,7 @@ func TestFeatures(t *testing.T) {
 	}
 
 	c.Must(250, "MLST /README.txt")
-	c.Must(502, "HASH /README.txt")
+	c.Must(550, "HASH /README.txt")
 }
 
 func TestLogin(t *testing.T) {

@@ -340,6 +340,10 @@ var reloadKeys = []struct {
 	{"snapshots", true},    // for sessions after the reload; sessions keep the copies they hold
 	{"http.listen", false}, // the listener starts once
 	{"http.tls", false},    // its certificate is tls.cert_file's, which a reload reads again
+	// [hash] is server options.
+	{"hash.files", false},
+	{"hash.search_up", false},
+	{"hash.compute_max_size", false},
 }
 
 // needRestart lists the keys that changed from old to cur but that a reload

@@ -572,6 +572,7 @@ func serverOptions(cfg config.Config) server.Options {
 		ProxyTrusted: config.Prefixes(cfg.ProxyProtocol.Trusted),
 		Snapshots:    cfg.SnapshotOptions(),
 		HTTP:         server.HTTPOptions{Listen: cfg.HTTP.Listen, TLS: cfg.HTTP.TLS},
+		Hash:         cfg.Hash.HashOptions(),
 	}
 }
 
