@@ -77,7 +77,8 @@ type Config struct {
 	// flips between copies (snapshots.go).
 	Snapshots []Snapshot `toml:"snapshots"` // []
 
-	Hash Hash `toml:"hash"` // HASH and the X* checksum commands (hash.go)
+	Hash     Hash     `toml:"hash"`     // HASH and the X* checksum commands (hash.go)
+	Manifest Manifest `toml:"manifest"` // /ls-lR.gz and /manifest.json for crawlers (manifest.go)
 }
 
 // HTTP is the [http] table: the anonymous tree served read-only over HTTP
@@ -334,6 +335,7 @@ func Default() Config {
 		},
 		ProxyProtocol: ProxyProtocol{Trusted: []Network{}},
 		Hash:          DefaultHash(),
+		Manifest:      DefaultManifest(),
 	}
 }
 

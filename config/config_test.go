@@ -271,6 +271,7 @@ func TestFileSetsEveryKey(t *testing.T) {
 		},
 		HTTP:       HTTP{TLS: true},
 		Hash:       Hash{Files: []string{"SHA256SUMS", "*-CHECKSUM"}, SearchUp: 3, ComputeMaxSize: Size{1 << 20}},
+		Manifest:   Manifest{Enabled: false, Interval: Duration{5 * time.Minute}, MaxEntries: 5000, TimeLimit: Duration{time.Minute}},
 		PublicIP:   "192.0.2.10",
 		BannerText: "Welcome to the mirror.\n  220 lines are fine when indented.\n\nSyncs at :00.",
 		ProxyProtocol: ProxyProtocol{

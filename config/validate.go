@@ -115,6 +115,7 @@ func (c *Config) validate(p *problems, r resolver) {
 	c.Anonymous.check(p, c.Storage.S3(), c.CreateMissing)
 	c.Listing.check(p)
 	c.Hash.check(p)
+	c.Manifest.check(p, c.Anonymous.Enabled)
 	if !c.Anonymous.Enabled && len(c.Users) == 0 {
 		p.addf("anonymous.enabled", "false and there are no [[users]]: nobody could log in")
 	}

@@ -376,5 +376,7 @@ func (s *Server) driver(si *sessionInfo, v *verifiedLogin) *session {
 		sess.Fs = vfs.Resolve(root, si.cc.Path)
 	}
 
+	sess.Fs = s.manifests.wrap(sess.Fs, v.acct, si.cc.Path)
+
 	return sess
 }

@@ -218,6 +218,8 @@ type Options struct {
 	HTTP HTTPOptions
 	// Hash is how HASH, XSHA256, XSHA512, XSHA1 and XMD5 find digests ([hash], hash.go).
 	Hash Hash
+	// Manifest serves /ls-lR.gz and /manifest.json ([manifest], manifest.go).
+	Manifest Manifest
 }
 
 // DropBoxLimits bound the anonymous drop box. A zero field is no limit.

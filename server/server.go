@@ -70,9 +70,10 @@ type Server struct {
 	sessions map[uint32]*sessionInfo
 	idle     chan struct{} // closed and replaced when the last session leaves
 
-	snaps   *snapshotRegistry // the snapshot folders and the sessions holding their copies (snapshots.go)
-	web     *httpTree         // the HTTP listener ([http], http.go); nil without it
-	hashing *hashing          // HASH's parsed checksum files and slots (hash.go)
+	snaps     *snapshotRegistry // the snapshot folders and the sessions holding their copies (snapshots.go)
+	web       *httpTree         // the HTTP listener ([http], http.go); nil without it
+	hashing   *hashing          // HASH's parsed checksum files and slots (hash.go)
+	manifests *manifests        // /ls-lR.gz and /manifest.json (manifest.go); nil when off
 }
 
 var (
@@ -112,6 +113,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		dirs:        newDirCache(opts.Listing.cacheTTL()),
 		hashing:     newHashing(),
 	}
+	s.manifests = newManifests(s, opts.Manifest)
 
 	s.pasvIP = newPasvAddress(opts.PublicHost, s.log)
 	s.uploads = vfs.NewUploads()
@@ -226,6 +228,8 @@ func (s *Server) Listen() error {
 	s.stopWatch = func() { stopWatch(); stopJanitor(); s.memory.stop() }
 
 	s.reclaimHomes()
+
+	s.manifests.start()
 
 	s.log.Info("listening", zap.String("address", l.Addr().String()), zap.Stringer("tls", s.opts.TLSMode),
 		zap.Int("passive_start", s.opts.PassivePortStart), zap.Int("passive_end", s.opts.PassivePortEnd))
@@ -359,6 +363,8 @@ func (s *Server) finish(cut error) error {
 		s.stopWatch()
 		s.stopWatch = nil
 	}
+
+	s.manifests.shutdown()
 
 	s.cutAll()
 	cut = s.waitHTTP(cut)

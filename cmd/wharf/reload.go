@@ -344,6 +344,11 @@ var reloadKeys = []struct {
 	{"hash.files", false},
 	{"hash.search_up", false},
 	{"hash.compute_max_size", false},
+	// [manifest] is server options.
+	{"manifest.enabled", false},
+	{"manifest.interval", false},
+	{"manifest.max_entries", false},
+	{"manifest.time_limit", false},
 }
 
 // needRestart lists the keys that changed from old to cur but that a reload

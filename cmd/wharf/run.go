@@ -573,6 +573,7 @@ func serverOptions(cfg config.Config) server.Options {
 		Snapshots:    cfg.SnapshotOptions(),
 		HTTP:         server.HTTPOptions{Listen: cfg.HTTP.Listen, TLS: cfg.HTTP.TLS},
 		Hash:         cfg.Hash.HashOptions(),
+		Manifest:     cfg.Manifest.ManifestOptions(),
 	}
 }
 
