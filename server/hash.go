@@ -40,6 +40,11 @@ import (
 // so HASH sees exactly what RETR would: a folder, a missing, hidden or
 // denied file, one the account may not read, get RETR's refusal.
 //
+// On an object store, when no checksum file names a file, the SHA-256 the
+// store keeps with its object (StoredChecksums: vfs/s3 reads
+// x-amz-checksum-sha256, and stores one with each upload that fits in one
+// part) answers HASH in SHA-256 and XSHA256.
+//
 // Parsed checksum files are cached (sums.Cache) by device, inode,
 // modification time and size, within maxSumsCache of memory; a checksum
 // file over maxSumsFile is not read at all.
@@ -224,6 +229,10 @@ func (s *session) digest(name string, algo sums.Algo) ([]byte, int64, error) {
 		return sum, fi.Size(), nil
 	}
 
+	if sum, ok := s.stored(name, algo); ok {
+		return sum, fi.Size(), nil
+	}
+
 	if limit := s.srv.opts.Hash.ComputeMaxSize; limit > 0 && fi.Size() <= limit {
 		sum, err := s.compute(f, algo)
 
@@ -231,6 +240,27 @@ func (s *session) digest(name string, algo sums.Algo) ([]byte, int64, error) {
 	}
 
 	return nil, fi.Size(), errNoPublished
+}
+
+// StoredChecksums is a Root that keeps files' SHA-256 digests itself, as
+// an object store keeps an object's x-amz-checksum-sha256 (vfs/s3's Fs).
+// SHA256 returns name's, and false when none is kept for the whole file.
+type StoredChecksums interface {
+	SHA256(name string) ([]byte, bool, error)
+}
+
+// stored is name's SHA-256 as the storage keeps it, when it does: after
+// the published files, which the mirror vouches for. On an object store the
+// session's root is also its ListingKeyer.
+func (s *session) stored(name string, algo sums.Algo) ([]byte, bool) {
+	sc, ok := s.listings.(StoredChecksums)
+	if !ok || algo != sums.SHA256 {
+		return nil, false
+	}
+
+	sum, ok, err := sc.SHA256(name)
+
+	return sum, ok && err == nil
 }
 
 // published looks for name's digest in the checksum files of its folder

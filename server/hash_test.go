@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/afero"
 
 	"wharf/auth"
 	"wharf/internal/ftptest"
@@ -326,4 +330,49 @@ func fileSize(t *testing.T, name string) string {
 	}
 
 	return strconv.FormatInt(st.Size(), 10)
+}
+
+// checksumRoot is an object store's root that keeps SHA-256 digests of
+// some objects (as S3 keeps x-amz-checksum-sha256).
+type checksumRoot struct {
+	storeRoot
+	kept map[string][]byte
+}
+
+var _ StoredChecksums = checksumRoot{}
+
+func (r checksumRoot) SHA256(name string) ([]byte, bool, error) {
+	sum, ok := r.kept[name]
+
+	return sum, ok, nil
+}
+
+func TestHashFromStoredChecksums(t *testing.T) {
+	t.Parallel()
+
+	st := &memStore{mem: afero.NewMemMapFs()}
+	data := []byte("an object uploaded whole with its checksum\n")
+	for _, name := range []string{"/pub/kept.bin", "/pub/plain.bin"} {
+		if err := afero.WriteFile(st.mem, name, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	sum := sha256.Sum256(data)
+	f := fixture{opts: defaultOptions(), anon: "/pub"}
+	f.opts.Storage = func(home string, atomic bool) (Root, error) {
+		root, err := st.open(home, atomic)
+
+		return checksumRoot{storeRoot: root.(storeRoot), kept: map[string][]byte{"/kept.bin": sum[:]}}, err
+	}
+	ts := startServer(t, f)
+
+	c := ts.raw(t)
+	c.Login("anonymous", "x")
+	if got := c.Must(213, "HASH /kept.bin"); got != "SHA-256 0-"+strconv.Itoa(len(data))+" "+hex.EncodeToString(sum[:])+" /kept.bin" {
+		t.Errorf("HASH of an object with a stored SHA-256 = %q", got)
+	}
+
+	c.Must(550, "HASH /plain.bin")
+	c.Must(550, "XSHA1 /kept.bin") // only SHA-256 is stored
 }

@@ -18,6 +18,9 @@ import (
 // shares its listings among them.
 var _ server.ListingKeyer = (*s3.Fs)(nil)
 
+// HASH reads the SHA-256 an object keeps (x-amz-checksum-sha256) through this.
+var _ server.StoredChecksums = (*s3.Fs)(nil)
+
 // storageCheck bounds the question openStorage asks the store.
 const storageCheck = 10 * time.Second
 

@@ -514,8 +514,9 @@ func (u *upload) putObject() error {
 		defer r.detach()
 		body, size, sum = r, p.n, p.sha256()
 	}
+	// The object keeps its SHA-256 (see SHA256): the store checks it too.
 	_, err := u.fs.s.core.PutObject(u.ctx, u.fs.s.bucket, u.key, body, size, "", sum,
-		minio.PutObjectOptions{DisableContentSha256: true})
+		minio.PutObjectOptions{DisableContentSha256: true, UserMetadata: checksumHeader(sum)})
 
 	return err
 }
