@@ -52,8 +52,9 @@ import (
 // when the modification time of a folder walked last time changed (rsync and
 // every atomic update rename into a folder, which changes its time), and at
 // least every manifestMaxAge. A walk stops at MaxEntries entries or after
-// TimeLimit; the files then say they are truncated (manifest.json
-// "truncated": true; ls-lR.gz ends with a "# truncated" line). Each pair is
+// TimeLimit (shutdown stops it too), and reads a folder as far as LIST does
+// (max_list_entries); the files then say they are truncated (manifest.json
+// "truncated": true and why; ls-lR.gz ends with a "# truncated" line). Each pair is
 // written to temporary files, then renamed into place: a session is served
 // the last complete pair, a download that started goes on reading the one it
 // opened, and before the first pair exists the names answer 550 in words
@@ -95,10 +96,11 @@ type manifests struct {
 	mu    sync.Mutex
 	roots map[string]*manifestRoot // by virtual path of the anonymous tree
 
-	wake chan struct{}
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	wake   chan struct{}
+	ctx    context.Context // cancelled by shutdown: a walk in progress stops
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
 }
 
 // manifestRoot is one root's manifest: the last complete pair, and what its
@@ -134,8 +136,9 @@ func newManifests(s *Server, opts Manifest) *manifests {
 
 	m := &manifests{
 		srv: s, opts: opts, log: s.log.Named("manifest"), roots: map[string]*manifestRoot{},
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
 	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.roots["/"] = &manifestRoot{path: "/"}
 
 	return m
@@ -195,7 +198,7 @@ func (m *manifests) loop() {
 		m.refresh()
 
 		select {
-		case <-m.stop:
+		case <-m.ctx.Done():
 			return
 		case <-ticker.C:
 		case <-m.wake:
@@ -210,7 +213,7 @@ func (m *manifests) shutdown() {
 	}
 
 	m.once.Do(func() {
-		close(m.stop)
+		m.cancel()
 		<-m.done
 		_ = os.RemoveAll(m.dir)
 	})
@@ -228,10 +231,8 @@ func (m *manifests) refresh() {
 	slices.SortFunc(roots, func(a, b *manifestRoot) int { return strings.Compare(a.path, b.path) })
 
 	for _, r := range roots {
-		select {
-		case <-m.stop:
+		if m.ctx.Err() != nil {
 			return
-		default:
 		}
 
 		if err := m.refreshRoot(r); err != nil {
@@ -275,13 +276,13 @@ func (m *manifests) refreshRoot(r *manifestRoot) error {
 	start := time.Now()
 	w := &manifestWalk{
 		fsys: view, root: r.path, hash: m.srv.opts.Hash, cache: m.srv.hashing.cache, hide: m.srv.opts.Listing.Hide,
-		max: m.opts.MaxEntries, now: start, seen: map[string]bool{},
+		max: m.opts.MaxEntries, perFolder: m.srv.opts.MaxListEntries, now: start, seen: map[string]bool{},
 	}
 	if acct.UploadDir != "" {
 		w.skip = path.Join("/", acct.UploadDir)
 	}
 
-	ctx := context.Background()
+	ctx := m.ctx
 	if m.opts.TimeLimit > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, m.opts.TimeLimit)
@@ -291,6 +292,10 @@ func (m *manifests) refreshRoot(r *manifestRoot) error {
 	files, err := w.write(ctx, filepath.Join(m.dir, strconv.Itoa(r.id)+"-"))
 	if err != nil {
 		return err
+	}
+
+	if m.ctx.Err() != nil {
+		return nil // shutting down: the walk was cut, not timed out
 	}
 
 	// The old pair was renamed over: sessions reading it keep their open file.
@@ -325,13 +330,16 @@ type manifestWalk struct {
 	cache *sums.Cache
 	hide  []string
 	max   int
-	now   time.Time
+	// perFolder is max_list_entries: a folder is read as far as LIST reads it.
+	perFolder int
+	now       time.Time
 
 	ls        *gzip.Writer
 	json      io.Writer
 	entries   int
 	files     int
-	truncated string // why the walk stopped early
+	truncated string // why the manifest is not the whole tree
+	stopped   bool   // the walk stopped early
 	folders   []folderTime
 	seen      map[string]bool // folders by device and inode: a loop ends
 	sums      []folderSums    // the checksum files of the folders above, for search_up
@@ -425,12 +433,12 @@ func (w *manifestWalk) write(ctx context.Context, base string) (*manifestFiles, 
 
 // walk writes folder dir (shown as rel: ".", "./pub"), then its subfolders.
 func (w *manifestWalk) walk(ctx context.Context, dir, rel string) {
-	if w.err != nil || w.truncated != "" {
+	if w.err != nil || w.stopped {
 		return
 	}
 
 	if ctx.Err() != nil {
-		w.truncated = "time_limit reached"
+		w.stop("time_limit reached")
 
 		return
 	}
@@ -445,11 +453,15 @@ func (w *manifestWalk) walk(ctx context.Context, dir, rel string) {
 	}
 
 	st, _ := f.Stat()
-	all, err := f.Readdir(-1)
+	all, full, err := readFolder(f, w.perFolder)
 	_ = f.Close()
 
-	if err != nil && !errors.Is(err, io.EOF) {
+	if err != nil {
 		return
+	}
+
+	if !full {
+		w.truncated = "a folder holds more than max_list_entries (" + strconv.Itoa(w.perFolder) + "): " + dir
 	}
 
 	if st != nil {
@@ -491,13 +503,13 @@ func (w *manifestWalk) walk(ctx context.Context, dir, rel string) {
 
 	for _, fi := range shown {
 		if w.max > 0 && w.entries >= w.max {
-			w.truncated = "max_entries (" + strconv.Itoa(w.max) + ") reached"
+			w.stop("max_entries (" + strconv.Itoa(w.max) + ") reached")
 
 			return
 		}
 
 		if w.entries%1024 == 0 && ctx.Err() != nil {
-			w.truncated = "time_limit reached"
+			w.stop("time_limit reached")
 
 			return
 		}
@@ -518,6 +530,33 @@ func (w *manifestWalk) walk(ctx context.Context, dir, rel string) {
 
 	for _, name := range subdirs {
 		w.walk(ctx, path.Join(dir, name), rel+"/"+name)
+	}
+}
+
+// stop ends the walk early, for why.
+func (w *manifestWalk) stop(why string) {
+	w.stopped, w.truncated = true, why
+}
+
+// readFolder reads folder f's entries, at most limit of them (0: all); full
+// is false when there were more.
+func readFolder(f afero.File, limit int) ([]os.FileInfo, bool, error) {
+	var all []os.FileInfo
+
+	for {
+		batch, err := f.Readdir(readBatch)
+		all = append(all, batch...)
+
+		if limit > 0 && len(all) > limit {
+			return all[:limit], false, nil
+		}
+
+		switch {
+		case errors.Is(err, io.EOF) || (err == nil && len(batch) == 0):
+			return all, true, nil
+		case err != nil:
+			return nil, false, err
+		}
 	}
 }
 

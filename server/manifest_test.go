@@ -20,15 +20,15 @@ import (
 )
 
 // manifestTree is a mirror's tree with what anonymous users must not see in
-// a manifest: a dotfile, a hidden name, a denied name, a private file and a
-// private folder; and a SHA256SUMS for some files.
+// a manifest: a dotfile, a hidden name, a denied name, a private file, a
+// private folder and the drop box (upload_dir); and a SHA256SUMS for some files.
 func manifestTree(t *testing.T) string {
 	t.Helper()
 
 	root := t.TempDir()
 	for _, name := range []string{
 		"README.txt", "pub/a.iso", "pub/b.iso", "pub/unsummed.bin", "pub/deep/c.txt", "pub/.hidden-dot",
-		"pub/notes.tmp", "pub/x.denied", "pub/private.bin", "secret/inside.txt", "empty/.keep",
+		"pub/notes.tmp", "pub/x.denied", "pub/private.bin", "secret/inside.txt", "empty/.keep", "incoming/upload.bin",
 	} {
 		writeFile(t, filepath.Join(root, name), ftptest.RandomBytes(1000+len(name)))
 	}
@@ -60,7 +60,9 @@ func manifestServer(t *testing.T, root string, m Manifest) *testServer {
 
 	users := []auth.User{{Name: "alice", PasswordHash: testHash, Home: t.TempDir(), Access: auth.ReadOnly}}
 
-	return startServerWith(t, f, auth.Options{Anonymous: true, AnonymousRoot: root, AnonymousWorldReadableOnly: true, Users: users})
+	return startServerWith(t, f, auth.Options{
+		Anonymous: true, AnonymousRoot: root, AnonymousWorldReadableOnly: true, AnonymousUploadDir: "incoming", Users: users,
+	})
 }
 
 // fetch downloads name, waiting (bounded) for the first manifest to exist.
@@ -130,16 +132,19 @@ func parseLsLR(t *testing.T, text string) map[string][]string {
 }
 
 type manifestDoc struct {
-	Root      string `json:"root"`
-	Generated string `json:"generated"`
-	Entries   int    `json:"entries"`
-	Truncated bool   `json:"truncated"`
-	Files     []struct {
-		Path   string `json:"path"`
-		Size   int64  `json:"size"`
-		MTime  string `json:"mtime"`
-		SHA256 string `json:"sha256"`
-	} `json:"files"`
+	Root      string         `json:"root"`
+	Generated string         `json:"generated"`
+	Entries   int            `json:"entries"`
+	Truncated bool           `json:"truncated"`
+	Because   string         `json:"truncated_because"`
+	Files     []manifestFile `json:"files"`
+}
+
+type manifestFile struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	MTime  string `json:"mtime"`
+	SHA256 string `json:"sha256"`
 }
 
 func parseManifest(t *testing.T, data []byte) manifestDoc {
@@ -355,4 +360,43 @@ func TestManifestBounds(t *testing.T) {
 			t.Errorf("alice's SIZE /manifest.json succeeded")
 		}
 	})
+}
+
+func TestManifestTimeLimit(t *testing.T) {
+	t.Parallel()
+
+	root := manifestTree(t)
+	ts := manifestServer(t, root, Manifest{Enabled: true, Interval: time.Hour, TimeLimit: time.Nanosecond})
+	c := ts.dial(t, "anonymous", "x")
+
+	doc := parseManifest(t, fetch(t, c, "/manifest.json"))
+	if !doc.Truncated || doc.Because != "time_limit reached" || len(doc.Files) != 0 {
+		t.Errorf("manifest.json of a walk past its time_limit: truncated %t because %q, %d files", doc.Truncated, doc.Because,
+			len(doc.Files))
+	}
+
+	if text := gunzip(t, fetch(t, c, "/ls-lR.gz")); !strings.Contains(text, "# truncated by wharf: time_limit reached\n") {
+		t.Errorf("ls-lR.gz of a walk past its time_limit:\n%s", text)
+	}
+}
+
+func TestManifestReadsAFolderAsFarAsList(t *testing.T) {
+	t.Parallel()
+
+	root := manifestTree(t)
+	f := fixture{opts: defaultOptions(), anon: root}
+	f.opts.MaxListEntries = 6 // the root's six entries, not /pub's nine
+	f.opts.Manifest = Manifest{Enabled: true, Interval: time.Hour}
+	ts := startServer(t, f)
+	c := ts.dial(t, "anonymous", "x")
+
+	doc := parseManifest(t, fetch(t, c, "/manifest.json"))
+	if !doc.Truncated || !strings.Contains(doc.Because, "max_list_entries (6): /pub") {
+		t.Errorf("manifest.json of a tree with folders over max_list_entries: truncated %t because %q", doc.Truncated, doc.Because)
+	}
+
+	// The walk goes on past such a folder: /secret comes after /pub.
+	if !slices.ContainsFunc(doc.Files, func(f manifestFile) bool { return f.Path == "/secret/inside.txt" }) {
+		t.Errorf("manifest.json stops at the first folder over max_list_entries: %+v", doc.Files)
+	}
 }
