@@ -106,9 +106,9 @@ func newHashing() *hashing {
 	return &hashing{cache: sums.NewCache(maxSumsCache), slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 }
 
-// hashVerbs are the older commands, each naming its algorithm, and the
-// reply code of their answer: "250 <hex>", as ProFTPD's mod_digest and
-// FileZilla Server answer them (and FluentFTP and WinSCP read).
+// hashVerbs are the older commands, each naming its algorithm. They are
+// answered "250 <hex>", as ProFTPD's mod_digest and FileZilla Server answer
+// them (and FluentFTP and WinSCP read).
 var hashVerbs = map[string]sums.Algo{"XSHA256": sums.SHA256, "XSHA512": sums.SHA512, "XSHA1": sums.SHA1, "XMD5": sums.MD5}
 
 // hash answers HASH <path> with "213 <algo> 0-<size> <hex> <path>" in the
@@ -140,7 +140,7 @@ func (c *control) hash(verb, arg string) {
 	c.mu.Unlock()
 
 	if rest > 0 {
-		c.refuse("", 550, "HASH of "+target+" from byte "+strconv.FormatInt(rest, 10)+" refused: "+
+		c.refuse("", 550, verb+" of "+target+" from byte "+strconv.FormatInt(rest, 10)+" refused: "+
 			errHashRange.Error()+". Send REST 0, then HASH.")
 
 		return

@@ -112,6 +112,7 @@ type manifestRoot struct {
 	folders []folderTime // the folders the last walk read
 	made    time.Time
 	made0   bool // a walk finished once
+	gen     int  // walks made, naming their files
 }
 
 type folderTime struct {
@@ -289,7 +290,8 @@ func (m *manifests) refreshRoot(r *manifestRoot) error {
 		defer cancel()
 	}
 
-	files, err := w.write(ctx, filepath.Join(m.dir, strconv.Itoa(r.id)+"-"))
+	r.gen++
+	files, err := w.write(ctx, filepath.Join(m.dir, strconv.Itoa(r.id)+"-"+strconv.Itoa(r.gen)+"-"))
 	if err != nil {
 		return err
 	}
@@ -298,8 +300,14 @@ func (m *manifests) refreshRoot(r *manifestRoot) error {
 		return nil // shutting down: the walk was cut, not timed out
 	}
 
-	// The old pair was renamed over: sessions reading it keep their open file.
-	r.current.Store(files)
+	// Each pair has names of its own, so that a session never reads one
+	// pair's file with the other's size. Downloads of the old pair keep
+	// their open file.
+	if old := r.current.Swap(files); old != nil {
+		_ = os.Remove(old.ls)
+		_ = os.Remove(old.json)
+	}
+
 	r.folders, r.made, r.made0 = w.folders, start, true
 
 	m.log.Info("manifest made", zap.String("path", r.path), zap.Int("entries", w.entries), zap.Bool("truncated", w.truncated != ""),
@@ -378,7 +386,7 @@ func (w *manifestWalk) write(ctx context.Context, base string) (*manifestFiles, 
 	lsBuf, jsonBuf := bufio.NewWriterSize(lsTmp, 64<<10), bufio.NewWriterSize(jsonTmp, 64<<10)
 	w.ls, w.json = gzip.NewWriter(lsBuf), jsonBuf
 
-	fmt.Fprintf(w.json, `{"generator":"wharf","root":%q,"generated":%q,"files":[`, w.root, w.now.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w.json, `{"generator":"wharf","root":%s,"generated":"%s","files":[`, jsonString(w.root), w.now.UTC().Format(time.RFC3339))
 
 	w.walk(ctx, w.root, ".")
 
@@ -392,7 +400,7 @@ func (w *manifestWalk) write(ctx context.Context, base string) (*manifestFiles, 
 
 	fmt.Fprintf(w.json, "\n],\"entries\":%d,\"truncated\":%t", w.entries, w.truncated != "")
 	if w.truncated != "" {
-		fmt.Fprintf(w.json, ",\"truncated_because\":%q", w.truncated)
+		fmt.Fprintf(w.json, ",\"truncated_because\":%s", jsonString(w.truncated))
 	}
 	fmt.Fprint(w.json, "}\n")
 
@@ -575,6 +583,13 @@ func (w *manifestWalk) shown(dir string, fi os.FileInfo) bool {
 	}
 
 	return true
+}
+
+// jsonString is s as a JSON string (Go's %q is not JSON for every string).
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+
+	return string(b)
 }
 
 // kib is the 1 KiB blocks ls counts in "total" for fi.

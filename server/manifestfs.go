@@ -131,17 +131,20 @@ func (f *manifestFs) OpenFile(name string, flag int, perm os.FileMode) (afero.Fi
 		return nil, err //nolint:wrapcheck // as Stat
 	}
 
-	disk, _, verr := pick(r, p)
-	if verr != nil {
-		return nil, verr
+	// A new pair may replace the one picked (and remove its files) just
+	// before the open: the next pick has the new one.
+	for range 3 {
+		disk, _, verr := pick(r, p)
+		if verr != nil {
+			return nil, verr
+		}
+
+		if made, oerr := os.Open(disk); oerr == nil {
+			return made, nil
+		}
 	}
 
-	made, oerr := os.Open(disk)
-	if oerr != nil {
-		return nil, &fs.PathError{Op: "open", Path: p, Err: errManifestNotReady}
-	}
-
-	return made, nil
+	return nil, &fs.PathError{Op: "open", Path: p, Err: errManifestNotReady}
 }
 
 // manifestDir is a manifest root's folder: its entries, then the virtual
