@@ -371,7 +371,7 @@ func (q *httpRequest) serve() {
 		defer pins.Release()
 	}
 
-	fsys := httpView(acct, root, pins)
+	fsys := q.h.srv.manifests.wrap(httpView(acct, root, pins), acct, func() string { return "/" })
 
 	f, err := fsys.Open(name)
 	if err != nil {

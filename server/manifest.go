@@ -146,9 +146,12 @@ func newManifests(s *Server, opts Manifest) *manifests {
 }
 
 // RegisterManifest makes and serves a manifest of the folder at dir, a
-// virtual path of the anonymous tree (a [[snapshots]] path such as
-// "/debian"), beside the root's: dir/ls-lR.gz and dir/manifest.json. It is
-// made at the next look; nothing happens when [manifest] is off.
+// virtual path of the anonymous tree, beside the root's: dir/ls-lR.gz and
+// dir/manifest.json. It is made at the next look; nothing happens when
+// [manifest] is off. New registers every [[snapshots]] path. A snapshot's
+// manifest describes the copy its link names when the walk runs (a flip
+// changes the link's time, so the next look makes it again): a session
+// still holding the old copy is served the new copy's manifest.
 func (s *Server) RegisterManifest(dir string) {
 	m := s.manifests
 	if m == nil {

@@ -400,3 +400,49 @@ func TestManifestReadsAFolderAsFarAsList(t *testing.T) {
 		t.Errorf("manifest.json stops at the first folder over max_list_entries: %+v", doc.Files)
 	}
 }
+
+func TestManifestOverHTTPAndForSnapshots(t *testing.T) {
+	t.Parallel()
+
+	root := manifestTree(t)
+	if err := os.Mkdir(filepath.Join(root, "debian.1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	writeFile(t, filepath.Join(root, "debian.1", "Release"), []byte("Suite: stable\n"))
+	if err := os.Symlink("debian.1", filepath.Join(root, "debian")); err != nil {
+		t.Fatal(err)
+	}
+
+	ts, base := startHTTP(t, root, func(o *Options, _ *auth.Options) {
+		o.Manifest = Manifest{Enabled: true, Interval: time.Hour}
+		o.Snapshots = Snapshots{Root: root, List: []Snapshot{{Path: "/debian"}}}
+	})
+	c := ts.dial(t, "anonymous", "x")
+
+	// Both exist once FTP serves them.
+	fetch(t, c, "/manifest.json")
+	fetch(t, c, "/debian/manifest.json")
+
+	res := curl(t, base+"/manifest.json")
+	if res.code != 200 {
+		t.Fatalf("GET /manifest.json: %d", res.code)
+	}
+
+	if doc := parseManifest(t, res.body); doc.Root != "/" || len(doc.Files) == 0 {
+		t.Errorf("GET /manifest.json: root %q, %d files", doc.Root, len(doc.Files))
+	}
+
+	if res := curl(t, base+"/ls-lR.gz"); res.code != 200 || !strings.HasPrefix(gunzip(t, res.body), ".:\n") {
+		t.Errorf("GET /ls-lR.gz: %d", res.code)
+	}
+
+	if res := curl(t, base+"/"); !strings.Contains(string(res.body), "manifest.json") {
+		t.Errorf("the index page of / does not list manifest.json:\n%s", res.body)
+	}
+
+	doc := parseManifest(t, fetch(t, c, "/debian/manifest.json"))
+	if doc.Root != "/debian" || len(doc.Files) != 1 || doc.Files[0].Path != "/debian/Release" {
+		t.Errorf("/debian/manifest.json: root %q, files %+v; want /debian/Release", doc.Root, doc.Files)
+	}
+}

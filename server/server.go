@@ -114,6 +114,9 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 		hashing:     newHashing(),
 	}
 	s.manifests = newManifests(s, opts.Manifest)
+	for _, snap := range opts.Snapshots.List {
+		s.RegisterManifest(snap.Path)
+	}
 
 	s.pasvIP = newPasvAddress(opts.PublicHost, s.log)
 	s.uploads = vfs.NewUploads()
