@@ -371,7 +371,8 @@ func (q *httpRequest) serve() {
 		defer pins.Release()
 	}
 
-	fsys := q.h.srv.manifests.wrap(httpView(acct, root, pins), acct, func() string { return "/" })
+	view, pinned := httpView(acct, root, pins)
+	fsys := q.h.srv.manifests.wrap(view, acct, func() string { return "/" }, pinned)
 
 	f, err := fsys.Open(name)
 	if err != nil {
@@ -408,8 +409,13 @@ func (q *httpRequest) serve() {
 // LF refused). Confinement, links and [listing] deny are the root's own.
 // With pins, the request reads each snapshot folder's link once, as a
 // session does, and keeps that copy to its end ([[snapshots]]).
-func httpView(acct auth.Account, root Root, pins *vfs.Pins) afero.Fs {
-	var fsys afero.Fs = root
+// It returns the view and, with pins, the pinned disk view (for the
+// manifests of snapshots).
+func httpView(acct auth.Account, root Root, pins *vfs.Pins) (afero.Fs, *vfs.Fs) {
+	var (
+		fsys   afero.Fs = root
+		pinned *vfs.Fs
+	)
 
 	disk, onDisk := root.(*vfs.Fs)
 	if onDisk && acct.WorldReadableOnly {
@@ -419,14 +425,14 @@ func httpView(acct auth.Account, root Root, pins *vfs.Pins) afero.Fs {
 
 	if onDisk && pins != nil {
 		disk = disk.WithPins(pins)
-		fsys = disk
+		fsys, pinned = disk, disk
 	}
 
 	if onDisk && acct.UploadDir != "" {
 		fsys = vfs.DropBox(disk, path.Join("/", acct.UploadDir))
 	}
 
-	return vfs.Resolve(vfs.ReadOnly(fsys), func() string { return "/" })
+	return vfs.Resolve(vfs.ReadOnly(fsys), func() string { return "/" }), pinned
 }
 
 // refused returns the status and the words that refuse the client, or 0:

@@ -114,6 +114,10 @@ func (s *Server) Reload(r Reload) error {
 	s.bans.setOptions(r.Ban)
 	s.snaps.set(r.Snapshots)
 
+	for _, snap := range r.Snapshots.List { // their manifests too, from the next look
+		s.registerManifest(snap.Path, true)
+	}
+
 	s.log.Info("configuration reloaded")
 
 	return nil

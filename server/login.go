@@ -351,10 +351,12 @@ func (s *Server) driver(si *sessionInfo, v *verifiedLogin) *session {
 
 	// Anonymous sessions keep the copy of each snapshot folder they first
 	// see (snapshots.go); users' homes have no snapshots.
+	var pinned *vfs.Fs
+
 	if onDisk && v.acct.Anonymous {
 		if sess.pins = s.snaps.pins(); sess.pins != nil {
 			disk = disk.WithPins(sess.pins)
-			root = disk
+			root, pinned = disk, disk
 		}
 	}
 
@@ -376,7 +378,7 @@ func (s *Server) driver(si *sessionInfo, v *verifiedLogin) *session {
 		sess.Fs = vfs.Resolve(root, si.cc.Path)
 	}
 
-	sess.Fs = s.manifests.wrap(sess.Fs, v.acct, si.cc.Path)
+	sess.Fs = s.manifests.wrap(sess.Fs, v.acct, si.cc.Path, pinned)
 
 	return sess
 }

@@ -85,6 +85,11 @@ const (
 // errManifestNotReady answers for a manifest not made yet.
 var errManifestNotReady = errors.New("the manifest is being made for the first time: try again in a minute")
 
+// errManifestGone answers a session that holds a snapshot copy no manifest
+// was made of (it was current before this server started).
+var errManifestGone = errors.New("no manifest was made of the copy of this mirror that this session reads: " +
+	"a new session reads the current copy and its manifest")
+
 // manifests makes and serves the manifests of the anonymous tree's roots:
 // "/" and whatever RegisterManifest adds (snapshot paths).
 type manifests struct {
@@ -109,10 +114,15 @@ type manifestRoot struct {
 	id      int // names its files on disk
 	path    string
 	current atomic.Pointer[manifestFiles]
-	folders []folderTime // the folders the last walk read
-	made    time.Time
-	made0   bool // a walk finished once
-	gen     int  // walks made, naming their files
+	// snapshot: path is a [[snapshots]] link. Each walk reads one copy
+	// (pinned for the walk), and the pairs of older copies are kept, in
+	// older by copy name (under manifests.mu), while sessions hold them.
+	snapshot bool
+	older    map[string]*manifestFiles
+	folders  []folderTime // the folders the last walk read
+	made     time.Time
+	made0    bool // a walk finished once
+	gen      int  // walks made, naming their files
 }
 
 type folderTime struct {
@@ -124,6 +134,13 @@ type folderTime struct {
 type manifestFiles struct {
 	ls, json     string // files on disk
 	lsFI, jsonFI os.FileInfo
+	copy         string // the snapshot copy it describes; "" for a plain folder
+}
+
+// remove deletes the pair's files; downloads of it keep their open file.
+func (f *manifestFiles) remove() {
+	_ = os.Remove(f.ls)
+	_ = os.Remove(f.json)
 }
 
 func newManifests(s *Server, opts Manifest) *manifests {
@@ -148,11 +165,17 @@ func newManifests(s *Server, opts Manifest) *manifests {
 // RegisterManifest makes and serves a manifest of the folder at dir, a
 // virtual path of the anonymous tree, beside the root's: dir/ls-lR.gz and
 // dir/manifest.json. It is made at the next look; nothing happens when
-// [manifest] is off. New registers every [[snapshots]] path. A snapshot's
-// manifest describes the copy its link names when the walk runs (a flip
-// changes the link's time, so the next look makes it again): a session
-// still holding the old copy is served the new copy's manifest.
+// [manifest] is off.
 func (s *Server) RegisterManifest(dir string) {
+	s.registerManifest(dir, false)
+}
+
+// registerManifest is RegisterManifest; snapshot says dir is a
+// [[snapshots]] link (New and Reload register each). A snapshot's manifest
+// is made of one copy at a time, the walk holding it as a session does, and
+// made again when the link names another copy; a session is served the
+// manifest of the copy it holds, as long as some session holds that copy.
+func (s *Server) registerManifest(dir string, snapshot bool) {
 	m := s.manifests
 	if m == nil {
 		return
@@ -161,8 +184,10 @@ func (s *Server) RegisterManifest(dir string) {
 	dir = path.Clean("/" + dir)
 
 	m.mu.Lock()
-	if m.roots[dir] == nil {
-		m.roots[dir] = &manifestRoot{id: len(m.roots), path: dir}
+	if r := m.roots[dir]; r == nil {
+		m.roots[dir] = &manifestRoot{id: len(m.roots), path: dir, snapshot: snapshot, older: map[string]*manifestFiles{}}
+	} else if snapshot {
+		r.snapshot = true
 	}
 	m.mu.Unlock()
 
@@ -273,7 +298,32 @@ func (m *manifests) refreshRoot(r *manifestRoot) error {
 	}
 	defer func() { _ = release() }()
 
-	if r.made0 && time.Since(r.made) < manifestMaxAge && !changed(view, r.folders) {
+	// A snapshot's walk holds the copy its link names as it starts, as a
+	// session would, so the whole walk reads one copy.
+	m.mu.Lock()
+	snapshot := r.snapshot
+	m.mu.Unlock()
+
+	var copyName string
+
+	if disk, ok := view.(*vfs.Fs); ok && snapshot {
+		if pins := m.srv.snaps.pins(); pins != nil {
+			defer pins.Release()
+
+			disk = disk.WithPins(pins)
+			view = disk
+		}
+
+		_, _ = view.Stat(r.path) // goes through the link: holds its copy
+		if copyName, _, err = disk.SnapshotCopy(r.path); err != nil {
+			return fmt.Errorf("snapshot %s: %w", r.path, err)
+		}
+
+		m.forgetOlder(r, copyName)
+	}
+
+	if cur := r.current.Load(); r.made0 && time.Since(r.made) < manifestMaxAge && !changed(view, r.folders) &&
+		cur != nil && cur.copy == copyName {
 		return nil
 	}
 
@@ -306,9 +356,15 @@ func (m *manifests) refreshRoot(r *manifestRoot) error {
 	// Each pair has names of its own, so that a session never reads one
 	// pair's file with the other's size. Downloads of the old pair keep
 	// their open file.
+	files.copy = copyName
 	if old := r.current.Swap(files); old != nil {
-		_ = os.Remove(old.ls)
-		_ = os.Remove(old.json)
+		if old.copy != copyName {
+			m.mu.Lock()
+			r.older[old.copy] = old
+			m.mu.Unlock()
+		} else {
+			old.remove()
+		}
 	}
 
 	r.folders, r.made, r.made0 = w.folders, start, true
@@ -317,6 +373,34 @@ func (m *manifests) refreshRoot(r *manifestRoot) error {
 		zap.Duration("duration", time.Since(start)))
 
 	return nil
+}
+
+// forgetOlder removes the pairs of r's older copies that no session holds
+// any more, and the one of the copy about to be made again (current).
+func (m *manifests) forgetOlder(r *manifestRoot, current string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	for c, f := range r.older {
+		if c == current || !m.srv.snaps.held(r.path, c) {
+			f.remove()
+			delete(r.older, c)
+		}
+	}
+}
+
+// pick is the pair a session holding snapshot copy copyName ("" for none,
+// or a plain folder) is served at r.
+func (m *manifests) pick(r *manifestRoot, copyName string) *manifestFiles {
+	cur := r.current.Load()
+	if cur == nil || copyName == "" || cur.copy == copyName {
+		return cur
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+
+	return r.older[copyName]
 }
 
 // changed reports whether a folder's modification time differs from the

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/afero"
 
 	"wharf/auth"
+	"wharf/vfs"
 )
 
 // manifestFs is the view of a session whose home is the anonymous root,
@@ -25,11 +26,15 @@ type manifestFs struct {
 	afero.Fs
 	m   *manifests
 	cwd func() string
+	// pinned is the session's view with its snapshot pins, to learn which
+	// copy of a snapshot it holds; nil without snapshots.
+	pinned *vfs.Fs
 }
 
 // wrap gives fsys the manifests, for a session whose home is the anonymous
-// root's (anonymous, or an account sharing that home).
-func (m *manifests) wrap(fsys afero.Fs, acct auth.Account, cwd func() string) afero.Fs {
+// root's (anonymous, or an account sharing that home). pinned, when not nil,
+// is the session's view holding its snapshot copies (vfs.Fs.WithPins).
+func (m *manifests) wrap(fsys afero.Fs, acct auth.Account, cwd func() string, pinned *vfs.Fs) afero.Fs {
 	if m == nil {
 		return fsys
 	}
@@ -39,7 +44,34 @@ func (m *manifests) wrap(fsys afero.Fs, acct auth.Account, cwd func() string) af
 		return fsys
 	}
 
-	return &manifestFs{Fs: fsys, m: m, cwd: cwd}
+	return &manifestFs{Fs: fsys, m: m, cwd: cwd, pinned: pinned}
+}
+
+// pair is the pair the session is served at r: for a snapshot, the one of
+// the copy the session holds, which reading the manifest makes it hold (a
+// crawler then fetches what the manifest lists from the same copy).
+func (f *manifestFs) pair(r *manifestRoot) (*manifestFiles, error) {
+	f.m.mu.Lock()
+	snapshot := r.snapshot
+	f.m.mu.Unlock()
+
+	if !snapshot || f.pinned == nil {
+		return r.current.Load(), nil
+	}
+
+	_, _ = f.Fs.Stat(r.path) // goes through the link: the session holds its copy
+
+	copyName, _, err := f.pinned.SnapshotCopy(r.path)
+	if err != nil {
+		return r.current.Load(), nil //nolint:nilerr // a broken link: the last manifest made stands
+	}
+
+	files := f.m.pick(r, copyName)
+	if files == nil && r.current.Load() != nil {
+		return nil, errManifestGone
+	}
+
+	return files, nil
 }
 
 // root is the manifest root whose files live in folder dir, if any.
@@ -73,11 +105,13 @@ func (f *manifestFs) virtual(name string) (*manifestRoot, string, bool) {
 	return r, p, r != nil
 }
 
-// files are the pair's file on disk and its info for name, or
-// errManifestNotReady.
-func pick(r *manifestRoot, p string) (string, os.FileInfo, error) {
-	cur := r.current.Load()
+// pick is the pair's file on disk and its info for the virtual path p, or
+// errManifestNotReady (errManifestGone) when there is no pair.
+func (f *manifestFs) pick(r *manifestRoot, p string) (string, os.FileInfo, error) {
+	cur, err := f.pair(r)
 	switch {
+	case err != nil:
+		return "", nil, &fs.PathError{Op: "open", Path: p, Err: err}
 	case cur == nil:
 		return "", nil, &fs.PathError{Op: "open", Path: p, Err: errManifestNotReady}
 	case path.Base(p) == lsLRName:
@@ -95,7 +129,7 @@ func (f *manifestFs) Stat(name string) (os.FileInfo, error) {
 		return fi, err //nolint:wrapcheck // the client reads the vfs error (see describe)
 	}
 
-	_, vfi, verr := pick(r, p)
+	_, vfi, verr := f.pick(r, p)
 	if verr != nil {
 		return nil, verr
 	}
@@ -119,7 +153,9 @@ func (f *manifestFs) OpenFile(name string, flag int, perm os.FileMode) (afero.Fi
 	if err == nil {
 		if r := f.m.root(f.abs(name)); r != nil {
 			if st, serr := file.Stat(); serr == nil && st.IsDir() {
-				return &manifestDir{File: file, r: r}, nil
+				files, _ := f.pair(r)
+
+				return &manifestDir{File: file, files: files}, nil
 			}
 		}
 
@@ -134,7 +170,7 @@ func (f *manifestFs) OpenFile(name string, flag int, perm os.FileMode) (afero.Fi
 	// A new pair may replace the one picked (and remove its files) just
 	// before the open: the next pick has the new one.
 	for range 3 {
-		disk, _, verr := pick(r, p)
+		disk, _, verr := f.pick(r, p)
 		if verr != nil {
 			return nil, verr
 		}
@@ -152,7 +188,7 @@ func (f *manifestFs) OpenFile(name string, flag int, perm os.FileMode) (afero.Fi
 // pair's, so that a cached listing of it is read again once a new pair is in.
 type manifestDir struct {
 	afero.File
-	r     *manifestRoot
+	files *manifestFiles  // the pair listed; nil before the first
 	names map[string]bool // the entries given so far
 	done  bool            // the virtual files were given
 }
@@ -163,7 +199,7 @@ func (d *manifestDir) Stat() (os.FileInfo, error) {
 		return st, err //nolint:wrapcheck // as Stat
 	}
 
-	if cur := d.r.current.Load(); cur != nil && cur.lsFI.ModTime().After(st.ModTime()) {
+	if cur := d.files; cur != nil && cur.lsFI.ModTime().After(st.ModTime()) {
 		return dirTime{FileInfo: st, mod: cur.lsFI.ModTime()}, nil
 	}
 
@@ -194,7 +230,7 @@ func (d *manifestDir) Readdir(n int) ([]os.FileInfo, error) {
 	}
 
 	d.done = true
-	if cur := d.r.current.Load(); cur != nil {
+	if cur := d.files; cur != nil {
 		for _, v := range []os.FileInfo{cur.lsFI, cur.jsonFI} {
 			if !d.names[v.Name()] {
 				entries = append(entries, v)

@@ -115,7 +115,7 @@ func New(opts Options, accounts *auth.Accounts, log *zap.Logger) (*Server, error
 	}
 	s.manifests = newManifests(s, opts.Manifest)
 	for _, snap := range opts.Snapshots.List {
-		s.RegisterManifest(snap.Path)
+		s.registerManifest(snap.Path, true)
 	}
 
 	s.pasvIP = newPasvAddress(opts.PublicHost, s.log)

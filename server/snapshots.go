@@ -158,6 +158,14 @@ type SyncState struct {
 
 // states reads every snapshot's link, counts and trace, in the
 // configuration's order.
+// held reports whether some session holds copy of the snapshot at path.
+func (r *snapshotRegistry) held(path, copyName string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	return r.counts[path][copyName] > 0
+}
+
 func (r *snapshotRegistry) states() []SnapshotState {
 	opts := r.opts.Load()
 	out := make([]SnapshotState, 0, len(opts.List))
