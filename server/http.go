@@ -412,23 +412,18 @@ func (q *httpRequest) serve() {
 // It returns the view and, with pins, the pinned disk view (for the
 // manifests of snapshots).
 func httpView(acct auth.Account, root Root, pins *vfs.Pins) (afero.Fs, *vfs.Fs) {
+	view, disk := readView(root, acct, pins)
+
 	var (
-		fsys   afero.Fs = root
+		fsys   afero.Fs = view
 		pinned *vfs.Fs
 	)
 
-	disk, onDisk := root.(*vfs.Fs)
-	if onDisk && acct.WorldReadableOnly {
-		disk = disk.WorldReadable()
-		fsys = disk
+	if disk != nil && pins != nil {
+		pinned = disk
 	}
 
-	if onDisk && pins != nil {
-		disk = disk.WithPins(pins)
-		fsys, pinned = disk, disk
-	}
-
-	if onDisk && acct.UploadDir != "" {
+	if disk != nil && acct.UploadDir != "" {
 		fsys = vfs.DropBox(disk, path.Join("/", acct.UploadDir))
 	}
 

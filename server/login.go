@@ -338,26 +338,19 @@ func (s *Server) driver(si *sessionInfo, v *verifiedLogin) *session {
 		upload:   newBucket(v.acct.UploadLimit),
 	}
 
-	disk, onDisk := v.root.(*vfs.Fs)
-	root := v.root
-	sess.listings = listingKeyer(root)
-
-	// Anonymous sessions see only what everyone may read on disk (their own
-	// view of the shared root); an object store has no mode bits.
-	if onDisk && v.acct.WorldReadableOnly {
-		disk = disk.WorldReadable()
-		root = disk
-	}
-
 	// Anonymous sessions keep the copy of each snapshot folder they first
 	// see (snapshots.go); users' homes have no snapshots.
-	var pinned *vfs.Fs
+	if _, onDisk := v.root.(*vfs.Fs); onDisk && v.acct.Anonymous {
+		sess.pins = s.snaps.pins()
+	}
 
-	if onDisk && v.acct.Anonymous {
-		if sess.pins = s.snaps.pins(); sess.pins != nil {
-			disk = disk.WithPins(sess.pins)
-			root, pinned = disk, disk
-		}
+	sess.listings = listingKeyer(v.root)
+	root, disk := readView(v.root, v.acct, sess.pins)
+	onDisk := disk != nil
+
+	var pinned *vfs.Fs
+	if sess.pins != nil {
+		pinned = disk
 	}
 
 	if parts := s.resumeView(v.acct, root); parts != nil {

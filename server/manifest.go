@@ -282,10 +282,7 @@ func (m *manifests) anonymousView() (afero.Fs, auth.Account, func() error, error
 		return nil, acct, nil, fmt.Errorf("open the anonymous root %s: %w", acct.Home, err)
 	}
 
-	var view afero.Fs = root
-	if disk, ok := root.(*vfs.Fs); ok && acct.WorldReadableOnly {
-		view = disk.WorldReadable()
-	}
+	view, _ := readView(root, acct, nil)
 
 	return view, acct, release, nil
 }
