@@ -336,7 +336,7 @@ func loginsRunner(n int) func(ctx context.Context, b *bench, t *target) (result,
 			return result{}, err
 		}
 
-		r, err := runSessions(ctx, &b.win, b.plan.sessionsFor, t, "anonymous", "bench@example.com", anonWorkers)
+		r, err := runSessions(ctx, &b.win, b.plan.sessionsFor, t, "anonymous", "bench@example.com", anonWorkers, nil)
 		if err != nil {
 			return result{}, err
 		}
