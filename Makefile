@@ -34,13 +34,14 @@ test:
 
 ## fuzz: run each fuzz target for a short while (their seed corpora already run in make test)
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./config/
-	$(GO) test -run '^$$' -fuzz FuzzParseSize -fuzztime 30s ./config/
-	$(GO) test -run '^$$' -fuzz FuzzEnv -fuzztime 30s ./config/
-	$(GO) test -run '^$$' -fuzz FuzzResolve -fuzztime 30s ./vfs/
-	$(GO) test -run '^$$' -fuzz FuzzCommandLine -fuzztime 30s ./server/
-	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime 30s ./server/
-	$(GO) test -run '^$$' -fuzz FuzzHeader -fuzztime 30s ./internal/proxyproto/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./config/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSize$$' -fuzztime 30s ./config/
+	$(GO) test -run '^$$' -fuzz '^FuzzEnv$$' -fuzztime 30s ./config/
+	$(GO) test -run '^$$' -fuzz '^FuzzResolve$$' -fuzztime 30s ./vfs/
+	$(GO) test -run '^$$' -fuzz '^FuzzCommandLine$$' -fuzztime 30s ./server/
+	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime 30s ./server/
+	$(GO) test -run '^$$' -fuzz '^FuzzHeader$$' -fuzztime 30s ./internal/proxyproto/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./sums/
 
 ## stress: the abuse scenarios against a real wharf on loopback, with figures and PASS/FAIL (not part of make test)
 stress: build

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
@@ -1088,41 +1090,109 @@ func isPattern(s string) bool {
 }
 
 // match reports whether name matches pattern, where * is any run of
-// characters and ? any one. Segments between stars are matched greedily
-// left to right, which is exact for this grammar and never backtracks, so
-// even a pattern of many stars costs at most len(name) × len(pattern).
+// characters and ? any one character (one rune, as path.Match has it: a
+// name in UTF-8 is matched rune by rune when the pattern has a ?).
+// Segments between stars are matched greedily left to right, which is exact
+// for this grammar and never backtracks, so even a pattern of many stars
+// costs at most len(name) × len(pattern).
 func match(pattern, name string) bool {
-	segments := strings.Split(pattern, "*")
-	if len(segments) == 1 {
-		return len(name) == len(pattern) && matchHere(pattern, name)
+	if strings.IndexByte(pattern, '?') >= 0 && !ascii(name) {
+		return matchSeq(runesOf(pattern), runesOf(name))
 	}
 
-	first, last := segments[0], segments[len(segments)-1]
-	if len(name) < len(first)+len(last) || !matchHere(first, name) || !matchHere(last, name[len(name)-len(last):]) {
-		return false
-	}
+	return matchSeq(bytesOf(pattern), bytesOf(name))
+}
 
-	rest := name[len(first) : len(name)-len(last)]
-	for _, seg := range segments[1 : len(segments)-1] {
-		i := find(seg, rest)
-		if i < 0 {
-			return false
+// runesOf is s's runes, each byte that is not UTF-8 an element of its own
+// that equals only the same byte (as path.Match compares them), never a
+// rune, ? or *.
+func runesOf(s string) []rune {
+	out := make([]rune, 0, len(s))
+
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			r = -1 - rune(s[i])
 		}
 
-		rest = rest[i+len(seg):]
+		out = append(out, r)
+		i += n
+	}
+
+	return out
+}
+
+// bytesOf is s's bytes, not copied: only read.
+func bytesOf(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+func ascii(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
 	}
 
 	return true
 }
 
-// matchHere reports whether s starts with seg, where ? matches any byte.
-func matchHere(seg, s string) bool {
+// matchSeq is match on bytes, or on runes.
+func matchSeq[E byte | rune](pattern, name []E) bool {
+	star := slices.Index(pattern, '*')
+	if star < 0 {
+		return len(name) == len(pattern) && matchHere(pattern, name)
+	}
+
+	lastStar := star + 1 + max(-1, lastIndex(pattern[star+1:], '*'))
+	first, last := pattern[:star], pattern[lastStar+1:]
+	if len(name) < len(first)+len(last) || !matchHere(first, name) || !matchHere(last, name[len(name)-len(last):]) {
+		return false
+	}
+
+	rest := name[len(first) : len(name)-len(last)]
+	middle := pattern[star+1 : max(star+1, lastStar)]
+
+	for len(middle) > 0 {
+		end := slices.Index(middle, '*')
+		if end < 0 {
+			end = len(middle)
+		}
+
+		if seg := middle[:end]; len(seg) > 0 {
+			i := find(seg, rest)
+			if i < 0 {
+				return false
+			}
+
+			rest = rest[i+len(seg):]
+		}
+
+		middle = middle[min(end+1, len(middle)):]
+	}
+
+	return true
+}
+
+// lastIndex is the index of the last c in s, or -1.
+func lastIndex[E byte | rune](s []E, c E) int {
+	for i, e := range slices.Backward(s) {
+		if e == c {
+			return i
+		}
+	}
+
+	return -1
+}
+
+// matchHere reports whether s starts with seg, where ? matches any element.
+func matchHere[E byte | rune](seg, s []E) bool {
 	if len(s) < len(seg) {
 		return false
 	}
 
-	for i := range len(seg) {
-		if seg[i] != '?' && seg[i] != s[i] {
+	for i, c := range seg {
+		if c != '?' && c != s[i] {
 			return false
 		}
 	}
@@ -1131,7 +1201,7 @@ func matchHere(seg, s string) bool {
 }
 
 // find returns the first index where seg matches in s, or -1.
-func find(seg, s string) int {
+func find[E byte | rune](seg, s []E) int {
 	for i := 0; i+len(seg) <= len(s); i++ {
 		if matchHere(seg, s[i:]) {
 			return i

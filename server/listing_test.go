@@ -33,6 +33,11 @@ func TestMatch(t *testing.T) {
 		{"x?z", "xyz", true},
 		{"x?z", "xz", false},
 		{"*.tar.*", "a.tar.gz", true},
+		{"?", "挴", true},                   // ? is one character, not one byte
+		{"r?sum?.pdf", "résumé.pdf", true}, // NLST r?sum?.pdf finds it, as ls does
+		{"??", "é", false},                 // two bytes, one character
+		{"*?.txt", "ü.txt", true},
+		{"\xec?", "\xa20", false}, // bytes that are not UTF-8 still compare as bytes
 	} {
 		got := match(tc.pattern, tc.name)
 		if got != tc.want {
