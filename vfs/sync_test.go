@@ -156,7 +156,7 @@ func TestEngineBigUploadArrivesIntactWithTheWriteBack(t *testing.T) {
 func TestReadFromInStepsKeepsTheCallersLimit(t *testing.T) {
 	t.Parallel()
 	if !writebackWorks {
-		t.Skip("no write-back here")
+		t.Skip("no sync_file_range(2) write-back on this platform: Linux only")
 	}
 	const step = writebackStep
 	tests := []struct {

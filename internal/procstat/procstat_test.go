@@ -3,6 +3,7 @@ package procstat_test
 import (
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -83,7 +84,7 @@ func TestResetPeakBringsThePeakDown(t *testing.T) {
 	}
 
 	if err := procstat.ResetPeak(pid); err != nil {
-		t.Skipf("this kernel does not reset the peak: %v", err)
+		t.Skipf("this kernel cannot reset the peak (writing 5 to clear_refs needs Linux 4.0): %v", err)
 	}
 
 	after, err := procstat.ReadMemory(pid)
@@ -105,7 +106,7 @@ func TestDescendantsAndNamedFindAChild(t *testing.T) {
 
 	sleep, err := exec.LookPath("sleep")
 	if err != nil {
-		t.Skip("no sleep binary")
+		t.Skip("sleep(1) is not installed: the test needs a child process that waits")
 	}
 
 	cmd := exec.CommandContext(t.Context(), sleep, "30")
@@ -138,7 +139,11 @@ func TestPIDsLeftIsBelowTheKernelsLimit(t *testing.T) {
 
 	left, ok := procstat.PIDsLeft()
 	if !ok {
-		t.Skip("no limit readable here")
+		if runtime.GOOS == "linux" {
+			t.Fatal("neither pids.max nor /proc/sys/kernel/threads-max and pid_max could be read")
+		}
+
+		t.Skip("no task limits to read outside Linux (/proc, cgroups)")
 	}
 
 	if left <= 0 || left > 1<<22 {
