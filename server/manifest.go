@@ -270,47 +270,48 @@ func (m *manifests) refresh() {
 	}
 }
 
-// anonymousView opens the tree as an anonymous session sees it.
-func (m *manifests) anonymousView() (afero.Fs, auth.Account, func() error, error) {
+// anonymousView opens the tree as an anonymous session sees it (readView),
+// with pins when a snapshot's walk holds its copy; disk is nil off disk.
+func (m *manifests) anonymousView(pins *vfs.Pins) (afero.Fs, *vfs.Fs, auth.Account, func() error, error) {
 	acct, err := m.srv.accounts.Load().Authenticate("anonymous", "manifest@wharf")
 	if err != nil {
-		return nil, acct, nil, errors.New("anonymous logins are off")
+		return nil, nil, acct, nil, errors.New("anonymous logins are off")
 	}
 
 	root, release, err := m.srv.openRoot(acct.Home)
 	if err != nil {
-		return nil, acct, nil, fmt.Errorf("open the anonymous root %s: %w", acct.Home, err)
+		return nil, nil, acct, nil, fmt.Errorf("open the anonymous root %s: %w", acct.Home, err)
 	}
 
-	view, _ := readView(root, acct, nil)
+	view, disk := readView(root, acct, pins)
 
-	return view, acct, release, nil
+	return view, disk, acct, release, nil
 }
 
 // refreshRoot walks r's tree again if a folder of it changed since the last walk.
 func (m *manifests) refreshRoot(r *manifestRoot) error {
-	view, acct, release, err := m.anonymousView()
+	m.mu.Lock()
+	snapshot := r.snapshot
+	m.mu.Unlock()
+
+	// A snapshot's walk holds the copy its link names as it starts, as a
+	// session would, so the whole walk reads one copy.
+	var pins *vfs.Pins
+	if snapshot {
+		if pins = m.srv.snaps.pins(); pins != nil {
+			defer pins.Release()
+		}
+	}
+
+	view, disk, acct, release, err := m.anonymousView(pins)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = release() }()
 
-	// A snapshot's walk holds the copy its link names as it starts, as a
-	// session would, so the whole walk reads one copy.
-	m.mu.Lock()
-	snapshot := r.snapshot
-	m.mu.Unlock()
-
 	var copyName string
 
-	if disk, ok := view.(*vfs.Fs); ok && snapshot {
-		if pins := m.srv.snaps.pins(); pins != nil {
-			defer pins.Release()
-
-			disk = disk.WithPins(pins)
-			view = disk
-		}
-
+	if disk != nil && snapshot {
 		_, _ = view.Stat(r.path) // goes through the link: holds its copy
 		if copyName, _, err = disk.SnapshotCopy(r.path); err != nil {
 			return fmt.Errorf("snapshot %s: %w", r.path, err)
